@@ -1,0 +1,177 @@
+"""The ``epim`` command line (Typer).
+
+Every error a user can cause prints one line to stderr and exits with status 2, no traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Annotated, Any, ParamSpec, TypeVar
+
+import typer
+
+from epim.errors import EpimError
+
+app = typer.Typer(
+    name="epim",
+    help="EPIM Search: design-space search for epitome-based PIM CNN accelerators.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def user_errors(func: Callable[P, R]) -> Callable[P, R]:
+    """Turn an :class:`EpimError` into one line on stderr and exit status 2."""
+
+    @wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return func(*args, **kwargs)
+        except EpimError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(code=2) from None
+
+    return wrapper
+
+
+@app.command("networks")
+@user_errors
+def networks_command(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """List the built-in networks with their layers, parameters and MACs."""
+    from epim.workloads import get_network, list_networks
+
+    rows = []
+    for name in list_networks():
+        net = get_network(name)
+        rows.append({
+            "name": name,
+            "input": list(net.input_shape),
+            "layers": len(net),
+            "compute_layers": len(net.compute_layers),
+            "params": net.params,
+            "macs": net.macs,
+        })
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    typer.echo(f"{'network':<14}{'input':<14}{'layers':>7}{'conv/fc':>9}{'params':>14}"
+               f"{'MACs':>16}")
+    for row in rows:
+        shape = "x".join(str(v) for v in row["input"])
+        typer.echo(f"{row['name']:<14}{shape:<14}{row['layers']:>7}{row['compute_layers']:>9}"
+                   f"{row['params']:>14,}{row['macs']:>16,}")
+
+
+@app.command("presets")
+@user_errors
+def presets_command(
+    name: Annotated[str | None, typer.Argument(help="Preset to show in full.")] = None,
+) -> None:
+    """List the hardware presets, or print one with every constant, unit and source."""
+    from epim.cost_model import list_presets, load_hardware
+
+    if name is None:
+        for preset in list_presets():
+            typer.echo(f"{preset:<8} {load_hardware(preset).description}")
+        return
+    typer.echo(json.dumps(load_hardware(name).to_dict(), indent=2))
+
+
+@app.command("cost")
+@user_errors
+def cost_command(
+    network: Annotated[str, typer.Option("--network", help="Built-in name or network file.")],
+    hardware: Annotated[str, typer.Option("--hardware", help="mnsim, isaac or a preset file.")
+                        ] = "mnsim",
+    xbar_size: Annotated[int | None, typer.Option(
+        "--xbar-size", help="N x N crossbars (ADC/DAC counts per crossbar unchanged).")] = None,
+    weight_bits: Annotated[int, typer.Option(
+        "--weight-bits", help="Weight bits of every layer, sign included (9 = sign + 8).")] = 9,
+    act_bits: Annotated[int, typer.Option("--act-bits", help="Activation bits of every layer.")
+                        ] = 9,
+    design: Annotated[Path | None, typer.Option(
+        "--design", help="Design file (YAML/JSON); --weight-bits/--act-bits are its defaults.")
+    ] = None,
+    assignments: Annotated[list[str] | None, typer.Option(
+        "--set", help="Override a hardware parameter, KEY=VALUE (repeatable).")] = None,
+    latency_mode: Annotated[str, typer.Option(
+        "--latency-mode", help="layer_by_layer, pipelined or throughput.")] = "layer_by_layer",
+    baseline_bits: Annotated[int | None, typer.Option(
+        "--baseline-bits", help="Also cost the dense network at B bits and report reductions.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Cost one design of a network on a PIM preset: crossbars, area, latency, energy."""
+    from epim.cost_model import check_latency_mode, cost_report, load_hardware, parse_assignments
+    from epim.space import Design, load_design_file
+    from epim.workloads import resolve_network
+
+    mode = check_latency_mode(latency_mode)
+    overrides: dict[str, Any] = parse_assignments(assignments or [])
+    if xbar_size is not None:
+        overrides["xbar_size"] = xbar_size
+    hw = load_hardware(hardware, overrides)
+    net = resolve_network(network)
+    if design is not None:
+        chosen = load_design_file(design, net, default_weight_bits=weight_bits,
+                                  default_act_bits=act_bits)
+    else:
+        chosen = Design.dense(net, weight_bits, act_bits)
+    if baseline_bits is not None:
+        Design.dense(net, baseline_bits, baseline_bits)  # validates the range, names the field
+    report = cost_report(net, chosen, hw, latency_mode=mode, baseline_bits=baseline_bits)
+    if as_json:
+        typer.echo(json.dumps(report, indent=2))
+    else:
+        typer.echo(format_report(report))
+
+
+def format_report(report: dict[str, Any]) -> str:
+    """A readable table of a cost report (engineering units for people; JSON stays SI)."""
+    lines = [
+        f"network {report['network']} on {report['hardware']}",
+        f"  crossbars        {report['crossbars']:,}",
+        f"  tiles            {report['tiles']:,}",
+        f"  crossbar area    {report['crossbar_area_m2'] * 1e6:,.3f} mm^2",
+        f"  area             {report['area_m2'] * 1e6:,.3f} mm^2",
+    ]
+    for mode, value in report["latency_s_by_mode"].items():
+        marker = " *" if mode == report["latency_mode"] else ""
+        lines.append(f"  latency {mode:<15}{value * 1e3:,.4f} ms{marker}")
+    lines.append(f"  energy           {report['energy_j'] * 1e6:,.3f} uJ")
+    for component, value in report["energy_breakdown_j"].items():
+        lines.append(f"    {component:<14} {value * 1e6:,.3f} uJ")
+    lines.append(f"  params (stored)  {report['params']:,}")
+    lines.append(f"  MACs             {report['macs']:,}")
+    if "baseline" in report:
+        base = report["baseline"]
+        lines.append(f"  vs dense {base['weight_bits']}-bit: crossbar area "
+                     f"{report['crossbar_area_reduction']:.2f}x smaller, energy "
+                     f"{report['energy_reduction']:.2f}x, latency {report['latency_reduction']:.2f}x")
+    lines.append("")
+    lines.append(f"  {'layer':<28}{'type':<11}{'crossbars':>10}{'tiles':>7}{'latency ms':>13}"
+                 f"{'energy uJ':>13}")
+    for layer in report["layers"]:
+        lines.append(f"  {layer['name']:<28}{layer['type']:<11}{layer['crossbars']:>10}"
+                     f"{layer['tiles']:>7}{layer['latency_s'] * 1e3:>13.4f}"
+                     f"{layer['energy_j'] * 1e6:>13.3f}")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    """Entry point of the ``epim`` script."""
+    app(prog_name="epim")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,34 @@
+"""The analytic PIM cost model (numpy only): crossbars, area, latency and energy."""
+
+from epim.cost_model._hardware import (
+    OPTION_CHOICES,
+    Hardware,
+    list_presets,
+    load_hardware,
+    parse_assignments,
+)
+from epim.cost_model._model import (
+    ENERGY_COMPONENTS,
+    LATENCY_MODES,
+    CostBatch,
+    CostModel,
+    LatencyMode,
+    check_latency_mode,
+)
+from epim.cost_model._report import cost_report, report_from_batch
+
+__all__ = [
+    "ENERGY_COMPONENTS",
+    "LATENCY_MODES",
+    "OPTION_CHOICES",
+    "CostBatch",
+    "CostModel",
+    "Hardware",
+    "LatencyMode",
+    "check_latency_mode",
+    "cost_report",
+    "list_presets",
+    "load_hardware",
+    "parse_assignments",
+    "report_from_batch",
+]

@@ -1,0 +1,288 @@
+"""Hardware presets: data files loaded and validated once, with user overrides.
+
+A preset is a YAML file with ``name``, ``description``, ``options`` (mapping strategies) and
+``parameters`` (each ``{value, unit, source}``, SI units, unprefixed). Every preset defines
+the same parameters, so a user preset is a copy of a built-in one with other numbers.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from epim.errors import PresetError
+
+PRESET_DIR = Path(__file__).parent / "presets"
+
+OPTION_CHOICES: dict[str, tuple[str, ...]] = {
+    "row_packing": ("kernel", "unrolled"),
+    "slice_placement": ("crossbar", "columns"),
+    "adc_accounting": ("mnsim", "per_column"),
+    "pooling_tiles": ("true", "false"),
+}
+
+#: Parameters that must be positive integers (counts and bit-widths).
+INTEGER_PARAMETERS = frozenset({
+    "xbar_rows", "xbar_cols", "polarity", "cell_bits", "dac_bits", "dacs_per_xbar", "adc_bits",
+    "adcs_per_xbar", "adcs_per_pe", "pe_crossbars", "tile_pes", "buffer_width_bits",
+})
+#: Parameters that must be strictly positive reals (the rest may be zero).
+POSITIVE_PARAMETERS = frozenset({
+    "buffer_access_s", "inter_tile_bandwidth_bps", "intra_tile_bandwidth_bps", "read_voltage_v",
+    "cell_r_read_ohm",
+})
+
+
+def list_presets() -> list[str]:
+    """Names of the built-in hardware presets."""
+    return sorted(p.stem for p in PRESET_DIR.glob("*.yaml"))
+
+
+@dataclass(frozen=True)
+class Hardware:
+    """A validated hardware description: the constants of one preset plus overrides.
+
+    Attributes:
+        name: Preset name (with ``+overrides`` when any were applied).
+        description: Human-readable description.
+        options: Mapping strategies (see ``OPTION_CHOICES``).
+        parameters: Constant name to value, SI units (see the preset files for each source).
+        sources: Constant name to its citation.
+        units: Constant name to its unit.
+    """
+
+    name: str
+    description: str
+    options: Mapping[str, str]
+    parameters: Mapping[str, float]
+    sources: Mapping[str, str] = field(default_factory=dict)
+    units: Mapping[str, str] = field(default_factory=dict)
+
+    def __getitem__(self, key: str) -> float:
+        return self.parameters[key]
+
+    def option(self, key: str) -> str:
+        """Return the mapping option ``key``."""
+        return self.options[key]
+
+    # Derived constants (computed once per preset, COST_MODEL.md sections 2 and 5).
+    @property
+    def xbar_area_m2(self) -> float:
+        """Area of one crossbar with its row drivers, ``R*C*a_cell + R*a_row_driver`` (m^2)."""
+        rows, cols = self["xbar_rows"], self["xbar_cols"]
+        return rows * cols * self["cell_area_m2"] + rows * self["row_driver_area_m2"]
+
+    @property
+    def tile_area_m2(self) -> float:
+        """Area of one fully populated tile: PEs x (crossbars + ADCs) + periphery (m^2)."""
+        per_pe = self["pe_crossbars"] * self.xbar_area_m2 + self["adcs_per_pe"] * self["adc_area_m2"]
+        return self["tile_pes"] * per_pe + self["tile_periphery_area_m2"]
+
+    @property
+    def adc_mux(self) -> int:
+        """Columns sharing one ADC, ``ceil(xbar_cols / adcs_per_xbar)``."""
+        return max(1, math.ceil(self["xbar_cols"] / self["adcs_per_xbar"]))
+
+    @property
+    def cell_read_energy_j(self) -> float:
+        """Energy of one cell read at the effective read resistance, ``V^2 / R_read * t_read`` (J)."""
+        return self["read_voltage_v"] ** 2 / self["cell_r_read_ohm"] * self["cell_read_latency_s"]
+
+    def with_overrides(self, overrides: Mapping[str, Any]) -> Hardware:
+        """Return a copy with parameters or options replaced.
+
+        ``xbar_size`` is a shorthand for ``xbar_rows`` and ``xbar_cols`` (ADC and DAC counts per
+        crossbar unchanged).
+
+        Raises:
+            PresetError: On an unknown key or a value out of range; names the key and the
+                allowed values.
+        """
+        if not overrides:
+            return self
+        parameters = dict(self.parameters)
+        options = dict(self.options)
+        for key, raw in overrides.items():
+            if key == "xbar_size":
+                size = _coerce_parameter("xbar_rows", raw, source="--set")
+                parameters["xbar_rows"] = parameters["xbar_cols"] = size
+            elif key in OPTION_CHOICES:
+                options[key] = _coerce_option(key, raw, source="--set")
+            elif key in parameters:
+                parameters[key] = _coerce_parameter(key, raw, source="--set")
+            else:
+                raise PresetError(
+                    f"unknown hardware parameter '{key}'", source="--set", field=key,
+                    expected="one of xbar_size, " + ", ".join(sorted([*parameters, *options])),
+                )
+        suffix = ",".join(f"{k}={overrides[k]}" for k in sorted(overrides))
+        return Hardware(name=f"{self.name}+{suffix}", description=self.description,
+                        options=options, parameters=parameters, sources=self.sources,
+                        units=self.units)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The preset as plain data (for JSON output and the API)."""
+        return {
+            "name": self.name,
+            "description": self.description,
+            "options": dict(self.options),
+            "parameters": {
+                key: {"value": value, "unit": self.units.get(key, ""),
+                      "source": self.sources.get(key, "")}
+                for key, value in self.parameters.items()
+            },
+            "derived": {
+                "xbar_area_m2": self.xbar_area_m2,
+                "tile_area_m2": self.tile_area_m2,
+                "adc_mux": self.adc_mux,
+                "cell_read_energy_j": self.cell_read_energy_j,
+            },
+        }
+
+
+def _coerce_parameter(key: str, raw: Any, *, source: str) -> float:
+    value: float
+    try:
+        value = float(raw)
+    except (TypeError, ValueError):
+        raise PresetError(f"not a number: {raw!r}", source=source, field=key,
+                          expected="a number") from None
+    if key in INTEGER_PARAMETERS:
+        if not value.is_integer() or value < 1:
+            raise PresetError(f"bad value {raw!r}", source=source, field=key,
+                              expected="a positive integer")
+        if key == "polarity" and value not in (1, 2):
+            raise PresetError(f"bad value {raw!r}", source=source, field=key, expected="1 or 2")
+        return int(value)
+    if not math.isfinite(value) or value < 0 or (key in POSITIVE_PARAMETERS and value == 0):
+        bound = "> 0" if key in POSITIVE_PARAMETERS else ">= 0"
+        raise PresetError(f"bad value {raw!r}", source=source, field=key,
+                          expected=f"a finite number {bound}")
+    return value
+
+
+def _coerce_option(key: str, raw: Any, *, source: str) -> str:
+    value = str(raw).lower() if isinstance(raw, bool | str) else None
+    if value not in OPTION_CHOICES[key]:
+        raise PresetError(f"bad value {raw!r}", source=source, field=key,
+                          expected="one of " + ", ".join(OPTION_CHOICES[key]))
+    return value
+
+
+def _parse_preset(data: Any, source: str, required: frozenset[str] | None) -> Hardware:
+    if not isinstance(data, Mapping):
+        raise PresetError("a preset must be a mapping", source=source,
+                          expected="keys name, description, options, parameters")
+    unknown = set(data) - {"name", "description", "options", "parameters"}
+    if unknown:
+        raise PresetError(f"unknown key(s) {sorted(unknown)}", source=source,
+                          expected="name, description, options, parameters")
+    name = data.get("name")
+    if not isinstance(name, str) or not name:
+        raise PresetError("missing or empty", source=source, field="name",
+                          expected="a non-empty string")
+    raw_options = data.get("options") or {}
+    if not isinstance(raw_options, Mapping):
+        raise PresetError("must be a mapping", source=source, field="options")
+    options = {}
+    for key in OPTION_CHOICES:
+        if key not in raw_options:
+            raise PresetError("missing option", source=source, location=("options",), field=key,
+                              expected="one of " + ", ".join(OPTION_CHOICES[key]))
+        options[key] = _coerce_option(key, raw_options[key], source=source)
+    extra = set(raw_options) - set(OPTION_CHOICES)
+    if extra:
+        raise PresetError(f"unknown option(s) {sorted(extra)}", source=source,
+                          expected="only " + ", ".join(OPTION_CHOICES))
+    raw_parameters = data.get("parameters")
+    if not isinstance(raw_parameters, Mapping) or not raw_parameters:
+        raise PresetError("missing or empty", source=source, field="parameters",
+                          expected="a mapping of name -> {value, unit, source}")
+    parameters: dict[str, float] = {}
+    units: dict[str, str] = {}
+    sources: dict[str, str] = {}
+    for key, entry in raw_parameters.items():
+        if not isinstance(entry, Mapping) or "value" not in entry:
+            raise PresetError("bad entry", source=source, location=("parameters",), field=key,
+                              expected="{value, unit, source}")
+        parameters[key] = _coerce_parameter(key, entry["value"], source=source)
+        units[key] = str(entry.get("unit", ""))
+        sources[key] = str(entry.get("source", ""))
+    if required is not None:
+        missing = required - set(parameters)
+        if missing:
+            raise PresetError(f"missing parameter(s) {sorted(missing)}", source=source,
+                              field="parameters", expected="every parameter of the mnsim preset")
+        extra_parameters = set(parameters) - required
+        if extra_parameters:
+            raise PresetError(f"unknown parameter(s) {sorted(extra_parameters)}", source=source,
+                              field="parameters", expected="only the parameters of the mnsim preset")
+    return Hardware(name=name, description=str(data.get("description", "")), options=options,
+                    parameters=parameters, sources=sources, units=units)
+
+
+def _read_yaml(path: Path, source: str) -> Any:
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise PresetError(f"cannot read preset file ({exc.strerror})", source=source) from None
+    except yaml.YAMLError as exc:
+        raise PresetError(f"not valid YAML: {exc}", source=source) from None
+
+
+@cache
+def _builtin(name: str) -> Hardware:
+    path = PRESET_DIR / f"{name}.yaml"
+    required = None if name == "mnsim" else _required_parameters()
+    return _parse_preset(_read_yaml(path, str(path)), str(path), required)
+
+
+def _required_parameters() -> frozenset[str]:
+    return frozenset(_builtin("mnsim").parameters)
+
+
+def load_hardware(name_or_path: str | Path = "mnsim",
+                  overrides: Mapping[str, Any] | None = None) -> Hardware:
+    """Load a built-in preset by name, or a user preset file, and apply overrides.
+
+    Args:
+        name_or_path: ``mnsim`` (default), ``isaac``, or a path to a preset YAML file.
+        overrides: Parameter or option values to replace (``xbar_size`` sets both crossbar
+            dimensions).
+
+    Raises:
+        PresetError: On an unknown preset, a bad file, or a bad override.
+    """
+    text = str(name_or_path)
+    if text in list_presets():
+        hardware = _builtin(text)
+    else:
+        path = Path(text)
+        if not path.exists():
+            raise PresetError(f"unknown hardware preset '{text}'", field="hardware",
+                              expected="one of " + ", ".join(list_presets()) +
+                              " or an existing preset file")
+        hardware = _parse_preset(_read_yaml(path, text), text, _required_parameters())
+    return hardware.with_overrides(overrides or {})
+
+
+def parse_assignments(assignments: list[str]) -> dict[str, str]:
+    """Turn ``["key=value", ...]`` (the CLI's ``--set``) into a mapping.
+
+    Raises:
+        PresetError: If an item has no ``=``.
+    """
+    result: dict[str, str] = {}
+    for item in assignments:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise PresetError(f"bad assignment {item!r}", source="--set",
+                              expected="KEY=VALUE, e.g. xbar_rows=128")
+        result[key.strip()] = value.strip()
+    return result

@@ -1,0 +1,25 @@
+"""Designs and (in a later issue) the search space over them."""
+
+from epim.space._design import (
+    DESIGN_FIELDS,
+    MAX_BITS,
+    MIN_BITS,
+    Design,
+    DesignBatch,
+    LayerDesign,
+    design_from_dict,
+    load_design_file,
+    validate_layer_design,
+)
+
+__all__ = [
+    "DESIGN_FIELDS",
+    "MAX_BITS",
+    "MIN_BITS",
+    "Design",
+    "DesignBatch",
+    "LayerDesign",
+    "design_from_dict",
+    "load_design_file",
+    "validate_layer_design",
+]

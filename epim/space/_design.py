@@ -1,0 +1,379 @@
+"""Designs: per-layer epitome shapes and bit-widths, one at a time or as integer arrays.
+
+A design gives every conv/linear layer of a network an epitome ``(Cin_E, Cout_E, P, Q)``
+(shared/reference/EPITOME.md section 1), weight bits (including the sign bit, as in MNSIM: 9
+means sign + 8) and activation bits. The dense layer is the special case
+``Cin_E = Cin/groups, Cout_E = Cout, P = kh, Q = kw``.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import yaml
+
+from epim.errors import DesignError
+from epim.workloads import Layer, Network
+
+MIN_BITS = 1
+MAX_BITS = 16
+IntArray = npt.NDArray[np.int64]
+
+#: The integer columns of a :class:`DesignBatch`, in order.
+DESIGN_FIELDS: tuple[str, ...] = (
+    "epitome_in", "epitome_out", "epitome_h", "epitome_w", "weight_bits", "act_bits",
+    "channel_offsets",
+)
+_LAYER_KEYS = {*DESIGN_FIELDS, "in_ratio", "out_ratio"}
+
+
+@dataclass(frozen=True, slots=True)
+class LayerDesign:
+    """The choices for one conv/linear layer.
+
+    Attributes:
+        epitome_in: ``Cin_E``, stored input channels per group (<= Cin/groups).
+        epitome_out: ``Cout_E``, stored output channels (<= Cout).
+        epitome_h: ``P``, stored kernel height (>= kh).
+        epitome_w: ``Q``, stored kernel width (>= kw).
+        weight_bits: Weight bits including the sign bit, 1..16.
+        act_bits: Activation (input) bits, 1..16.
+        channel_offsets: 1 to give each output block its own cyclic input-channel offset
+            (EPITOME.md section 2), 0 for plain wrapping.
+    """
+
+    epitome_in: int
+    epitome_out: int
+    epitome_h: int
+    epitome_w: int
+    weight_bits: int
+    act_bits: int
+    channel_offsets: int = 0
+
+    @classmethod
+    def dense(cls, layer: Layer, weight_bits: int, act_bits: int) -> LayerDesign:
+        """The dense (non-epitome) choice for ``layer``."""
+        _, cin_g, kh, kw = layer.weight_shape
+        return cls(cin_g, layer.out_channels, kh, kw, weight_bits, act_bits, 0)
+
+    def is_dense_for(self, layer: Layer) -> bool:
+        """True if this choice stores the whole kernel of ``layer``."""
+        _, cin_g, kh, kw = layer.weight_shape
+        return (self.epitome_in, self.epitome_out, self.epitome_h, self.epitome_w) == (
+            cin_g, layer.out_channels, kh, kw
+        )
+
+    def as_tuple(self) -> tuple[int, ...]:
+        """The fields in ``DESIGN_FIELDS`` order."""
+        return tuple(getattr(self, name) for name in DESIGN_FIELDS)
+
+
+def validate_layer_design(layer: Layer, choice: LayerDesign, source: str | None = None) -> None:
+    """Check that ``choice`` fits ``layer``.
+
+    Raises:
+        DesignError: Naming the layer, the field and the allowed range.
+    """
+    cout, cin_g, kh, kw = layer.weight_shape
+    where = ("layers", layer.name)
+    bounds = {
+        "epitome_in": (1, cin_g),
+        "epitome_out": (1, cout),
+        "epitome_h": (kh, None),
+        "epitome_w": (kw, None),
+        "weight_bits": (MIN_BITS, MAX_BITS),
+        "act_bits": (MIN_BITS, MAX_BITS),
+        "channel_offsets": (0, 1),
+    }
+    for name, (low, high) in bounds.items():
+        value = getattr(choice, name)
+        if isinstance(value, bool) or not isinstance(value, int | np.integer):
+            raise DesignError(f"not an integer: {value!r}", source=source, location=where,
+                              field=name)
+        if value < low or (high is not None and value > high):
+            allowed = f"{low}..{high}" if high is not None else f">= {low}"
+            raise DesignError(f"{value} is out of range for this layer", source=source,
+                              location=where, field=name, expected=allowed)
+    stored = choice.epitome_in * choice.epitome_out * choice.epitome_h * choice.epitome_w
+    if stored > layer.params:
+        raise DesignError(
+            f"epitome of {stored} weights is larger than the layer's {layer.params}",
+            source=source, location=where, field="epitome_h",
+            expected="an epitome no larger than the dense kernel",
+        )
+
+
+@dataclass(frozen=True)
+class Design:
+    """One design: a :class:`LayerDesign` for every compute layer of a network, in order.
+
+    Attributes:
+        network: The network name.
+        layers: Layer name -> choice, for every conv/linear layer in network order.
+    """
+
+    network: str
+    layers: Mapping[str, LayerDesign]
+
+    @classmethod
+    def dense(cls, network: Network, weight_bits: int = 9, act_bits: int = 9) -> Design:
+        """The dense design: every layer stores its whole kernel at the given bits."""
+        for name, bits in (("weight_bits", weight_bits), ("act_bits", act_bits)):
+            if not MIN_BITS <= bits <= MAX_BITS:
+                raise DesignError(f"{bits} is out of range", field=name,
+                                  expected=f"{MIN_BITS}..{MAX_BITS}")
+        return cls(network.name, {
+            layer.name: LayerDesign.dense(layer, weight_bits, act_bits)
+            for layer in network.compute_layers
+        })
+
+    def with_layer(self, name: str, **changes: int) -> Design:
+        """Return a copy with the choice of layer ``name`` changed."""
+        if name not in self.layers:
+            raise DesignError("unknown layer", location=("layers", name),
+                              expected="a conv/linear layer of " + self.network)
+        layers = dict(self.layers)
+        layers[name] = replace(layers[name], **changes)
+        return Design(self.network, layers)
+
+    def validate(self, network: Network, source: str | None = None) -> None:
+        """Check every layer choice against ``network``.
+
+        Raises:
+            DesignError: On a missing or unknown layer or an out-of-range field.
+        """
+        names = [layer.name for layer in network.compute_layers]
+        unknown = set(self.layers) - set(names)
+        if unknown:
+            raise DesignError(f"unknown layer(s) {sorted(unknown)}", source=source,
+                              expected=f"conv/linear layers of {network.name}")
+        for layer in network.compute_layers:
+            if layer.name not in self.layers:
+                raise DesignError("missing layer", source=source, location=("layers", layer.name))
+            validate_layer_design(layer, self.layers[layer.name], source)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data, keyed by layer name (the design file format, all fields explicit)."""
+        return {
+            "network": self.network,
+            "layers": {name: asdict(choice) for name, choice in self.layers.items()},
+        }
+
+    def digest(self) -> str:
+        """A stable hash of the design (for caching proxy results)."""
+        text = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def design_from_dict(data: Any, network: Network, *, default_weight_bits: int = 9,
+                     default_act_bits: int = 9, source: str | None = None) -> Design:
+    """Build a design for ``network`` from the design file format.
+
+    The format::
+
+        network: resnet50          # optional; checked against the network if given
+        default: {weight_bits: 3, act_bits: 8, in_ratio: 4, out_ratio: 4}   # optional
+        layers:                    # layer name or glob pattern -> choices
+          conv1: {weight_bits: 8, in_ratio: 1, out_ratio: 1}
+          "layer*.conv2": {epitome_in: 32, epitome_out: 64}
+
+    Per layer: ``epitome_in``, ``epitome_out`` (absolute) or ``in_ratio``, ``out_ratio``
+    (``Cin_E = ceil(Cin/groups / in_ratio)``), ``epitome_h``, ``epitome_w``, ``weight_bits``,
+    ``act_bits``, ``channel_offsets``. Later entries override earlier ones; omitted fields are
+    dense at the default bits.
+
+    Raises:
+        DesignError: On an unknown layer or pattern that matches nothing, an unknown field, an
+            epitome larger than the layer, or bits outside 1..16; the message names the layer.
+    """
+    if data is None:
+        data = {}
+    if not isinstance(data, Mapping):
+        raise DesignError("a design must be a mapping", source=source,
+                          expected="keys network, default, layers")
+    unknown_top = set(data) - {"network", "default", "layers"}
+    if unknown_top:
+        raise DesignError(f"unknown key(s) {sorted(unknown_top)}", source=source,
+                          expected="network, default, layers")
+    declared = data.get("network")
+    if declared is not None and declared != network.name:
+        raise DesignError(f"design is for '{declared}', not '{network.name}'", source=source,
+                          field="network", expected=network.name)
+    default = data.get("default") or {}
+    _check_entry_keys(default, ("default",), source)
+    entries = data.get("layers") or {}
+    if not isinstance(entries, Mapping):
+        raise DesignError("must be a mapping of layer name -> choices", source=source,
+                          field="layers")
+    compute = network.compute_layers
+    names = [layer.name for layer in compute]
+    resolved: dict[str, dict[str, Any]] = {name: dict(default) for name in names}
+    for key, entry in entries.items():
+        _check_entry_keys(entry, ("layers", str(key)), source)
+        matches = [n for n in names if n == key] or fnmatch.filter(names, str(key))
+        if not matches:
+            other = [layer.name for layer in network.layers if not layer.is_compute]
+            hint = " (not a conv/linear layer)" if key in other else ""
+            raise DesignError(f"unknown layer{hint}", source=source, location=("layers", str(key)),
+                              expected=f"a conv/linear layer name or pattern of {network.name}")
+        for name in matches:
+            resolved[name].update(entry)
+    layers = {}
+    for layer in compute:
+        choice = _choice(layer, resolved[layer.name], default_weight_bits, default_act_bits,
+                         source)
+        validate_layer_design(layer, choice, source)
+        layers[layer.name] = choice
+    return Design(network.name, layers)
+
+
+def _check_entry_keys(entry: Any, where: Sequence[str], source: str | None) -> None:
+    if not isinstance(entry, Mapping):
+        raise DesignError("must be a mapping of field -> value", source=source, location=where,
+                          expected="fields " + ", ".join(sorted(_LAYER_KEYS)))
+    unknown = set(entry) - _LAYER_KEYS
+    if unknown:
+        raise DesignError(f"unknown field(s) {sorted(unknown)}", source=source, location=where,
+                          expected="fields " + ", ".join(sorted(_LAYER_KEYS)))
+    for pair in (("epitome_in", "in_ratio"), ("epitome_out", "out_ratio")):
+        if all(k in entry for k in pair):
+            raise DesignError(f"give {pair[0]} or {pair[1]}, not both", source=source,
+                              location=where, field=pair[1])
+
+
+def _choice(layer: Layer, entry: Mapping[str, Any], weight_bits: int, act_bits: int,
+            source: str | None) -> LayerDesign:
+    cout, cin_g, kh, kw = layer.weight_shape
+    where = ("layers", layer.name)
+
+    def ratio(key: str, full: int) -> int:
+        value = entry[key]
+        if isinstance(value, bool) or not isinstance(value, int | float) or value < 1:
+            raise DesignError(f"bad value {value!r}", source=source, location=where, field=key,
+                              expected="a number >= 1")
+        return max(1, math.ceil(full / value))
+
+    cin_e = ratio("in_ratio", cin_g) if "in_ratio" in entry else entry.get("epitome_in", cin_g)
+    cout_e = ratio("out_ratio", cout) if "out_ratio" in entry else entry.get("epitome_out", cout)
+    return LayerDesign(
+        epitome_in=cin_e,
+        epitome_out=cout_e,
+        epitome_h=entry.get("epitome_h", kh),
+        epitome_w=entry.get("epitome_w", kw),
+        weight_bits=entry.get("weight_bits", weight_bits),
+        act_bits=entry.get("act_bits", act_bits),
+        channel_offsets=int(entry.get("channel_offsets", 0)),
+    )
+
+
+def load_design_file(path: str | Path, network: Network, *, default_weight_bits: int = 9,
+                     default_act_bits: int = 9) -> Design:
+    """Read a design file (YAML or JSON) for ``network``.
+
+    Raises:
+        DesignError: If the file cannot be read or does not fit the network.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise DesignError(f"cannot read design file ({exc.strerror})", source=str(path)) from None
+    try:
+        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except (json.JSONDecodeError, yaml.YAMLError) as exc:
+        raise DesignError(f"not valid YAML/JSON: {exc}", source=str(path)) from None
+    return design_from_dict(data, network, default_weight_bits=default_weight_bits,
+                            default_act_bits=default_act_bits, source=str(path))
+
+
+@dataclass(frozen=True)
+class DesignBatch:
+    """Many designs of one network as integer arrays shaped ``[n_designs, n_compute_layers]``.
+
+    Attributes:
+        network: The network the designs belong to.
+        arrays: Field name (``DESIGN_FIELDS``) -> int64 array ``[n_designs, n_layers]``.
+    """
+
+    network: Network
+    arrays: Mapping[str, IntArray]
+
+    def __post_init__(self) -> None:
+        shape = None
+        for name in DESIGN_FIELDS:
+            if name not in self.arrays:
+                raise DesignError(f"missing array '{name}'", field=name)
+            array = self.arrays[name]
+            if array.ndim != 2 or array.shape[1] != len(self.network.compute_layers):
+                raise DesignError(
+                    f"array shape {array.shape} does not match the network", field=name,
+                    expected=f"[n_designs, {len(self.network.compute_layers)}]",
+                )
+            if shape is not None and array.shape != shape:
+                raise DesignError("arrays of different shapes", field=name)
+            shape = array.shape
+
+    def __len__(self) -> int:
+        return int(self.arrays[DESIGN_FIELDS[0]].shape[0])
+
+    def __getitem__(self, name: str) -> IntArray:
+        return self.arrays[name]
+
+    @classmethod
+    def from_designs(cls, network: Network, designs: Sequence[Design]) -> DesignBatch:
+        """Stack designs into arrays (each design is validated)."""
+        names = [layer.name for layer in network.compute_layers]
+        for design in designs:
+            design.validate(network)
+        table = np.array(
+            [[design.layers[name].as_tuple() for name in names] for design in designs],
+            dtype=np.int64,
+        ).reshape(len(designs), len(names), len(DESIGN_FIELDS))
+        return cls(network, {field: table[:, :, i] for i, field in enumerate(DESIGN_FIELDS)})
+
+    @classmethod
+    def dense(cls, network: Network, n: int = 1, weight_bits: int = 9,
+              act_bits: int = 9) -> DesignBatch:
+        """``n`` copies of the dense design."""
+        return cls.from_designs(network, [Design.dense(network, weight_bits, act_bits)] * n)
+
+    def design(self, index: int) -> Design:
+        """The ``index``-th design as a :class:`Design`."""
+        layers = {
+            layer.name: LayerDesign(*(int(self.arrays[f][index, j]) for f in DESIGN_FIELDS))
+            for j, layer in enumerate(self.network.compute_layers)
+        }
+        return Design(self.network.name, layers)
+
+    def validate(self) -> None:
+        """Check every design of the batch (vectorized bounds, then the first bad design).
+
+        Raises:
+            DesignError: Naming the first design and layer out of range.
+        """
+        compute = self.network.compute_layers
+        cout = np.array([layer.out_channels for layer in compute])
+        cin_g = np.array([layer.in_channels // layer.groups for layer in compute])
+        kh = np.array([layer.kernel[0] for layer in compute])
+        kw = np.array([layer.kernel[1] for layer in compute])
+        a = self.arrays
+        ok = (
+            (a["epitome_in"] >= 1) & (a["epitome_in"] <= cin_g)
+            & (a["epitome_out"] >= 1) & (a["epitome_out"] <= cout)
+            & (a["epitome_h"] >= kh) & (a["epitome_w"] >= kw)
+            & (a["weight_bits"] >= MIN_BITS) & (a["weight_bits"] <= MAX_BITS)
+            & (a["act_bits"] >= MIN_BITS) & (a["act_bits"] <= MAX_BITS)
+            & ((a["channel_offsets"] == 0) | (a["channel_offsets"] == 1))
+        )
+        if not ok.all():
+            row = int(np.argwhere(~ok)[0][0])
+            self.design(row).validate(self.network, source=f"design {row}")

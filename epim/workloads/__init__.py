@@ -1,0 +1,24 @@
+"""Network layer tables: the built-in zoo and user network files."""
+
+from epim.workloads._layer import COMPUTE_KINDS, LAYER_KINDS, Layer, Network
+from epim.workloads._parse import load_network_file, network_from_dict, network_to_dict
+from epim.workloads._registry import (
+    get_network,
+    list_networks,
+    register_network,
+    resolve_network,
+)
+
+__all__ = [
+    "COMPUTE_KINDS",
+    "LAYER_KINDS",
+    "Layer",
+    "Network",
+    "get_network",
+    "list_networks",
+    "load_network_file",
+    "network_from_dict",
+    "network_to_dict",
+    "register_network",
+    "resolve_network",
+]
