@@ -6,7 +6,6 @@ Every error a user can cause prints one line to stderr and exits with status 2, 
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
@@ -50,7 +49,7 @@ def networks_command(
     """List the built-in networks with their layers, parameters and MACs."""
     from epim.workloads import get_network, list_networks
 
-    rows = []
+    rows: list[dict[str, Any]] = []
     for name in list_networks():
         net = get_network(name)
         rows.append({
@@ -157,7 +156,8 @@ def format_report(report: dict[str, Any]) -> str:
         base = report["baseline"]
         lines.append(f"  vs dense {base['weight_bits']}-bit: crossbar area "
                      f"{report['crossbar_area_reduction']:.2f}x smaller, energy "
-                     f"{report['energy_reduction']:.2f}x, latency {report['latency_reduction']:.2f}x")
+                     f"{report['energy_reduction']:.2f}x, "
+                     f"latency {report['latency_reduction']:.2f}x")
     lines.append("")
     lines.append(f"  {'layer':<28}{'type':<11}{'crossbars':>10}{'tiles':>7}{'latency ms':>13}"
                  f"{'energy uJ':>13}")
@@ -174,4 +174,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -21,6 +21,7 @@ class InputError(EpimError, ValueError):
         location: Path to the offending item inside the source, e.g. ``("layers", "conv1")``.
         field: The offending field, or ``None``.
         expected: What would have been accepted, in words.
+
     """
 
     def __init__(

@@ -55,6 +55,7 @@ class Hardware:
         parameters: Constant name to value, SI units (see the preset files for each source).
         sources: Constant name to its citation.
         units: Constant name to its unit.
+
     """
 
     name: str
@@ -81,7 +82,8 @@ class Hardware:
     @property
     def tile_area_m2(self) -> float:
         """Area of one fully populated tile: PEs x (crossbars + ADCs) + periphery (m^2)."""
-        per_pe = self["pe_crossbars"] * self.xbar_area_m2 + self["adcs_per_pe"] * self["adc_area_m2"]
+        per_pe = (self["pe_crossbars"] * self.xbar_area_m2
+                  + self["adcs_per_pe"] * self["adc_area_m2"])
         return self["tile_pes"] * per_pe + self["tile_periphery_area_m2"]
 
     @property
@@ -91,7 +93,7 @@ class Hardware:
 
     @property
     def cell_read_energy_j(self) -> float:
-        """Energy of one cell read at the effective read resistance, ``V^2 / R_read * t_read`` (J)."""
+        """Energy of one cell read, ``V^2 / R_read * t_read`` (J), R_read the effective resistance."""
         return self["read_voltage_v"] ** 2 / self["cell_r_read_ohm"] * self["cell_read_latency_s"]
 
     def with_overrides(self, overrides: Mapping[str, Any]) -> Hardware:
@@ -103,6 +105,7 @@ class Hardware:
         Raises:
             PresetError: On an unknown key or a value out of range; names the key and the
                 allowed values.
+
         """
         if not overrides:
             return self
@@ -119,7 +122,8 @@ class Hardware:
             else:
                 raise PresetError(
                     f"unknown hardware parameter '{key}'", source="--set", field=key,
-                    expected="one of xbar_size, " + ", ".join(sorted([*parameters, *options])),
+                    expected="one of xbar_size, "
+                    + ", ".join(sorted([*parameters, *options])),
                 )
         suffix = ",".join(f"{k}={overrides[k]}" for k in sorted(overrides))
         return Hardware(name=f"{self.name}+{suffix}", description=self.description,
@@ -222,7 +226,8 @@ def _parse_preset(data: Any, source: str, required: frozenset[str] | None) -> Ha
         extra_parameters = set(parameters) - required
         if extra_parameters:
             raise PresetError(f"unknown parameter(s) {sorted(extra_parameters)}", source=source,
-                              field="parameters", expected="only the parameters of the mnsim preset")
+                              field="parameters",
+                              expected="only the parameters of the mnsim preset")
     return Hardware(name=name, description=str(data.get("description", "")), options=options,
                     parameters=parameters, sources=sources, units=units)
 
@@ -258,6 +263,7 @@ def load_hardware(name_or_path: str | Path = "mnsim",
 
     Raises:
         PresetError: On an unknown preset, a bad file, or a bad override.
+
     """
     text = str(name_or_path)
     if text in list_presets():
@@ -277,6 +283,7 @@ def parse_assignments(assignments: list[str]) -> dict[str, str]:
 
     Raises:
         PresetError: If an item has no ``=``.
+
     """
     result: dict[str, str] = {}
     for item in assignments:

@@ -41,11 +41,15 @@ def check_latency_mode(mode: str) -> LatencyMode:
 
 
 def _ceil_div(a: npt.ArrayLike, b: npt.ArrayLike) -> IntArray:
-    return -(-np.asarray(a, dtype=np.int64) // np.asarray(b, dtype=np.int64))
+    """Integer ``ceil(a / b)`` elementwise."""
+    result: IntArray = -(-np.asarray(a, dtype=np.int64) // np.asarray(b, dtype=np.int64))
+    return result
 
 
 def _ceil_div_f(a: npt.ArrayLike, b: float) -> FloatArray:
-    return np.ceil(np.asarray(a, dtype=np.float64) / b)
+    """Floating ``ceil(a / b)`` elementwise."""
+    result: FloatArray = np.ceil(np.asarray(a, dtype=np.float64) / b)
+    return result
 
 
 @dataclass(frozen=True)
@@ -66,6 +70,7 @@ class CostBatch:
         latency_s_by_mode: Mode -> network latency ``[n_designs]`` (s).
         params: Stored (epitome) weights per design.
         macs: Multiply-accumulates of the virtual network per inference.
+
     """
 
     network: Network
@@ -85,27 +90,30 @@ class CostBatch:
     @property
     def crossbars(self) -> IntArray:
         """Physical crossbars per design."""
-        return self.layer_crossbars.sum(axis=1)
+        total: IntArray = self.layer_crossbars.sum(axis=1)
+        return total
 
     @property
     def tiles(self) -> IntArray:
         """Tiles per design."""
-        return self.layer_tiles.sum(axis=1)
+        total: IntArray = self.layer_tiles.sum(axis=1)
+        return total
 
     @property
     def crossbar_area_m2(self) -> FloatArray:
         """Crossbar area (cells and row drivers) per design, what EPIM's reduction counts."""
-        return self.crossbars * self.hardware.xbar_area_m2
+        return (self.crossbars * self.hardware.xbar_area_m2).astype(np.float64)
 
     @property
     def area_m2(self) -> FloatArray:
         """Chip area per design: tiles x fully populated tile area (MNSIM convention)."""
-        return self.tiles * self.hardware.tile_area_m2
+        return (self.tiles * self.hardware.tile_area_m2).astype(np.float64)
 
     @property
     def energy_j(self) -> FloatArray:
         """Energy per inference per design (J)."""
-        return self.layer_energy_j.sum(axis=1)
+        total: FloatArray = self.layer_energy_j.sum(axis=1)
+        return total
 
     @property
     def energy_breakdown_j(self) -> dict[str, FloatArray]:
@@ -145,6 +153,7 @@ class CostModel:
 
         Raises:
             InputError: If the batch belongs to another network.
+
         """
         if batch.network.name != self.network.name or len(batch.network) != len(self.network):
             raise InputError(f"batch is for '{batch.network.name}'", field="network",
@@ -310,7 +319,8 @@ class CostModel:
         channel_bits = g.other_channels * bits
         is_add = kinds == "add"
         is_global = kinds == "globalpool"
-        line = np.where(is_add | is_global, 0.0, _ceil_div_f(g.other_stride_h * channel_bits, width))
+        line = np.where(is_add | is_global, 0.0,
+                        _ceil_div_f(g.other_stride_h * channel_bits, width))
         window = np.where(is_add, 2 * _ceil_div_f(channel_bits, width),
                           _ceil_div_f(g.other_window * channel_bits, width))
         out = _ceil_div_f(channel_bits, width)

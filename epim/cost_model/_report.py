@@ -68,6 +68,7 @@ def cost_report(network: Network, design: Design, hardware: Hardware, *,
         The report of :func:`report_from_batch`; with a baseline also ``baseline`` (the same
         keys for the dense network) and ``crossbar_area_reduction``, ``energy_reduction`` and
         ``latency_reduction`` (baseline / design).
+
     """
     model = CostModel(network=network, hardware=hardware)
     designs = [design]

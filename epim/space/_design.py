@@ -49,6 +49,7 @@ class LayerDesign:
         act_bits: Activation (input) bits, 1..16.
         channel_offsets: 1 to give each output block its own cyclic input-channel offset
             (EPITOME.md section 2), 0 for plain wrapping.
+
     """
 
     epitome_in: int
@@ -82,6 +83,7 @@ def validate_layer_design(layer: Layer, choice: LayerDesign, source: str | None 
 
     Raises:
         DesignError: Naming the layer, the field and the allowed range.
+
     """
     cout, cin_g, kh, kw = layer.weight_shape
     where = ("layers", layer.name)
@@ -119,6 +121,7 @@ class Design:
     Attributes:
         network: The network name.
         layers: Layer name -> choice, for every conv/linear layer in network order.
+
     """
 
     network: str
@@ -150,6 +153,7 @@ class Design:
 
         Raises:
             DesignError: On a missing or unknown layer or an out-of-range field.
+
         """
         names = [layer.name for layer in network.compute_layers]
         unknown = set(self.layers) - set(names)
@@ -194,6 +198,7 @@ def design_from_dict(data: Any, network: Network, *, default_weight_bits: int = 
     Raises:
         DesignError: On an unknown layer or pattern that matches nothing, an unknown field, an
             epitome larger than the layer, or bits outside 1..16; the message names the layer.
+
     """
     if data is None:
         data = {}
@@ -281,6 +286,7 @@ def load_design_file(path: str | Path, network: Network, *, default_weight_bits:
 
     Raises:
         DesignError: If the file cannot be read or does not fit the network.
+
     """
     path = Path(path)
     try:
@@ -302,6 +308,7 @@ class DesignBatch:
     Attributes:
         network: The network the designs belong to.
         arrays: Field name (``DESIGN_FIELDS``) -> int64 array ``[n_designs, n_layers]``.
+
     """
 
     network: Network
@@ -359,6 +366,7 @@ class DesignBatch:
 
         Raises:
             DesignError: Naming the first design and layer out of range.
+
         """
         compute = self.network.compute_layers
         cout = np.array([layer.out_channels for layer in compute])

@@ -32,6 +32,7 @@ class Layer:
         in_hw: Input feature-map height and width.
         out_hw: Output feature-map height and width.
         bias: Whether the layer has a bias (linear layers do by default).
+
     """
 
     name: str
@@ -90,6 +91,7 @@ class Network:
         name: Network name.
         input_shape: Input ``(C, H, W)``.
         layers: Layers in execution (topological) order.
+
     """
 
     name: str
@@ -108,6 +110,7 @@ class Network:
 
         Raises:
             KeyError: If there is no such layer.
+
         """
         return self.layers[self._index[name]]
 

@@ -55,6 +55,7 @@ def load_network_file(path: str | Path) -> Network:
     Raises:
         NetworkError: If the file is missing, unreadable, or describes an invalid network; the
             message names the file, the layer, the field and what was expected.
+
     """
     path = Path(path)
     try:
@@ -78,6 +79,7 @@ def network_from_dict(data: Any) -> Network:
 
     Raises:
         NetworkError: On any invalid field; the error names the layer and the field.
+
     """
     if not isinstance(data, Mapping):
         raise NetworkError("a network must be a mapping", expected="keys name, input, layers")

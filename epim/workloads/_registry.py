@@ -20,6 +20,7 @@ def register_network(name: str, factory: Callable[[], dict[str, Any]]) -> None:
 
     Raises:
         ValueError: If ``name`` is already registered.
+
     """
     if name in _FACTORIES:
         raise ValueError(f"network '{name}' is already registered")
@@ -37,6 +38,7 @@ def get_network(name: str) -> Network:
 
     Raises:
         UnknownNameError: If no network of that name is registered.
+
     """
     if name not in _FACTORIES:
         raise UnknownNameError("network", name, list(_FACTORIES))
