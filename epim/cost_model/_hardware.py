@@ -93,7 +93,7 @@ class Hardware:
 
     @property
     def cell_read_energy_j(self) -> float:
-        """Energy of one cell read, ``V^2 / R_read * t_read`` (J), R_read the effective resistance."""
+        """Energy of one cell read, ``V^2 / R_read * t_read`` (J); R_read is effective."""
         return self["read_voltage_v"] ** 2 / self["cell_r_read_ohm"] * self["cell_read_latency_s"]
 
     def with_overrides(self, overrides: Mapping[str, Any]) -> Hardware:
