@@ -40,9 +40,19 @@ def check_latency_mode(mode: str) -> LatencyMode:
     return mode  # type: ignore[return-value]
 
 
-def _ceil_div(a: npt.ArrayLike, b: npt.ArrayLike) -> IntArray:
-    """Integer ``ceil(a / b)`` elementwise."""
-    result: IntArray = -(-np.asarray(a, dtype=np.int64) // np.asarray(b, dtype=np.int64))
+def _ceil_div(a: npt.ArrayLike, b: npt.ArrayLike) -> FloatArray:
+    """``ceil(a / b)`` elementwise for integer-valued operands, in float64.
+
+    Exact for the operand sizes here (far below 2**26): a non-integer quotient is at least
+    ``1/b`` away from an integer, far more than one ulp. Floats keep the hot path fast.
+    """
+    result: FloatArray = np.ceil(np.divide(a, b))
+    return result
+
+
+def _floor_div(a: npt.ArrayLike, b: npt.ArrayLike) -> FloatArray:
+    """``floor(a / b)`` elementwise for integer-valued operands, in float64."""
+    result: FloatArray = np.floor(np.divide(a, b))
     return result
 
 
@@ -165,9 +175,12 @@ class CostModel:
         width = p["buffer_width_bits"]
         t_acc, clk = p["buffer_access_s"], p["digital_clock_s"]
 
-        cin_e, cout_e = batch["epitome_in"], batch["epitome_out"]
-        ph, pw = batch["epitome_h"], batch["epitome_w"]
-        wbits, abits = batch["weight_bits"], batch["act_bits"]
+        cin_e = batch["epitome_in"].astype(np.float64)
+        cout_e = batch["epitome_out"].astype(np.float64)
+        ph = batch["epitome_h"].astype(np.float64)
+        pw = batch["epitome_w"].astype(np.float64)
+        wbits = batch["weight_bits"].astype(np.float64)
+        abits = batch["act_bits"].astype(np.float64)
 
         # --- Mapping (COST_MODEL.md section 2; groups per group, packed block-diagonally) ---
         mag = np.maximum(wbits - 1, 1) if polarity == 2 else wbits
@@ -177,7 +190,7 @@ class CostModel:
         pq = ph * pw
         rows_g = cin_e * pq
         if hw.option("row_packing") == "kernel":
-            channels_per_xbar = np.maximum(rows_x // pq, 1)
+            channels_per_xbar = np.maximum(_floor_div(rows_x, pq), 1)
             n_r = _ceil_div(cin_e, channels_per_xbar)
             row_cap = channels_per_xbar * pq
         else:
@@ -189,7 +202,8 @@ class CostModel:
         else:
             cols_g = cout_g_s * slices
             n_c = _ceil_div(cols_g, cols_x)
-        packed = np.minimum(np.maximum(np.minimum(row_cap // rows_g, cols_x // cols_g), 1),
+        packed = np.minimum(np.maximum(np.minimum(_floor_div(row_cap, rows_g),
+                                                  _floor_div(cols_x, cols_g)), 1),
                             stored_groups)
         units = _ceil_div(stored_groups, packed) * n_r * n_c
         rows_used = np.minimum(rows_g, row_cap) * packed
@@ -274,24 +288,18 @@ class CostModel:
 
         # --- Pooling and add layers (digital; one tile per pooling layer in MNSIM) ---
         n = len(batch)
-        other_bits = abits[:, g.other_act_source] if g.other_kind else np.zeros((n, 0), np.int64)
+        other_bits = abits[:, g.other_act_source] if g.other_kind else np.zeros((n, 0))
         other_latency, other_energy, other_tiles = self._other_layers(other_bits, n)
 
         # --- Assemble in network order ---
-        zeros_other = np.zeros((n, len(g.other_kind)))
-        layer_crossbars = np.concatenate([crossbars, np.zeros((n, len(g.other_kind)),
-                                                              np.int64)], axis=1)[:, g.order]
-        layer_tiles = np.concatenate([tiles, other_tiles], axis=1)[:, g.order]
-        layer_latency_s = np.concatenate([layer_latency, other_latency], axis=1)[:, g.order]
-        breakdown = {}
-        for name in ENERGY_COMPONENTS:
-            extra = other_energy.get(name, zeros_other)
-            breakdown[name] = np.concatenate([energy[name].astype(np.float64), extra],
-                                             axis=1)[:, g.order]
-        layer_energy_j = sum(breakdown.values())
-        assert isinstance(layer_energy_j, np.ndarray)
+        layer_crossbars = self._assemble(crossbars, 0.0).astype(np.int64)
+        layer_tiles = self._assemble(tiles, other_tiles).astype(np.int64)
+        layer_latency_s = self._assemble(layer_latency, other_latency)
+        breakdown = {name: self._assemble(energy[name], other_energy.get(name, 0.0))
+                     for name in ENERGY_COMPONENTS}
+        layer_energy_j = np.add.reduce(list(breakdown.values()))
 
-        params = (cin_e * cout_e * pq).sum(axis=1)
+        params = (cin_e * cout_e * pq).sum(axis=1).astype(np.int64)
         return CostBatch(
             network=self.network,
             hardware=hw,
@@ -305,8 +313,17 @@ class CostModel:
             macs=self.macs,
         )
 
-    def _other_layers(self, bits: IntArray, n: int
-                      ) -> tuple[FloatArray, dict[str, FloatArray], IntArray]:
+    def _assemble(self, compute: npt.ArrayLike, other: npt.ArrayLike) -> FloatArray:
+        """Place compute-layer and other-layer columns into one ``[n, L]`` array, network order."""
+        g = self.geometry
+        compute = np.asarray(compute, dtype=np.float64)
+        out = np.empty((compute.shape[0], len(g.order)))
+        out[:, g.compute_positions] = compute
+        out[:, g.other_positions] = other
+        return out
+
+    def _other_layers(self, bits: FloatArray, n: int
+                      ) -> tuple[FloatArray, dict[str, FloatArray], FloatArray]:
         """Latency, energy and tiles of pooling and add layers, ``[n, n_other]`` each.
 
         Per output pixel a pooling layer writes ``stride`` new input columns into its line
@@ -333,7 +350,7 @@ class CostModel:
         }
         pooling = np.asarray([k != "add" for k in g.other_kind], dtype=bool)
         per_layer_tiles = (pooling & (self.hardware.option("pooling_tiles") == "true")).astype(
-            np.int64)
+            np.float64)
         tiles = np.broadcast_to(per_layer_tiles, (n, len(g.other_kind))).copy()
         return latency.astype(np.float64), energy, tiles
 

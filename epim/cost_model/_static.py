@@ -42,6 +42,8 @@ class NetworkArrays:
     other_act_source: IntArray
     # all layers, network order
     order: IntArray
+    compute_positions: IntArray
+    other_positions: IntArray
     need_first: IntArray
     drain_pixels: IntArray
 
@@ -100,6 +102,10 @@ class NetworkArrays:
             other_stride_h=ints([layer.stride[0] for layer in other]),
             other_act_source=ints(act_source),
             order=ints(order),
+            compute_positions=ints([i for i, layer in enumerate(network.layers)
+                                    if layer.is_compute]),
+            other_positions=ints([i for i, layer in enumerate(network.layers)
+                                  if not layer.is_compute]),
             need_first=ints(need_first),
             drain_pixels=ints(drain),
         )
