@@ -1,13 +1,26 @@
-"""PyTorch side (torch only here and in ``epim.proxy``): the epitome operator and quantizers."""
+"""PyTorch side: the epitome operator, quantizers, models from a design, and their export.
 
+torch is imported only here and in ``epim.proxy``.
+"""
+
+from epim.nn._build import ComputeBlock, EpimNet, build, epitomize, module_key
 from epim.nn._epitome import EpitomeConv2d, EpitomeLinear, wrap_index
+from epim.nn._export import default_device, export, load
 from epim.nn._quant import ActivationQuantizer, WeightQuantizer, weight_levels
 
 __all__ = [
     "ActivationQuantizer",
+    "ComputeBlock",
+    "EpimNet",
     "EpitomeConv2d",
     "EpitomeLinear",
     "WeightQuantizer",
+    "build",
+    "default_device",
+    "epitomize",
+    "export",
+    "load",
+    "module_key",
     "weight_levels",
     "wrap_index",
 ]

@@ -9,6 +9,7 @@ from epim.space._design import (
     LayerDesign,
     design_from_dict,
     load_design_file,
+    scale_design,
     validate_layer_design,
 )
 
@@ -21,5 +22,6 @@ __all__ = [
     "LayerDesign",
     "design_from_dict",
     "load_design_file",
+    "scale_design",
     "validate_layer_design",
 ]

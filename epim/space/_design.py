@@ -385,3 +385,45 @@ class DesignBatch:
         if not ok.all():
             row = int(np.argwhere(~ok)[0][0])
             self.design(row).validate(self.network, source=f"design {row}")
+
+
+def scale_design(design: Design, original: Network, scaled: Network) -> Design:
+    """Carry a design over to a scaled copy of its network (same layer names).
+
+    Epitome channel *ratios* and bit-widths are kept: ``Cin_E' = round(Cin_E / Cin * Cin')``
+    (at least 1), likewise for outputs; the spatial epitome grows with the kernel
+    (``P' - kh' = P - kh``); offsets are kept.
+
+    Raises:
+        DesignError: If the networks do not have the same compute layers.
+
+    """
+    names = [layer.name for layer in original.compute_layers]
+    if names != [layer.name for layer in scaled.compute_layers]:
+        raise DesignError("the scaled network has other compute layers", field="network",
+                          expected=f"the layers of {original.name}")
+    design.validate(original)
+    layers = {}
+    for name in names:
+        before, after = original.layer(name), scaled.layer(name)
+        choice = design.layers[name]
+        cout, cin_g, kh, kw = before.weight_shape
+        cout2, cin_g2, kh2, kw2 = after.weight_shape
+
+        def keep(stored: int, full: int, full2: int) -> int:
+            return max(1, min(full2, round(stored / full * full2)))
+
+        layers[name] = LayerDesign(
+            epitome_in=keep(choice.epitome_in, cin_g, cin_g2),
+            epitome_out=keep(choice.epitome_out, cout, cout2),
+            epitome_h=kh2 + (choice.epitome_h - kh),
+            epitome_w=kw2 + (choice.epitome_w - kw),
+            weight_bits=choice.weight_bits,
+            act_bits=choice.act_bits,
+            channel_offsets=choice.channel_offsets,
+        )
+        stored = (layers[name].epitome_in * layers[name].epitome_out * layers[name].epitome_h
+                  * layers[name].epitome_w)
+        if stored > after.params:  # a spatial epitome that outgrew a shrunken kernel
+            layers[name] = replace(layers[name], epitome_h=kh2, epitome_w=kw2)
+    return Design(scaled.name, layers)

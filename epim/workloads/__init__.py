@@ -8,6 +8,7 @@ from epim.workloads._registry import (
     register_network,
     resolve_network,
 )
+from epim.workloads._scale import scale_network
 
 __all__ = [
     "COMPUTE_KINDS",
@@ -21,4 +22,5 @@ __all__ = [
     "network_to_dict",
     "register_network",
     "resolve_network",
+    "scale_network",
 ]
