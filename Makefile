@@ -3,6 +3,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+FASHION_MNIST := /usr/share/datasets/fashion-mnist
 
 .PHONY: run test
 
@@ -12,10 +13,17 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+# Real offline data for the proxies: Debian's Fashion-MNIST package (as root, where apt exists).
+$(FASHION_MNIST):
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get install -y -q dataset-fashion-mnist >/dev/null 2>&1 || \
+		(apt-get update -q >/dev/null && apt-get install -y -q dataset-fashion-mnist); \
+	else echo "note: install Debian's dataset-fashion-mnist for the Fashion-MNIST proxy"; fi
+
 # Until the service lands, the main job is the paper's headline design costed on MNSIM 2.0.
 run: $(STAMP)
 	$(BIN)/epim cost --network resnet50 --design examples/designs/resnet50_epim_3bit.yaml \
 		--baseline-bits 16
 
-test: $(STAMP)
+test: $(STAMP) | $(FASHION_MNIST)
 	$(BIN)/python -m pytest

@@ -135,6 +135,40 @@ def cost_command(
         typer.echo(format_report(report))
 
 
+@app.command("export")
+@user_errors
+def export_command(
+    network: Annotated[str, typer.Option("--network", help="Built-in name or network file.")],
+    out: Annotated[Path, typer.Option("--out", help="Output model file (.pt).")],
+    design: Annotated[Path | None, typer.Option(
+        "--design", help="Design file (YAML/JSON); default: dense.")] = None,
+    weight_bits: Annotated[int, typer.Option(
+        "--weight-bits", help="Default weight bits of the design's layers.")] = 8,
+    act_bits: Annotated[int, typer.Option(
+        "--act-bits", help="Default activation bits of the design's layers.")] = 8,
+    float_model: Annotated[bool, typer.Option(
+        "--float", help="Export without fake quantization (float training).")] = False,
+) -> None:
+    """Write a runnable PyTorch model of a design (state, network and design) to --out.
+
+    Load it with ``epim.nn.load(path)`` and train it fully (on a GPU when there is one).
+    """
+    from epim.nn import export
+    from epim.space import Design, load_design_file
+    from epim.workloads import resolve_network
+
+    net = resolve_network(network)
+    chosen = (load_design_file(design, net, default_weight_bits=weight_bits,
+                               default_act_bits=act_bits)
+              if design is not None else Design.dense(net, weight_bits, act_bits))
+    if out.parent and not out.parent.exists():
+        from epim.errors import InputError
+
+        raise InputError("directory does not exist", source=str(out.parent), field="--out")
+    path = export(out, net, chosen, quantize=not float_model)
+    typer.echo(f"wrote {path} ({net.name}, {len(net.compute_layers)} epitome layers)")
+
+
 def format_report(report: dict[str, Any]) -> str:
     """A readable table of a cost report (engineering units for people; JSON stays SI)."""
     lines = [

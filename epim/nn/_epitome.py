@@ -32,6 +32,22 @@ def _pair(value: int | tuple[int, int]) -> tuple[int, int]:
     return (value, value) if isinstance(value, int) else (int(value[0]), int(value[1]))
 
 
+def check_epitome(cout: int, cin_g: int, kh: int, kw: int, *, cout_e: int, cin_e: int, p: int,
+                  q: int) -> None:
+    """Check an epitome shape against its kernel (EPITOME.md section 1).
+
+    Raises:
+        ValueError: Unless ``1 <= Cout_E <= Cout``, ``1 <= Cin_E <= Cin/groups``, ``P >= kh``
+            and ``Q >= kw``.
+
+    """
+    if not (1 <= cout_e <= cout and 1 <= cin_e <= cin_g and p >= kh and q >= kw):
+        raise ValueError(
+            f"epitome ({cout_e}, {cin_e}, {p}, {q}) does not fit kernel ({cout}, {cin_g}, {kh}, "
+            f"{kw}): need 1 <= Cout_E <= Cout, 1 <= Cin_E <= Cin/groups, P >= kh, Q >= kw"
+        )
+
+
 def wrap_index(cout: int, cin_g: int, kh: int, kw: int, *, cout_e: int, cin_e: int, p: int,
                q: int, channel_offsets: bool = False) -> torch.Tensor:
     """Flat indices into ``E.flatten()`` that generate ``W`` (shape ``(cout, cin_g, kh, kw)``).
@@ -74,8 +90,6 @@ class EpitomeConv2d(nn.Module):
 
     """
 
-    index: torch.Tensor
-
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int | tuple[int, int],
                  stride: int | tuple[int, int] = 1, padding: int | tuple[int, int] = 0,
                  dilation: int | tuple[int, int] = 1, groups: int = 1, bias: bool = True, *,
@@ -95,10 +109,8 @@ class EpitomeConv2d(nn.Module):
             epitome_out or out_channels, epitome_in or cin_g, epitome_h or kh, epitome_w or kw)
         cout_e, cin_e, p, q = self.epitome_shape
         self.channel_offsets = channel_offsets
-        self.register_buffer("index", wrap_index(out_channels, cin_g, kh, kw, cout_e=cout_e,
-                                                 cin_e=cin_e, p=p, q=q,
-                                                 channel_offsets=channel_offsets),
-                             persistent=False)
+        check_epitome(out_channels, cin_g, kh, kw, cout_e=cout_e, cin_e=cin_e, p=p, q=q)
+        self._index: torch.Tensor | None = None
         self.epitome = nn.Parameter(torch.empty(self.epitome_shape))
         fan_in = cin_g * kh * kw
         nn.init.kaiming_uniform_(self.epitome, a=math.sqrt(5))
@@ -112,6 +124,18 @@ class EpitomeConv2d(nn.Module):
         if path == "reuse" and not self.reuse_applies:
             raise ValueError("the reuse path needs groups == 1, no offsets and P, Q == kernel")
         self.path: ForwardPath = path
+
+    @property
+    def index(self) -> torch.Tensor:
+        """Flat indices into ``E`` that generate ``W`` (built on first use: it is as large as W)."""
+        if self._index is None or self._index.device != self.epitome.device:
+            cout_e, cin_e, p, q = self.epitome_shape
+            kh, kw = self.kernel_size
+            self._index = wrap_index(self.out_channels, self.in_channels // self.groups, kh, kw,
+                                     cout_e=cout_e, cin_e=cin_e, p=p, q=q,
+                                     channel_offsets=self.channel_offsets
+                                     ).to(self.epitome.device)
+        return self._index
 
     @property
     def reuse_applies(self) -> bool:
@@ -182,8 +206,6 @@ class EpitomeLinear(nn.Module):
 
     """
 
-    index: torch.Tensor
-
     def __init__(self, in_features: int, out_features: int, bias: bool = True, *,
                  epitome_in: int | None = None, epitome_out: int | None = None,
                  channel_offsets: bool = False, weight_bits: int | None = None,
@@ -193,9 +215,8 @@ class EpitomeLinear(nn.Module):
         self.epitome_shape = (epitome_out or out_features, epitome_in or in_features)
         cout_e, cin_e = self.epitome_shape
         self.channel_offsets = channel_offsets
-        index = wrap_index(out_features, in_features, 1, 1, cout_e=cout_e, cin_e=cin_e, p=1, q=1,
-                           channel_offsets=channel_offsets)
-        self.register_buffer("index", index.view(out_features, in_features), persistent=False)
+        check_epitome(out_features, in_features, 1, 1, cout_e=cout_e, cin_e=cin_e, p=1, q=1)
+        self._index: torch.Tensor | None = None
         bound = 1 / math.sqrt(in_features)
         self.epitome = nn.Parameter(torch.empty(self.epitome_shape).uniform_(-bound, bound))
         self.bias = nn.Parameter(torch.empty(out_features).uniform_(-bound, bound)) \
@@ -209,6 +230,18 @@ class EpitomeLinear(nn.Module):
     def stored_epitome(self) -> torch.Tensor:
         """``E`` as programmed into crossbars (fake-quantized when ``weight_bits`` is set)."""
         return self.quantizer(self.epitome) if self.quantizer is not None else self.epitome
+
+    @property
+    def index(self) -> torch.Tensor:
+        """Flat indices into ``E`` that generate ``W`` (built on first use)."""
+        if self._index is None or self._index.device != self.epitome.device:
+            cout_e, cin_e = self.epitome_shape
+            self._index = wrap_index(self.out_features, self.in_features, 1, 1, cout_e=cout_e,
+                                     cin_e=cin_e, p=1, q=1,
+                                     channel_offsets=self.channel_offsets
+                                     ).view(self.out_features, self.in_features
+                                            ).to(self.epitome.device)
+        return self._index
 
     @property
     def weight(self) -> torch.Tensor:

@@ -1,0 +1,232 @@
+"""The ``train`` proxy: short quantization-aware training and top-1 on a held-out split.
+
+The proxy network is the study's network scaled down (``scale_network``) with the design's
+epitome ratios and bit-widths carried over (``scale_design``), so the proxy measures the damage
+the design does. Runs are deterministic for a seed and cached by design hash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F  # noqa: N812
+
+from epim.errors import InputError
+from epim.nn import EpimNet, build
+from epim.proxy._cache import ResultCache
+from epim.proxy._data import ArrayDataset, load_dataset
+from epim.space import Design, scale_design
+from epim.workloads import Network, network_to_dict, scale_network
+
+
+@dataclass(frozen=True)
+class ProxyConfig:
+    """How a proxy network is built and trained.
+
+    Attributes:
+        dataset: ``fashion-mnist``, ``digits``, ``cifar10`` or ``imagefolder``.
+        data_root: Directory of the dataset's files (see ``load_dataset``).
+        steps: Optimizer steps (ignored when ``epochs`` is set).
+        epochs: Passes over the training split, instead of ``steps``.
+        batch_size: Images per step.
+        lr: Peak learning rate of SGD with Nesterov momentum and a cosine schedule.
+        weight_decay: L2 penalty.
+        seed: Seeds initialization and batch order: equal seeds give equal results.
+        threads: torch threads for this evaluation.
+        width: Channel multiplier of the proxy network.
+        image_size: Square input size (``None``: the dataset's own).
+        train_samples: Use only the first N training images (``None``: all).
+        eval_samples: Evaluate on the first N held-out images (``None``: all).
+        quantize: Quantization-aware training at the design's bits (else float).
+
+    """
+
+    dataset: str = "fashion-mnist"
+    data_root: str | None = None
+    steps: int = 200
+    epochs: int | None = None
+    batch_size: int = 64
+    lr: float = 0.05
+    weight_decay: float = 5e-4
+    seed: int = 0
+    threads: int = 1
+    width: float = 0.25
+    image_size: int | None = None
+    train_samples: int | None = None
+    eval_samples: int | None = 2000
+    quantize: bool = True
+
+    def __post_init__(self) -> None:
+        for name in ("steps", "batch_size", "threads"):
+            if getattr(self, name) < 1:
+                raise InputError(f"bad value {getattr(self, name)!r}", field=name,
+                                 expected="an integer >= 1")
+        if self.epochs is not None and self.epochs < 1:
+            raise InputError(f"bad value {self.epochs!r}", field="epochs",
+                             expected="an integer >= 1 or null")
+        if not self.lr > 0 or not self.width > 0:
+            raise InputError("lr and width must be positive", field="lr",
+                             expected="numbers > 0")
+
+
+@dataclass(frozen=True)
+class ProxyResult:
+    """The outcome of one proxy evaluation.
+
+    Attributes:
+        accuracy: Top-1 on the held-out split (0..1).
+        loss: Mean training loss over the last tenth of the steps.
+        steps: Optimizer steps taken.
+        seconds: Wall-clock time of the evaluation (s; 0 when it came from the cache).
+        key: The cache key (design hash and configuration).
+        cached: Whether the result came from the cache.
+
+    """
+
+    accuracy: float
+    loss: float
+    steps: int
+    seconds: float
+    key: str
+    cached: bool = field(default=False)
+
+
+@contextmanager
+def torch_threads(threads: int) -> Iterator[None]:
+    """Run a block with ``threads`` torch threads, then restore the previous count."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+@lru_cache(maxsize=4)
+def load_cached_dataset(name: str, root: str | None) -> ArrayDataset:
+    """``load_dataset``, memoized per process (datasets are read-only)."""
+    return load_dataset(name, root)
+
+
+def proxy_key(network: Network, design: Design, config: ProxyConfig, kind: str = "train") -> str:
+    """Cache key: the design hash, the network and every setting that changes the result."""
+    payload = json.dumps({
+        "kind": kind, "design": design.to_dict(), "network": network_to_dict(network),
+        "config": {k: v for k, v in asdict(config).items() if k != "threads"},
+    }, sort_keys=True)
+    return f"{kind}-{design.digest()}-{hashlib.sha256(payload.encode()).hexdigest()[:16]}"
+
+
+def proxy_model(network: Network, design: Design, config: ProxyConfig,
+                data: ArrayDataset) -> EpimNet:
+    """Build the scaled proxy network with the design carried over (ratios and bits kept)."""
+    channels, height, _ = data.input_shape
+    scaled = scale_network(network, width=config.width, image_size=config.image_size or height,
+                           in_channels=channels, num_classes=data.num_classes)
+    return build(scaled, scale_design(design, network, scaled), quantize=config.quantize)
+
+
+def _resize(x: torch.Tensor, size: int | None) -> torch.Tensor:
+    if size is None or x.shape[-1] == size:
+        return x
+    return F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
+
+
+def train_proxy(network: Network, design: Design, config: ProxyConfig | None = None, *,
+                cache: ResultCache | None = None) -> ProxyResult:
+    """Train the proxy of ``design`` briefly and return its held-out top-1.
+
+    Args:
+        network: The study's network.
+        design: The design to score.
+        config: Proxy settings (default ``ProxyConfig()``).
+        cache: Where results are looked up and stored, keyed by design hash and config.
+
+    Raises:
+        InputError: On bad settings or missing data.
+
+    """
+    config = config or ProxyConfig()
+    key = proxy_key(network, design, config)
+    if cache is not None:
+        hit = cache.get(key)
+        if hit is not None:
+            return ProxyResult(**{**hit, "seconds": 0.0, "cached": True})
+    start = time.perf_counter()
+    data = load_cached_dataset(config.dataset, config.data_root)
+    with torch_threads(config.threads):
+        accuracy, loss, steps = _train(network, design, config, data)
+    result = ProxyResult(accuracy=accuracy, loss=loss, steps=steps,
+                         seconds=time.perf_counter() - start, key=key)
+    if cache is not None:
+        cache.put(key, {k: v for k, v in asdict(result).items() if k != "cached"})
+    return result
+
+
+def dense_baseline(network: Network, config: ProxyConfig | None = None, *, bits: int = 8,
+                   cache: ResultCache | None = None) -> ProxyResult:
+    """The same proxy for the dense network at ``bits``-bit weights and activations."""
+    return train_proxy(network, Design.dense(network, bits, bits), config, cache=cache)
+
+
+def _train(network: Network, design: Design, config: ProxyConfig, data: ArrayDataset
+           ) -> tuple[float, float, int]:
+    torch.manual_seed(config.seed)
+    rng = np.random.default_rng(config.seed)
+    model = proxy_model(network, design, config, data)
+    n_train = len(data.y_train) if config.train_samples is None else min(
+        config.train_samples, len(data.y_train))
+    per_epoch = max(1, n_train // config.batch_size)
+    steps = config.epochs * per_epoch if config.epochs is not None else config.steps
+    optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=0.9, nesterov=True,
+                                weight_decay=config.weight_decay)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps)
+    x_all = torch.from_numpy(data.x_train[:n_train])
+    y_all = torch.from_numpy(data.y_train[:n_train])
+    losses: list[float] = []
+    order = rng.permutation(n_train)
+    cursor = 0
+    model.train()
+    for _ in range(steps):
+        if cursor + config.batch_size > n_train:
+            order, cursor = rng.permutation(n_train), 0
+        index = torch.from_numpy(order[cursor:cursor + config.batch_size])
+        cursor += config.batch_size
+        x = _resize(x_all[index], config.image_size)
+        loss = F.cross_entropy(model(x), y_all[index])
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()  # type: ignore[no-untyped-call]
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+        optimizer.step()
+        schedule.step()
+        losses.append(float(loss.detach()))
+    tail = losses[-max(1, len(losses) // 10):]
+    return evaluate(model, data, config), float(np.mean(tail)), steps
+
+
+@torch.no_grad()
+def evaluate(model: torch.nn.Module, data: ArrayDataset, config: ProxyConfig) -> float:
+    """Top-1 accuracy of ``model`` on the held-out split (the first ``eval_samples``)."""
+    model.eval()
+    limit = len(data.y_test) if config.eval_samples is None else config.eval_samples
+    x_test = torch.from_numpy(data.x_test[:limit])
+    y_test = torch.from_numpy(data.y_test[:limit])
+    correct = 0
+    for start in range(0, len(y_test), 500):
+        x = _resize(x_test[start:start + 500], config.image_size)
+        correct += int((model(x).argmax(dim=1) == y_test[start:start + 500]).sum())
+    return correct / max(1, len(y_test))
+
+
+def result_dict(result: ProxyResult) -> dict[str, Any]:
+    """A result as plain data."""
+    return asdict(result)
