@@ -180,6 +180,7 @@ class EpitomeConv2d(nn.Module):
         layer = cls(conv.in_channels, conv.out_channels, conv.kernel_size,  # type: ignore[arg-type]
                     conv.stride, conv.padding, conv.dilation, conv.groups,  # type: ignore[arg-type]
                     conv.bias is not None, **epitome)  # type: ignore[arg-type]
+        layer.to(device=conv.weight.device, dtype=conv.weight.dtype)
         layer.load_dense_weight(conv.weight.detach(), conv.bias)
         return layer
 
@@ -263,6 +264,7 @@ class EpitomeLinear(nn.Module):
         """Initialize from a trained linear layer by least squares."""
         layer = cls(linear.in_features, linear.out_features, linear.bias is not None,
                     **epitome)  # type: ignore[arg-type]
+        layer.to(device=linear.weight.device, dtype=linear.weight.dtype)
         with torch.no_grad():
             _least_squares(layer.epitome, layer.index, linear.weight.detach())
             if linear.bias is not None and layer.bias is not None:
@@ -296,7 +298,7 @@ def _copy_outputs(y: torch.Tensor, out_channels: int, cout_e: int, dim: int) -> 
 
 
 def _least_squares(epitome: torch.Tensor, index: torch.Tensor, weight: torch.Tensor) -> None:
-    flat_index = index.flatten()
+    flat_index = index.flatten().to(weight.device)
     total = torch.zeros(epitome.numel(), dtype=weight.dtype, device=weight.device)
     count = torch.zeros_like(total)
     total.index_add_(0, flat_index, weight.flatten())

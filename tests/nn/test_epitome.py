@@ -160,3 +160,10 @@ def test_bad_epitome_shapes() -> None:
         EpitomeConv2d(4, 4, 3, epitome_h=2)
     with pytest.raises(ValueError, match=r"1\.\.16"):
         WeightQuantizer(17)
+
+
+def test_from_conv_keeps_the_source_dtype() -> None:
+    conv = nn.Conv2d(4, 6, 3).double()
+    epi = EpitomeConv2d.from_conv(conv, epitome_in=2)
+    assert epi.epitome.dtype == torch.float64
+    assert epi(torch.randn(1, 4, 5, 5, dtype=torch.float64)).dtype == torch.float64
