@@ -1,0 +1,96 @@
+"""Proxy fidelity: how well cheap accuracy proxies rank designs, and what they cost.
+
+Twenty random designs of ``resnet20`` (per-layer channel wrapping 1/2/4/8x and 2..8-bit
+weights; first conv and classifier dense at 8 bits) on Fashion-MNIST. For each proxy
+(train-short, SynFlow, NASWOT) prints Kendall's tau against a reference training of 10x the
+steps, and the cost per design of each, measured in the same run.
+
+    .venv/bin/python benchmarks/proxy_fidelity.py [--designs 20] [--steps 60] [--workers 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from concurrent.futures import ProcessPoolExecutor
+
+import numpy as np
+from scipy.stats import kendalltau
+
+from epim.proxy import ProxyConfig, train_proxy, zero_cost_scores
+from epim.space import Design, LayerDesign
+from epim.workloads import get_network
+
+NETWORK = "resnet20"
+
+
+def random_designs(n: int, seed: int = 0) -> list[Design]:
+    net = get_network(NETWORK)
+    rng = np.random.default_rng(seed)
+    compute = net.compute_layers
+    designs = []
+    for _ in range(n):
+        layers = {}
+        bits = int(rng.choice([2, 3, 4, 6, 8]))  # one precision per design, varied per layer
+        for i, layer in enumerate(compute):
+            cout, cin_g, kh, kw = layer.weight_shape
+            if i in (0, len(compute) - 1):
+                layers[layer.name] = LayerDesign(cin_g, cout, kh, kw, 8, 8, 0)
+                continue
+            layers[layer.name] = LayerDesign(
+                max(1, cin_g // int(rng.choice([1, 2, 4, 8]))),
+                max(1, cout // int(rng.choice([1, 2, 4, 8]))), kh, kw,
+                int(np.clip(bits + rng.integers(-1, 2), 2, 8)), 8, 0)
+        designs.append(Design(net.name, layers))
+    return designs
+
+
+def evaluate(job: tuple[Design, ProxyConfig, ProxyConfig]) -> dict[str, float]:
+    design, short, reference = job
+    net = get_network(NETWORK)
+    out: dict[str, float] = {}
+    start = time.perf_counter()
+    scores = zero_cost_scores(net, design, short)
+    zc_seconds = time.perf_counter() - start
+    out.update(scores)
+    out["zero_cost_s"] = zc_seconds
+    for label, config in (("short", short), ("reference", reference)):
+        result = train_proxy(net, design, config)
+        out[label] = result.accuracy
+        out[f"{label}_s"] = result.seconds
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--designs", type=int, default=20)
+    parser.add_argument("--steps", type=int, default=60)
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+    common = {"dataset": "fashion-mnist", "width": 0.25, "batch_size": 64, "threads": 1,
+              "eval_samples": 2000, "lr": 0.05}
+    short = ProxyConfig(steps=args.steps, **common)  # type: ignore[arg-type]
+    reference = ProxyConfig(steps=10 * args.steps, **common)  # type: ignore[arg-type]
+    designs = random_designs(args.designs)
+    start = time.perf_counter()
+    with ProcessPoolExecutor(max_workers=args.workers) as pool:
+        rows = list(pool.map(evaluate, [(d, short, reference) for d in designs]))
+    wall = time.perf_counter() - start
+    ref = np.array([r["reference"] for r in rows])
+    print(f"{args.designs} random {NETWORK} designs on Fashion-MNIST; reference = "
+          f"{reference.steps} steps, train-short = {short.steps} steps; wall {wall:.0f} s")
+    print(f"reference accuracy: min {ref.min():.3f} median {np.median(ref):.3f} "
+          f"max {ref.max():.3f}")
+    ref_cost = float(np.mean([r["reference_s"] for r in rows]))
+    for label, key, cost_key in (("train-short", "short", "short_s"),
+                                 ("synflow", "synflow", "zero_cost_s"),
+                                 ("naswot", "naswot", "zero_cost_s")):
+        tau = kendalltau([r[key] for r in rows], ref).statistic
+        cost = float(np.mean([r[cost_key] for r in rows]))
+        print(f"{label:<12} kendall_tau {tau:+.3f}  cost/design {cost:7.2f} s  "
+              f"cost ratio vs reference {cost / ref_cost:.3f}")
+    print(f"reference    cost/design {ref_cost:7.2f} s")
+
+
+if __name__ == "__main__":
+    main()
