@@ -169,6 +169,171 @@ def export_command(
     typer.echo(f"wrote {path} ({net.name}, {len(net.compute_layers)} epitome layers)")
 
 
+study_app = typer.Typer(help="Run and browse multi-objective design studies.",
+                        no_args_is_help=True)
+app.add_typer(study_app, name="study")
+DEFAULT_DATA_DIR = Path(".epim")
+
+
+def default_database_url() -> str:
+    """``EPIM_DATABASE_URL``, else a SQLite file in ``./.epim/`` (created on use)."""
+    import os
+
+    url = os.environ.get("EPIM_DATABASE_URL")
+    if url:
+        return url
+    DEFAULT_DATA_DIR.mkdir(exist_ok=True)
+    return f"sqlite:///{(DEFAULT_DATA_DIR / 'epim.db').resolve()}"
+
+
+DatabaseOption = Annotated[str | None, typer.Option(
+    "--database-url", help="SQLAlchemy URL (default: $EPIM_DATABASE_URL or ./.epim/epim.db).")]
+
+
+def load_spec_file(path: Path) -> Any:
+    """Read and validate a study spec file; errors name the field path and allowed values."""
+    import yaml
+    from pydantic import ValidationError
+
+    from epim.errors import InputError
+    from epim.search import StudySpec
+
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise InputError(f"cannot read spec ({exc.strerror})", source=str(path)) from None
+    except yaml.YAMLError as exc:
+        raise InputError(f"not valid YAML/JSON: {exc}", source=str(path)) from None
+    try:
+        return StudySpec.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        location = ".".join(str(part) for part in first["loc"]) or "(top level)"
+        raise InputError(f"{location}: {first['msg']}", source=str(path)) from None
+
+
+def _progress_line(progress: Any) -> str:
+    eta = progress.eta_s
+    eta_text = "--" if eta is None else f"{int(eta // 60)}m{int(eta % 60):02d}s"
+    done = progress.completed
+    width = 24
+    filled = int(width * min(done, progress.n_trials) / max(progress.n_trials, 1))
+    return (f"[{'#' * filled}{'.' * (width - filled)}] {done}/{progress.n_trials} trials | "
+            f"feasible {progress.feasible} | front {progress.front_size} | "
+            f"HV {progress.hypervolume:.4f} | ETA {eta_text}")
+
+
+@study_app.command("run")
+@user_errors
+def study_run(
+    spec_path: Annotated[Path, typer.Argument(metavar="SPEC.yaml", help="Study spec file.")],
+    database_url: DatabaseOption = None,
+    quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
+) -> None:
+    """Run (or resume) a study from a spec file, with a progress bar."""
+    import os
+
+    from epim.service import run_study
+
+    spec = load_spec_file(spec_path)
+    url = database_url or default_database_url()
+
+    def show(progress: Any) -> None:
+        if not quiet:
+            typer.echo("\r" + _progress_line(progress), nl=False, err=True)
+
+    final = run_study(spec, url, ray_address=os.environ.get("RAY_ADDRESS"), on_progress=show)
+    if not quiet:
+        typer.echo("", err=True)
+    typer.echo(f"study {spec.name}: {final.completed} trials, {final.feasible} feasible, "
+               f"front {final.front_size}, hypervolume {final.hypervolume:.4f} "
+               f"({final.failed} failed evaluations) in {url}")
+
+
+@study_app.command("list")
+@user_errors
+def study_list(database_url: DatabaseOption = None,
+               as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """List the studies in the database."""
+    from epim.search import list_studies
+
+    rows = list_studies(database_url or default_database_url())
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    typer.echo(f"{'study':<32}{'network':<14}{'trials':>12}{'feasible':>10}{'front':>7}"
+               f"{'HV':>9}")
+    for row in rows:
+        trials = f"{row['completed']}/{row['n_trials']}"
+        typer.echo(f"{row['name']:<32}{row['network'] or '-':<14}{trials:>12}"
+                   f"{row['feasible']:>10}{row['front_size']:>7}{row['hypervolume']:>9.4f}")
+
+
+@study_app.command("show")
+@user_errors
+def study_show(name: Annotated[str, typer.Argument(help="Study name.")],
+               database_url: DatabaseOption = None) -> None:
+    """Show a study: spec summary, progress, baseline and front."""
+    from epim.search import load_study, pareto_document, study_spec
+
+    study = load_study(database_url or default_database_url(), name)
+    spec = study_spec(study)
+    front = pareto_document(study)
+    progress = study.user_attrs.get("epim_progress", {})
+    network = spec.network if isinstance(spec.network, str) else spec.network.get("name")
+    typer.echo(f"study {name}: network {network}, hardware {spec.hardware.preset}, "
+               f"sampler {spec.sampler.name} (seed {spec.sampler.seed})")
+    typer.echo("objectives: " + ", ".join(f"{o.direction} {o.metric}" for o in spec.objectives))
+    if spec.constraints:
+        typer.echo("constraints: " + ", ".join(
+            f"{c.metric}" + (f" >= {c.min:g}" if c.min is not None else "")
+            + (f" <= {c.max:g}" if c.max is not None else "") for c in spec.constraints))
+    typer.echo(f"progress: {progress.get('completed', 0)}/{spec.budget.n_trials} trials, "
+               f"{progress.get('feasible', 0)} feasible, {progress.get('failed', 0)} failed, "
+               f"front {len(front['trials'])}, hypervolume {front['hypervolume']:.4f}")
+    metrics = [o["metric"] for o in front["objectives"]]
+    typer.echo(f"{'trial':>6}  " + "  ".join(f"{m:>24}" for m in metrics))
+    for trial in front["trials"]:
+        typer.echo(f"{trial['number']:>6}  " + "  ".join(
+            f"{trial['values'][m]:>24.6g}" for m in metrics))
+
+
+@study_app.command("pareto")
+@user_errors
+def study_pareto(name: Annotated[str, typer.Argument(help="Study name.")],
+                 database_url: DatabaseOption = None,
+                 as_json: Annotated[bool, typer.Option("--json")] = False,
+                 x: Annotated[str | None, typer.Option("--x", help="Project on this objective."
+                                                       )] = None,
+                 y: Annotated[str | None, typer.Option("--y", help="...and this one.")] = None,
+                 ) -> None:
+    """Print the feasible Pareto front (``--json``: the document the API serves)."""
+    from epim.search import load_study, pareto_document
+
+    document = pareto_document(load_study(database_url or default_database_url(), name),
+                               x=x, y=y)
+    if as_json:
+        typer.echo(json.dumps(document, indent=1))
+        return
+    metrics = [o["metric"] for o in document["objectives"]]
+    typer.echo(f"{'trial':>6}  " + "  ".join(f"{m:>24}" for m in metrics))
+    for trial in document["trials"]:
+        typer.echo(f"{trial['number']:>6}  " + "  ".join(
+            f"{trial['values'][m]:>24.6g}" for m in metrics))
+
+
+@study_app.command("export")
+@user_errors
+def study_export(name: Annotated[str, typer.Argument(help="Study name.")],
+                 fmt: Annotated[str, typer.Option("--format", help="csv or json.")] = "csv",
+                 database_url: DatabaseOption = None) -> None:
+    """Print every trial of a study as CSV or JSON."""
+    from epim.search import export_trials, load_study
+
+    typer.echo(export_trials(load_study(database_url or default_database_url(), name), fmt),
+               nl=False)
+
+
 def format_report(report: dict[str, Any]) -> str:
     """A readable table of a cost report (engineering units for people; JSON stays SI)."""
     lines = [

@@ -12,6 +12,7 @@ from epim.space._design import (
     scale_design,
     validate_layer_design,
 )
+from epim.space._space import LayerOptions, LayerSpace, SearchSpace
 
 __all__ = [
     "DESIGN_FIELDS",
@@ -20,6 +21,9 @@ __all__ = [
     "Design",
     "DesignBatch",
     "LayerDesign",
+    "LayerOptions",
+    "LayerSpace",
+    "SearchSpace",
     "design_from_dict",
     "load_design_file",
     "scale_design",

@@ -1,0 +1,44 @@
+"""Multi-objective search: study specs, the ask/tell driver, Pareto fronts, executors."""
+
+from epim.search._driver import (
+    AccuracyEvaluator,
+    Progress,
+    StudyDriver,
+    build_space,
+    make_sampler,
+    pareto_front,
+    resolve_network,
+)
+from epim.search._pareto import hypervolume, non_dominated
+from epim.search._spec import METRICS, SAMPLERS, StudySpec
+from epim.search._store import (
+    export_trials,
+    list_studies,
+    load_study,
+    open_storage,
+    pareto_document,
+    study_spec,
+    trial_document,
+)
+
+__all__ = [
+    "METRICS",
+    "SAMPLERS",
+    "AccuracyEvaluator",
+    "Progress",
+    "StudyDriver",
+    "StudySpec",
+    "build_space",
+    "export_trials",
+    "hypervolume",
+    "list_studies",
+    "load_study",
+    "make_sampler",
+    "non_dominated",
+    "open_storage",
+    "pareto_document",
+    "pareto_front",
+    "resolve_network",
+    "study_spec",
+    "trial_document",
+]

@@ -1,0 +1,81 @@
+"""Ray executor: each evaluation is a Ray task with ``num_cpus`` CPUs.
+
+Without an address it starts a private local Ray (no dashboard, its own temp directory, token
+authentication off so nothing is written to the home directory) and stops it on ``close``;
+with an address (a cluster's, e.g. from ``RAY_ADDRESS`` read by the CLI or the API) it joins.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import ray
+
+from epim.search.executors._base import Executor, Outcome, describe
+
+
+def _call(fn: Callable[[Any], Any], item: Any) -> tuple[Any, str]:
+    return fn(item), ray.get_runtime_context().get_node_id()
+
+
+class RayExecutor(Executor):
+    """Runs evaluations as Ray tasks.
+
+    Args:
+        address: A Ray cluster address, or ``None`` for a private local Ray.
+        cpus_per_task: CPUs each evaluation reserves (``num_cpus``).
+        num_cpus: CPUs of the private local Ray (default: all).
+        retries: Extra attempts after a failure.
+        temp_dir: Temp directory of the private local Ray (default: a new one under /tmp).
+
+    """
+
+    kind = "ray"
+
+    def __init__(self, *, address: str | None = None, cpus_per_task: float = 1.0,
+                 num_cpus: int | None = None, retries: int = 2,
+                 temp_dir: str | None = None) -> None:
+        super().__init__(retries=retries)
+        self.cpus_per_task = cpus_per_task
+        self.address = address
+        self._owns_ray = False
+        if not ray.is_initialized():
+            if address is None:
+                os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+                self.temp_dir = temp_dir or tempfile.mkdtemp(prefix="epim-ray-")
+                ray.init(num_cpus=num_cpus, include_dashboard=False, _temp_dir=self.temp_dir,
+                         log_to_driver=False, configure_logging=False)
+            else:
+                ray.init(address=address, log_to_driver=False, configure_logging=False)
+            self._owns_ray = True
+        self._task = ray.remote(num_cpus=cpus_per_task, max_retries=0)(_call)
+
+    def map(self, fn: Callable[[Any], Any], items: Sequence[Any]) -> list[Outcome]:
+        """Submit every item, retry failures up to ``retries`` times, keep the order."""
+        fn_ref = ray.put(fn)
+        pending = {i: self._task.remote(fn_ref, item) for i, item in enumerate(items)}
+        attempts = dict.fromkeys(pending, 1)
+        outcomes: dict[int, Outcome] = {}
+        while pending:
+            index, ref = next(iter(pending.items()))
+            del pending[index]
+            try:
+                value, node = ray.get(ref)
+                outcomes[index] = Outcome(value=value, attempts=attempts[index], node=node)
+            except Exception as exc:  # RayTaskError wraps whatever the evaluation raised
+                cause = exc.cause if isinstance(exc, ray.exceptions.RayTaskError) else exc
+                if attempts[index] <= self.retries:
+                    attempts[index] += 1
+                    pending[index] = self._task.remote(fn_ref, items[index])
+                else:
+                    outcomes[index] = Outcome(error=describe(cause), attempts=attempts[index])
+        return [outcomes[i] for i in range(len(items))]
+
+    def close(self) -> None:
+        """Shut down the Ray this executor started (a joined cluster keeps running)."""
+        if self._owns_ray and ray.is_initialized():
+            ray.shutdown()
+            self._owns_ray = False

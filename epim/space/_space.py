@@ -1,0 +1,293 @@
+"""The search space: per-layer epitome and bit-width choices over a network.
+
+Each conv/linear layer gets candidate stored input channels, stored output channels, optional
+spatial growth (``P - kh = Q - kw``), weight bits and activation bits. With ``pim_aligned`` the
+channel candidates are crossbar-aligned (EPITOME.md section 6): input channels are rounded up
+to a multiple of the channels one crossbar holds (``R // (kh*kw)``), output channels to a
+multiple of the crossbar's columns, so no candidate pays for crossbar rows or columns it leaves
+empty. Frozen layers stay dense at ``frozen_bits``. The space is encoded as categorical
+parameters (``name -> choices``) that any sampler can use, and decoded back to designs.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+
+from epim.errors import InputError
+from epim.space._design import DESIGN_FIELDS, MAX_BITS, MIN_BITS, Design, DesignBatch
+from epim.workloads import Layer, Network
+
+PARAM_SUFFIXES: tuple[str, ...] = ("in", "out", "spatial", "wbits", "abits")
+
+
+@dataclass(frozen=True)
+class LayerOptions:
+    """Choices for one layer (or, in overrides, the fields to change).
+
+    Attributes:
+        channel_ratios: Epitome wrapping ratios (``Cin_E = ceil(Cin/ratio)``, same for out).
+        channels: Absolute stored channel counts, added to the ratio candidates.
+        spatial: Also search spatial epitomes (``P = kh + s``, ``s`` in ``spatial_growth``).
+        spatial_growth: Extra rows/columns of a spatial epitome.
+        pim_aligned: Round channel candidates up to crossbar-aligned values.
+        weight_bits: Weight bit-width choices (sign included).
+        activation_bits: Activation bit-width choices.
+
+    """
+
+    channel_ratios: tuple[float, ...] = (1, 2, 4, 8)
+    channels: tuple[int, ...] = ()
+    spatial: bool = False
+    spatial_growth: tuple[int, ...] = (1, 2)
+    pim_aligned: bool = True
+    weight_bits: tuple[int, ...] = (2, 3, 4, 5, 6, 8)
+    activation_bits: tuple[int, ...] = (8,)
+
+    def __post_init__(self) -> None:
+        if not self.channel_ratios and not self.channels:
+            raise InputError("no channel candidates", field="channel_ratios",
+                             expected="at least one ratio >= 1 or one channel count")
+        if any(not r >= 1 for r in self.channel_ratios):
+            raise InputError(f"bad ratios {self.channel_ratios}", field="channel_ratios",
+                             expected="numbers >= 1")
+        if any(c < 1 for c in self.channels):
+            raise InputError(f"bad channel counts {self.channels}", field="channels",
+                             expected="integers >= 1")
+        for name in ("weight_bits", "activation_bits"):
+            values = getattr(self, name)
+            if not values or any(not MIN_BITS <= b <= MAX_BITS for b in values):
+                raise InputError(f"bad bits {values}", field=name,
+                                 expected=f"a non-empty list of integers {MIN_BITS}..{MAX_BITS}")
+        if any(g < 1 for g in self.spatial_growth):
+            raise InputError(f"bad growth {self.spatial_growth}", field="spatial_growth",
+                             expected="integers >= 1")
+
+
+@dataclass(frozen=True)
+class LayerSpace:
+    """The candidate values of one layer (all tuples sorted, no duplicates)."""
+
+    name: str
+    epitome_in: tuple[int, ...]
+    epitome_out: tuple[int, ...]
+    spatial: tuple[int, ...]
+    weight_bits: tuple[int, ...]
+    act_bits: tuple[int, ...]
+    frozen: bool = False
+
+    @property
+    def size(self) -> int:
+        """Number of distinct choices of this layer."""
+        return (len(self.epitome_in) * len(self.epitome_out) * len(self.spatial)
+                * len(self.weight_bits) * len(self.act_bits))
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    """Per-layer choices over a network's conv/linear layers.
+
+    Attributes:
+        network: The network.
+        layers: One :class:`LayerSpace` per compute layer, in order.
+
+    """
+
+    network: Network
+    layers: tuple[LayerSpace, ...]
+    _index: dict[str, int] = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def build(cls, network: Network, *, options: LayerOptions | None = None,
+              frozen: Sequence[str] = ("first", "last"), frozen_bits: int = 8,
+              overrides: Mapping[str, Mapping[str, Any]] | None = None,
+              xbar_rows: int = 256, xbar_cols: int = 256) -> SearchSpace:
+        """Build the space.
+
+        Args:
+            network: The network.
+            options: Default choices of every layer.
+            frozen: Layers kept dense at ``frozen_bits``: names, glob patterns, ``first`` (the
+                first conv/linear layer) and ``last`` (the last one).
+            frozen_bits: Weight and activation bits of frozen layers.
+            overrides: Pattern -> fields of :class:`LayerOptions` to change for matching
+                layers (later patterns win).
+            xbar_rows: Crossbar rows (for alignment).
+            xbar_cols: Crossbar columns (for alignment).
+
+        Raises:
+            InputError: On a pattern that matches no layer, or bad options.
+
+        """
+        options = options or LayerOptions()
+        compute = network.compute_layers
+        names = [layer.name for layer in compute]
+        frozen_names = set()
+        for entry in frozen:
+            if entry == "first":
+                frozen_names.add(names[0])
+            elif entry == "last":
+                frozen_names.add(names[-1])
+            else:
+                matched = fnmatch.filter(names, entry)
+                if not matched:
+                    raise InputError(f"'{entry}' matches no conv/linear layer", field="frozen",
+                                     expected="first, last, or layer names/patterns of "
+                                     + network.name)
+                frozen_names.update(matched)
+        per_layer = {name: options for name in names}
+        for pattern, changes in (overrides or {}).items():
+            matched = fnmatch.filter(names, pattern)
+            if not matched:
+                raise InputError(f"'{pattern}' matches no conv/linear layer",
+                                 field="overrides", expected="layer names or patterns of "
+                                 + network.name)
+            for name in matched:
+                try:
+                    per_layer[name] = replace(per_layer[name], **_as_option_fields(changes))
+                except TypeError:
+                    raise InputError(f"unknown field(s) in {dict(changes)}", field="overrides",
+                                     location=(pattern,),
+                                     expected="fields of space.epitome and bits") from None
+        layers = tuple(
+            _layer_space(layer, per_layer[layer.name], layer.name in frozen_names, frozen_bits,
+                         xbar_rows, xbar_cols)
+            for layer in compute
+        )
+        space = cls(network, layers)
+        space._index.update({layer.name: i for i, layer in enumerate(layers)})
+        return space
+
+    @property
+    def size(self) -> int:
+        """Number of distinct designs in the space."""
+        return math.prod(layer.size for layer in self.layers)
+
+    def parameters(self) -> dict[str, tuple[int, ...]]:
+        """Categorical parameters ``"<layer>/<field>" -> choices`` for the non-fixed fields."""
+        params: dict[str, tuple[int, ...]] = {}
+        for layer in self.layers:
+            for suffix, choices in zip(PARAM_SUFFIXES, (layer.epitome_in, layer.epitome_out,
+                                                        layer.spatial, layer.weight_bits,
+                                                        layer.act_bits), strict=True):
+                if len(choices) > 1:
+                    params[f"{layer.name}/{suffix}"] = choices
+        return params
+
+    def decode(self, params: Mapping[str, Any]) -> Design:
+        """The design that a set of parameter values stands for.
+
+        A spatial growth that would make an epitome larger than its dense kernel (with the
+        chosen channels) is dropped: the layer keeps ``P = kh, Q = kw``.
+
+        Raises:
+            InputError: If a value is not among its parameter's choices.
+
+        """
+        return self.decode_batch([params]).design(0)
+
+    def decode_batch(self, batch: Sequence[Mapping[str, Any]]) -> DesignBatch:
+        """Decode many parameter sets into one :class:`DesignBatch`."""
+        n, width = len(batch), len(self.layers)
+        columns = {name: np.zeros((n, width), dtype=np.int64) for name in DESIGN_FIELDS}
+        for j, layer in enumerate(self.layers):
+            source = self.network.layer(layer.name)
+            kh, kw = source.kernel
+            for suffix, choices, target in (
+                ("in", layer.epitome_in, "epitome_in"), ("out", layer.epitome_out, "epitome_out"),
+                ("spatial", layer.spatial, "epitome_h"), ("wbits", layer.weight_bits,
+                                                          "weight_bits"),
+                ("abits", layer.act_bits, "act_bits"),
+            ):
+                key = f"{layer.name}/{suffix}"
+                if len(choices) == 1:
+                    values = np.full(n, choices[0])
+                else:
+                    values = np.asarray([params.get(key, choices[0]) for params in batch])
+                    bad = ~np.isin(values, choices)
+                    if bad.any():
+                        raise InputError(f"{values[bad][0]!r} is not a choice", field=key,
+                                         expected="one of " + ", ".join(map(str, choices)))
+                columns[target][:, j] = values
+            growth = columns["epitome_h"][:, j]
+            stored = (columns["epitome_in"][:, j] * columns["epitome_out"][:, j]
+                      * (kh + growth) * (kw + growth))
+            growth = np.where(stored > source.params, 0, growth)  # never exceed the kernel
+            columns["epitome_h"][:, j] = kh + growth
+            columns["epitome_w"][:, j] = kw + growth
+        designs = DesignBatch(self.network, columns)
+        designs.validate()
+        return designs
+
+    def encode(self, design: Design) -> dict[str, int]:
+        """The parameter values of ``design`` (the inverse of :meth:`decode`).
+
+        Raises:
+            InputError: If the design has a value the space does not offer.
+
+        """
+        values: dict[str, int] = {}
+        params = self.parameters()
+        for layer in self.layers:
+            choice = design.layers[layer.name]
+            kh = self.network.layer(layer.name).kernel[0]
+            for suffix, value in (("in", choice.epitome_in), ("out", choice.epitome_out),
+                                  ("spatial", choice.epitome_h - kh),
+                                  ("wbits", choice.weight_bits), ("abits", choice.act_bits)):
+                key = f"{layer.name}/{suffix}"
+                allowed = params.get(key) or _fixed(layer, suffix)
+                if value not in allowed:
+                    raise InputError(f"{value} is not in the space", field=key,
+                                     expected="one of " + ", ".join(map(str, allowed)))
+                if key in params:
+                    values[key] = value
+        return values
+
+    def dense_choice(self) -> dict[str, int]:
+        """Parameter values of the least compressed design (largest epitome, most bits)."""
+        return {key: max(choices) for key, choices in self.parameters().items()}
+
+
+def _fixed(layer: LayerSpace, suffix: str) -> tuple[int, ...]:
+    return {"in": layer.epitome_in, "out": layer.epitome_out, "spatial": layer.spatial,
+            "wbits": layer.weight_bits, "abits": layer.act_bits}[suffix]
+
+
+def _as_option_fields(changes: Mapping[str, Any]) -> dict[str, Any]:
+    fields = {}
+    for key, value in changes.items():
+        fields[key] = tuple(value) if isinstance(value, list) else value
+    return fields
+
+
+def _layer_space(layer: Layer, options: LayerOptions, frozen: bool, frozen_bits: int,
+                 xbar_rows: int, xbar_cols: int) -> LayerSpace:
+    cout, cin_g, kh, kw = layer.weight_shape
+    if frozen:
+        return LayerSpace(layer.name, (cin_g,), (cout,), (0,), (frozen_bits,), (frozen_bits,),
+                          frozen=True)
+    row_unit = max(1, xbar_rows // (kh * kw)) if options.pim_aligned else 1
+    col_unit = xbar_cols if options.pim_aligned else 1
+
+    def candidates(full: int, unit: int) -> tuple[int, ...]:
+        values = {math.ceil(full / r) for r in options.channel_ratios}
+        values.update(c for c in options.channels if c <= full)
+        aligned = {min(full, math.ceil(v / unit) * unit) for v in values}
+        return tuple(sorted(max(1, v) for v in aligned))
+
+    in_choices = candidates(cin_g, row_unit)
+    out_choices = candidates(cout, col_unit)
+    spatial: tuple[int, ...] = (0,)
+    if options.spatial and (kh > 1 or kw > 1):
+        smallest = min(in_choices) * min(out_choices)
+        growth = [g for g in options.spatial_growth
+                  if smallest * (kh + g) * (kw + g) <= layer.params]
+        spatial = (0, *sorted(set(growth)))
+    return LayerSpace(layer.name, in_choices, out_choices, spatial,
+                      tuple(sorted(set(options.weight_bits))),
+                      tuple(sorted(set(options.activation_bits))))
