@@ -265,11 +265,15 @@ class EpitomeLinear(nn.Module):
         layer = cls(linear.in_features, linear.out_features, linear.bias is not None,
                     **epitome)  # type: ignore[arg-type]
         layer.to(device=linear.weight.device, dtype=linear.weight.dtype)
-        with torch.no_grad():
-            _least_squares(layer.epitome, layer.index, linear.weight.detach())
-            if linear.bias is not None and layer.bias is not None:
-                layer.bias.copy_(linear.bias)
+        layer.load_dense_weight(linear.weight.detach(), linear.bias)
         return layer
+
+    @torch.no_grad()
+    def load_dense_weight(self, weight: torch.Tensor, bias: torch.Tensor | None = None) -> None:
+        """Set ``E`` to the least-squares fit of a dense ``weight`` (and copy ``bias``)."""
+        _least_squares(self.epitome, self.index, weight)
+        if bias is not None and self.bias is not None:
+            self.bias.copy_(bias)
 
 
 def _presum(x: torch.Tensor, cin_e: int, dim: int) -> torch.Tensor:

@@ -12,7 +12,7 @@ import json
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from functools import lru_cache
 from typing import Any
 
@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F  # noqa: N812
 
 from epim.errors import InputError
-from epim.nn import EpimNet, build
+from epim.nn import ComputeBlock, EpimNet, EpitomeConv2d, EpitomeLinear, build
 from epim.proxy._cache import ResultCache
 from epim.proxy._data import ArrayDataset, load_dataset
 from epim.space import Design, scale_design
@@ -64,12 +64,16 @@ class ProxyConfig:
     train_samples: int | None = None
     eval_samples: int | None = 2000
     quantize: bool = True
+    pretrain_steps: int = 0
 
     def __post_init__(self) -> None:
         for name in ("steps", "batch_size", "threads"):
             if getattr(self, name) < 1:
                 raise InputError(f"bad value {getattr(self, name)!r}", field=name,
                                  expected="an integer >= 1")
+        if self.pretrain_steps < 0:
+            raise InputError(f"bad value {self.pretrain_steps!r}", field="pretrain_steps",
+                             expected="an integer >= 0")
         if self.epochs is not None and self.epochs < 1:
             raise InputError(f"bad value {self.epochs!r}", field="epochs",
                              expected="an integer >= 1 or null")
@@ -178,15 +182,66 @@ def dense_baseline(network: Network, config: ProxyConfig | None = None, *, bits:
     return train_proxy(network, Design.dense(network, bits, bits), config, cache=cache)
 
 
+def _pretrained_key(network: Network, config: ProxyConfig) -> str:
+    fields = {k: v for k, v in asdict(config).items()
+              if k not in ("steps", "epochs", "threads", "eval_samples", "quantize")}
+    return json.dumps({"network": network_to_dict(network), "config": fields}, sort_keys=True)
+
+
+_PRETRAINED: dict[str, dict[str, torch.Tensor]] = {}
+
+
+def pretrained_dense_state(network: Network, config: ProxyConfig,
+                           data: ArrayDataset) -> dict[str, torch.Tensor]:
+    """State of the dense float proxy after ``pretrain_steps`` (trained once per process)."""
+    key = _pretrained_key(network, config)
+    if key not in _PRETRAINED:
+        dense_config = replace(config, steps=config.pretrain_steps, epochs=None,
+                               quantize=False, pretrain_steps=0)
+        model = proxy_model(network, Design.dense(network, 8, 8), dense_config, data)
+        _fit(model, dense_config, data, steps=config.pretrain_steps)
+        _PRETRAINED[key] = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    return _PRETRAINED[key]
+
+
+@torch.no_grad()
+def _start_from_dense(model: EpimNet, dense_state: dict[str, torch.Tensor]) -> None:
+    """Least-squares epitomes from the dense kernels; BatchNorm and biases copied."""
+    for key, block in model.blocks.items():
+        if not isinstance(block, ComputeBlock):
+            continue
+        prefix = f"blocks.{key}."
+        weight = dense_state[prefix + "op.epitome"]
+        bias = dense_state.get(prefix + "op.bias")
+        op = block.op
+        assert isinstance(op, EpitomeConv2d | EpitomeLinear)
+        op.load_dense_weight(weight, bias)
+        if block.bn is not None:
+            for name, tensor in block.bn.state_dict().items():
+                tensor.copy_(dense_state[prefix + "bn." + name])
+
+
 def _train(network: Network, design: Design, config: ProxyConfig, data: ArrayDataset
            ) -> tuple[float, float, int]:
+    dense_state = (pretrained_dense_state(network, config, data)
+                   if config.pretrain_steps > 0 else None)
     torch.manual_seed(config.seed)
-    rng = np.random.default_rng(config.seed)
     model = proxy_model(network, design, config, data)
+    if dense_state is not None:
+        _start_from_dense(model, dense_state)
     n_train = len(data.y_train) if config.train_samples is None else min(
         config.train_samples, len(data.y_train))
     per_epoch = max(1, n_train // config.batch_size)
     steps = config.epochs * per_epoch if config.epochs is not None else config.steps
+    loss = _fit(model, config, data, steps=steps)
+    return evaluate(model, data, config), loss, steps
+
+
+def _fit(model: EpimNet, config: ProxyConfig, data: ArrayDataset, *, steps: int) -> float:
+    """SGD (Nesterov, cosine schedule) for ``steps``; returns the mean loss of the last tenth."""
+    rng = np.random.default_rng(config.seed)
+    n_train = len(data.y_train) if config.train_samples is None else min(
+        config.train_samples, len(data.y_train))
     optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=0.9, nesterov=True,
                                 weight_decay=config.weight_decay)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps)
@@ -210,7 +265,7 @@ def _train(network: Network, design: Design, config: ProxyConfig, data: ArrayDat
         schedule.step()
         losses.append(float(loss.detach()))
     tail = losses[-max(1, len(losses) // 10):]
-    return evaluate(model, data, config), float(np.mean(tail)), steps
+    return float(np.mean(tail))
 
 
 @torch.no_grad()

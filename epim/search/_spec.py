@@ -165,6 +165,7 @@ class AccuracySpec(_Strict):
     seed: int = 0
     train_samples: Annotated[int, Field(ge=1)] | None = None
     eval_samples: Annotated[int, Field(ge=1)] | None = 2000
+    pretrain_steps: Annotated[int, Field(ge=0)] = 0
 
 
 class ExecutorSpec(_Strict):

@@ -34,7 +34,8 @@ class ProxyAccuracy:
         config = ProxyConfig(dataset=s.dataset, data_root=s.data_root, steps=s.steps,
                              batch_size=s.batch_size, lr=s.lr, seed=s.seed,
                              threads=self.threads, width=s.width, image_size=s.image_size,
-                             train_samples=s.train_samples, eval_samples=s.eval_samples)
+                             train_samples=s.train_samples, eval_samples=s.eval_samples,
+                             pretrain_steps=s.pretrain_steps)
         if s.proxy == "train":
             return train_proxy(network, design, config).accuracy
         return zero_cost_scores(network, design, config)[s.proxy]

@@ -29,8 +29,9 @@ def scale_network(network: Network, *, width: float = 1.0, image_size: int | Non
 
     For inputs of at most 64 pixels the stem is adapted to small images (as CIFAR ResNets do):
     a first conv with a kernel above 3 becomes 3x3 stride 1, a pooling layer right after it is
-    made the identity, and any later stride or pooling that would shrink a map below 2x2 is set
-    to 1, so the deep layers keep a spatial extent.
+    made the identity, any later stride or pooling that would shrink a map below 2x2 is set
+    to 1, and a conv whose kernel outgrew the shrunken map is padded to fit, so the deep layers
+    keep a spatial extent.
 
     Raises:
         InputError: On a non-positive width or size.
@@ -77,6 +78,9 @@ def scale_network(network: Network, *, width: float = 1.0, image_size: int | Non
                 layer["stride"] = [1, 1]
                 if kind != "conv":
                     layer.update(kernel_size=[1, 1], padding=[0, 0])
+            if kind == "conv" and size + 2 * p < k:  # a kernel larger than the shrunken map
+                pad = math.ceil((k - size) / 2)
+                layer["padding"] = [pad, pad]
         sizes[layer["name"]] = _out_size(layer, size)
     _resolve_depthwise(spec)
     spec["name"] = f"{network.name}-proxy"

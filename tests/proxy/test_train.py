@@ -95,3 +95,20 @@ def test_zero_cost_scores_are_finite_and_design_dependent() -> None:
 def test_bad_config(field: str, value: float) -> None:
     with pytest.raises(InputError, match=field if field != "lr" else "lr"):
         ProxyConfig(**{field: value})
+
+
+def test_pretrained_start_is_shared_and_helps() -> None:
+    from epim.proxy._train import _PRETRAINED
+
+    net = get_network("resnet20")
+    config = ProxyConfig(dataset="digits", steps=5, batch_size=32, width=0.25, lr=0.01,
+                         pretrain_steps=150, eval_samples=None)
+    before = len(_PRETRAINED)
+    warm = train_proxy(net, Design.dense(net, 8, 8), config)
+    assert len(_PRETRAINED) == before + 1
+    again = train_proxy(net, Design.dense(net, 4, 8), config)
+    assert len(_PRETRAINED) == before + 1  # trained once, reused
+    cold = train_proxy(net, Design.dense(net, 8, 8),
+                       ProxyConfig(**{**config.__dict__, "pretrain_steps": 0}))
+    assert warm.accuracy > cold.accuracy + 0.2  # 5 steps from scratch stay near chance
+    assert again.accuracy > 0.5

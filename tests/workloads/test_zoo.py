@@ -62,3 +62,16 @@ def test_duplicate_registration_raises() -> None:
 
     with pytest.raises(ValueError, match="already registered"):
         register_network("vgg8", vgg8)
+
+
+@pytest.mark.parametrize("name", list_networks())
+@pytest.mark.parametrize(("size", "channels"), [(8, 1), (28, 1), (32, 3)])
+def test_scaled_proxy_networks_build(name: str, size: int, channels: int) -> None:
+    from epim.workloads import scale_network
+
+    net = get_network(name)
+    small = scale_network(net, width=0.25, image_size=size, in_channels=channels,
+                          num_classes=10)
+    assert [layer.name for layer in small.layers] == [layer.name for layer in net.layers]
+    assert small.input_shape == (channels, size, size) and small.output_shape == (10, 1, 1)
+    assert small.params < net.params
