@@ -142,6 +142,7 @@ class SamplerSpec(_Strict):
     name: Literal["nsga2", "tpe", "random", "gp", "nsga3"] = "nsga2"
     seed: int | None = 0
     population_size: Annotated[int, Field(ge=2)] | None = None
+    warm_start: bool = False
 
 
 class BudgetSpec(_Strict):

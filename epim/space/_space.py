@@ -248,9 +248,44 @@ class SearchSpace:
                     values[key] = value
         return values
 
+    def uniform_choices(self) -> list[dict[str, int]]:
+        """The hand-design baseline, as parameter sets.
+
+        Every layer at the same rank of its channel candidates (smallest, second smallest, ...,
+        largest) and the same weight bits (the nearest a layer offers), activation bits at
+        their largest, no spatial growth: one parameter set per (rank, bits) pair.
+        """
+        params = self.parameters()
+        ranks = max((len(c) for k, c in params.items() if k.endswith(("/in", "/out"))),
+                    default=1)
+        bits = sorted({b for layer in self.layers if not layer.frozen
+                       for b in layer.weight_bits})
+        designs: list[dict[str, int]] = []
+        for rank in range(ranks):
+            for bit in bits:
+                choice: dict[str, int] = {}
+                for name, choices in params.items():
+                    ordered = sorted(choices)
+                    if name.endswith(("/in", "/out")):
+                        choice[name] = ordered[min(rank, len(ordered) - 1)]
+                    elif name.endswith("/wbits"):
+                        choice[name] = _nearest(ordered, bit)
+                    elif name.endswith("/abits"):
+                        choice[name] = ordered[-1]
+                    else:
+                        choice[name] = ordered[0]
+                if choice not in designs:
+                    designs.append(choice)
+        return designs
+
     def dense_choice(self) -> dict[str, int]:
         """Parameter values of the least compressed design (largest epitome, most bits)."""
         return {key: max(choices) for key, choices in self.parameters().items()}
+
+
+def _nearest(values: Sequence[int], target: int) -> int:
+    """The value closest to ``target`` (the smaller one on a tie)."""
+    return min(values, key=lambda value: (abs(value - target), value))
 
 
 def _fixed(layer: LayerSpace, suffix: str) -> tuple[int, ...]:

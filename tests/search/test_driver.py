@@ -156,3 +156,15 @@ def test_proxy_accuracy_evaluator_is_picklable() -> None:
     assert spec.accuracy is not None
     evaluator = pickle.loads(pickle.dumps(ProxyAccuracy(spec.accuracy)))
     assert evaluator.spec.steps == 25
+
+
+def test_warm_start_begins_with_the_uniform_designs(tmp_path: Any, unique_name: str) -> None:
+    url = f"sqlite:///{tmp_path / 'w.db'}"
+    spec = cost_spec(unique_name, sampler={"name": "nsga2", "seed": 0, "warm_start": True,
+                                           "population_size": 12})
+    run_study(spec, url)
+    study = load_study(url, unique_name)
+    driver_space = StudyDriver(spec, storage=url, executor=LocalExecutor()).space
+    uniform = driver_space.uniform_choices()
+    first = [t.params for t in sorted(study.trials, key=lambda t: t.number)[:len(uniform)]]
+    assert first == uniform[:36]

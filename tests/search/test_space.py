@@ -81,3 +81,17 @@ def test_dense_choice_is_the_least_compressed() -> None:
         if not next(s for s in SPACE.layers if s.name == layer.name).frozen:
             assert choice.epitome_in == layer.in_channels // layer.groups
             assert choice.weight_bits == 8
+
+
+def test_uniform_choices_are_uniform() -> None:
+    space = SearchSpace.build(NET)
+    choices = space.uniform_choices()
+    assert len(choices) == len({tuple(sorted(c.items())) for c in choices})
+    smallest = space.decode(choices[0])
+    ratios = {round(layer.in_channels / smallest.layers[layer.name].epitome_in, 6)
+              for layer in NET.compute_layers[1:-1] if layer.kernel == (3, 3)
+              and layer.in_channels >= 28}
+    assert len({c[k] for c in choices[:1] for k in c if k.endswith("/wbits")}) == 1
+    assert ratios  # every 3x3 layer took its smallest aligned candidate
+    assert all(smallest.layers[n].epitome_in == min(s.epitome_in) for s in space.layers
+               for n in [s.name])
