@@ -35,7 +35,7 @@ CHECKPOINTS = (250, 500, 1000)
 
 def run(sampler: str, seed: int, trials: int) -> dict[int, float]:
     name, warm = sampler.removesuffix("+warm"), sampler.endswith("+warm")
-    spec = StudySpec.model_validate({**BASE, "name": f"{sampler}-{seed}",
+    spec = StudySpec.model_validate({**BASE, "name": f"{name}-{seed}",
                                      "sampler": {"name": name, "seed": seed,
                                                  "warm_start": warm},
                                      "budget": {"n_trials": trials}})

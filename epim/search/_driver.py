@@ -182,6 +182,12 @@ class StudyDriver:
             storage=self.storage, study_name=self.study_name,
             directions=[o.direction for o in spec.objectives],
             sampler=make_sampler(spec), load_if_exists=True)
+        # A genetic sampler breeds one generation from the last: asking more trials than a
+        # population before telling them only repeats the same parents.
+        self.batch_size = spec.batch_size
+        if spec.sampler.name in ("nsga2", "nsga3"):
+            self.batch_size = min(spec.batch_size, spec.sampler.population_size
+                                  or default_population(spec.budget.n_trials))
         fresh = ATTR_SPEC not in self.study.user_attrs
         self._check_or_store_spec()
         self.baseline = self._baseline()
@@ -258,7 +264,7 @@ class StudyDriver:
             if (self.spec.budget.timeout_s is not None
                     and time.monotonic() - start >= self.spec.budget.timeout_s):
                 break
-            size = min(self.spec.batch_size, self.spec.budget.n_trials - progress.completed)
+            size = min(self.batch_size, self.spec.budget.n_trials - progress.completed)
             self.run_batch(size, accuracy_cache)
             progress = self.progress(start)
             self.study.set_user_attr(ATTR_PROGRESS, asdict(progress))

@@ -1,0 +1,96 @@
+"""SQLAlchemy 2 models of the service's own tables (prefixed ``epim_``).
+
+Optuna keeps its own tables in the same database; these hold what the service serves: studies
+(spec, status, progress, claim and heartbeat), trials (design, metrics, per-layer breakdown,
+feasibility, constraints, state) and each study's current Pareto front.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+STUDY_STATUSES: tuple[str, ...] = ("queued", "running", "completed", "failed", "cancelled")
+
+
+def utcnow() -> datetime:
+    """Timezone-aware current time (UTC)."""
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    """Declarative base of the ``epim_`` tables."""
+
+    type_annotation_map: ClassVar[dict[Any, Any]] = {dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class StudyRow(Base):
+    """One submitted study."""
+
+    __tablename__ = "epim_studies"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(200), index=True)
+    spec: Mapped[dict[str, Any]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(16), default="queued", index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow,
+                                                 onupdate=utcnow)
+    n_trials: Mapped[int] = mapped_column(Integer)
+    completed_trials: Mapped[int] = mapped_column(Integer, default=0)
+    feasible_trials: Mapped[int] = mapped_column(Integer, default=0)
+    failed_trials: Mapped[int] = mapped_column(Integer, default=0)
+    hypervolume: Mapped[float] = mapped_column(Float, default=0.0)
+    error: Mapped[str | None] = mapped_column(Text)
+    owner: Mapped[str | None] = mapped_column(String(200))
+    heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    runs: Mapped[int] = mapped_column(Integer, default=0)
+
+    trials: Mapped[list[TrialRow]] = relationship(back_populates="study",
+                                                  cascade="all, delete-orphan",
+                                                  passive_deletes=True)
+
+    @property
+    def optuna_name(self) -> str:
+        """Name of the study in Optuna's tables."""
+        return f"epim-{self.id}-{self.name}"
+
+
+class TrialRow(Base):
+    """One told trial of a study."""
+
+    __tablename__ = "epim_trials"
+    __table_args__ = (UniqueConstraint("study_id", "number", name="uq_epim_trials_number"),
+                      Index("ix_epim_trials_feasible", "study_id", "feasible"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    study_id: Mapped[int] = mapped_column(ForeignKey("epim_studies.id", ondelete="CASCADE"))
+    number: Mapped[int] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(16))
+    feasible: Mapped[bool] = mapped_column(Boolean, default=False)
+    metrics: Mapped[dict[str, Any]] = mapped_column(JSON)
+    constraints: Mapped[list[Any]] = mapped_column(JSON)
+    design: Mapped[dict[str, Any]] = mapped_column(JSON)
+    layers: Mapped[dict[str, Any]] = mapped_column(JSON)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    on_front: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
+
+    study: Mapped[StudyRow] = relationship(back_populates="trials")

@@ -1,0 +1,231 @@
+"""Repository functions over the ``epim_`` tables: the only way the service touches them.
+
+Every function takes the database URL and runs in its own transaction. The study queue lives
+here: ``claim_study`` takes the oldest queued study with ``SELECT ... FOR UPDATE SKIP LOCKED``
+on PostgreSQL (several runners never take the same study) and with a conditional update on
+SQLite (one writer at a time).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import func, select, update
+
+from epim.results._db import session_scope
+from epim.results._models import STUDY_STATUSES, StudyRow, TrialRow, utcnow
+
+FINISHED = ("completed", "failed", "cancelled")
+
+
+@dataclass(frozen=True)
+class Page:
+    """A page of rows and the total count before paging."""
+
+    items: list[Any]
+    total: int
+
+
+def create_study(url: str, *, name: str, spec: dict[str, Any], n_trials: int) -> StudyRow:
+    """Store a new study as ``queued``."""
+    with session_scope(url) as session:
+        row = StudyRow(name=name, spec=spec, status="queued", n_trials=n_trials,
+                       completed_trials=0, feasible_trials=0, failed_trials=0,
+                       hypervolume=0.0, cancel_requested=False, runs=0)
+        session.add(row)
+        session.flush()
+        session.refresh(row)
+        return row
+
+
+def count_studies(url: str, status: str | None = None) -> int:
+    """How many studies (with ``status``) there are."""
+    with session_scope(url) as session:
+        query = select(func.count()).select_from(StudyRow)
+        if status is not None:
+            query = query.where(StudyRow.status == status)
+        return int(session.scalar(query) or 0)
+
+
+def get_study(url: str, study_id: int) -> StudyRow | None:
+    """The study, or ``None``."""
+    with session_scope(url) as session:
+        return session.get(StudyRow, study_id)
+
+
+def list_studies(url: str, *, status: str | None = None, offset: int = 0,
+                 limit: int = 50) -> Page:
+    """Studies, newest first, optionally of one status."""
+    if status is not None and status not in STUDY_STATUSES:
+        raise ValueError(f"unknown status {status!r}")
+    with session_scope(url) as session:
+        query = select(StudyRow)
+        counter = select(func.count()).select_from(StudyRow)
+        if status is not None:
+            query = query.where(StudyRow.status == status)
+            counter = counter.where(StudyRow.status == status)
+        rows = session.scalars(query.order_by(StudyRow.id.desc()).offset(offset)
+                               .limit(limit)).all()
+        return Page(list(rows), int(session.scalar(counter) or 0))
+
+
+def request_cancel(url: str, study_id: int) -> StudyRow | None:
+    """Cancel a queued study now; ask a running one's runner to stop; finished: unchanged."""
+    with session_scope(url) as session:
+        row = session.get(StudyRow, study_id, with_for_update=True)
+        if row is None:
+            return None
+        if row.status == "queued":
+            row.status, row.finished_at = "cancelled", utcnow()
+        elif row.status == "running":
+            row.cancel_requested = True
+        session.flush()
+        return row
+
+
+def delete_study(url: str, study_id: int) -> StudyRow | None:
+    """Delete a study that is not running (and its trials); returns the deleted row."""
+    with session_scope(url) as session:
+        row = session.get(StudyRow, study_id, with_for_update=True)
+        if row is None or row.status == "running":
+            return row
+        session.delete(row)
+        return row
+
+
+def claim_study(url: str, owner: str) -> StudyRow | None:
+    """Take the oldest queued study for ``owner`` (status ``running``), or ``None``."""
+    with session_scope(url) as session:
+        query = (select(StudyRow.id).where(StudyRow.status == "queued")
+                 .order_by(StudyRow.id).limit(1))
+        if session.bind is not None and session.bind.dialect.name == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        study_id = session.scalar(query)
+        if study_id is None:
+            return None
+        now = utcnow()
+        result = session.execute(
+            update(StudyRow)
+            .where(StudyRow.id == study_id, StudyRow.status == "queued")
+            .values(status="running", owner=owner, heartbeat_at=now,
+                    started_at=func.coalesce(StudyRow.started_at, now),
+                    runs=StudyRow.runs + 1)
+            .execution_options(synchronize_session=False))
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            return None  # another claimer won (SQLite); try again later
+        return session.get(StudyRow, study_id, populate_existing=True)
+
+
+def requeue_stale(url: str, stale_after_s: float) -> list[int]:
+    """Put running studies whose heartbeat is older than ``stale_after_s`` back in the queue."""
+    limit = utcnow() - timedelta(seconds=stale_after_s)
+    with session_scope(url) as session:
+        rows = session.scalars(select(StudyRow).where(
+            StudyRow.status == "running", StudyRow.heartbeat_at < limit)
+            .with_for_update()).all()
+        for row in rows:
+            row.status, row.owner = "queued", None
+        return [row.id for row in rows]
+
+
+def heartbeat(url: str, study_id: int, owner: str) -> tuple[bool, bool]:
+    """Refresh the claim; returns (still owned, cancellation requested)."""
+    with session_scope(url) as session:
+        result = session.execute(
+            update(StudyRow).where(StudyRow.id == study_id, StudyRow.owner == owner,
+                                   StudyRow.status == "running")
+            .values(heartbeat_at=utcnow()).execution_options(synchronize_session=False))
+        owned = result.rowcount == 1  # type: ignore[attr-defined]
+        cancel = bool(session.scalar(select(StudyRow.cancel_requested)
+                                     .where(StudyRow.id == study_id)))
+        return owned, cancel
+
+
+def record_trials(url: str, study_id: int, trials: Sequence[dict[str, Any]],
+                  front: Sequence[int], progress: dict[str, Any]) -> None:
+    """Store told trials (numbers already stored are skipped), the front and the progress."""
+    with session_scope(url) as session:
+        numbers = [t["number"] for t in trials]
+        existing = set(session.scalars(select(TrialRow.number).where(
+            TrialRow.study_id == study_id, TrialRow.number.in_(numbers)))) if numbers else set()
+        for trial in trials:
+            if trial["number"] not in existing:
+                session.add(TrialRow(study_id=study_id, on_front=False, **trial))
+        session.flush()
+        session.execute(update(TrialRow).where(TrialRow.study_id == study_id,
+                                               TrialRow.on_front.is_(True))
+                        .values(on_front=False).execution_options(synchronize_session=False))
+        if front:
+            session.execute(update(TrialRow).where(TrialRow.study_id == study_id,
+                                                   TrialRow.number.in_(list(front)))
+                            .values(on_front=True).execution_options(
+                                synchronize_session=False))
+        session.execute(update(StudyRow).where(StudyRow.id == study_id).values(
+            completed_trials=progress["completed"], feasible_trials=progress["feasible"],
+            failed_trials=progress["failed"], hypervolume=progress["hypervolume"],
+            heartbeat_at=utcnow()).execution_options(synchronize_session=False))
+
+
+def stored_trial_numbers(url: str, study_id: int) -> set[int]:
+    """Numbers of the trials stored for a study."""
+    with session_scope(url) as session:
+        return set(session.scalars(select(TrialRow.number)
+                                   .where(TrialRow.study_id == study_id)))
+
+
+def finish_study(url: str, study_id: int, owner: str, status: str,
+                 error: str | None = None) -> None:
+    """Mark a study finished (``completed``, ``failed`` or ``cancelled``) if still owned."""
+    if status not in FINISHED:
+        raise ValueError(f"not a final status: {status!r}")
+    with session_scope(url) as session:
+        session.execute(update(StudyRow).where(StudyRow.id == study_id,
+                                               StudyRow.owner == owner)
+                        .values(status=status, error=error, finished_at=utcnow(),
+                                cancel_requested=False)
+                        .execution_options(synchronize_session=False))
+
+
+def list_trials(url: str, study_id: int, *, offset: int = 0, limit: int = 50,
+                sort: str | None = None, descending: bool = False,
+                feasible: bool | None = None) -> Page:
+    """Trials of a study, paged; sorted by number or by any metric."""
+    with session_scope(url) as session:
+        query = select(TrialRow).where(TrialRow.study_id == study_id)
+        counter = select(func.count()).select_from(TrialRow).where(
+            TrialRow.study_id == study_id)
+        if feasible is not None:
+            query = query.where(TrialRow.feasible.is_(feasible))
+            counter = counter.where(TrialRow.feasible.is_(feasible))
+        key: Any = TrialRow.number if sort is None else TrialRow.metrics[sort].as_float()
+        order = key.desc() if descending else key.asc()
+        rows = session.scalars(query.order_by(order.nulls_last(), TrialRow.number)
+                               .offset(offset).limit(limit)).all()
+        return Page(list(rows), int(session.scalar(counter) or 0))
+
+
+def get_trial(url: str, study_id: int, number: int) -> TrialRow | None:
+    """One trial, or ``None``."""
+    with session_scope(url) as session:
+        return session.scalar(select(TrialRow).where(TrialRow.study_id == study_id,
+                                                     TrialRow.number == number))
+
+
+def front_trials(url: str, study_id: int) -> list[TrialRow]:
+    """The study's current feasible Pareto front."""
+    with session_scope(url) as session:
+        return list(session.scalars(select(TrialRow).where(
+            TrialRow.study_id == study_id, TrialRow.on_front.is_(True))
+            .order_by(TrialRow.number)))
+
+
+def all_trial_points(url: str, study_id: int) -> list[tuple[int, bool, dict[str, Any]]]:
+    """(number, feasible, metrics) of every completed trial (for charts)."""
+    with session_scope(url) as session:
+        rows = session.execute(select(TrialRow.number, TrialRow.feasible, TrialRow.metrics)
+                               .where(TrialRow.study_id == study_id,
+                                      TrialRow.state == "complete")).all()
+        return [(int(n), bool(f), dict(m)) for n, f, m in rows]
