@@ -334,6 +334,133 @@ def study_export(name: Annotated[str, typer.Argument(help="Study name.")],
                nl=False)
 
 
+db_app = typer.Typer(help="The service database.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+
+@db_app.command("upgrade")
+@user_errors
+def db_upgrade(database_url: DatabaseOption = None) -> None:
+    """Create or migrate the service's tables (Alembic; Optuna's tables are its own)."""
+    from epim.results import upgrade
+
+    url = database_url or default_database_url()
+    revision = upgrade(url)
+    typer.echo(f"database at revision {revision}")
+
+
+def _service_settings(database_url: str | None) -> Any:
+    from dataclasses import replace
+
+    from epim.api import get_settings
+    from epim.results import require_migrated
+
+    settings = get_settings()
+    if database_url:
+        settings = replace(settings, database_url=database_url)
+    require_migrated(settings.database_url)
+    return settings
+
+
+@app.command("serve")
+@user_errors
+def serve(
+    host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port")] = 8000,
+    database_url: DatabaseOption = None,
+    runners: Annotated[int, typer.Option("--runners", min=0,
+                                         help="In-process study runners.")] = 1,
+    no_runner: Annotated[bool, typer.Option("--no-runner", help="API only.")] = False,
+) -> None:
+    """Run the REST API and, unless told not to, in-process study runners."""
+    import uvicorn
+
+    from epim.api import create_app
+    from epim.service import Runner
+
+    settings = _service_settings(database_url)
+    count = 0 if no_runner else runners
+    pool = [Runner(database_url=settings.database_url, ray_address=settings.ray_address,
+                   max_concurrent=settings.runner_concurrency,
+                   heartbeat_s=settings.heartbeat_s, stale_after_s=settings.stale_after_s)
+            for _ in range(count)]
+    for runner in pool:
+        runner.start()
+    app = create_app(settings, runner=pool[0] if pool else None)
+    typer.echo(f"EPIM Search on http://{host}:{port}/ (API docs /docs), database "
+               f"{settings.database_url}, {count} runner(s)", err=True)
+    try:
+        uvicorn.run(app, host=host, port=port, log_level="warning")
+    finally:
+        for runner in pool:
+            runner.stop()
+
+
+@app.command("runner")
+@user_errors
+def runner_command(database_url: DatabaseOption = None) -> None:
+    """Run one study runner (no API) until interrupted: claims queued studies and runs them."""
+    import signal
+    import threading
+
+    from epim.service import Runner
+
+    settings = _service_settings(database_url)
+    runner = Runner(database_url=settings.database_url, ray_address=settings.ray_address,
+                    max_concurrent=settings.runner_concurrency,
+                    heartbeat_s=settings.heartbeat_s, stale_after_s=settings.stale_after_s)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    runner.start()
+    typer.echo(f"runner {runner.owner} on {settings.database_url}", err=True)
+    try:
+        while not stop.wait(1.0):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        runner.stop()
+
+
+@app.command("submit")
+@user_errors
+def submit(
+    spec_path: Annotated[Path, typer.Argument(metavar="SPEC.yaml", help="Study spec file.")],
+    url: Annotated[str, typer.Option("--url", help="The service's base URL.")
+                   ] = "http://127.0.0.1:8000",
+    api_key: Annotated[str | None, typer.Option("--api-key", envvar="EPIM_API_KEY")] = None,
+) -> None:
+    """Submit a study spec to a running service; prints the study's URLs."""
+    import urllib.error
+    import urllib.request
+
+    import yaml
+
+    from epim.errors import InputError
+
+    try:
+        data = yaml.safe_load(spec_path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise InputError(f"cannot read spec: {exc}", source=str(spec_path)) from None
+    request = urllib.request.Request(
+        url.rstrip("/") + "/studies", data=json.dumps(data).encode(), method="POST",
+        headers={"Content-Type": "application/json", **({"X-API-Key": api_key}
+                                                         if api_key else {})})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            study = json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        detail = json.loads(exc.read() or b"{}").get("detail")
+        raise InputError(f"the service answered {exc.code}: {detail}",
+                         source=str(spec_path)) from None
+    except urllib.error.URLError as exc:
+        raise InputError(f"cannot reach {url}: {exc.reason}", field="--url") from None
+    base = url.rstrip("/")
+    typer.echo(f"study {study['id']} ({study['name']}) {study['status']}")
+    typer.echo(f"  browse the front: {base}/ui/studies/{study['id']}")
+    typer.echo(f"  status (JSON):    {base}/studies/{study['id']}")
+
+
 def format_report(report: dict[str, Any]) -> str:
     """A readable table of a cost report (engineering units for people; JSON stays SI)."""
     lines = [

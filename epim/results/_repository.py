@@ -169,6 +169,15 @@ def record_trials(url: str, study_id: int, trials: Sequence[dict[str, Any]],
             heartbeat_at=utcnow()).execution_options(synchronize_session=False))
 
 
+def release_study(url: str, study_id: int, owner: str) -> None:
+    """Put a study ``owner`` runs back in the queue (its runner is stopping)."""
+    with session_scope(url) as session:
+        session.execute(update(StudyRow).where(StudyRow.id == study_id, StudyRow.owner == owner,
+                                               StudyRow.status == "running")
+                        .values(status="queued", owner=None)
+                        .execution_options(synchronize_session=False))
+
+
 def stored_trial_numbers(url: str, study_id: int) -> set[int]:
     """Numbers of the trials stored for a study."""
     with session_scope(url) as session:

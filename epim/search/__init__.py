@@ -2,8 +2,10 @@
 
 from epim.search._driver import (
     AccuracyEvaluator,
+    BatchCallback,
     Progress,
     StudyDriver,
+    TrialRecord,
     build_space,
     make_sampler,
     pareto_front,
@@ -12,6 +14,7 @@ from epim.search._driver import (
 from epim.search._pareto import hypervolume, non_dominated
 from epim.search._spec import METRICS, SAMPLERS, StudySpec
 from epim.search._store import (
+    delete_study,
     export_trials,
     list_studies,
     load_study,
@@ -25,10 +28,13 @@ __all__ = [
     "METRICS",
     "SAMPLERS",
     "AccuracyEvaluator",
+    "BatchCallback",
     "Progress",
     "StudyDriver",
     "StudySpec",
+    "TrialRecord",
     "build_space",
+    "delete_study",
     "export_trials",
     "hypervolume",
     "list_studies",

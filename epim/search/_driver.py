@@ -31,7 +31,7 @@ from epim.search._metrics import cost_metrics, normalized
 from epim.search._pareto import hypervolume, non_dominated
 from epim.search._spec import HIGHER_IS_BETTER, StudySpec
 from epim.search.executors import Executor
-from epim.space import Design, DesignBatch, LayerOptions, SearchSpace
+from epim.space import Design, DesignBatch, LayerDesign, LayerOptions, SearchSpace
 from epim.workloads import Network, get_network, network_from_dict
 
 ATTR_SPEC = "epim_spec"
@@ -145,6 +145,16 @@ def design_payload(design: Design) -> dict[str, list[int]]:
     return {name: list(choice.as_tuple()) for name, choice in design.layers.items()}
 
 
+def design_from_payload(network: Network, payload: Mapping[str, Sequence[int]]) -> Design:
+    """The inverse of :func:`design_payload`."""
+    return Design(network.name, {name: LayerDesign(*(int(v) for v in values))
+                                 for name, values in payload.items()})
+
+
+BatchCallback = Callable[[list["TrialRecord"], list[dict[str, list[float]]],
+                          list["TrialRecord"], "Progress"], None]
+
+
 class StudyDriver:
     """Runs one study to its budget (or until stopped), resumably.
 
@@ -195,6 +205,7 @@ class StudyDriver:
             for params in self.space.uniform_choices()[: spec.budget.n_trials]:
                 self.study.enqueue_trial(params)
         self.records: list[TrialRecord] = []
+        self.front: list[TrialRecord] = []
 
     # ----------------------------------------------------------------- set-up
     def _check_or_store_spec(self) -> None:
@@ -245,6 +256,7 @@ class StudyDriver:
             self.study.tell(trial.number, state=TrialState.FAIL)
         self.records = [record for trial in self.study.get_trials(deepcopy=False)
                         if (record := TrialRecord.from_trial(trial)) is not None]
+        self._update_front()
 
     def _accuracy_cache(self) -> dict[str, float]:
         return {r.design_hash: r.metrics["accuracy"] for r in self.records
@@ -252,8 +264,17 @@ class StudyDriver:
 
     # ----------------------------------------------------------------- loop
     def run(self, *, on_progress: Callable[[Progress], None] | None = None,
-            should_stop: Callable[[], bool] | None = None) -> Progress:
-        """Run until the budget is spent, the timeout passes or ``should_stop()`` is true."""
+            should_stop: Callable[[], bool] | None = None,
+            on_batch: BatchCallback | None = None) -> Progress:
+        """Run until the budget is spent, the timeout passes or ``should_stop()`` is true.
+
+        Args:
+            on_progress: Called with the counters after every batch.
+            should_stop: Polled before every batch (cancellation, shutdown).
+            on_batch: Called after every batch with the batch's records, their per-layer
+                breakdowns (``layer_breakdown``), the current front and the counters.
+
+        """
         self._recover()
         start = time.monotonic()
         accuracy_cache = self._accuracy_cache()
@@ -265,15 +286,31 @@ class StudyDriver:
                     and time.monotonic() - start >= self.spec.budget.timeout_s):
                 break
             size = min(self.batch_size, self.spec.budget.n_trials - progress.completed)
-            self.run_batch(size, accuracy_cache)
+            batch = self.run_batch(size, accuracy_cache)
             progress = self.progress(start)
             self.study.set_user_attr(ATTR_PROGRESS, asdict(progress))
+            if on_batch is not None:
+                on_batch(batch, self.layer_breakdown(batch), self.front, progress)
             if on_progress is not None:
                 on_progress(progress)
         return progress
 
-    def run_batch(self, size: int, accuracy_cache: dict[str, float]) -> None:
-        """Ask, score, evaluate and tell one batch of ``size`` trials."""
+    def layer_breakdown(self, records: Sequence[TrialRecord]) -> list[dict[str, list[float]]]:
+        """Per-layer crossbars, tiles, latency (s) and energy (J) of each record's design.
+
+        Lists follow ``self.network.layers``; the cost model recomputes them from the design.
+        """
+        if not records:
+            return []
+        designs = [design_from_payload(self.network, r.design) for r in records]
+        costs = self.model.evaluate(DesignBatch.from_designs(self.network, designs))
+        return [{"crossbars": costs.layer_crossbars[i].tolist(),
+                 "tiles": costs.layer_tiles[i].tolist(),
+                 "latency_s": costs.layer_latency_s[i].tolist(),
+                 "energy_j": costs.layer_energy_j[i].tolist()} for i in range(len(records))]
+
+    def run_batch(self, size: int, accuracy_cache: dict[str, float]) -> list[TrialRecord]:
+        """Ask, score, evaluate and tell one batch of ``size`` trials; returns its records."""
         trials = [self.study.ask(self.distributions) for _ in range(size)]
         designs = self.space.decode_batch([t.params for t in trials])
         metrics = cost_metrics(self.model.evaluate(designs), self.baseline,
@@ -283,6 +320,7 @@ class StudyDriver:
         hashes = [d.digest() for d in decoded]
         cost_ok = [self._cost_feasible(row) for row in rows]
         errors = self._evaluate_accuracy(decoded, hashes, cost_ok, accuracy_cache)
+        told: list[TrialRecord] = []
         for i, trial in enumerate(trials):
             row = rows[i]
             evaluated = cost_ok[i] and hashes[i] in accuracy_cache
@@ -306,7 +344,9 @@ class StudyDriver:
             else:
                 self.study.tell(trial, [row[m] for m in self.metrics])
             self.records.append(record)
+            told.append(record)
         self._update_front()
+        return told
 
     def _evaluate_accuracy(self, designs: Sequence[Design], hashes: Sequence[str],
                            cost_ok: Sequence[bool], cache: dict[str, float]) -> dict[int, str]:
@@ -370,8 +410,7 @@ class StudyDriver:
             completed=len(self.records),
             feasible=sum(1 for r in self.records if r.feasible and r.error is None),
             failed=sum(1 for r in self.records if r.error is not None),
-            front_size=len(self.study.user_attrs.get(ATTR_FRONT, [])) if not hasattr(
-                self, "front") else len(self.front),
+            front_size=len(self.front),
             hypervolume=float(self.study.user_attrs.get(ATTR_HV, 0.0)),
             n_trials=self.spec.budget.n_trials,
             elapsed_s=0.0 if start is None else time.monotonic() - start,

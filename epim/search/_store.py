@@ -67,6 +67,16 @@ def load_study(storage: str | optuna.storages.BaseStorage, name: str) -> optuna.
                          expected="one of " + (", ".join(names) or "(no studies yet)")) from None
 
 
+def delete_study(storage: str | optuna.storages.BaseStorage, name: str) -> bool:
+    """Delete the Optuna study ``name`` (``False`` if there is none)."""
+    storage = open_storage(storage) if isinstance(storage, str) else storage
+    try:
+        optuna.delete_study(study_name=name, storage=storage)
+    except KeyError:
+        return False
+    return True
+
+
 def study_spec(study: optuna.Study) -> StudySpec:
     """The spec stored with ``study``."""
     return StudySpec.model_validate(study.user_attrs[ATTR_SPEC], strict=False)

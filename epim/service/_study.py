@@ -34,3 +34,10 @@ def run_study(spec: StudySpec, database_url: str, *, ray_address: str | None = N
         driver = StudyDriver(spec, storage=database_url, executor=executor, accuracy=accuracy,
                              study_name=study_name)
         return driver.run(on_progress=on_progress, should_stop=should_stop)
+
+
+def delete_optuna_study(database_url: str, name: str) -> bool:
+    """Delete a study from Optuna's tables (``False`` if it was never created)."""
+    from epim.search import delete_study
+
+    return delete_study(database_url, name)

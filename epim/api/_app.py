@@ -1,0 +1,102 @@
+"""The FastAPI application."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request, status
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, RedirectResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from epim.api._settings import Settings, get_settings
+from epim.api.routers import catalog, health, studies, ui
+from epim.errors import EpimError, InputError
+
+
+class BodyLimit:
+    """Reject request bodies over ``limit`` bytes with 413 (before they are read whole)."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.limit:
+            await self._reject(send)
+            return
+        received = 0
+
+        async def limited() -> Any:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.limit:
+                    raise _BodyTooLargeError
+            return message
+
+        try:
+            await self.app(scope, limited, send)
+        except _BodyTooLargeError:
+            await self._reject(send)
+
+    async def _reject(self, send: Send) -> None:
+        body = (b'{"detail":"request body larger than ' + str(self.limit).encode()
+                + b' bytes"}')
+        await send({"type": "http.response.start", "status": 413,
+                    "headers": [(b"content-type", b"application/json"),
+                                (b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": body})
+
+
+class _BodyTooLargeError(Exception):
+    """Raised inside the app when the streamed body passes the limit."""
+
+
+def create_app(settings: Settings | None = None, *, runner: Any = None) -> FastAPI:
+    """Build the app.
+
+    Args:
+        settings: Configuration (default: ``get_settings()``, read from the environment once).
+        runner: An in-process study runner, reported by ``/healthz``.
+
+    """
+    settings = settings or get_settings()
+    app = FastAPI(
+        title="EPIM Search",
+        summary="Design-space search for epitome-based PIM CNN accelerators",
+        version="0.1.0",
+        description="Submit studies (network, hardware, search space, objectives, "
+                    "constraints), watch them run, browse trials and Pareto fronts.",
+    )
+    app.state.settings = settings
+    app.state.runner = runner
+
+    @app.exception_handler(InputError)
+    async def input_error(_: Request, exc: InputError) -> JSONResponse:
+        loc = ["body", *([exc.field] if exc.field else []), *exc.location]
+        return JSONResponse({"detail": [{"loc": loc, "msg": str(exc), "type": "value_error"}]},
+                            status.HTTP_422_UNPROCESSABLE_ENTITY)
+
+    @app.exception_handler(EpimError)
+    async def epim_error(_: Request, exc: EpimError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status.HTTP_503_SERVICE_UNAVAILABLE)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [{"loc": list(e.get("loc", [])), "msg": e.get("msg", ""),
+                   "type": e.get("type", "value_error")} for e in exc.errors()]
+        return JSONResponse({"detail": errors}, status.HTTP_422_UNPROCESSABLE_ENTITY)
+
+    @app.get("/", include_in_schema=False)
+    def root() -> RedirectResponse:
+        return RedirectResponse("/ui/")
+
+    for module in (studies, catalog, health, ui):
+        app.include_router(module.router)
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    return app

@@ -1,0 +1,74 @@
+"""``/networks``, ``/hardware`` and ``POST /evaluate``: what can be searched, and one cost."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, status
+
+from epim.api._deps import ReadAccess
+from epim.api._schemas import EvaluateRequest
+from epim.cost_model import cost_report, list_presets, load_hardware
+from epim.space import Design, design_from_dict
+from epim.workloads import get_network, list_networks, network_from_dict, network_to_dict
+
+router = APIRouter(tags=["catalog"], dependencies=[ReadAccess])
+
+
+@router.get("/networks", summary="Built-in networks")
+def networks() -> list[dict[str, Any]]:
+    """Every built-in network with its input, layer counts, parameters and MACs."""
+    rows = []
+    for name in list_networks():
+        net = get_network(name)
+        rows.append({"name": name, "input": list(net.input_shape), "layers": len(net),
+                     "compute_layers": len(net.compute_layers), "params": net.params,
+                     "macs": net.macs})
+    return rows
+
+
+@router.get("/networks/{name}", summary="One network's layers")
+def network(name: str) -> dict[str, Any]:
+    """The network in the file format, with every layer's shapes, parameters and MACs."""
+    if name not in list_networks():
+        raise HTTPException(status.HTTP_404_NOT_FOUND,
+                            f"no network '{name}'; built in: " + ", ".join(list_networks()))
+    net = get_network(name)
+    document = network_to_dict(net)
+    for entry, layer in zip(document["layers"], net.layers, strict=True):
+        entry.update(in_hw=list(layer.in_hw), out_hw=list(layer.out_hw),
+                     out_channels=layer.out_channels, params=layer.params, macs=layer.macs)
+    return document
+
+
+@router.get("/hardware", summary="Hardware presets and their parameters")
+def hardware() -> list[dict[str, Any]]:
+    """Every preset with each constant's value, unit and source."""
+    return [load_hardware(name).to_dict() for name in list_presets()]
+
+
+@router.post("/evaluate", summary="Cost one design now (the numbers of `epim cost --json`)")
+def evaluate(request: EvaluateRequest) -> dict[str, Any]:
+    """Cost one network + design + hardware synchronously."""
+    if request.hardware not in list_presets():
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, [{
+            "loc": ["body", "hardware"], "type": "value_error",
+            "msg": f"unknown preset {request.hardware!r}; allowed: "
+                   + ", ".join(list_presets())}])
+    hw = load_hardware(request.hardware, request.set)
+    if isinstance(request.network, str):
+        if request.network not in list_networks():
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, [{
+                "loc": ["body", "network"], "type": "value_error",
+                "msg": f"unknown network {request.network!r}; allowed: "
+                       + ", ".join(list_networks()) + " or an inline network"}])
+        net = get_network(request.network)
+    else:
+        net = network_from_dict(request.network)
+    if request.design is None:
+        design = Design.dense(net, request.weight_bits, request.act_bits)
+    else:
+        design = design_from_dict(request.design, net, default_weight_bits=request.weight_bits,
+                                  default_act_bits=request.act_bits, source="design")
+    return cost_report(net, design, hw, latency_mode=request.latency_mode,
+                       baseline_bits=request.baseline_bits)
