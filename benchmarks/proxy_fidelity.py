@@ -71,7 +71,7 @@ def main() -> None:
     parser.add_argument("--pretrain-steps", type=int, default=600)
     args = parser.parse_args()
     common = {"dataset": "fashion-mnist", "width": 0.25, "batch_size": 64, "threads": 1,
-              "eval_samples": 2000, "lr": 0.02, "pretrain_steps": args.pretrain_steps}
+              "eval_samples": None, "lr": 0.02, "pretrain_steps": args.pretrain_steps}
     short = ProxyConfig(steps=args.steps, **common)  # type: ignore[arg-type]
     reference = ProxyConfig(steps=10 * args.steps, **common)  # type: ignore[arg-type]
     designs = random_designs(args.designs)

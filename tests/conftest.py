@@ -7,21 +7,44 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine, text
 
 #: This machine's PostgreSQL (trust auth, database ``test``); CI runs on the same machine.
-POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+POSTGRES_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432"
+POSTGRES_URL = f"{POSTGRES_SERVER}/test"
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for one test, dropped afterwards.
+
+    Created on the machine's server, so queue tests never see another test's studies.
+    """
+    name = f"epim_test_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield f"{POSTGRES_SERVER}/{name}"
+    finally:
+        from epim.results import make_engine
+
+        make_engine(f"{POSTGRES_SERVER}/{name}").dispose()
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A SQLite file in a temp dir, and the machine's PostgreSQL (never skipped)."""
+    """A SQLite file in a temp dir, and a fresh PostgreSQL database (never skipped)."""
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'epim.db'}"
     else:
-        yield POSTGRES_URL
+        yield request.getfixturevalue("postgres_url")
 
 
 @pytest.fixture
 def unique_name() -> str:
-    """A study name no other test (or earlier run on the shared PostgreSQL) uses."""
+    """A study name no other test uses."""
     return f"t-{uuid.uuid4().hex[:12]}"

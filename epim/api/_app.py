@@ -80,7 +80,7 @@ def create_app(settings: Settings | None = None, *, runner: Any = None) -> FastA
     async def input_error(_: Request, exc: InputError) -> JSONResponse:
         loc = ["body", *([exc.field] if exc.field else []), *exc.location]
         return JSONResponse({"detail": [{"loc": loc, "msg": str(exc), "type": "value_error"}]},
-                            status.HTTP_422_UNPROCESSABLE_ENTITY)
+                            status.HTTP_422_UNPROCESSABLE_CONTENT)
 
     @app.exception_handler(EpimError)
     async def epim_error(_: Request, exc: EpimError) -> JSONResponse:
@@ -90,7 +90,7 @@ def create_app(settings: Settings | None = None, *, runner: Any = None) -> FastA
     async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
         errors = [{"loc": list(e.get("loc", [])), "msg": e.get("msg", ""),
                    "type": e.get("type", "value_error")} for e in exc.errors()]
-        return JSONResponse({"detail": errors}, status.HTTP_422_UNPROCESSABLE_ENTITY)
+        return JSONResponse({"detail": errors}, status.HTTP_422_UNPROCESSABLE_CONTENT)
 
     @app.get("/", include_in_schema=False)
     def root() -> RedirectResponse:

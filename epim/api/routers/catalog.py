@@ -51,14 +51,14 @@ def hardware() -> list[dict[str, Any]]:
 def evaluate(request: EvaluateRequest) -> dict[str, Any]:
     """Cost one network + design + hardware synchronously."""
     if request.hardware not in list_presets():
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, [{
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, [{
             "loc": ["body", "hardware"], "type": "value_error",
             "msg": f"unknown preset {request.hardware!r}; allowed: "
                    + ", ".join(list_presets())}])
     hw = load_hardware(request.hardware, request.set)
     if isinstance(request.network, str):
         if request.network not in list_networks():
-            raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, [{
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, [{
                 "loc": ["body", "network"], "type": "value_error",
                 "msg": f"unknown network {request.network!r}; allowed: "
                        + ", ".join(list_networks()) + " or an inline network"}])

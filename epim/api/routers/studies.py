@@ -42,7 +42,7 @@ def _study(settings: Any, study_id: int) -> results.StudyRow:
 
 
 def _unprocessable(loc: list[Any], message: str) -> HTTPException:
-    return HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY,
+    return HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
                          [{"loc": loc, "msg": message, "type": "value_error"}])
 
 
