@@ -341,11 +341,11 @@ app.add_typer(db_app, name="db")
 @db_app.command("upgrade")
 @user_errors
 def db_upgrade(database_url: DatabaseOption = None) -> None:
-    """Create or migrate the service's tables (Alembic; Optuna's tables are its own)."""
-    from epim.results import upgrade
+    """Create or migrate the service's tables (Alembic) and Optuna's (its own versioning)."""
+    from epim.service import prepare_database
 
     url = database_url or default_database_url()
-    revision = upgrade(url)
+    revision = prepare_database(url)
     typer.echo(f"database at revision {revision}")
 
 

@@ -41,3 +41,21 @@ def delete_optuna_study(database_url: str, name: str) -> bool:
     from epim.search import delete_study
 
     return delete_study(database_url, name)
+
+
+def prepare_database(database_url: str) -> str:
+    """Migrate the ``epim_`` tables and create (or upgrade) Optuna's tables.
+
+    Run once per deployment (``epim db upgrade``), before any runner: two runners creating
+    Optuna's tables at the same moment on an empty PostgreSQL database would collide.
+
+    Returns:
+        The ``epim_`` schema revision.
+
+    """
+    from epim.results import upgrade
+    from epim.search import open_storage
+
+    revision = upgrade(database_url)
+    open_storage(database_url).engine.dispose()
+    return revision

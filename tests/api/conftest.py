@@ -6,13 +6,13 @@ from dataclasses import replace
 import pytest
 from fastapi.testclient import TestClient
 
-from epim import results
 from epim.api import Settings, create_app
+from epim.service import prepare_database
 
 
 @pytest.fixture
 def settings(database_url: str) -> Settings:
-    results.upgrade(database_url)
+    prepare_database(database_url)
     return Settings(database_url=database_url, max_trials=500, max_queued=5,
                     max_body_bytes=200_000, heartbeat_s=0.5, stale_after_s=30)
 
