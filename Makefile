@@ -20,10 +20,10 @@ $(FASHION_MNIST):
 		(apt-get update -q >/dev/null && apt-get install -y -q dataset-fashion-mnist); \
 	else echo "note: install Debian's dataset-fashion-mnist for the Fashion-MNIST proxy"; fi
 
-# Until the service lands, the main job is the paper's headline design costed on MNSIM 2.0.
-run: $(STAMP)
-	$(BIN)/epim cost --network resnet50 --design examples/designs/resnet50_epim_3bit.yaml \
-		--baseline-bits 16
+# The service on the embedded default (SQLite in ./.epim, local Ray/in-process runner): submits
+# examples/studies/quickstart.yaml through the API and serves its front until Ctrl-C.
+run: $(STAMP) | $(FASHION_MNIST)
+	./scripts/run_service.sh
 
 test: $(STAMP) | $(FASHION_MNIST)
 	$(BIN)/python -m pytest
