@@ -319,7 +319,7 @@ class StudyDriver:
         decoded = [designs.design(i) for i in range(size)]
         hashes = [d.digest() for d in decoded]
         cost_ok = [self._cost_feasible(row) for row in rows]
-        errors = self._evaluate_accuracy(decoded, hashes, cost_ok, accuracy_cache)
+        errors, nodes = self._evaluate_accuracy(decoded, hashes, cost_ok, accuracy_cache)
         told: list[TrialRecord] = []
         for i, trial in enumerate(trials):
             row = rows[i]
@@ -335,7 +335,8 @@ class StudyDriver:
                                  design=design_payload(decoded[i]), design_hash=hashes[i],
                                  constraints=constraints,
                                  feasible=all(c <= 0 for c in constraints),
-                                 accuracy_evaluated=bool(evaluated), error=errors.get(i))
+                                 accuracy_evaluated=bool(evaluated), error=errors.get(i),
+                                 node=nodes.get(i))
             trial.set_user_attr(TRIAL_ATTR, record.to_attr())
             for j, value in enumerate(constraints):
                 trial.set_constraint(f"c{j}", value)
@@ -430,7 +431,7 @@ class TrialRecord:
         feasible: All constraints met.
         accuracy_evaluated: The proxy ran (or came from the cache) for this design.
         error: The evaluation's error after its retries (the trial is then failed).
-
+        node: Where the proxy evaluation ran (host or Ray node id), when it ran for this trial.
     """
 
     number: int
@@ -441,6 +442,7 @@ class TrialRecord:
     feasible: bool
     accuracy_evaluated: bool
     error: str | None = None
+    node: str | None = None
 
     def to_attr(self) -> dict[str, Any]:
         """The record as stored (without the trial number)."""
