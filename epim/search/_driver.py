@@ -350,30 +350,36 @@ class StudyDriver:
         return told
 
     def _evaluate_accuracy(self, designs: Sequence[Design], hashes: Sequence[str],
-                           cost_ok: Sequence[bool], cache: dict[str, float]) -> dict[int, str]:
+                           cost_ok: Sequence[bool], cache: dict[str, float]
+                           ) -> tuple[dict[int, str], dict[int, str]]:
         """Run the proxy for feasible designs not in ``cache`` (one run per distinct design).
 
         Returns:
-            Trial index -> error text, for evaluations that failed after their retries.
+            Trial index -> error text, for evaluations that failed after their retries; and
+            trial index -> the node the evaluation ran on.
 
         """
         if not self.spec.needs_accuracy:
-            return {}
+            return {}, {}
         needs = [i for i in range(len(designs)) if cost_ok[i] and hashes[i] not in cache]
         if not needs:
-            return {}
+            return {}, {}
         assert self.accuracy is not None
         network = self._network_dict()
         unique = {hashes[i]: i for i in needs}
         outcomes = self.executor.map(self.accuracy, [(network, design_payload_full(designs[i]))
                                                      for i in unique.values()])
         failed: dict[str, str] = {}
+        where: dict[str, str] = {}
         for digest, outcome in zip(unique, outcomes, strict=True):
+            if outcome.node:
+                where[digest] = outcome.node
             if outcome.ok:
                 cache[digest] = float(outcome.value)
             else:
                 failed[digest] = outcome.error or "unknown error"
-        return {i: failed[hashes[i]] for i in needs if hashes[i] in failed}
+        return ({i: failed[hashes[i]] for i in needs if hashes[i] in failed},
+                {i: where[hashes[i]] for i in needs if hashes[i] in where})
 
     def _cost_feasible(self, row: Mapping[str, float]) -> bool:
         for constraint in self.spec.constraints:
@@ -432,6 +438,7 @@ class TrialRecord:
         accuracy_evaluated: The proxy ran (or came from the cache) for this design.
         error: The evaluation's error after its retries (the trial is then failed).
         node: Where the proxy evaluation ran (host or Ray node id), when it ran for this trial.
+
     """
 
     number: int

@@ -8,9 +8,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import compose
 import pytest
 
-import compose
 from epim.api import ENVIRONMENT
 
 ROOT = Path(__file__).resolve().parents[2]
