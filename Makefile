@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 FASHION_MNIST := /usr/share/datasets/fashion-mnist
 
-.PHONY: run test
+.PHONY: run test cluster-demo
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,3 +27,8 @@ run: $(STAMP) | $(FASHION_MNIST)
 
 test: $(STAMP) | $(FASHION_MNIST)
 	$(BIN)/python -m pytest
+
+# The docker-compose topology as processes on this machine (Ray head + worker, two runners, the
+# API, a throwaway PostgreSQL database): two studies over HTTP, checked, then stopped by PID.
+cluster-demo: $(STAMP) | $(FASHION_MNIST)
+	$(BIN)/python scripts/cluster_demo.py
