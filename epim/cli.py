@@ -223,6 +223,16 @@ def _progress_line(progress: Any) -> str:
             f"HV {progress.hypervolume:.4f} | ETA {eta_text}")
 
 
+def front_table(document: dict[str, Any]) -> str:
+    """A Pareto document as a table: one row per trial, one column per objective."""
+    metrics = [o["metric"] for o in document["objectives"]]
+    lines = [f"{'trial':>6}  " + "  ".join(f"{m:>24}" for m in metrics)]
+    for trial in document["trials"]:
+        lines.append(f"{trial['number']:>6}  " + "  ".join(
+            f"{trial['values'][m]:>24.6g}" for m in metrics))
+    return "\n".join(lines)
+
+
 @study_app.command("run")
 @user_errors
 def study_run(
@@ -291,11 +301,7 @@ def study_show(name: Annotated[str, typer.Argument(help="Study name.")],
     typer.echo(f"progress: {progress.get('completed', 0)}/{spec.budget.n_trials} trials, "
                f"{progress.get('feasible', 0)} feasible, {progress.get('failed', 0)} failed, "
                f"front {len(front['trials'])}, hypervolume {front['hypervolume']:.4f}")
-    metrics = [o["metric"] for o in front["objectives"]]
-    typer.echo(f"{'trial':>6}  " + "  ".join(f"{m:>24}" for m in metrics))
-    for trial in front["trials"]:
-        typer.echo(f"{trial['number']:>6}  " + "  ".join(
-            f"{trial['values'][m]:>24.6g}" for m in metrics))
+    typer.echo(front_table(front))
 
 
 @study_app.command("pareto")
@@ -315,11 +321,7 @@ def study_pareto(name: Annotated[str, typer.Argument(help="Study name.")],
     if as_json:
         typer.echo(json.dumps(document, indent=1))
         return
-    metrics = [o["metric"] for o in document["objectives"]]
-    typer.echo(f"{'trial':>6}  " + "  ".join(f"{m:>24}" for m in metrics))
-    for trial in document["trials"]:
-        typer.echo(f"{trial['number']:>6}  " + "  ".join(
-            f"{trial['values'][m]:>24.6g}" for m in metrics))
+    typer.echo(front_table(document))
 
 
 @study_app.command("export")

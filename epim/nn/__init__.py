@@ -4,7 +4,7 @@ torch is imported only here and in ``epim.proxy``.
 """
 
 from epim.nn._build import ComputeBlock, EpimNet, build, epitomize, module_key
-from epim.nn._epitome import EpitomeConv2d, EpitomeLinear, wrap_index
+from epim.nn._epitome import EpitomeConv2d, EpitomeLayer, EpitomeLinear, wrap_index
 from epim.nn._export import default_device, export, load
 from epim.nn._quant import ActivationQuantizer, WeightQuantizer, weight_levels
 
@@ -13,6 +13,7 @@ __all__ = [
     "ComputeBlock",
     "EpimNet",
     "EpitomeConv2d",
+    "EpitomeLayer",
     "EpitomeLinear",
     "WeightQuantizer",
     "build",

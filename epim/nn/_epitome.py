@@ -74,7 +74,40 @@ def wrap_index(cout: int, cin_g: int, kh: int, kw: int, *, cout_e: int, cin_e: i
     return (((out_map * cin_e + in_map) * p + rows) * q + cols).contiguous()
 
 
-class EpitomeConv2d(nn.Module):
+class EpitomeLayer(nn.Module):
+    """What conv and linear epitome layers share.
+
+    The stored epitome ``E`` (a parameter, the only weight state), its optional quantizer, and
+    the generated weight ``W = E[index]``. Subclasses set ``epitome``, ``bias`` and ``quantizer`` and define ``index``.
+    """
+
+    epitome: nn.Parameter
+    bias: nn.Parameter | None
+    quantizer: WeightQuantizer | None
+
+    @property
+    def index(self) -> torch.Tensor:
+        """Flat indices into ``E`` that generate ``W``."""
+        raise NotImplementedError
+
+    def stored_epitome(self) -> torch.Tensor:
+        """``E`` as programmed into crossbars (fake-quantized when ``weight_bits`` is set)."""
+        return self.quantizer(self.epitome) if self.quantizer is not None else self.epitome
+
+    @property
+    def weight(self) -> torch.Tensor:
+        """The generated weight ``W`` (the dense layer's shape)."""
+        return self.stored_epitome().flatten()[self.index]
+
+    @torch.no_grad()
+    def load_dense_weight(self, weight: torch.Tensor, bias: torch.Tensor | None = None) -> None:
+        """Set ``E`` to the least-squares fit of a dense ``weight`` (and copy ``bias``)."""
+        _least_squares(self.epitome, self.index, weight)
+        if bias is not None and self.bias is not None:
+            self.bias.copy_(bias)
+
+
+class EpitomeConv2d(EpitomeLayer):
     """A drop-in for ``nn.Conv2d`` whose kernel is generated from an epitome.
 
     Args:
@@ -144,14 +177,6 @@ class EpitomeConv2d(nn.Module):
         return (self.groups == 1 and not self.channel_offsets
                 and (p, q) == self.kernel_size)
 
-    def stored_epitome(self) -> torch.Tensor:
-        """``E`` as programmed into crossbars (fake-quantized when ``weight_bits`` is set)."""
-        return self.quantizer(self.epitome) if self.quantizer is not None else self.epitome
-
-    @property
-    def weight(self) -> torch.Tensor:
-        """The generated kernel ``W``, shape ``(Cout, Cin/groups, kh, kw)``."""
-        return self.stored_epitome().flatten()[self.index]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Convolve ``x`` (N, Cin, H, W) with the generated kernel."""
@@ -184,12 +209,6 @@ class EpitomeConv2d(nn.Module):
         layer.load_dense_weight(conv.weight.detach(), conv.bias)
         return layer
 
-    @torch.no_grad()
-    def load_dense_weight(self, weight: torch.Tensor, bias: torch.Tensor | None = None) -> None:
-        """Set ``E`` to the least-squares fit of a dense ``weight`` (and copy ``bias``)."""
-        _least_squares(self.epitome, self.index, weight)
-        if bias is not None and self.bias is not None:
-            self.bias.copy_(bias)
 
     def extra_repr(self) -> str:
         return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
@@ -197,7 +216,7 @@ class EpitomeConv2d(nn.Module):
                 f"epitome={self.epitome_shape}, channel_offsets={self.channel_offsets}")
 
 
-class EpitomeLinear(nn.Module):
+class EpitomeLinear(EpitomeLayer):
     """A drop-in for ``nn.Linear`` whose weight is generated from an epitome ``(Cout_E, Cin_E)``.
 
     Args:
@@ -228,10 +247,6 @@ class EpitomeLinear(nn.Module):
             raise ValueError("the reuse path needs plain wrapping (no channel offsets)")
         self.path: ForwardPath = path
 
-    def stored_epitome(self) -> torch.Tensor:
-        """``E`` as programmed into crossbars (fake-quantized when ``weight_bits`` is set)."""
-        return self.quantizer(self.epitome) if self.quantizer is not None else self.epitome
-
     @property
     def index(self) -> torch.Tensor:
         """Flat indices into ``E`` that generate ``W`` (built on first use)."""
@@ -244,10 +259,6 @@ class EpitomeLinear(nn.Module):
                                             ).to(self.epitome.device)
         return self._index
 
-    @property
-    def weight(self) -> torch.Tensor:
-        """The generated weight ``W``, shape ``(out_features, in_features)``."""
-        return self.stored_epitome().flatten()[self.index]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Apply the generated linear map to ``x`` (..., in_features)."""
@@ -268,12 +279,6 @@ class EpitomeLinear(nn.Module):
         layer.load_dense_weight(linear.weight.detach(), linear.bias)
         return layer
 
-    @torch.no_grad()
-    def load_dense_weight(self, weight: torch.Tensor, bias: torch.Tensor | None = None) -> None:
-        """Set ``E`` to the least-squares fit of a dense ``weight`` (and copy ``bias``)."""
-        _least_squares(self.epitome, self.index, weight)
-        if bias is not None and self.bias is not None:
-            self.bias.copy_(bias)
 
 
 def _presum(x: torch.Tensor, cin_e: int, dim: int) -> torch.Tensor:
