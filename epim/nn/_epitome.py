@@ -78,7 +78,8 @@ class EpitomeLayer(nn.Module):
     """What conv and linear epitome layers share.
 
     The stored epitome ``E`` (a parameter, the only weight state), its optional quantizer, and
-    the generated weight ``W = E[index]``. Subclasses set ``epitome``, ``bias`` and ``quantizer`` and define ``index``.
+    the generated weight ``W = E[index]``. Subclasses set ``epitome``, ``bias`` and
+    ``quantizer`` and define ``index``.
     """
 
     epitome: nn.Parameter
