@@ -206,6 +206,7 @@ class StudyDriver:
                 self.study.enqueue_trial(params)
         self.records: list[TrialRecord] = []
         self.front: list[TrialRecord] = []
+        self._recovered = False
 
     # ----------------------------------------------------------------- set-up
     def _check_or_store_spec(self) -> None:
@@ -249,8 +250,13 @@ class StudyDriver:
         return network_to_dict(self.network)
 
     # ----------------------------------------------------------------- state
-    def _recover(self) -> None:
-        """Fail the trials a killed process left RUNNING (they do not count), load records."""
+    def recover(self) -> None:
+        """Fail the trials a killed process left RUNNING (they do not count), load records.
+
+        ``run`` does this first unless it was already done (e.g. by a runner that stores the
+        recovered records before running).
+        """
+        self._recovered = True
         for trial in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
             self.study._storage.set_trial_user_attr(trial._trial_id, "epim_interrupted", True)
             self.study.tell(trial.number, state=TrialState.FAIL)
@@ -275,7 +281,8 @@ class StudyDriver:
                 breakdowns (``layer_breakdown``), the current front and the counters.
 
         """
-        self._recover()
+        if not self._recovered:
+            self.recover()
         start = time.monotonic()
         accuracy_cache = self._accuracy_cache()
         progress = self.progress(start)

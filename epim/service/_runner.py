@@ -202,7 +202,7 @@ class Runner:
 
     def _backfill(self, driver: StudyDriver, study_id: int) -> None:
         """Store trials told before a crash but missing from ``epim_trials``."""
-        driver._recover()
+        driver.recover()
         stored = results.stored_trial_numbers(self.database_url, study_id)
         missing = [r for r in driver.records if r.number not in stored]
         if missing or driver.records:
