@@ -253,7 +253,6 @@ class CostModel:
         t_activation = t_compute + t_digital + t_intra + t_buffer + t_merge + t_transfer
 
         # --- Epitome datapath overheads (EPITOME.md section 5) ---
-        virtual_cin = g.cin_g * g.groups
         presum_in = cin_e < g.cin_g
         epitomized = presum_in | (cout_e < g.cout) | (windows > 1)
         presum_adds = np.where(presum_in, (g.cin_g - cin_e) * g.groups, 0) * g.in_pixels
@@ -284,7 +283,6 @@ class CostModel:
             "epitome": presum_adds * p["epitome_add_energy_j"]
             + lookups * p["epitome_table_lookup_energy_j"],
         }
-        del virtual_cin
 
         # --- Pooling and add layers (digital; one tile per pooling layer in MNSIM) ---
         n = len(batch)
