@@ -8,6 +8,7 @@ from epim.search._driver import (
     TrialRecord,
     build_space,
     make_sampler,
+    open_storage,
     pareto_front,
     resolve_network,
 )
@@ -18,7 +19,6 @@ from epim.search._store import (
     export_trials,
     list_studies,
     load_study,
-    open_storage,
     pareto_document,
     study_spec,
     trial_document,

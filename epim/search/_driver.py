@@ -32,7 +32,7 @@ from epim.search._pareto import hypervolume, non_dominated
 from epim.search._spec import HIGHER_IS_BETTER, StudySpec
 from epim.search.executors import Executor
 from epim.space import Design, DesignBatch, LayerDesign, LayerOptions, SearchSpace
-from epim.workloads import Network, get_network, network_from_dict
+from epim.workloads import Network, get_network, network_from_dict, network_to_dict
 
 ATTR_SPEC = "epim_spec"
 ATTR_FRONT = "epim_front"
@@ -177,6 +177,7 @@ class StudyDriver:
         self.executor = executor
         self.accuracy = accuracy
         self.network = resolve_network(spec)
+        self.network_dict = network_to_dict(self.network)  # what evaluators receive
         self.space = build_space(spec, self.network)
         self.hardware = load_hardware(spec.hardware.preset, spec.hardware.set)
         self.model = CostModel(network=self.network, hardware=self.hardware)
@@ -185,8 +186,7 @@ class StudyDriver:
         self.distributions: dict[str, BaseDistribution] = {
             name: CategoricalDistribution(list(choices))
             for name, choices in self.space.parameters().items()}
-        self.storage = (optuna.storages.RDBStorage(storage, engine_kwargs=_engine_kwargs(storage))
-                        if isinstance(storage, str) else storage)
+        self.storage = open_storage(storage) if isinstance(storage, str) else storage
         self.study_name = study_name or spec.name
         self.study = optuna.create_study(
             storage=self.storage, study_name=self.study_name,
@@ -232,7 +232,7 @@ class StudyDriver:
         if self.spec.needs_accuracy:
             assert self.accuracy is not None
             dense = Design.dense(self.network, bits, bits)
-            outcome = self.executor.map(self.accuracy, [(self._network_dict(),
+            outcome = self.executor.map(self.accuracy, [(self.network_dict,
                                                          design_payload_full(dense))])[0]
             if not outcome.ok:
                 raise InputError(f"the dense baseline's proxy failed: {outcome.error}",
@@ -243,11 +243,6 @@ class StudyDriver:
                                           else float(outcome.value))
         self.study.set_user_attr(ATTR_BASELINE, baseline)
         return baseline
-
-    def _network_dict(self) -> dict[str, Any]:
-        from epim.workloads import network_to_dict
-
-        return network_to_dict(self.network)
 
     # ----------------------------------------------------------------- state
     def recover(self) -> None:
@@ -372,10 +367,10 @@ class StudyDriver:
         if not needs:
             return {}, {}
         assert self.accuracy is not None
-        network = self._network_dict()
         unique = {hashes[i]: i for i in needs}
-        outcomes = self.executor.map(self.accuracy, [(network, design_payload_full(designs[i]))
-                                                     for i in unique.values()])
+        outcomes = self.executor.map(self.accuracy,
+                                     [(self.network_dict, design_payload_full(designs[i]))
+                                      for i in unique.values()])
         failed: dict[str, str] = {}
         where: dict[str, str] = {}
         for digest, outcome in zip(unique, outcomes, strict=True):
@@ -503,8 +498,9 @@ def pareto_front(records: Sequence[TrialRecord], metrics: Sequence[str],
     return [records[i] for i in front_index], float(volume)
 
 
-def _engine_kwargs(url: str) -> dict[str, Any]:
-    if url.startswith("sqlite"):
-        return {"connect_args": {"timeout": 60}}
-    return {"pool_pre_ping": True}
+def open_storage(url: str) -> optuna.storages.RDBStorage:
+    """An Optuna RDB storage on ``url`` (SQLite with a busy timeout, PostgreSQL pre-pinged)."""
+    kwargs: dict[str, Any] = ({"connect_args": {"timeout": 60}} if url.startswith("sqlite")
+                              else {"pool_pre_ping": True})
+    return optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
 

@@ -19,15 +19,9 @@ from epim.search._driver import (
     ATTR_SPEC,
     TRIAL_ATTR,
     TrialRecord,
+    open_storage,
 )
 from epim.search._spec import StudySpec
-
-
-def open_storage(url: str) -> optuna.storages.RDBStorage:
-    """An Optuna RDB storage on ``url`` (SQLite with a busy timeout)."""
-    kwargs: dict[str, Any] = ({"connect_args": {"timeout": 60}} if url.startswith("sqlite")
-                              else {"pool_pre_ping": True})
-    return optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
 
 
 def list_studies(storage: str | optuna.storages.BaseStorage) -> list[dict[str, Any]]:
