@@ -176,14 +176,19 @@ DEFAULT_DATA_DIR = Path(".epim")
 
 
 def default_database_url() -> str:
-    """``EPIM_DATABASE_URL``, else a SQLite file in ``./.epim/`` (created on use)."""
+    """``EPIM_DATABASE_URL``, else ``epim.db`` in ``$EPIM_DATA_DIR`` (default ``./.epim``).
+
+    The same rule as the service's ``Settings.from_environment``, so ``epim study ...`` and
+    ``epim serve`` use one database (kept here to spare the CLI importing FastAPI).
+    """
     import os
 
     url = os.environ.get("EPIM_DATABASE_URL")
     if url:
         return url
-    DEFAULT_DATA_DIR.mkdir(exist_ok=True)
-    return f"sqlite:///{(DEFAULT_DATA_DIR / 'epim.db').resolve()}"
+    data_dir = Path(os.environ.get("EPIM_DATA_DIR", str(DEFAULT_DATA_DIR)))
+    data_dir.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{(data_dir / 'epim.db').resolve()}"
 
 
 DatabaseOption = Annotated[str | None, typer.Option(
