@@ -191,6 +191,9 @@ class EpitomeConv2d(EpitomeLayer):
     def _reuse(self, x: torch.Tensor) -> torch.Tensor:
         cout_e, cin_e, _, _ = self.epitome_shape
         presum = _presum(x, cin_e, dim=1)
+        if cout_e == self.out_channels:  # no output copies: the convolution adds the bias
+            return F.conv2d(presum, self.stored_epitome(), self.bias, self.stride,
+                            self.padding, self.dilation)
         y = F.conv2d(presum, self.stored_epitome(), None, self.stride, self.padding,
                      self.dilation)
         y = _copy_outputs(y, self.out_channels, cout_e, dim=1)
@@ -267,6 +270,8 @@ class EpitomeLinear(EpitomeLayer):
         if not use_reuse:
             return F.linear(x, self.weight, self.bias)
         cout_e, cin_e = self.epitome_shape
+        if cout_e == self.out_features:  # no output copies: the linear map adds the bias
+            return F.linear(_presum(x, cin_e, dim=-1), self.stored_epitome(), self.bias)
         y = F.linear(_presum(x, cin_e, dim=-1), self.stored_epitome())
         y = _copy_outputs(y, self.out_features, cout_e, dim=-1)
         return y if self.bias is None else y + self.bias

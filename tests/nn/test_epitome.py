@@ -13,12 +13,13 @@ from epim.nn import (
 torch.manual_seed(0)
 
 
-def test_full_size_epitome_equals_conv2d_exactly() -> None:
+def test_full_size_epitome_equals_conv2d() -> None:
     conv = nn.Conv2d(6, 10, 3, stride=2, padding=1, bias=True)
     epi = EpitomeConv2d.from_conv(conv)
     x = torch.randn(2, 6, 9, 9)
-    assert torch.equal(epi.weight, conv.weight)
-    assert torch.equal(epi(x), conv(x))
+    assert torch.equal(epi.weight, conv.weight)  # a copy of the same numbers: exact
+    # Two convolution calls may pick different kernels (CPU, BLAS): float32 tolerance.
+    torch.testing.assert_close(epi(x), conv(x), rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize(("cin", "cout", "cin_e", "cout_e"), [
