@@ -3,8 +3,8 @@
 torch is imported only here and in ``epim.nn``.
 """
 
+from epim.datasets import DATASETS, ArrayDataset, load_dataset
 from epim.proxy._cache import JsonFileCache, MemoryCache, ResultCache
-from epim.proxy._data import DATASETS, ArrayDataset, load_dataset
 from epim.proxy._train import (
     ProxyConfig,
     ProxyResult,

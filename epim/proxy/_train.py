@@ -13,17 +13,16 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
-from functools import lru_cache
 from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F  # noqa: N812
 
+from epim.datasets import ArrayDataset, load_cached_dataset
 from epim.errors import InputError
 from epim.nn import ComputeBlock, EpimNet, EpitomeConv2d, EpitomeLinear, build
 from epim.proxy._cache import ResultCache
-from epim.proxy._data import ArrayDataset, load_dataset
 from epim.space import Design, scale_design
 from epim.workloads import Network, network_to_dict, scale_network
 
@@ -115,12 +114,6 @@ def torch_threads(threads: int) -> Iterator[None]:
         torch.set_num_threads(previous)
 
 
-@lru_cache(maxsize=4)
-def load_cached_dataset(name: str, root: str | None) -> ArrayDataset:
-    """``load_dataset``, memoized per process (datasets are read-only)."""
-    return load_dataset(name, root)
-
-
 def proxy_key(network: Network, design: Design, config: ProxyConfig, kind: str = "train") -> str:
     """Cache key: the design hash, the network and every setting that changes the result."""
     payload = json.dumps({
@@ -139,7 +132,8 @@ def proxy_model(network: Network, design: Design, config: ProxyConfig,
     return build(scaled, scale_design(design, network, scaled), quantize=config.quantize)
 
 
-def _resize(x: torch.Tensor, size: int | None) -> torch.Tensor:
+def resize(x: torch.Tensor, size: int | None) -> torch.Tensor:
+    """Resize a batch of images to ``size`` x ``size`` (bilinear); ``None`` keeps it."""
     if size is None or x.shape[-1] == size:
         return x
     return F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
@@ -256,7 +250,7 @@ def _fit(model: EpimNet, config: ProxyConfig, data: ArrayDataset, *, steps: int)
             order, cursor = rng.permutation(n_train), 0
         index = torch.from_numpy(order[cursor:cursor + config.batch_size])
         cursor += config.batch_size
-        x = _resize(x_all[index], config.image_size)
+        x = resize(x_all[index], config.image_size)
         loss = F.cross_entropy(model(x), y_all[index])
         optimizer.zero_grad(set_to_none=True)
         loss.backward()  # type: ignore[no-untyped-call]
@@ -277,7 +271,7 @@ def evaluate(model: torch.nn.Module, data: ArrayDataset, config: ProxyConfig) ->
     y_test = torch.from_numpy(data.y_test[:limit])
     correct = 0
     for start in range(0, len(y_test), 500):
-        x = _resize(x_test[start:start + 500], config.image_size)
+        x = resize(x_test[start:start + 500], config.image_size)
         correct += int((model(x).argmax(dim=1) == y_test[start:start + 500]).sum())
     return correct / max(1, len(y_test))
 

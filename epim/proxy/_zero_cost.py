@@ -15,9 +15,9 @@ import math
 import numpy as np
 import torch
 
+from epim.datasets import ArrayDataset, load_cached_dataset
 from epim.nn import ComputeBlock, EpimNet
-from epim.proxy._data import ArrayDataset
-from epim.proxy._train import ProxyConfig, load_cached_dataset, proxy_model, torch_threads
+from epim.proxy._train import ProxyConfig, proxy_model, resize, torch_threads
 from epim.space import Design
 from epim.workloads import Network
 
@@ -79,9 +79,7 @@ def zero_cost_scores(network: Network, design: Design, config: ProxyConfig | Non
         torch.manual_seed(config.seed)
         images = torch.from_numpy(data.x_train[np.random.default_rng(config.seed).choice(
             len(data.y_train), size=min(batch, len(data.y_train)), replace=False)])
-        if config.image_size is not None and images.shape[-1] != config.image_size:
-            images = torch.nn.functional.interpolate(images, size=(config.image_size,) * 2,
-                                                     mode="bilinear", align_corners=False)
+        images = resize(images, config.image_size)
         model = proxy_model(network, design, config, data)
         with torch.no_grad():  # initialize the quantizers' steps on real data
             model.train()

@@ -6,9 +6,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from epim.datasets import (
+    FASHION_MNIST_DIR,
+    check_dataset,
+    check_named_dataset,
+    load_dataset,
+    read_cifar_batch,
+)
 from epim.errors import InputError
-from epim.proxy import load_dataset
-from epim.proxy._data import FASHION_MNIST_DIR
 
 
 def test_fashion_mnist_from_debian_package() -> None:
@@ -42,14 +47,71 @@ def test_digits_split_is_fixed() -> None:
     assert np.array_equal(a.y_test, b.y_test)
 
 
-def test_cifar10_python_batches(tmp_path: Path) -> None:
+def write_cifar(root: Path) -> None:
     rng = np.random.default_rng(0)
     for name, n in [*((f"data_batch_{i}", 4) for i in range(1, 6)), ("test_batch", 3)]:
-        with (tmp_path / name).open("wb") as handle:
-            pickle.dump({b"data": rng.integers(0, 255, (n, 3072), dtype=np.uint8),
-                         b"labels": list(range(n))}, handle)
+        with (root / name).open("wb") as handle:  # as CIFAR-10's own files: protocol 2
+            pickle.dump({b"batch_label": b"batch", b"data": rng.integers(
+                0, 255, (n, 3072), dtype=np.uint8), b"labels": list(range(n)),
+                b"filenames": [b"x.png"] * n}, handle, protocol=2)
+
+
+def test_cifar10_python_batches(tmp_path: Path) -> None:
+    write_cifar(tmp_path)
+    check_dataset("cifar10", tmp_path)
     data = load_dataset("cifar10", tmp_path)
     assert data.x_train.shape == (20, 3, 32, 32) and data.x_test.shape == (3, 3, 32, 32)
+
+
+class Payload:
+    """Unpickling this runs ``touch MARKER`` (what a hostile file would do)."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[object, tuple[str]]:
+        import os
+
+        return (os.system, (f"touch {self.marker}",))
+
+
+@pytest.mark.parametrize("protocol", [2, pickle.HIGHEST_PROTOCOL])
+def test_a_malicious_cifar_batch_is_refused_without_running(tmp_path: Path,
+                                                             protocol: int) -> None:
+    marker = tmp_path / "pwned"
+    batch = tmp_path / "data_batch_1"
+    batch.write_bytes(pickle.dumps({b"data": Payload(marker), b"labels": [0]},
+                                   protocol=protocol))
+    pickle.loads(pickle.dumps(Payload(tmp_path / "control"), protocol=protocol))
+    assert (tmp_path / "control").exists()  # the payload does run under plain pickle
+    with pytest.raises(InputError, match="forbidden global") as info:
+        read_cifar_batch(batch)
+    assert "posix.system" in str(info.value) or "os.system" in str(info.value)
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("content", [
+    pickle.dumps([1, 2, 3]),
+    pickle.dumps({b"data": np.zeros((2, 3072), np.float32), b"labels": [0, 1]}),
+    pickle.dumps({b"data": np.zeros((2, 3072), np.uint8), b"labels": [0, 11]}),
+    b"not a pickle at all",
+])
+def test_non_cifar_pickles_are_refused(tmp_path: Path, content: bytes) -> None:
+    batch = tmp_path / "data_batch_1"
+    batch.write_bytes(content)
+    with pytest.raises(InputError, match="not a CIFAR-10 batch"):
+        read_cifar_batch(batch)
+
+
+def test_named_roots_never_show_the_path(tmp_path: Path) -> None:
+    roots = {"cifar": tmp_path}
+    with pytest.raises(InputError) as info:
+        check_named_dataset("cifar10", "cifar", roots)
+    assert "'cifar'" in str(info.value) and str(tmp_path) not in str(info.value)
+    with pytest.raises(InputError, match="no data root named 'home'"):
+        check_named_dataset("imagefolder", "home", roots)
+    write_cifar(tmp_path)
+    assert check_named_dataset("cifar10", "cifar", roots) == tmp_path
 
 
 def test_image_folder(tmp_path: Path) -> None:

@@ -10,24 +10,30 @@
 from __future__ import annotations
 
 import gzip
-import pickle
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
+from typing import Literal, get_args
 
 import numpy as np
 import numpy.typing as npt
 
+from epim.datasets._cifar import read_cifar_batch
 from epim.errors import InputError
 
-DATASETS: tuple[str, ...] = ("fashion-mnist", "digits", "cifar10", "imagefolder")
+DatasetName = Literal["fashion-mnist", "digits", "cifar10", "imagefolder"]
+DATASETS: tuple[str, ...] = get_args(DatasetName)
 FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
+FASHION_MNIST_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
+                       "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+CIFAR10_FILES = (*(f"data_batch_{i}" for i in range(1, 6)), "test_batch")
 _HOW_TO_GET = {
     "fashion-mnist": "install Debian's dataset-fashion-mnist package (apt-get install "
-                     "dataset-fashion-mnist; `make test` does this as root) or point data_root "
-                     "at a directory holding the four Fashion-MNIST IDX files",
-    "cifar10": "download the CIFAR-10 'python version' archive, unpack it and point data_root at "
-               "the cifar-10-batches-py directory",
-    "imagefolder": "point data_root at a directory with one sub-directory of images per class",
+                     "dataset-fashion-mnist; `make test` does this as root) or name a data root "
+                     "holding the four Fashion-MNIST IDX files",
+    "cifar10": "unpack the CIFAR-10 'python version' archive and name its cifar-10-batches-py "
+               "directory as a data root",
+    "imagefolder": "name a data root with one sub-directory of images per class",
 }
 
 
@@ -63,7 +69,8 @@ def load_dataset(name: str, data_root: str | Path | None = None) -> ArrayDataset
     Args:
         name: One of ``DATASETS``.
         data_root: Where the files are (required for ``cifar10`` and ``imagefolder``; defaults
-            to Debian's directory for ``fashion-mnist``; unused for ``digits``).
+            to Debian's directory for ``fashion-mnist``; unused for ``digits``). A directory the
+            operator chose (``EPIM_DATA_ROOTS``), never one a client names.
 
     Raises:
         InputError: On an unknown name, or missing data (naming the path and how to get it).
@@ -71,6 +78,43 @@ def load_dataset(name: str, data_root: str | Path | None = None) -> ArrayDataset
     """
     if name == "digits":
         return _digits()
+    root = _root(name, data_root)
+    if name == "fashion-mnist":
+        return _fashion_mnist(root)
+    if name == "cifar10":
+        return _cifar10(root)
+    return _image_folder(root)
+
+
+@lru_cache(maxsize=4)
+def load_cached_dataset(name: str, data_root: str | Path | None = None) -> ArrayDataset:
+    """``load_dataset``, memoized per process (datasets are read-only)."""
+    return load_dataset(name, data_root)
+
+
+def check_dataset(name: str, data_root: str | Path | None = None) -> None:
+    """Check that the files ``load_dataset(name, data_root)`` needs are there (reads none).
+
+    Raises:
+        InputError: As ``load_dataset`` would, before any image is read.
+
+    """
+    if name == "digits":
+        return
+    root = _root(name, data_root)
+    if name == "fashion-mnist":
+        for stem in FASHION_MNIST_FILES:
+            _find(root, stem)
+    elif name == "cifar10":
+        for batch in CIFAR10_FILES:
+            if not (root / batch).is_file():
+                raise InputError(f"missing {batch} in {root}", field="data_root",
+                                 expected=_HOW_TO_GET["cifar10"])
+    else:
+        _classes(root / "train" if _split(root) else root)
+
+
+def _root(name: str, data_root: str | Path | None) -> Path:
     if name not in DATASETS:
         raise InputError(f"unknown dataset '{name}'", field="dataset",
                          expected="one of " + ", ".join(DATASETS))
@@ -81,11 +125,7 @@ def load_dataset(name: str, data_root: str | Path | None = None) -> ArrayDataset
     if not root.is_dir():
         raise InputError(f"no {name} data at {root}", field="data_root",
                          expected=_HOW_TO_GET[name])
-    if name == "fashion-mnist":
-        return _fashion_mnist(root)
-    if name == "cifar10":
-        return _cifar10(root)
-    return _image_folder(root)
+    return root
 
 
 def _standardize(train: npt.NDArray[np.float32], test: npt.NDArray[np.float32]
@@ -128,9 +168,7 @@ def _find(root: Path, stem: str) -> Path:
 
 
 def _fashion_mnist(root: Path) -> ArrayDataset:
-    arrays = {stem: _read_idx(_find(root, stem)) for stem in (
-        "train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
-        "t10k-labels-idx1-ubyte")}
+    arrays = {stem: _read_idx(_find(root, stem)) for stem in FASHION_MNIST_FILES}
     x_train = arrays["train-images-idx3-ubyte"].astype(np.float32)[:, None] / 255.0
     x_test = arrays["t10k-images-idx3-ubyte"].astype(np.float32)[:, None] / 255.0
     x_train, x_test = _standardize(x_train, x_test)
@@ -145,13 +183,12 @@ def _cifar10(root: Path) -> ArrayDataset:
         if not path.exists():
             raise InputError(f"missing {name} in {root}", field="data_root",
                              expected=_HOW_TO_GET["cifar10"])
-        with path.open("rb") as handle:
-            data = pickle.load(handle, encoding="bytes")
-        images = np.asarray(data[b"data"], dtype=np.float32).reshape(-1, 3, 32, 32) / 255.0
-        return images, np.asarray(data[b"labels"], dtype=np.int64)
+        pixels, labels = read_cifar_batch(path)
+        return pixels.astype(np.float32).reshape(-1, 3, 32, 32) / 255.0, labels
 
-    parts = [batch(f"data_batch_{i}") for i in range(1, 6)]
-    x_test, y_test = batch("test_batch")
+    *train_batches, test_batch = CIFAR10_FILES
+    parts = [batch(name) for name in train_batches]
+    x_test, y_test = batch(test_batch)
     x_train = np.concatenate([p[0] for p in parts])
     y_train = np.concatenate([p[1] for p in parts])
     x_train, x_test = _standardize(x_train, x_test)
@@ -177,12 +214,8 @@ def _image_folder(root: Path, size: int = 32) -> ArrayDataset:
                              expected=_HOW_TO_GET["imagefolder"])
         return np.stack(images), np.asarray(labels, dtype=np.int64)
 
-    split = (root / "train").is_dir() and (root / "test").is_dir()
-    base = root / "train" if split else root
-    classes = sorted(p.name for p in base.iterdir() if p.is_dir())
-    if len(classes) < 2:
-        raise InputError(f"fewer than two class directories in {base}", field="data_root",
-                         expected=_HOW_TO_GET["imagefolder"])
+    split = _split(root)
+    classes = _classes(root / "train" if split else root)
     if split:
         x_train, y_train = read(root / "train", classes)
         x_test, y_test = read(root / "test", classes)
@@ -194,3 +227,15 @@ def _image_folder(root: Path, size: int = 32) -> ArrayDataset:
         x_test, y_test = x_all[order[cut:]], y_all[order[cut:]]
     x_train, x_test = _standardize(x_train, x_test)
     return ArrayDataset(root.name, x_train, y_train, x_test, y_test, len(classes))
+
+
+def _split(root: Path) -> bool:
+    return (root / "train").is_dir() and (root / "test").is_dir()
+
+
+def _classes(base: Path) -> list[str]:
+    classes = sorted(p.name for p in base.iterdir() if p.is_dir())
+    if len(classes) < 2:
+        raise InputError(f"fewer than two class directories in {base}", field="data_root",
+                         expected=_HOW_TO_GET["imagefolder"])
+    return classes
