@@ -35,4 +35,4 @@ RUN pip install --no-deps . && rm -rf build
 USER epim
 EXPOSE 8000
 HEALTHCHECK --interval=10s --timeout=5s --retries=5 CMD curl -fsS http://localhost:8000/healthz || exit 1
-CMD ["epim", "serve", "--host", "0.0.0.0", "--port", "8000", "--no-runner"]
+CMD ["epim", "serve", "--host", "0.0.0.0", "--port", "8000", "--runners", "0"]

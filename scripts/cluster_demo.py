@@ -1,7 +1,7 @@
 """The docker-compose topology, for real, as processes on one machine (no Docker).
 
 Starts a Ray head and a Ray worker (each with its own temp dir), two ``epim runner``
-processes and the API (``epim serve --no-runner``) on one PostgreSQL database; submits two
+processes and the API (``epim serve --runners 0``) on one PostgreSQL database; submits two
 studies over HTTP; checks that their proxy evaluations ran on both Ray nodes, that each study
 ran exactly once and that the fronts are served; then stops everything it started, by PID.
 
@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import optuna
 
 BIN = Path(sys.executable).parent
 SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432"
@@ -38,8 +37,8 @@ STUDY: dict[str, Any] = {
     "objectives": [{"metric": "crossbar_area_m2"}, {"metric": "accuracy"}],
     "sampler": {"name": "nsga2", "seed": 0, "population_size": 6},
     "budget": {"n_trials": 12}, "batch_size": 6,
-    "accuracy": {"proxy": "train", "dataset": "digits", "steps": 40, "width": 0.25,
-                 "batch_size": 32},
+    "accuracy": {"proxy": "train", "dataset": "digits", "steps": 20, "width": 0.25,
+                 "batch_size": 32, "eval_samples": 200},
     "executor": {"kind": "ray", "cpus_per_trial": 1},
 }
 
@@ -147,7 +146,7 @@ def run(database_url: str, workdir: Path) -> dict[str, Any]:
         for i in range(2):
             processes.start(f"runner-{i}", [str(BIN / "epim"), "runner"], env,
                             workdir / f"runner-{i}.log")
-        processes.start("api", [str(BIN / "epim"), "serve", "--no-runner", "--port",
+        processes.start("api", [str(BIN / "epim"), "serve", "--runners", "0", "--port",
                                 str(api_port)], env, workdir / "api.log")
         wait_for(lambda: httpx.get(f"{base}/healthz", timeout=2).status_code == 200, 60,
                  "the API", processes)
@@ -173,10 +172,8 @@ def run(database_url: str, workdir: Path) -> dict[str, Any]:
 
             row = results.get_study(database_url, study_id)
             assert row is not None
-            trials = optuna.load_study(study_name=row.optuna_name,
-                                       storage=database_url).trials
-            study_nodes = {t.user_attrs["epim"]["node"] for t in trials
-                           if t.user_attrs.get("epim", {}).get("node")}
+            study_nodes = {t.node for t in results.load_trials(database_url, study_id)
+                           if t.node}
             nodes |= study_nodes
             findings["studies"][study_id] = {
                 "status": study["status"], "runs": row.runs, "owner": row.owner,

@@ -28,7 +28,8 @@ def test_light_packages_do_not_import_heavy_dependencies() -> None:
 def test_the_api_process_does_not_import_torch() -> None:
     code = (
         "import sys\n"
-        "from epim.api import Settings, create_app\n"
+        "from epim.api import create_app\n"
+        "from epim.settings import Settings\n"
         "import epim.service, epim.results, epim.search\n"
         "create_app(Settings(database_url='sqlite://'))\n"
         "print(sorted({'torch', 'ray'} & set(sys.modules)))\n"

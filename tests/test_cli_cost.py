@@ -14,7 +14,7 @@ REQUIRED = {"network", "hardware", "crossbars", "tiles", "area_m2", "crossbar_ar
 
 
 def cost(*args: str) -> dict:  # type: ignore[type-arg]
-    result = runner.invoke(app, ["cost", *args, "--json"])
+    result = runner.invoke(app, ["cost", *args, "--format", "json"])
     assert result.exit_code == 0, result.output
     return json.loads(result.output)
 
@@ -64,7 +64,7 @@ def test_table_output() -> None:
     (["--network", "nonet"], "unknown network 'nonet'"),
     (["--network", "vgg8", "--hardware", "fpga"], "unknown hardware preset"),
     (["--network", "vgg8", "--weight-bits", "0"], "weight_bits"),
-    (["--network", "vgg8", "--latency-mode", "fast"], "layer_by_layer, pipelined, throughput"),
+    (["--network", "vgg8", "--latency-mode", "fast"], "'layer_by_layer', 'pipelined'"),
     (["--network", "vgg8", "--set", "xbar_rows=-1"], "xbar_rows"),
     (["--network", "vgg8", "--design", "missing.yaml"], "missing.yaml"),
     (["--network", "vgg8", "--baseline-bits", "20"], "weight_bits"),
@@ -78,8 +78,8 @@ def test_bad_input_exits_2_with_one_line(args: list[str], needle: str) -> None:
 
 
 def test_networks_and_presets_commands() -> None:
-    result = runner.invoke(app, ["networks", "--json"])
+    result = runner.invoke(app, ["networks", "--format", "json"])
     names = {row["name"] for row in json.loads(result.output)}
     assert "mobilenet_v2" in names
-    shown = runner.invoke(app, ["presets", "mnsim"])
+    shown = runner.invoke(app, ["presets", "mnsim", "--format", "json"])
     assert json.loads(shown.output)["parameters"]["adc_bits"]["value"] == 6

@@ -2,16 +2,40 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import Any, Protocol
 
 from fastapi import FastAPI, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from epim.api._settings import Settings, get_settings
 from epim.api.routers import catalog, health, studies, ui
 from epim.errors import EpimError, InputError
+from epim.results import TRANSIENT_ERRORS
+from epim.settings import Settings, get_settings
+
+
+class RunnerLike(Protocol):
+    """What the app needs of an in-process runner (``epim.service.Runner``)."""
+
+    @property
+    def alive(self) -> bool:
+        """Whether it is claiming studies."""
+
+    @property
+    def database_ok(self) -> bool:
+        """False while it waits for an unreachable database."""
+
+    def start(self) -> None:
+        """Start claiming studies."""
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Stop and put unfinished studies back in the queue."""
+
+    def active_studies(self) -> list[int]:
+        """Studies running now."""
 
 
 class BodyLimit:
@@ -57,16 +81,33 @@ class _BodyTooLargeError(Exception):
     """Raised inside the app when the streamed body passes the limit."""
 
 
-def create_app(settings: Settings | None = None, *, runner: Any = None) -> FastAPI:
+def create_app(settings: Settings | None = None, *,
+               runners: Sequence[RunnerLike] = ()) -> FastAPI:
     """Build the app.
 
     Args:
         settings: Configuration (default: ``get_settings()``, read from the environment once).
-        runner: An in-process study runner, reported by ``/healthz``.
+        runners: In-process study runners: started with the app and stopped when it shuts
+            down (SIGTERM, SIGINT), which puts their unfinished studies back in the queue;
+            reported by ``/healthz``.
 
     """
     settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        import asyncio
+
+        for runner in runners:
+            runner.start()
+        try:
+            yield
+        finally:
+            for runner in runners:
+                await asyncio.to_thread(runner.stop)
+
     app = FastAPI(
+        lifespan=lifespan,
         title="EPIM Search",
         summary="Design-space search for epitome-based PIM CNN accelerators",
         version="0.1.0",
@@ -74,17 +115,26 @@ def create_app(settings: Settings | None = None, *, runner: Any = None) -> FastA
                     "constraints), watch them run, browse trials and Pareto fronts.",
     )
     app.state.settings = settings
-    app.state.runner = runner
+    app.state.runners = list(runners)
 
     @app.exception_handler(InputError)
     async def input_error(_: Request, exc: InputError) -> JSONResponse:
-        loc = ["body", *([exc.field] if exc.field else []), *exc.location]
+        loc = ["body", *exc.location, *([exc.field] if exc.field else [])]
         return JSONResponse({"detail": [{"loc": loc, "msg": str(exc), "type": "value_error"}]},
                             status.HTTP_422_UNPROCESSABLE_CONTENT)
 
     @app.exception_handler(EpimError)
     async def epim_error(_: Request, exc: EpimError) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status.HTTP_503_SERVICE_UNAVAILABLE)
+
+    async def database_unavailable(_: Request, exc: Exception) -> JSONResponse:
+        """An unreachable database is a 503 with a retry hint, never a 500 with its URL."""
+        return JSONResponse({"detail": f"database unavailable ({type(exc).__name__}); "
+                             "try again shortly"}, status.HTTP_503_SERVICE_UNAVAILABLE,
+                            headers={"Retry-After": "5"})
+
+    for error in TRANSIENT_ERRORS:
+        app.add_exception_handler(error, database_unavailable)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -1,13 +1,17 @@
-"""Dependencies: settings, authentication."""
+"""Dependencies: settings, authentication (an ``X-API-Key`` header, or the UI's cookie)."""
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 from typing import Annotated
 
-from fastapi import Depends, Header, HTTPException, Request, status
+from fastapi import Cookie, Depends, Header, HTTPException, Request, status
 
-from epim.api._settings import Settings
+from epim.settings import Settings
+
+#: The cookie the UI's login sets: a token derived from the key, never the key itself.
+SESSION_COOKIE = "epim_session"
 
 
 def settings_dep(request: Request) -> Settings:
@@ -19,29 +23,46 @@ def settings_dep(request: Request) -> Settings:
 SettingsDep = Annotated[Settings, Depends(settings_dep)]
 
 
-def _check(expected: str | None, given: str | None) -> None:
-    if expected is None:
-        return
-    if given is None or not hmac.compare_digest(given.encode(), expected.encode()):
+def session_token(key: str) -> str:
+    """The UI session token of an API key (HMAC-SHA256; the key never leaves the server)."""
+    return hmac.new(key.encode(), b"epim-ui-session", hashlib.sha256).hexdigest()
+
+
+def _matches(given: str | None, expected: str | None) -> bool:
+    return (given is not None and expected is not None
+            and hmac.compare_digest(given.encode(), expected.encode()))
+
+
+def matching_key(settings: Settings, key: str) -> str | None:
+    """The configured key (read or write) equal to ``key``, if any."""
+    return next((k for k in (settings.api_read_key, settings.api_key)
+                 if k is not None and _matches(key, k)), None)
+
+
+def read_allowed(settings: Settings, key: str | None, cookie: str | None) -> bool:
+    """Whether a request with this header and cookie may read."""
+    if settings.api_read_key is None:
+        return True
+    keys = [k for k in (settings.api_read_key, settings.api_key) if k is not None]
+    return (any(_matches(key, k) for k in keys)
+            or any(_matches(cookie, session_token(k)) for k in keys))
+
+
+def require_read(settings: SettingsDep,
+                 x_api_key: Annotated[str | None, Header()] = None,
+                 epim_session: Annotated[str | None, Cookie()] = None) -> None:
+    """Reads need the read key (or the write key, or the UI's session) when a read key is set."""
+    if not read_allowed(settings, x_api_key, epim_session):
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "missing or wrong X-API-Key",
                             headers={"WWW-Authenticate": "X-API-Key"})
 
 
-def require_read(settings: SettingsDep,
-                 x_api_key: Annotated[str | None, Header()] = None) -> None:
-    """Reads need ``EPIM_API_READ_KEY`` (or the write key) when a read key is set."""
-    if settings.read_key is None:
-        return
-    if settings.api_key is not None and x_api_key is not None and hmac.compare_digest(
-            x_api_key.encode(), settings.api_key.encode()):
-        return
-    _check(settings.read_key, x_api_key)
-
-
 def require_write(settings: SettingsDep,
                   x_api_key: Annotated[str | None, Header()] = None) -> None:
-    """Writes need ``EPIM_API_KEY`` when it is set (constant-time comparison)."""
-    _check(settings.api_key, x_api_key)
+    """Writes (and ``POST /evaluate``) need ``EPIM_API_KEY`` in the header when it is set."""
+    if settings.api_key is not None and not _matches(x_api_key, settings.api_key):
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "missing or wrong X-API-Key",
+                            headers={"WWW-Authenticate": "X-API-Key"})
 
 
 ReadAccess = Depends(require_read)

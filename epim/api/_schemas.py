@@ -3,45 +3,57 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from epim.cost_model import LatencyMode
+from epim.results import StudyStatus
 from epim.search import StudySpec
 
 
-class Progress(BaseModel):
+class StudyProgress(BaseModel):
     """How far a study is."""
 
     completed_trials: int
     feasible_trials: int
     failed_trials: int
     n_trials: int
+    front_size: int
+    elapsed_s: float = Field(description="Wall time the study has run, over all runs (s).")
 
 
-class StudyPublic(BaseModel):
-    """A study as the API shows it."""
+class StudySummary(BaseModel):
+    """A study in a listing (without its spec)."""
 
     id: int
     name: str
-    status: Literal["queued", "running", "completed", "failed", "cancelled"]
-    progress: Progress
+    network: str
+    status: StudyStatus
+    progress: StudyProgress
     hypervolume: float
     best: dict[str, dict[str, Any]] = Field(
-        description="Per objective: the best feasible trial's number and value.")
+        description="Per objective: the best front trial's number and value.")
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
     error: str | None
     cancel_requested: bool
-    spec: dict[str, Any]
     links: dict[str, str]
+
+
+class StudyPublic(StudySummary):
+    """A study with its spec and dense baseline."""
+
+    spec: dict[str, Any]
+    baseline: dict[str, float] | None = Field(
+        None, description="The dense design's metrics at the spec's baseline_bits.")
 
 
 class StudiesPage(BaseModel):
     """A page of studies."""
 
-    items: list[StudyPublic]
+    items: list[StudySummary]
     total: int
     offset: int
     limit: int
@@ -56,7 +68,9 @@ class TrialPublic(BaseModel):
     on_front: bool
     values: dict[str, float]
     constraints: list[float]
-    design: dict[str, list[int]]
+    design: dict[str, Any] = Field(description="The design in the design file format.")
+    source: str | None = None
+    node: str | None = None
     error: str | None = None
 
 
@@ -98,7 +112,7 @@ class ParetoTrial(BaseModel):
 
     number: int
     values: dict[str, float]
-    design: dict[str, list[int]]
+    design: dict[str, Any]
 
 
 class ParetoDocument(BaseModel):
@@ -112,16 +126,19 @@ class ParetoDocument(BaseModel):
 class EvaluateRequest(BaseModel):
     """``POST /evaluate``: cost one design (the same numbers as ``epim cost --json``)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
-    network: str | dict[str, Any] = Field(examples=["resnet18"])
-    hardware: str = Field("mnsim", examples=["mnsim"])
-    set: dict[str, float | int | str] = Field(default_factory=dict)
+    network: Annotated[str, Field(max_length=200)] | dict[str, Any] = Field(
+        examples=["resnet18"])
+    hardware: Annotated[str, Field(max_length=200)] | dict[str, Any] = Field(
+        "mnsim", examples=["mnsim"], description="A built-in preset or an inline preset.")
+    set: dict[Annotated[str, Field(max_length=64)], float | int | str | bool] = Field(
+        default_factory=dict, max_length=64)
     design: dict[str, Any] | None = Field(
         None, examples=[{"default": {"weight_bits": 3, "act_bits": 8, "in_ratio": 4}}])
     weight_bits: int = Field(9, ge=1, le=16)
     act_bits: int = Field(9, ge=1, le=16)
-    latency_mode: Literal["layer_by_layer", "pipelined", "throughput"] = "layer_by_layer"
+    latency_mode: LatencyMode = "layer_by_layer"
     baseline_bits: int | None = Field(None, ge=1, le=16)
 
 

@@ -5,60 +5,40 @@ from __future__ import annotations
 import html
 from typing import Any
 
-import numpy as np
-
 from epim import results
-from epim.api._schemas import Progress, StudyPublic, TrialPublic
-from epim.search import non_dominated
+from epim.api._schemas import StudyProgress, StudyPublic, StudySummary, TrialPublic
 
 
-def objectives(spec: dict[str, Any]) -> list[dict[str, str]]:
-    """``[{"metric", "direction"}]`` of a stored spec (directions filled in)."""
-    from epim.search import StudySpec
-
-    parsed = StudySpec.model_validate(spec, strict=False)
-    return [{"metric": o.metric, "direction": o.direction} for o in parsed.objectives]
-
-
-def study_public(row: results.StudyRow, front: list[results.TrialRow] | None = None
-                 ) -> StudyPublic:
-    """A study row as the API shows it, with the best front trial per objective."""
-    best: dict[str, dict[str, Any]] = {}
-    for objective in objectives(row.spec):
-        metric, sign = objective["metric"], -1 if objective["direction"] == "maximize" else 1
-        candidates = [t for t in (front or []) if metric in t.metrics]
-        if candidates:
-            top = min(candidates, key=lambda t: sign * float(t.metrics[metric]))
-            best[metric] = {"number": top.number, "value": float(top.metrics[metric])}
+def study_summary(row: results.StudyRow) -> StudySummary:
+    """A study row as listings show it."""
     base = f"/studies/{row.id}"
-    return StudyPublic(
-        id=row.id, name=row.name, status=row.status,
-        progress=Progress(completed_trials=row.completed_trials,
-                          feasible_trials=row.feasible_trials,
-                          failed_trials=row.failed_trials, n_trials=row.n_trials),
-        hypervolume=row.hypervolume, best=best, created_at=row.created_at,
+    return StudySummary(
+        id=row.id, name=row.name, network=row.network, status=row.status,
+        progress=StudyProgress(completed_trials=row.completed_trials,
+                               feasible_trials=row.feasible_trials,
+                               failed_trials=row.failed_trials, n_trials=row.n_trials,
+                               front_size=row.front_size, elapsed_s=row.elapsed_s),
+        hypervolume=row.hypervolume, best=dict(row.best or {}), created_at=row.created_at,
         started_at=row.started_at, finished_at=row.finished_at, error=row.error,
-        cancel_requested=row.cancel_requested, spec=row.spec,
+        cancel_requested=row.cancel_requested,
         links={"self": base, "trials": f"{base}/trials", "pareto": f"{base}/pareto",
                "chart": f"{base}/pareto.svg", "ui": f"/ui/studies/{row.id}",
                "export": f"{base}/export?format=csv"})
+
+
+def study_public(row: results.StudyRow) -> StudyPublic:
+    """A study row with its spec and baseline."""
+    baseline = (row.baseline or {}).get("metrics")
+    return StudyPublic(**study_summary(row).model_dump(), spec=row.spec,
+                       baseline=dict(baseline) if baseline else None)
 
 
 def trial_public(row: results.TrialRow) -> TrialPublic:
     """A trial row as the API shows it."""
     return TrialPublic(number=row.number, state=row.state, feasible=row.feasible,
                        on_front=row.on_front, values=row.metrics,
-                       constraints=row.constraints, design=row.design, error=row.error)
-
-
-def project_front(points: list[tuple[int, dict[str, Any]]], axes: list[dict[str, str]]
-                  ) -> list[int]:
-    """Numbers of the non-dominated points on the given objectives."""
-    if not points:
-        return []
-    signs = np.array([-1.0 if a["direction"] == "maximize" else 1.0 for a in axes])
-    values = np.array([[float(m[a["metric"]]) for a in axes] for _, m in points]) * signs
-    return [points[i][0] for i in non_dominated(values)]
+                       constraints=row.constraints, design=row.design, source=row.source,
+                       node=row.node, error=row.error)
 
 
 def pareto_svg(points: list[tuple[int, bool, dict[str, Any]]], front: list[int],

@@ -3,6 +3,7 @@
 from epim.cost_model._hardware import (
     OPTION_CHOICES,
     Hardware,
+    hardware_from_dict,
     list_presets,
     load_hardware,
     parse_assignments,
@@ -27,6 +28,7 @@ __all__ = [
     "LatencyMode",
     "check_latency_mode",
     "cost_report",
+    "hardware_from_dict",
     "list_presets",
     "load_hardware",
     "parse_assignments",

@@ -32,6 +32,8 @@ INTEGER_PARAMETERS = frozenset({
     "xbar_rows", "xbar_cols", "polarity", "cell_bits", "dac_bits", "dacs_per_xbar", "adc_bits",
     "adcs_per_xbar", "adcs_per_pe", "pe_crossbars", "tile_pes", "buffer_width_bits",
 })
+#: Largest value of a count or bit-width parameter (a crossbar of 2^20 rows is already absurd).
+MAX_COUNT = 2**20
 #: Parameters that must be strictly positive reals (the rest may be zero).
 POSITIVE_PARAMETERS = frozenset({
     "buffer_access_s", "inter_tile_bandwidth_bps", "intra_tile_bandwidth_bps", "read_voltage_v",
@@ -96,8 +98,10 @@ class Hardware:
         """Energy of one cell read, ``V^2 / R_read * t_read`` (J); R_read is effective."""
         return self["read_voltage_v"] ** 2 / self["cell_r_read_ohm"] * self["cell_read_latency_s"]
 
-    def with_overrides(self, overrides: Mapping[str, Any]) -> Hardware:
+    def with_overrides(self, overrides: Mapping[str, Any], *, source: str = "set") -> Hardware:
         """Return a copy with parameters or options replaced.
+
+        ``source`` names where the overrides came from in errors (a spec field, ``--set``).
 
         ``xbar_size`` is a shorthand for ``xbar_rows`` and ``xbar_cols`` (ADC and DAC counts per
         crossbar unchanged).
@@ -113,15 +117,15 @@ class Hardware:
         options = dict(self.options)
         for key, raw in overrides.items():
             if key == "xbar_size":
-                size = _coerce_parameter("xbar_rows", raw, source="--set")
+                size = _coerce_parameter("xbar_rows", raw, source=source)
                 parameters["xbar_rows"] = parameters["xbar_cols"] = size
             elif key in OPTION_CHOICES:
-                options[key] = _coerce_option(key, raw, source="--set")
+                options[key] = _coerce_option(key, raw, source=source)
             elif key in parameters:
-                parameters[key] = _coerce_parameter(key, raw, source="--set")
+                parameters[key] = _coerce_parameter(key, raw, source=source)
             else:
                 raise PresetError(
-                    f"unknown hardware parameter '{key}'", source="--set", field=key,
+                    f"unknown hardware parameter '{key}'", source=source, field=key,
                     expected="one of xbar_size, "
                     + ", ".join(sorted([*parameters, *options])),
                 )
@@ -153,14 +157,16 @@ class Hardware:
 def _coerce_parameter(key: str, raw: Any, *, source: str) -> float:
     value: float
     try:
+        if isinstance(raw, bool):
+            raise TypeError
         value = float(raw)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise PresetError(f"not a number: {raw!r}", source=source, field=key,
                           expected="a number") from None
     if key in INTEGER_PARAMETERS:
-        if not value.is_integer() or value < 1:
+        if not value.is_integer() or not 1 <= value <= MAX_COUNT:
             raise PresetError(f"bad value {raw!r}", source=source, field=key,
-                              expected="a positive integer")
+                              expected=f"an integer 1..{MAX_COUNT}")
         if key == "polarity" and value not in (1, 2):
             raise PresetError(f"bad value {raw!r}", source=source, field=key, expected="1 or 2")
         return int(value)
@@ -252,14 +258,27 @@ def _required_parameters() -> frozenset[str]:
     return frozenset(_builtin("mnsim").parameters)
 
 
+def hardware_from_dict(data: Any, *, source: str = "preset") -> Hardware:
+    """Build a preset from a document in the preset file format (e.g. inline in a spec).
+
+    Raises:
+        PresetError: Naming ``source``, the field and what was expected; every parameter of
+            the ``mnsim`` preset must be given, and no other.
+
+    """
+    return _parse_preset(data, source, _required_parameters())
+
+
 def load_hardware(name_or_path: str | Path = "mnsim",
-                  overrides: Mapping[str, Any] | None = None) -> Hardware:
+                  overrides: Mapping[str, Any] | None = None, *,
+                  source: str = "--set") -> Hardware:
     """Load a built-in preset by name, or a user preset file, and apply overrides.
 
     Args:
         name_or_path: ``mnsim`` (default), ``isaac``, or a path to a preset YAML file.
         overrides: Parameter or option values to replace (``xbar_size`` sets both crossbar
             dimensions).
+        source: Where the overrides came from, for error messages.
 
     Raises:
         PresetError: On an unknown preset, a bad file, or a bad override.
@@ -275,7 +294,7 @@ def load_hardware(name_or_path: str | Path = "mnsim",
                               expected="one of " + ", ".join(list_presets()) +
                               " or an existing preset file")
         hardware = _parse_preset(_read_yaml(path, text), text, _required_parameters())
-    return hardware.with_overrides(overrides or {})
+    return hardware.with_overrides(overrides or {}, source=source)
 
 
 def parse_assignments(assignments: list[str]) -> dict[str, str]:

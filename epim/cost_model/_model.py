@@ -9,7 +9,7 @@ or layers in :meth:`CostModel.evaluate`: each step is a numpy broadcast.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
 import numpy as np
 import numpy.typing as npt
@@ -23,7 +23,7 @@ from epim.workloads import Network
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 LatencyMode = Literal["layer_by_layer", "pipelined", "throughput"]
-LATENCY_MODES: tuple[str, ...] = ("layer_by_layer", "pipelined", "throughput")
+LATENCY_MODES: tuple[str, ...] = get_args(LatencyMode)
 ENERGY_COMPONENTS: tuple[str, ...] = (
     "adc", "dac", "crossbar", "buffer", "digital", "interconnect", "epitome",
 )

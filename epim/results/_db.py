@@ -12,7 +12,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, exc, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from epim.errors import EpimError
@@ -38,13 +38,47 @@ def _sqlite_pragmas(connection: Any, _record: Any) -> None:
 def make_engine(url: str) -> Engine:
     """An engine for ``url``, cached per URL.
 
-    SQLite runs in WAL mode with a busy timeout and foreign keys on; PostgreSQL pre-pings.
+    SQLite runs in WAL mode with a busy timeout and foreign keys on (the file's directory is
+    created); PostgreSQL pre-pings pooled connections, so a restarted server or a dropped
+    connection costs one reconnect, not an error.
     """
-    if url.startswith("sqlite"):
+    if is_sqlite(url):
+        database = make_url(url).database
+        if database and database != ":memory:":
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"timeout": 60, "check_same_thread": False})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20,
+                         connect_args={"connect_timeout": 10})
+
+
+def is_sqlite(url: str) -> bool:
+    """True for a SQLite URL (the embedded default)."""
+    return url.startswith("sqlite")
+
+
+#: Database errors that may pass by themselves (see :func:`is_transient`).
+TRANSIENT_ERRORS: tuple[type[Exception], ...] = (exc.OperationalError, exc.InterfaceError,
+                                                 exc.TimeoutError)
+
+
+def is_transient(error: BaseException) -> bool:
+    """True for a database error that may pass by itself: worth retrying, never fatal.
+
+    Lost connections, a server that is down or restarting, a locked SQLite file.
+    """
+    if isinstance(error, exc.DBAPIError) and error.connection_invalidated:
+        return True
+    return isinstance(error, TRANSIENT_ERRORS)
+
+
+def redact(url: str) -> str:
+    """``url`` without its password."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except exc.ArgumentError:
+        return "(unparsable URL)"
 
 
 def alembic_config(url: str) -> Config:
@@ -63,6 +97,22 @@ def upgrade(url: str, revision: str = "head") -> str:
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
     return current_revision(url) or ""
+
+
+def ensure_schema(url: str) -> None:
+    """Make the database ready (SQLite: create and migrate; PostgreSQL: check).
+
+    A SQLite file, the embedded default, is created and migrated in place; PostgreSQL must
+    already be at head (``epim db upgrade``, run once per deployment).
+
+    Raises:
+        SchemaError: A PostgreSQL database that is not migrated to this version.
+
+    """
+    if is_sqlite(url):
+        upgrade(url)
+    else:
+        require_migrated(url)
 
 
 def head_revision() -> str:
@@ -85,17 +135,8 @@ def require_migrated(url: str) -> None:
     current, head = current_revision(url), head_revision()
     if current != head:
         state = "not migrated" if current is None else f"at revision {current}"
-        raise SchemaError(f"the database {_redact(url)} is {state}, this EPIM Search needs "
+        raise SchemaError(f"the database {redact(url)} is {state}, this EPIM Search needs "
                           f"{head}: run `epim db upgrade --database-url URL` first")
-
-
-def _redact(url: str) -> str:
-    if "@" in url and "://" in url:
-        scheme, rest = url.split("://", 1)
-        credentials, host = rest.rsplit("@", 1)
-        user = credentials.split(":", 1)[0]
-        return f"{scheme}://{user}@{host}"
-    return url
 
 
 @lru_cache(maxsize=16)
@@ -105,13 +146,6 @@ def _sessions(url: str) -> sessionmaker[Session]:
 
 @contextmanager
 def session_scope(url: str) -> Iterator[Session]:
-    """A session that commits on success and rolls back on error."""
-    session = _sessions(url)()
-    try:
+    """A session in one transaction: committed on success, rolled back on error."""
+    with _sessions(url).begin() as session:
         yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()

@@ -1,14 +1,16 @@
 """SQLAlchemy 2 models of the service's own tables (prefixed ``epim_``).
 
-Optuna keeps its own tables in the same database; these hold what the service serves: studies
-(spec, status, progress, claim and heartbeat), trials (design, metrics, per-layer breakdown,
-feasibility, constraints, state) and each study's current Pareto front.
+These tables are the one source of truth of EPIM Search: studies (spec, status, progress,
+dense baseline, claim and heartbeat), trials (design, metrics, per-layer breakdown,
+feasibility, constraints, state, and the sampler parameters they are replayed from), each
+study's current Pareto front (``on_front``) and its progress over time. The CLI and the API read
+and write them through this package alone.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal, get_args
 
 from sqlalchemy import (
     JSON,
@@ -24,7 +26,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-STUDY_STATUSES: tuple[str, ...] = ("queued", "running", "completed", "failed", "cancelled")
+StudyStatus = Literal["queued", "running", "completed", "failed", "cancelled"]
+STUDY_STATUSES: tuple[str, ...] = get_args(StudyStatus)
 
 
 def utcnow() -> datetime:
@@ -45,6 +48,7 @@ class StudyRow(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     name: Mapped[str] = mapped_column(String(200), index=True)
+    network: Mapped[str] = mapped_column(String(200), default="")
     spec: Mapped[dict[str, Any]] = mapped_column(JSON)
     status: Mapped[str] = mapped_column(String(16), default="queued", index=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
@@ -57,6 +61,10 @@ class StudyRow(Base):
     feasible_trials: Mapped[int] = mapped_column(Integer, default=0)
     failed_trials: Mapped[int] = mapped_column(Integer, default=0)
     hypervolume: Mapped[float] = mapped_column(Float, default=0.0)
+    front_size: Mapped[int] = mapped_column(Integer, default=0)
+    elapsed_s: Mapped[float] = mapped_column(Float, default=0.0)
+    best: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=dict)
+    baseline: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     error: Mapped[str | None] = mapped_column(Text)
     owner: Mapped[str | None] = mapped_column(String(200))
     heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -66,11 +74,6 @@ class StudyRow(Base):
     trials: Mapped[list[TrialRow]] = relationship(back_populates="study",
                                                   cascade="all, delete-orphan",
                                                   passive_deletes=True)
-
-    @property
-    def optuna_name(self) -> str:
-        """Name of the study in Optuna's tables."""
-        return f"epim-{self.id}-{self.name}"
 
 
 class TrialRow(Base):
@@ -88,9 +91,34 @@ class TrialRow(Base):
     metrics: Mapped[dict[str, Any]] = mapped_column(JSON)
     constraints: Mapped[list[Any]] = mapped_column(JSON)
     design: Mapped[dict[str, Any]] = mapped_column(JSON)
+    design_hash: Mapped[str] = mapped_column(String(32), default="")
     layers: Mapped[dict[str, Any]] = mapped_column(JSON)
+    params: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    system_attrs: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    values: Mapped[list[Any] | None] = mapped_column(JSON)
+    accuracy_evaluated: Mapped[bool] = mapped_column(Boolean, default=False)
+    node: Mapped[str | None] = mapped_column(String(200))
+    source: Mapped[str | None] = mapped_column(String(32))
+    fidelity: Mapped[int | None] = mapped_column(Integer)
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     on_front: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
 
     study: Mapped[StudyRow] = relationship(back_populates="trials")
+
+
+class ProgressRow(Base):
+    """A study's counters after one stored batch (the history of its search)."""
+
+    __tablename__ = "epim_progress"
+    __table_args__ = (Index("ix_epim_progress_study", "study_id", "completed"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    study_id: Mapped[int] = mapped_column(ForeignKey("epim_studies.id", ondelete="CASCADE"))
+    completed: Mapped[int] = mapped_column(Integer)
+    feasible: Mapped[int] = mapped_column(Integer)
+    failed: Mapped[int] = mapped_column(Integer)
+    front_size: Mapped[int] = mapped_column(Integer)
+    hypervolume: Mapped[float] = mapped_column(Float)
+    elapsed_s: Mapped[float] = mapped_column(Float)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -15,10 +15,15 @@ from typing import Any
 
 from sqlalchemy import func, select, update
 
+from epim.errors import EpimError
 from epim.results._db import session_scope
-from epim.results._models import STUDY_STATUSES, StudyRow, TrialRow, utcnow
+from epim.results._models import STUDY_STATUSES, ProgressRow, StudyRow, TrialRow, utcnow
 
 FINISHED = ("completed", "failed", "cancelled")
+
+
+class LostClaimError(EpimError):
+    """The study is no longer claimed by this owner (another runner took it over)."""
 
 
 @dataclass(frozen=True)
@@ -29,12 +34,20 @@ class Page:
     total: int
 
 
-def create_study(url: str, *, name: str, spec: dict[str, Any], n_trials: int) -> StudyRow:
-    """Store a new study as ``queued``."""
+def create_study(url: str, *, name: str, spec: dict[str, Any], n_trials: int,
+                 network: str = "", status: str = "queued", owner: str | None = None
+                 ) -> StudyRow:
+    """Store a new study, ``queued`` (or ``running`` for ``owner``: the CLI runs it now)."""
+    if status not in ("queued", "running") or (status == "running") != (owner is not None):
+        raise ValueError("a new study is queued, or running with an owner")
     with session_scope(url) as session:
-        row = StudyRow(name=name, spec=spec, status="queued", n_trials=n_trials,
+        now = utcnow()
+        row = StudyRow(name=name, network=network, spec=spec, status=status, n_trials=n_trials,
                        completed_trials=0, feasible_trials=0, failed_trials=0,
-                       hypervolume=0.0, cancel_requested=False, runs=0)
+                       hypervolume=0.0, front_size=0, elapsed_s=0.0, best={},
+                       cancel_requested=False, owner=owner,
+                       heartbeat_at=now if owner else None,
+                       started_at=now if owner else None, runs=1 if owner else 0)
         session.add(row)
         session.flush()
         session.refresh(row)
@@ -56,9 +69,9 @@ def get_study(url: str, study_id: int) -> StudyRow | None:
         return session.get(StudyRow, study_id)
 
 
-def list_studies(url: str, *, status: str | None = None, offset: int = 0,
-                 limit: int = 50) -> Page:
-    """Studies, newest first, optionally of one status."""
+def list_studies(url: str, *, status: str | None = None, name: str | None = None,
+                 offset: int = 0, limit: int = 50) -> Page:
+    """Studies, newest first, optionally of one status and/or one name."""
     if status is not None and status not in STUDY_STATUSES:
         raise ValueError(f"unknown status {status!r}")
     with session_scope(url) as session:
@@ -67,6 +80,9 @@ def list_studies(url: str, *, status: str | None = None, offset: int = 0,
         if status is not None:
             query = query.where(StudyRow.status == status)
             counter = counter.where(StudyRow.status == status)
+        if name is not None:
+            query = query.where(StudyRow.name == name)
+            counter = counter.where(StudyRow.name == name)
         rows = session.scalars(query.order_by(StudyRow.id.desc()).offset(offset)
                                .limit(limit)).all()
         return Page(list(rows), int(session.scalar(counter) or 0))
@@ -96,11 +112,16 @@ def delete_study(url: str, study_id: int) -> StudyRow | None:
         return row
 
 
-def claim_study(url: str, owner: str) -> StudyRow | None:
-    """Take the oldest queued study for ``owner`` (status ``running``), or ``None``."""
+def claim_study(url: str, owner: str, study_id: int | None = None) -> StudyRow | None:
+    """Take the oldest queued study (or the queued study ``study_id``) for ``owner``.
+
+    Returns the study, now ``running``, or ``None`` when there is none to take.
+    """
     with session_scope(url) as session:
         query = (select(StudyRow.id).where(StudyRow.status == "queued")
                  .order_by(StudyRow.id).limit(1))
+        if study_id is not None:
+            query = query.where(StudyRow.id == study_id)
         if session.bind is not None and session.bind.dialect.name == "postgresql":
             query = query.with_for_update(skip_locked=True)
         study_id = session.scalar(query)
@@ -131,6 +152,24 @@ def requeue_stale(url: str, stale_after_s: float) -> list[int]:
         return [row.id for row in rows]
 
 
+def running_claims(url: str) -> list[tuple[int, str]]:
+    """``(study id, owner)`` of every running study."""
+    with session_scope(url) as session:
+        rows = session.execute(select(StudyRow.id, StudyRow.owner)
+                               .where(StudyRow.status == "running")).all()
+        return [(int(i), str(o)) for i, o in rows if o is not None]
+
+
+def requeue_owned(url: str, study_id: int, owner: str) -> bool:
+    """Put a study back in the queue if ``owner`` still holds it (its process is gone)."""
+    with session_scope(url) as session:
+        result = session.execute(
+            update(StudyRow).where(StudyRow.id == study_id, StudyRow.owner == owner,
+                                   StudyRow.status == "running")
+            .values(status="queued", owner=None).execution_options(synchronize_session=False))
+        return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+
 def heartbeat(url: str, study_id: int, owner: str) -> tuple[bool, bool]:
     """Refresh the claim; returns (still owned, cancellation requested)."""
     with session_scope(url) as session:
@@ -144,16 +183,56 @@ def heartbeat(url: str, study_id: int, owner: str) -> tuple[bool, bool]:
         return owned, cancel
 
 
-def record_trials(url: str, study_id: int, trials: Sequence[dict[str, Any]],
-                  front: Sequence[int], progress: dict[str, Any]) -> None:
-    """Store told trials (numbers already stored are skipped), the front and the progress."""
+def save_baseline(url: str, study_id: int, owner: str, baseline: dict[str, Any]) -> None:
+    """Store a study's dense baseline (``owner`` must hold the study).
+
+    Raises:
+        LostClaimError: If another runner holds the study now.
+
+    """
     with session_scope(url) as session:
-        numbers = [t["number"] for t in trials]
-        existing = set(session.scalars(select(TrialRow.number).where(
-            TrialRow.study_id == study_id, TrialRow.number.in_(numbers)))) if numbers else set()
-        for trial in trials:
-            if trial["number"] not in existing:
-                session.add(TrialRow(study_id=study_id, on_front=False, **trial))
+        result = session.execute(update(StudyRow).where(
+            StudyRow.id == study_id, StudyRow.owner == owner, StudyRow.status == "running")
+            .values(baseline=baseline, heartbeat_at=utcnow())
+            .execution_options(synchronize_session=False))
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            raise LostClaimError(f"study {study_id} is no longer held by {owner}")
+
+
+def record_batch(url: str, study_id: int, owner: str, trials: Sequence[dict[str, Any]],
+                 front: Sequence[int], progress: dict[str, Any]) -> None:
+    """Store told trials, the front and the counters in one transaction.
+
+    ``owner`` must still hold the study: the claim is checked (and refreshed) first, under a
+    row lock, so a runner that lost its claim can never write a trial twice.
+
+    Args:
+        url: The database.
+        study_id: The study.
+        owner: The runner storing the batch.
+        trials: ``epim_trials`` rows (``number`` included).
+        front: Numbers of the trials on the feasible front now.
+        progress: ``completed``, ``feasible``, ``failed``, ``front_size``, ``hypervolume``,
+            ``elapsed_s`` and ``best``.
+
+    Raises:
+        LostClaimError: If another runner holds the study now (nothing is written).
+
+    """
+    with session_scope(url) as session:
+        claimed = session.execute(
+            update(StudyRow).where(StudyRow.id == study_id, StudyRow.owner == owner,
+                                   StudyRow.status == "running")
+            .values(completed_trials=progress["completed"],
+                    feasible_trials=progress["feasible"], failed_trials=progress["failed"],
+                    front_size=progress["front_size"], hypervolume=progress["hypervolume"],
+                    elapsed_s=progress["elapsed_s"], best=progress["best"],
+                    heartbeat_at=utcnow())
+            .execution_options(synchronize_session=False))
+        if claimed.rowcount != 1:  # type: ignore[attr-defined]
+            raise LostClaimError(f"study {study_id} is no longer held by {owner}")
+        session.add_all([TrialRow(study_id=study_id, on_front=False, **trial)
+                         for trial in trials])
         session.flush()
         session.execute(update(TrialRow).where(TrialRow.study_id == study_id,
                                                TrialRow.on_front.is_(True))
@@ -163,10 +242,25 @@ def record_trials(url: str, study_id: int, trials: Sequence[dict[str, Any]],
                                                    TrialRow.number.in_(list(front)))
                             .values(on_front=True).execution_options(
                                 synchronize_session=False))
-        session.execute(update(StudyRow).where(StudyRow.id == study_id).values(
-            completed_trials=progress["completed"], feasible_trials=progress["feasible"],
-            failed_trials=progress["failed"], hypervolume=progress["hypervolume"],
-            heartbeat_at=utcnow()).execution_options(synchronize_session=False))
+        session.add(ProgressRow(study_id=study_id, completed=progress["completed"],
+                                feasible=progress["feasible"], failed=progress["failed"],
+                                front_size=progress["front_size"],
+                                hypervolume=progress["hypervolume"],
+                                elapsed_s=progress["elapsed_s"]))
+
+
+def load_trials(url: str, study_id: int) -> list[TrialRow]:
+    """Every stored trial of a study, by number (what a resumed run replays)."""
+    with session_scope(url) as session:
+        return list(session.scalars(select(TrialRow).where(TrialRow.study_id == study_id)
+                                    .order_by(TrialRow.number)))
+
+
+def progress_history(url: str, study_id: int) -> list[ProgressRow]:
+    """The study's counters after each stored batch, oldest first."""
+    with session_scope(url) as session:
+        return list(session.scalars(select(ProgressRow).where(ProgressRow.study_id == study_id)
+                                    .order_by(ProgressRow.completed, ProgressRow.id)))
 
 
 def release_study(url: str, study_id: int, owner: str) -> None:
@@ -186,16 +280,21 @@ def stored_trial_numbers(url: str, study_id: int) -> set[int]:
 
 
 def finish_study(url: str, study_id: int, owner: str, status: str,
-                 error: str | None = None) -> None:
-    """Mark a study finished (``completed``, ``failed`` or ``cancelled``) if still owned."""
+                 error: str | None = None) -> bool:
+    """Mark a study finished (``completed``, ``failed`` or ``cancelled``) if still owned.
+
+    Returns whether it was (a runner that lost its claim finishes nothing).
+    """
     if status not in FINISHED:
         raise ValueError(f"not a final status: {status!r}")
     with session_scope(url) as session:
-        session.execute(update(StudyRow).where(StudyRow.id == study_id,
-                                               StudyRow.owner == owner)
-                        .values(status=status, error=error, finished_at=utcnow(),
-                                cancel_requested=False)
-                        .execution_options(synchronize_session=False))
+        result = session.execute(update(StudyRow).where(StudyRow.id == study_id,
+                                                        StudyRow.owner == owner,
+                                                        StudyRow.status == "running")
+                                 .values(status=status, error=error, finished_at=utcnow(),
+                                         cancel_requested=False)
+                                 .execution_options(synchronize_session=False))
+        return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
 
 def list_trials(url: str, study_id: int, *, offset: int = 0, limit: int = 50,
@@ -232,7 +331,7 @@ def front_trials(url: str, study_id: int) -> list[TrialRow]:
 
 
 def all_trial_points(url: str, study_id: int) -> list[tuple[int, bool, dict[str, Any]]]:
-    """(number, feasible, metrics) of every completed trial (for charts)."""
+    """(number, feasible, metrics) of every completed trial (charts, projections)."""
     with session_scope(url) as session:
         rows = session.execute(select(TrialRow.number, TrialRow.feasible, TrialRow.metrics)
                                .where(TrialRow.study_id == study_id,

@@ -1,50 +1,50 @@
 """Multi-objective search: study specs, the ask/tell driver, Pareto fronts, executors."""
 
-from epim.search._driver import (
-    AccuracyEvaluator,
-    BatchCallback,
+from epim.search._codec import ParameterCodec
+from epim.search._driver import AccuracyEvaluator, RunResult, StudyDriver
+from epim.search._limits import StudyLimits
+from epim.search._pareto import (
+    front_indices,
+    hypervolume,
+    non_dominated,
+    normalized_hypervolume,
+)
+from epim.search._prepare import PreparedStudy, build_space, prepare_study
+from epim.search._records import (
+    Baseline,
+    MemoryStore,
     Progress,
-    StudyDriver,
+    StoredStudy,
+    StudyStore,
     TrialRecord,
-    build_space,
-    make_sampler,
-    open_storage,
-    pareto_front,
-    resolve_network,
 )
-from epim.search._pareto import hypervolume, non_dominated
-from epim.search._spec import METRICS, SAMPLERS, StudySpec
-from epim.search._store import (
-    delete_study,
-    export_trials,
-    list_studies,
-    load_study,
-    pareto_document,
-    study_spec,
-    trial_document,
-)
+from epim.search._sampler import default_population, make_sampler
+from epim.search._spec import HIGHER_IS_BETTER, METRICS, SAMPLERS, Metric, StudySpec
 
 __all__ = [
+    "HIGHER_IS_BETTER",
     "METRICS",
     "SAMPLERS",
     "AccuracyEvaluator",
-    "BatchCallback",
+    "Baseline",
+    "MemoryStore",
+    "Metric",
+    "ParameterCodec",
+    "PreparedStudy",
     "Progress",
+    "RunResult",
+    "StoredStudy",
     "StudyDriver",
+    "StudyLimits",
     "StudySpec",
+    "StudyStore",
     "TrialRecord",
     "build_space",
-    "delete_study",
-    "export_trials",
+    "default_population",
+    "front_indices",
     "hypervolume",
-    "list_studies",
-    "load_study",
     "make_sampler",
     "non_dominated",
-    "open_storage",
-    "pareto_document",
-    "pareto_front",
-    "resolve_network",
-    "study_spec",
-    "trial_document",
+    "normalized_hypervolume",
+    "prepare_study",
 ]

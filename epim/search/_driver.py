@@ -1,46 +1,46 @@
 """The ask/tell driver: Optuna samples, the cost model scores batches, executors train proxies.
 
-One study = one Optuna study in an RDB storage (SQLite file or PostgreSQL). Per batch: ask
-``batch_size`` trials, decode them to a :class:`DesignBatch`, score the batch with the cost
-model in one vectorized call, compute constraint values (``<= 0`` is feasible, told to Optuna
-through ``constraints_func`` so NSGA-II/TPE/GP use them), run the accuracy proxy only for
-feasible designs (on the executor, cached by design hash), tell every trial. Infeasible
-designs are told, never failed and never trained. The feasible Pareto front and its
-hypervolume are kept in the study's user attributes.
+Per batch: ask ``batch_size`` trials of an in-memory Optuna study, decode them to one
+:class:`DesignBatch`, score the batch with the cost model in one vectorized call (the per-layer
+breakdown comes from the same call), compute constraint values (``<= 0`` feasible, told to
+Optuna with ``Trial.set_constraint`` so NSGA-II/III, TPE and GP use them), run the accuracy
+proxy only for feasible designs (on the executor, one run per distinct design, cached by
+design hash), tell every trial and hand the batch to the :class:`StudyStore` in one write.
+Infeasible designs are told, never failed and never trained.
 
-Resuming: trials a killed process left RUNNING are failed (marked interrupted) and do not
-count; completed trials and evaluation failures count toward ``n_trials``; the spec and the
-sampler's settings are stored with the study and must match.
+The store is the one source of truth. Optuna's state lives in memory and is rebuilt on resume
+by replaying the stored trials (``Study.add_trials``): trials a killed run had asked but not
+stored are simply asked again, so no told trial is lost or counted twice.
 """
 
 from __future__ import annotations
 
+import math
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass
-from typing import Any, Protocol
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
 
 import numpy as np
 import optuna
-from optuna.distributions import BaseDistribution, CategoricalDistribution
-from optuna.trial import FrozenTrial, TrialState
+from optuna.trial import TrialState
 
-from epim.cost_model import CostModel, load_hardware
 from epim.errors import InputError
-from epim.search._metrics import cost_metrics, normalized
-from epim.search._pareto import hypervolume, non_dominated
-from epim.search._spec import HIGHER_IS_BETTER, StudySpec
+from epim.search._codec import ParameterCodec
+from epim.search._metrics import cost_metrics
+from epim.search._pareto import front_indices, normalized_hypervolume
+from epim.search._prepare import PreparedStudy
+from epim.search._records import Baseline, Progress, StudyStore, TrialRecord
+from epim.search._sampler import batch_size, make_sampler
 from epim.search.executors import Executor
-from epim.space import Design, DesignBatch, LayerDesign, LayerOptions, SearchSpace
-from epim.workloads import Network, get_network, network_from_dict, network_to_dict
+from epim.space import DesignBatch
+from epim.workloads import network_to_dict
 
-ATTR_SPEC = "epim_spec"
-ATTR_FRONT = "epim_front"
-ATTR_HV = "epim_hypervolume"
-ATTR_BASELINE = "epim_baseline"
-ATTR_PROGRESS = "epim_progress"
-TRIAL_ATTR = "epim"  #: one user attribute per trial: metrics, design, constraints, ...
-optuna.logging.set_verbosity(optuna.logging.WARNING)
+#: Accuracy told for a design that was never trained (infeasible by cost): a train proxy's
+#: worst top-1. Zero-cost scores are unbounded, so they get a very low score instead.
+UNTRAINED_ACCURACY = 0.0
+UNSCORED_ZERO_COST = -1e9
+StopReason = Literal["trials", "timeout", "stopped"]
 
 
 class AccuracyEvaluator(Protocol):
@@ -51,350 +51,284 @@ class AccuracyEvaluator(Protocol):
 
 
 @dataclass(frozen=True)
-class Progress:
-    """Where a study stands.
+class RunResult:
+    """How a run ended.
 
     Attributes:
-        completed: Trials finished (told with values, or failed by an evaluation error).
-        feasible: Completed trials that meet every constraint.
-        failed: Trials whose evaluation failed after its retries.
-        front_size: Feasible non-dominated trials.
-        hypervolume: Of the feasible front, normalized objectives, reference point 1.
-        n_trials: The budget.
-        elapsed_s: Wall time of this run (s).
+        progress: The counters at the end.
+        reason: ``trials`` (the budget is spent), ``timeout`` (``budget.timeout_s`` over all
+            runs has passed) or ``stopped`` (``should_stop()`` became true).
 
     """
 
-    completed: int
-    feasible: int
-    failed: int
-    front_size: int
-    hypervolume: float
-    n_trials: int
-    elapsed_s: float
-
-    @property
-    def eta_s(self) -> float | None:
-        """Estimated seconds left at this run's pace (``None`` before any trial)."""
-        done = self.completed
-        if done <= 0 or self.elapsed_s <= 0:
-            return None
-        return max(0.0, (self.n_trials - done) * self.elapsed_s / max(done, 1))
-
-
-def make_sampler(spec: StudySpec) -> optuna.samplers.BaseSampler:
-    """The sampler the spec names, with its seed.
-
-    Constraints reach the constraint-aware samplers (NSGA-II/III, TPE, GP) through
-    ``Trial.set_constraint`` before each trial is told (Optuna 5).
-    """
-    settings = spec.sampler
-    seed = settings.seed
-    population = settings.population_size or default_population(spec.budget.n_trials)
-    if settings.name == "nsga2":
-        return optuna.samplers.NSGAIISampler(population_size=population, seed=seed)
-    if settings.name == "nsga3":
-        return optuna.samplers.NSGAIIISampler(population_size=population, seed=seed)
-    if settings.name == "tpe":
-        return optuna.samplers.TPESampler(seed=seed, multivariate=True, constant_liar=True)
-    if settings.name == "gp":
-        return optuna.samplers.GPSampler(seed=seed)
-    return optuna.samplers.RandomSampler(seed=seed)
-
-
-def default_population(n_trials: int) -> int:
-    """NSGA-II/III population when the spec gives none: ``n_trials // 100`` within 10..50.
-
-    More generations beat larger populations at study-sized budgets: on resnet18 (1000
-    trials, cost-only) population 10 reached hypervolume 0.628, 20: 0.624, 50: 0.609.
-    """
-    return max(10, min(50, n_trials // 100))
-
-
-def resolve_network(spec: StudySpec) -> Network:
-    """The spec's network (built-in name or inline file format)."""
-    if isinstance(spec.network, str):
-        return get_network(spec.network)
-    return network_from_dict(spec.network)
-
-
-def build_space(spec: StudySpec, network: Network) -> SearchSpace:
-    """The spec's search space (aligned to the spec's crossbar size)."""
-    hardware = load_hardware(spec.hardware.preset, spec.hardware.set)
-    space = spec.space
-    act = space.activation_bits
-    options = LayerOptions(
-        channel_ratios=tuple(space.epitome.channel_ratios),
-        channels=tuple(space.epitome.channels), spatial=space.epitome.spatial,
-        spatial_growth=tuple(space.epitome.spatial_growth),
-        pim_aligned=space.epitome.pim_aligned, weight_bits=tuple(space.weight_bits),
-        activation_bits=tuple(act) if isinstance(act, list) else (act,))
-    overrides = {pattern: {k: v for k, v in override.model_dump().items() if v is not None}
-                 for pattern, override in space.overrides.items()}
-    for fields in overrides.values():
-        if "activation_bits" in fields:
-            fields["activation_bits"] = tuple(fields["activation_bits"])
-    return SearchSpace.build(network, options=options, frozen=space.frozen,
-                             frozen_bits=space.frozen_bits, overrides=overrides,
-                             xbar_rows=int(hardware["xbar_rows"]),
-                             xbar_cols=int(hardware["xbar_cols"]))
-
-
-def design_payload(design: Design) -> dict[str, list[int]]:
-    """A compact design: layer -> [Cin_E, Cout_E, P, Q, weight bits, act bits, offsets]."""
-    return {name: list(choice.as_tuple()) for name, choice in design.layers.items()}
-
-
-def design_from_payload(network: Network, payload: Mapping[str, Sequence[int]]) -> Design:
-    """The inverse of :func:`design_payload`."""
-    return Design(network.name, {name: LayerDesign(*(int(v) for v in values))
-                                 for name, values in payload.items()})
-
-
-BatchCallback = Callable[[list["TrialRecord"], list[dict[str, list[float]]],
-                          list["TrialRecord"], "Progress"], None]
+    progress: Progress
+    reason: StopReason
 
 
 class StudyDriver:
-    """Runs one study to its budget (or until stopped), resumably.
+    """Runs one study to its budget (or until stopped), resumably, on a :class:`StudyStore`.
 
     Args:
-        spec: The study.
-        storage: An Optuna storage or RDB URL (``sqlite:///...``, ``postgresql+psycopg://...``).
+        study: The prepared study (``prepare_study``).
+        store: Where records are loaded from and written to.
         executor: Where proxy evaluations run.
         accuracy: Scores a design (needed when the spec uses accuracy metrics).
-        study_name: Optuna study name (default: the spec's name).
 
     """
 
-    def __init__(self, spec: StudySpec, *, storage: str | optuna.storages.BaseStorage,
-                 executor: Executor, accuracy: AccuracyEvaluator | None = None,
-                 study_name: str | None = None) -> None:
+    def __init__(self, study: PreparedStudy, *, store: StudyStore, executor: Executor,
+                 accuracy: AccuracyEvaluator | None = None) -> None:
+        spec = study.spec
         if spec.needs_accuracy and accuracy is None:
             raise InputError("the spec uses accuracy but no evaluator was given",
                              field="accuracy", expected="an accuracy evaluator")
+        self.study = study
         self.spec = spec
+        self.store = store
         self.executor = executor
         self.accuracy = accuracy
-        self.network = resolve_network(spec)
-        self.network_dict = network_to_dict(self.network)  # what evaluators receive
-        self.space = build_space(spec, self.network)
-        self.hardware = load_hardware(spec.hardware.preset, spec.hardware.set)
-        self.model = CostModel(network=self.network, hardware=self.hardware)
-        self.metrics = [o.metric for o in spec.objectives]
-        self.directions: list[str] = [o.direction for o in spec.objectives]
-        self.distributions: dict[str, BaseDistribution] = {
-            name: CategoricalDistribution(list(choices))
-            for name, choices in self.space.parameters().items()}
-        self.storage = open_storage(storage) if isinstance(storage, str) else storage
-        self.study_name = study_name or spec.name
-        self.study = optuna.create_study(
-            storage=self.storage, study_name=self.study_name,
-            directions=[o.direction for o in spec.objectives],
-            sampler=make_sampler(spec), load_if_exists=True)
-        # A genetic sampler breeds one generation from the last: asking more trials than a
-        # population before telling them only repeats the same parents.
-        self.batch_size = spec.batch_size
-        if spec.sampler.name in ("nsga2", "nsga3"):
-            self.batch_size = min(spec.batch_size, spec.sampler.population_size
-                                  or default_population(spec.budget.n_trials))
-        fresh = ATTR_SPEC not in self.study.user_attrs
-        self._check_or_store_spec()
-        self.baseline = self._baseline()
-        if fresh and spec.sampler.warm_start:
-            for params in self.space.uniform_choices()[: spec.budget.n_trials]:
-                self.study.enqueue_trial(params)
+        self.codec = ParameterCodec(study.space, spec.sampler.parameter_encoding)
+        self.network_dict = network_to_dict(study.network)  # what evaluators receive
+        self.batch_size = batch_size(spec)
         self.records: list[TrialRecord] = []
         self.front: list[TrialRecord] = []
-        self._recovered = False
+        self.baseline: Baseline | None = None
+        self._hypervolume = 0.0
+        self._elapsed_before = 0.0
+
+    # ----------------------------------------------------------------- run
+    def run(self, *, should_stop: Callable[[], bool] | None = None,
+            on_progress: Callable[[Progress], None] | None = None) -> RunResult:
+        """Run until the budget is spent, the timeout passes or ``should_stop()`` is true.
+
+        ``should_stop`` (cancellation, shutdown) and the timeout are checked before every batch
+        and between proxy evaluations; a batch cut short keeps what was evaluated.
+        """
+        stored = self.store.load()
+        self.records = sorted(stored.records, key=lambda r: r.number)
+        self._elapsed_before = stored.elapsed_s
+        start = time.monotonic()
+        timeout = self.spec.budget.timeout_s
+
+        def timed_out() -> bool:
+            return timeout is not None and self._elapsed_before + time.monotonic() - start \
+                >= timeout
+
+        def stop() -> bool:
+            return (should_stop is not None and should_stop()) or timed_out()
+
+        def result(reason: StopReason | None = None) -> RunResult:
+            progress = self.progress(start, run_completed)
+            if reason is None:
+                reason = ("trials" if progress.completed >= self.spec.budget.n_trials
+                          else "timeout" if timed_out() else "stopped")
+            return RunResult(progress, reason)
+
+        run_completed = 0
+        self.baseline = stored.baseline or self._compute_baseline(stop)
+        if self.baseline is None:
+            return result()
+        self._rebuild_front()
+        sampler_study = self._sampler_study()
+        cache = {r.design_hash: r.metrics["accuracy"] for r in self.records
+                 if r.accuracy_evaluated and r.error is None and "accuracy" in r.metrics}
+        while len(self.records) < self.spec.budget.n_trials and not stop():
+            size = min(self.batch_size, self.spec.budget.n_trials - len(self.records))
+            batch = self._run_batch(sampler_study, size, cache, stop)
+            run_completed += len(batch)
+            progress = self.progress(start, run_completed)
+            if batch:
+                self.store.save_batch(batch, [r.number for r in self.front], progress)
+            if on_progress is not None:
+                on_progress(progress)
+        return result()
+
+    def progress(self, start: float | None = None, run_completed: int = 0) -> Progress:
+        """The study's counters now."""
+        run_elapsed = 0.0 if start is None else time.monotonic() - start
+        return Progress(
+            completed=len(self.records),
+            feasible=sum(1 for r in self.records if r.feasible),
+            failed=sum(1 for r in self.records if r.state == "failed"),
+            front_size=len(self.front), hypervolume=self._hypervolume,
+            n_trials=self.spec.budget.n_trials,
+            elapsed_s=self._elapsed_before + run_elapsed, run_elapsed_s=run_elapsed,
+            run_completed=run_completed)
 
     # ----------------------------------------------------------------- set-up
-    def _check_or_store_spec(self) -> None:
-        stored = self.study.user_attrs.get(ATTR_SPEC)
-        current = self.spec.model_dump(mode="json")
-        if stored is None:
-            self.study.set_user_attr(ATTR_SPEC, current)
-        elif stored != current:
-            raise InputError(f"a study named '{self.study_name}' exists with another spec",
-                             field="name", expected="a new name, or the stored spec unchanged")
-
-    def _baseline(self) -> dict[str, float]:
-        stored = self.study.user_attrs.get(ATTR_BASELINE)
-        if stored is not None:
-            return dict(stored)
-        bits = self.spec.baseline_bits
-        costs = self.model.evaluate(DesignBatch.dense(self.network, 1, bits, bits))
-        values = {k: float(v[0]) for k, v in cost_metrics(
-            costs, {"crossbar_area_m2": 1.0, "energy_j": 1.0, "latency_s": 1.0},
-            self.spec.latency_mode).items()}
-        baseline = {k: values[k] for k in ("crossbars", "crossbar_area_m2", "area_m2",
-                                           "latency_s", "energy_j", "edp", "params")}
+    def _compute_baseline(self, stop: Callable[[], bool]) -> Baseline | None:
+        """The dense design's costs (and proxy accuracy), stored; ``None`` if stopped."""
+        network, bits = self.study.network, self.spec.baseline_bits
+        dense = DesignBatch.dense(network, 1, weight_bits=bits, act_bits=bits)
+        costs = self.study.model.evaluate(dense)
+        unit = {"crossbar_area_m2": 1.0, "energy_j": 1.0, "latency_s": 1.0}
+        metrics = {k: float(v[0]) for k, v in cost_metrics(costs, unit,
+                                                           self.spec.latency_mode).items()
+                   if not k.endswith("_reduction")}
         if self.spec.needs_accuracy:
-            assert self.accuracy is not None
-            dense = Design.dense(self.network, bits, bits)
+            assert self.accuracy is not None and self.spec.accuracy is not None
             outcome = self.executor.map(self.accuracy, [(self.network_dict,
-                                                         design_payload_full(dense))])[0]
+                                                         dense.to_dicts()[0])],
+                                        should_stop=stop)[0]
+            if outcome.cancelled:
+                return None
             if not outcome.ok:
                 raise InputError(f"the dense baseline's proxy failed: {outcome.error}",
                                  field="accuracy")
-            baseline["accuracy"] = float(outcome.value)
-            baseline["accuracy_scale"] = (1.0 if self.spec.accuracy and
-                                          self.spec.accuracy.proxy == "train"
-                                          else float(outcome.value))
-        self.study.set_user_attr(ATTR_BASELINE, baseline)
+            metrics["accuracy"] = float(outcome.value)
+            if self.spec.accuracy.proxy != "train":
+                metrics["score_reference"] = float(outcome.value)
+        baseline = Baseline(metrics=metrics,
+                            layers=[(layer.name, layer.kind) for layer in network.layers])
+        self.store.save_baseline(baseline)
         return baseline
 
-    # ----------------------------------------------------------------- state
-    def recover(self) -> None:
-        """Fail the trials a killed process left RUNNING (they do not count), load records.
+    def _sampler_study(self) -> optuna.Study:
+        """An in-memory Optuna study holding the stored trials (the sampler's memory)."""
+        sampler_study = optuna.create_study(
+            directions=self.study.directions,
+            sampler=make_sampler(self.spec, resumed_trials=len(self.records)))
+        replay = []
+        for record in self.records:
+            distributions = {k: self.codec.distributions[k] for k in record.params
+                             if k in self.codec.distributions}
+            try:
+                replay.append(optuna.trial.create_trial(
+                    state=TrialState.COMPLETE if record.state == "complete"
+                    else TrialState.FAIL,
+                    params={k: record.params[k] for k in distributions},
+                    distributions=distributions, values=record.values,
+                    system_attrs=record.system_attrs))
+            except ValueError:  # a record from another space encoding: counted, not replayed
+                continue
+        sampler_study.add_trials(replay)
+        if self.spec.sampler.warm_start:
+            tried = [r.params for r in self.records]
+            for values in self.study.space.uniform_choices():
+                params = self.codec.from_values(values)
+                if params not in tried and len(tried) < self.spec.budget.n_trials:
+                    sampler_study.enqueue_trial(params)
+                    tried.append(params)
+        return sampler_study
 
-        ``run`` does this first unless it was already done (e.g. by a runner that stores the
-        recovered records before running).
-        """
-        self._recovered = True
-        for trial in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-            self.study._storage.set_trial_user_attr(trial._trial_id, "epim_interrupted", True)
-            self.study.tell(trial.number, state=TrialState.FAIL)
-        self.records = [record for trial in self.study.get_trials(deepcopy=False)
-                        if (record := TrialRecord.from_trial(trial)) is not None]
-        self._update_front()
-
-    def _accuracy_cache(self) -> dict[str, float]:
-        return {r.design_hash: r.metrics["accuracy"] for r in self.records
-                if r.accuracy_evaluated and r.error is None}
-
-    # ----------------------------------------------------------------- loop
-    def run(self, *, on_progress: Callable[[Progress], None] | None = None,
-            should_stop: Callable[[], bool] | None = None,
-            on_batch: BatchCallback | None = None) -> Progress:
-        """Run until the budget is spent, the timeout passes or ``should_stop()`` is true.
-
-        Args:
-            on_progress: Called with the counters after every batch.
-            should_stop: Polled before every batch (cancellation, shutdown).
-            on_batch: Called after every batch with the batch's records, their per-layer
-                breakdowns (``layer_breakdown``), the current front and the counters.
-
-        """
-        if not self._recovered:
-            self.recover()
-        start = time.monotonic()
-        accuracy_cache = self._accuracy_cache()
-        progress = self.progress(start)
-        while progress.completed < self.spec.budget.n_trials:
-            if should_stop is not None and should_stop():
-                break
-            if (self.spec.budget.timeout_s is not None
-                    and time.monotonic() - start >= self.spec.budget.timeout_s):
-                break
-            size = min(self.batch_size, self.spec.budget.n_trials - progress.completed)
-            batch = self.run_batch(size, accuracy_cache)
-            progress = self.progress(start)
-            self.study.set_user_attr(ATTR_PROGRESS, asdict(progress))
-            if on_batch is not None:
-                on_batch(batch, self.layer_breakdown(batch), self.front, progress)
-            if on_progress is not None:
-                on_progress(progress)
-        return progress
-
-    def layer_breakdown(self, records: Sequence[TrialRecord]) -> list[dict[str, list[float]]]:
-        """Per-layer crossbars, tiles, latency (s) and energy (J) of each record's design.
-
-        Lists follow ``self.network.layers``; the cost model recomputes them from the design.
-        """
-        if not records:
-            return []
-        designs = [design_from_payload(self.network, r.design) for r in records]
-        costs = self.model.evaluate(DesignBatch.from_designs(self.network, designs))
-        return [{"crossbars": costs.layer_crossbars[i].tolist(),
-                 "tiles": costs.layer_tiles[i].tolist(),
-                 "latency_s": costs.layer_latency_s[i].tolist(),
-                 "energy_j": costs.layer_energy_j[i].tolist()} for i in range(len(records))]
-
-    def run_batch(self, size: int, accuracy_cache: dict[str, float]) -> list[TrialRecord]:
-        """Ask, score, evaluate and tell one batch of ``size`` trials; returns its records."""
-        trials = [self.study.ask(self.distributions) for _ in range(size)]
-        designs = self.space.decode_batch([t.params for t in trials])
-        metrics = cost_metrics(self.model.evaluate(designs), self.baseline,
-                               self.spec.latency_mode)
-        rows = [{k: float(v[i]) for k, v in metrics.items()} for i in range(size)]
-        decoded = [designs.design(i) for i in range(size)]
-        hashes = [d.digest() for d in decoded]
-        cost_ok = [self._cost_feasible(row) for row in rows]
-        errors, nodes = self._evaluate_accuracy(decoded, hashes, cost_ok, accuracy_cache)
-        told: list[TrialRecord] = []
+    # ----------------------------------------------------------------- one batch
+    def _run_batch(self, sampler_study: optuna.Study, size: int, cache: dict[str, float],
+                   stop: Callable[[], bool]) -> list[TrialRecord]:
+        """Ask, score, evaluate and tell ``size`` trials; returns the records told."""
+        assert self.baseline is not None
+        trials = [sampler_study.ask(self.codec.distributions) for _ in range(size)]
+        params = [trial.params for trial in trials]
+        designs = self.codec.decode(params)
+        costs = self.study.model.evaluate(designs)
+        metrics = cost_metrics(costs, self.baseline.metrics, self.spec.latency_mode)
+        cost_ok = self._cost_feasible(metrics, size)
+        hashes = designs.digests()
+        dicts = designs.to_dicts()
+        accuracy, errors, nodes, cancelled = self._evaluate_accuracy(dicts, hashes, cost_ok,
+                                                                     cache, stop)
+        breakdown = {"crossbars": costs.layer_crossbars.tolist(),
+                     "tiles": costs.layer_tiles.tolist(),
+                     "latency_s": costs.layer_latency_s.tolist(),
+                     "energy_j": costs.layer_energy_j.tolist()}
+        columns = {k: v.tolist() for k, v in metrics.items()}
+        told: list[tuple[int, optuna.Trial, dict[str, Any]]] = []
         for i, trial in enumerate(trials):
-            row = rows[i]
-            evaluated = cost_ok[i] and hashes[i] in accuracy_cache
+            if i in cancelled:  # stopped before its proxy ran: asked again next run
+                sampler_study.tell(trial, state=TrialState.FAIL)
+                continue
+            row = {k: float(v[i]) for k, v in columns.items()}
+            told_row = row
             if self.spec.needs_accuracy:
-                # Never trained (infeasible by cost, or failed): the worst value, so that
-                # samplers learn from the constraint violations instead.
-                worst = 0.0 if self.baseline.get("accuracy_scale", 1.0) == 1.0 else -1e9
-                row["accuracy"] = accuracy_cache[hashes[i]] if evaluated else worst
-                row["accuracy_drop"] = self.baseline["accuracy"] - row["accuracy"]
-            constraints = self._constraint_values(row)
-            record = TrialRecord(number=trial.number, metrics=row,
-                                 design=design_payload(decoded[i]), design_hash=hashes[i],
-                                 constraints=constraints,
-                                 feasible=all(c <= 0 for c in constraints),
-                                 accuracy_evaluated=bool(evaluated), error=errors.get(i),
-                                 node=nodes.get(i))
-            trial.set_user_attr(TRIAL_ATTR, record.to_attr())
+                base = self.baseline.metrics["accuracy"]
+                if i in accuracy:
+                    row.update(accuracy=accuracy[i], accuracy_drop=base - accuracy[i])
+                value = accuracy.get(i, self._worst_accuracy())
+                told_row = {**row, "accuracy": value, "accuracy_drop": base - value}
+            constraints = self._constraint_values(told_row)
             for j, value in enumerate(constraints):
                 trial.set_constraint(f"c{j}", value)
-            if record.error is not None:
-                self.study.tell(trial, state=TrialState.FAIL)
+            values = [told_row[m] for m in self.study.metrics]
+            if i in errors:
+                sampler_study.tell(trial, state=TrialState.FAIL)
             else:
-                self.study.tell(trial, [row[m] for m in self.metrics])
-            self.records.append(record)
-            told.append(record)
-        self._update_front()
-        return told
+                sampler_study.tell(trial, values)
+            told.append((i, trial, {"row": row, "constraints": constraints,
+                                    "values": None if i in errors else values}))
+        frozen = sampler_study.get_trials(deepcopy=False)
+        records: list[TrialRecord] = []
+        for i, trial, data in told:
+            failed = i in errors
+            constraints = data["constraints"]
+            record = TrialRecord(
+                number=len(self.records) + len(records), state="failed" if failed else "complete",
+                params=dict(params[i]), system_attrs=dict(frozen[trial.number].system_attrs),
+                values=data["values"], metrics=data["row"], constraints=constraints,
+                feasible=not failed and all(c <= 0 for c in constraints), design=dicts[i],
+                design_hash=hashes[i],
+                layers={k: v[i] for k, v in breakdown.items()},
+                accuracy_evaluated=i in accuracy, error=errors.get(i), node=nodes.get(i),
+                source=self.spec.sampler.name, fidelity=self._fidelity())
+            records.append(record)
+        self.records.extend(records)
+        self._update_front(records)
+        return records
 
-    def _evaluate_accuracy(self, designs: Sequence[Design], hashes: Sequence[str],
-                           cost_ok: Sequence[bool], cache: dict[str, float]
-                           ) -> tuple[dict[int, str], dict[int, str]]:
-        """Run the proxy for feasible designs not in ``cache`` (one run per distinct design).
+    def _fidelity(self) -> int | None:
+        accuracy = self.spec.accuracy
+        if accuracy is None or not self.spec.needs_accuracy or accuracy.proxy != "train":
+            return None
+        return accuracy.steps
+
+    def _worst_accuracy(self) -> float:
+        assert self.spec.accuracy is not None
+        return UNTRAINED_ACCURACY if self.spec.accuracy.proxy == "train" else UNSCORED_ZERO_COST
+
+    def _evaluate_accuracy(self, designs: Sequence[dict[str, Any]], hashes: Sequence[str],
+                           cost_ok: Sequence[bool], cache: dict[str, float],
+                           stop: Callable[[], bool]
+                           ) -> tuple[dict[int, float], dict[int, str], dict[int, str],
+                                      set[int]]:
+        """Run the proxy for cost-feasible designs not in ``cache`` (once per distinct design).
 
         Returns:
-            Trial index -> error text, for evaluations that failed after their retries; and
-            trial index -> the node the evaluation ran on.
+            Trial index -> accuracy (evaluated now or cached); -> error text (failed after
+            retries); -> node it ran on; and the indices whose evaluation was cancelled.
 
         """
         if not self.spec.needs_accuracy:
-            return {}, {}
-        needs = [i for i in range(len(designs)) if cost_ok[i] and hashes[i] not in cache]
-        if not needs:
-            return {}, {}
+            return {}, {}, {}, set()
         assert self.accuracy is not None
-        unique = {hashes[i]: i for i in needs}
-        outcomes = self.executor.map(self.accuracy,
-                                     [(self.network_dict, design_payload_full(designs[i]))
-                                      for i in unique.values()])
-        failed: dict[str, str] = {}
-        where: dict[str, str] = {}
-        for digest, outcome in zip(unique, outcomes, strict=True):
-            if outcome.node:
-                where[digest] = outcome.node
+        wanted = [i for i in range(len(designs)) if cost_ok[i]]
+        unique = {hashes[i]: i for i in wanted if hashes[i] not in cache}
+        outcomes = self.executor.map(
+            self.accuracy, [(self.network_dict, designs[i]) for i in unique.values()],
+            should_stop=stop) if unique else []
+        by_hash = dict(zip(unique, outcomes, strict=True))
+        for digest, outcome in by_hash.items():
             if outcome.ok:
                 cache[digest] = float(outcome.value)
-            else:
-                failed[digest] = outcome.error or "unknown error"
-        return ({i: failed[hashes[i]] for i in needs if hashes[i] in failed},
-                {i: where[hashes[i]] for i in needs if hashes[i] in where})
+        accuracy = {i: cache[hashes[i]] for i in wanted if hashes[i] in cache}
+        errors = {i: by_hash[hashes[i]].error or "unknown error" for i in wanted
+                  if hashes[i] in by_hash and by_hash[hashes[i]].error is not None}
+        nodes = {i: str(by_hash[hashes[i]].node) for i in wanted
+                 if hashes[i] in by_hash and by_hash[hashes[i]].node}
+        cancelled = {i for i in wanted if hashes[i] in by_hash and by_hash[hashes[i]].cancelled}
+        return accuracy, errors, nodes, cancelled
 
-    def _cost_feasible(self, row: Mapping[str, float]) -> bool:
+    def _cost_feasible(self, metrics: dict[str, np.ndarray], n: int) -> list[bool]:
+        """Whether each design meets every constraint that does not need accuracy."""
+        ok = np.ones(n, dtype=bool)
         for constraint in self.spec.constraints:
             if constraint.metric in ("accuracy", "accuracy_drop"):
                 continue
-            value = row[constraint.metric]
-            if constraint.max is not None and value > constraint.max:
-                return False
-            if constraint.min is not None and value < constraint.min:
-                return False
-        return True
+            value = metrics[constraint.metric]
+            if constraint.max is not None:
+                ok &= value <= constraint.max
+            if constraint.min is not None:
+                ok &= value >= constraint.min
+        return [bool(v) for v in ok]
 
-    def _constraint_values(self, row: Mapping[str, float]) -> list[float]:
+    def _constraint_values(self, row: dict[str, float]) -> list[float]:
         """One value per bound, ``<= 0`` feasible, scaled by the bound's magnitude."""
         values = []
         for constraint in self.spec.constraints:
@@ -403,104 +337,22 @@ class StudyDriver:
                 values.append((value - constraint.max) / (abs(constraint.max) or 1.0))
             if constraint.min is not None:
                 values.append((constraint.min - value) / (abs(constraint.min) or 1.0))
-        return values
+        return [v if math.isfinite(v) else 1e300 for v in values]
 
     # ----------------------------------------------------------------- front
-    def _update_front(self) -> None:
-        feasible = [r for r in self.records if r.feasible and r.error is None]
-        front, volume = pareto_front(feasible, self.metrics, self.directions, self.baseline)
-        self.front = front
-        self.study.set_user_attr(ATTR_FRONT, [r.number for r in front])
-        self.study.set_user_attr(ATTR_HV, volume)
+    def _rebuild_front(self) -> None:
+        self.front = []
+        self._update_front(self.records)
 
-    def progress(self, start: float | None = None) -> Progress:
-        """The study's counters now (from the records of this run and the stored trials)."""
-        return Progress(
-            completed=len(self.records),
-            feasible=sum(1 for r in self.records if r.feasible and r.error is None),
-            failed=sum(1 for r in self.records if r.error is not None),
-            front_size=len(self.front),
-            hypervolume=float(self.study.user_attrs.get(ATTR_HV, 0.0)),
-            n_trials=self.spec.budget.n_trials,
-            elapsed_s=0.0 if start is None else time.monotonic() - start,
-        )
-
-
-@dataclass(frozen=True)
-class TrialRecord:
-    """What the driver stores with a trial (one user attribute, ``TRIAL_ATTR``).
-
-    Attributes:
-        number: Optuna trial number.
-        metrics: Every metric of the design (SI units; accuracy when a proxy ran).
-        design: Compact design (``design_payload``).
-        design_hash: ``Design.digest()``.
-        constraints: Constraint values (``<= 0`` feasible).
-        feasible: All constraints met.
-        accuracy_evaluated: The proxy ran (or came from the cache) for this design.
-        error: The evaluation's error after its retries (the trial is then failed).
-        node: Where the proxy evaluation ran (host or Ray node id), when it ran for this trial.
-
-    """
-
-    number: int
-    metrics: dict[str, float]
-    design: dict[str, list[int]]
-    design_hash: str
-    constraints: list[float]
-    feasible: bool
-    accuracy_evaluated: bool
-    error: str | None = None
-    node: str | None = None
-
-    def to_attr(self) -> dict[str, Any]:
-        """The record as stored (without the trial number)."""
-        data = asdict(self)
-        del data["number"]
-        return data
-
-    @classmethod
-    def from_trial(cls, trial: FrozenTrial) -> TrialRecord | None:
-        """The record of a finished trial that counts toward the budget, else ``None``."""
-        data = trial.user_attrs.get(TRIAL_ATTR)
-        if data is None or trial.state not in (TrialState.COMPLETE, TrialState.FAIL):
-            return None
-        if trial.state == TrialState.FAIL and data.get("error") is None:
-            return None
-        return cls(number=trial.number, **data)
-
-
-def design_payload_full(design: Design) -> dict[str, Any]:
-    """A design in the design file format (what evaluators receive)."""
-    return design.to_dict()
-
-
-def pareto_front(records: Sequence[TrialRecord], metrics: Sequence[str],
-                 directions: Sequence[str], baseline: Mapping[str, float]
-                 ) -> tuple[list[TrialRecord], float]:
-    """The non-dominated records among ``records`` and their normalized hypervolume.
-
-    Hypervolume: each objective normalized by ``normalized`` (1.0 = the reference point: the
-    dense baseline's cost, zero accuracy), reference point all ones.
-    """
-    if not records:
-        return [], 0.0
-    signs = np.array([-1.0 if d == "maximize" else 1.0 for d in directions])
-    raw = np.array([[r.metrics[m] for m in metrics] for r in records])
-    front_index = non_dominated(raw * signs)
-    points = np.array([[normalized(m, float(v), baseline)
-                        for m, v in zip(metrics, raw[i], strict=True)] for i in front_index])
-    for j, metric in enumerate(metrics):  # a metric optimized against its nature
-        if (directions[j] == "maximize") != (metric in HIGHER_IS_BETTER):
-            points[:, j] = 2.0 - points[:, j]
-    finite = np.all(np.isfinite(points), axis=1)
-    volume = hypervolume(points[finite], np.ones(len(metrics))) if finite.any() else 0.0
-    return [records[i] for i in front_index], float(volume)
-
-
-def open_storage(url: str) -> optuna.storages.RDBStorage:
-    """An Optuna RDB storage on ``url`` (SQLite with a busy timeout, PostgreSQL pre-pinged)."""
-    kwargs: dict[str, Any] = ({"connect_args": {"timeout": 60}} if url.startswith("sqlite")
-                              else {"pool_pre_ping": True})
-    return optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
-
+    def _update_front(self, new: Sequence[TrialRecord]) -> None:
+        """The feasible front of the old front plus ``new`` (exact: fronts only shrink)."""
+        assert self.baseline is not None
+        candidates = self.front + [r for r in new if r.feasible]
+        if not candidates:
+            return
+        metrics, directions = self.study.metrics, self.study.directions
+        values = np.array([[r.metrics[m] for m in metrics] for r in candidates])
+        self.front = [candidates[i] for i in front_indices(values, directions)]
+        self._hypervolume = normalized_hypervolume(
+            [[r.metrics[m] for m in metrics] for r in self.front], metrics, directions,
+            self.baseline.metrics)

@@ -42,11 +42,12 @@ def normalized(metric: str, value: float, baseline: Mapping[str, float]) -> floa
 
     Costs are divided by the dense baseline's (so the baseline sits at the reference);
     reductions are inverted the same way; ``accuracy`` becomes ``1 - accuracy`` (a train proxy's
-    top-1, 0..1) or, for a zero-cost score, ``1 - score / dense_score`` clipped to 0..1;
-    ``accuracy_drop`` is used as is (clipped to 0..1).
+    top-1, 0..1) or, for a zero-cost score (``baseline["score_reference"]``, the dense
+    network's score), ``1 - score / dense_score`` clipped to 0..1; ``accuracy_drop`` is used as
+    is (clipped to 0..1).
     """
     if metric == "accuracy":
-        dense = baseline.get("accuracy_scale")
+        dense = baseline.get("score_reference")
         share = value / dense if dense else value
         return float(1.0 - np.clip(share, 0.0, 1.0))
     if metric == "accuracy_drop":

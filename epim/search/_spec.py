@@ -6,73 +6,77 @@ values. See the README's "Study specs" section and ``examples/studies/``.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from epim.cost_model import LATENCY_MODES, OPTION_CHOICES, list_presets
-from epim.errors import EpimError
+from epim.cost_model import LATENCY_MODES, OPTION_CHOICES, LatencyMode, list_presets
+from epim.datasets import DATASETS, ROOT_NAME_PATTERN, DatasetName
 from epim.space import MAX_BITS, MIN_BITS
-from epim.workloads import list_networks, network_from_dict
-
-COST_METRICS: tuple[str, ...] = (
-    "crossbars", "crossbar_area_m2", "area_m2", "latency_s", "energy_j", "edp", "params",
-    "crossbar_area_reduction", "energy_reduction", "latency_reduction",
-)
-ACCURACY_METRICS: tuple[str, ...] = ("accuracy", "accuracy_drop")
-METRICS: tuple[str, ...] = ACCURACY_METRICS + COST_METRICS
-#: Metrics where larger is better (the rest: smaller is better).
-HIGHER_IS_BETTER = frozenset({"accuracy", "crossbar_area_reduction", "energy_reduction",
-                              "latency_reduction"})
-SAMPLERS: tuple[str, ...] = ("nsga2", "tpe", "random", "gp", "nsga3")
+from epim.workloads import list_networks
 
 Metric = Literal[
     "accuracy", "accuracy_drop", "crossbars", "crossbar_area_m2", "area_m2", "latency_s",
     "energy_j", "edp", "params", "crossbar_area_reduction", "energy_reduction",
     "latency_reduction",
 ]
+SamplerName = Literal["nsga2", "tpe", "random", "gp", "nsga3"]
+METRICS: tuple[str, ...] = get_args(Metric)
+ACCURACY_METRICS: tuple[str, ...] = ("accuracy", "accuracy_drop")
+COST_METRICS: tuple[str, ...] = tuple(m for m in METRICS if m not in ACCURACY_METRICS)
+#: Metrics where larger is better (the rest: smaller is better).
+HIGHER_IS_BETTER = frozenset({"accuracy", "crossbar_area_reduction", "energy_reduction",
+                              "latency_reduction"})
+SAMPLERS: tuple[str, ...] = get_args(SamplerName)
+#: Seeds as numpy and torch take them.
+MAX_SEED = 2**32 - 1
+
 Bits = Annotated[int, Field(ge=MIN_BITS, le=MAX_BITS)]
+Seed = Annotated[int, Field(ge=0, le=MAX_SEED)]
+Name = Annotated[str, Field(min_length=1, max_length=200)]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, allow_inf_nan=False)
 
 
 class HardwareSpec(_Strict):
-    """``{preset, set}``: a built-in preset or preset file, with parameter overrides."""
+    """``{preset, set}``: a built-in preset or an inline preset document, with overrides.
 
-    preset: str = "mnsim"
-    set: dict[str, float | int | str | bool] = Field(default_factory=dict)
+    An inline preset has the schema of the preset files (``name``, ``description``,
+    ``options``, ``parameters``); a server never reads a preset file a client names.
+    """
+
+    preset: Name | dict[str, Any] = "mnsim"
+    set: dict[Annotated[str, Field(max_length=64)], float | int | str | bool] = Field(
+        default_factory=dict, max_length=64)
 
     @field_validator("preset")
     @classmethod
-    def _known_preset(cls, value: str) -> str:
-        if value not in list_presets() and not value.endswith((".yaml", ".yml")):
+    def _known_preset(cls, value: str | dict[str, Any]) -> str | dict[str, Any]:
+        if isinstance(value, str) and value not in list_presets():
             raise ValueError(f"unknown preset '{value}'; allowed: "
-                             + ", ".join(list_presets()) + " or a preset .yaml file")
+                             + ", ".join(list_presets()) + " or an inline preset document")
         return value
 
-    @field_validator("set")
-    @classmethod
-    def _known_keys(cls, value: dict[str, Any]) -> dict[str, Any]:
-        from epim.cost_model import load_hardware
-
-        try:
-            load_hardware("mnsim", value)
-        except EpimError as exc:
-            raise ValueError(str(exc)) from None
-        return value
+    @property
+    def preset_name(self) -> str:
+        """The built-in preset's name, or the inline document's ``name``."""
+        if isinstance(self.preset, str):
+            return self.preset
+        return str(self.preset.get("name", "inline"))
 
 
 class EpitomeSpec(_Strict):
     """Epitome candidates: channel ratios and/or absolute counts, spatial, PIM alignment."""
 
-    channel_ratios: list[Annotated[float, Field(ge=1)]] = Field(
-        default_factory=lambda: [1.0, 2.0, 4.0, 8.0])
-    channels: list[Annotated[int, Field(ge=1)]] = Field(default_factory=list)
+    channel_ratios: list[Annotated[float, Field(ge=1, le=65_536)]] = Field(
+        default_factory=lambda: [1.0, 2.0, 4.0, 8.0], max_length=32)
+    channels: list[Annotated[int, Field(ge=1, le=65_536)]] = Field(default_factory=list,
+                                                                    max_length=64)
     spatial: bool = False
     spatial_growth: list[Annotated[int, Field(ge=1, le=4)]] = Field(
-        default_factory=lambda: [1, 2])
+        default_factory=lambda: [1, 2], max_length=4)
     pim_aligned: bool = True
 
     @model_validator(mode="after")
@@ -85,23 +89,25 @@ class EpitomeSpec(_Strict):
 class LayerOverride(_Strict):
     """Fields to change for the layers a pattern matches."""
 
-    channel_ratios: list[Annotated[float, Field(ge=1)]] | None = None
-    channels: list[Annotated[int, Field(ge=1)]] | None = None
+    channel_ratios: list[Annotated[float, Field(ge=1, le=65_536)]] | None = Field(
+        None, max_length=32)
+    channels: list[Annotated[int, Field(ge=1, le=65_536)]] | None = Field(None, max_length=64)
     spatial: bool | None = None
     pim_aligned: bool | None = None
-    weight_bits: list[Bits] | None = None
-    activation_bits: list[Bits] | None = None
+    weight_bits: list[Bits] | None = Field(None, min_length=1, max_length=16)
+    activation_bits: list[Bits] | None = Field(None, min_length=1, max_length=16)
 
 
 class SpaceSpec(_Strict):
     """The search space (see ``epim.space.SearchSpace``)."""
 
     epitome: EpitomeSpec = Field(default_factory=EpitomeSpec)
-    weight_bits: list[Bits] = Field(default_factory=lambda: [2, 3, 4, 5, 6, 8], min_length=1)
-    activation_bits: Bits | list[Bits] = 8
-    frozen: list[str] = Field(default_factory=lambda: ["first", "last"])
+    weight_bits: list[Bits] = Field(default_factory=lambda: [2, 3, 4, 5, 6, 8], min_length=1,
+                                    max_length=16)
+    activation_bits: Bits | Annotated[list[Bits], Field(min_length=1, max_length=16)] = 8
+    frozen: list[Name] = Field(default_factory=lambda: ["first", "last"], max_length=1000)
     frozen_bits: Bits = 8
-    overrides: dict[str, LayerOverride] = Field(default_factory=dict)
+    overrides: dict[Name, LayerOverride] = Field(default_factory=dict, max_length=1000)
 
 
 class ObjectiveSpec(_Strict):
@@ -114,7 +120,8 @@ class ObjectiveSpec(_Strict):
     @classmethod
     def _natural_direction(cls, data: Any) -> Any:
         """Default the direction to the metric's natural one (maximize accuracy, reductions)."""
-        if isinstance(data, dict) and data.get("direction") is None and "metric" in data:
+        if (isinstance(data, dict) and data.get("direction") is None
+                and isinstance(data.get("metric"), str)):
             natural = "maximize" if data["metric"] in HIGHER_IS_BETTER else "minimize"
             return {**data, "direction": natural}
         return data
@@ -139,41 +146,56 @@ class ConstraintSpec(_Strict):
 class SamplerSpec(_Strict):
     """The Optuna sampler and its settings (stored with the study)."""
 
-    name: Literal["nsga2", "tpe", "random", "gp", "nsga3"] = "nsga2"
-    seed: int | None = 0
-    population_size: Annotated[int, Field(ge=2)] | None = None
+    name: SamplerName = "nsga2"
+    seed: Seed | None = 0
+    population_size: Annotated[int, Field(ge=2, le=10_000)] | None = None
     warm_start: bool = False
+    encoding: Literal["categorical", "ordered"] | None = Field(
+        None, description="Parameters as candidate values (categorical) or ranks (ordered); "
+        "default: ordered for tpe and gp, categorical otherwise.")
+
+    @property
+    def parameter_encoding(self) -> Literal["categorical", "ordered"]:
+        """The encoding in effect (the default depends on the sampler)."""
+        if self.encoding is not None:
+            return self.encoding
+        return "ordered" if self.name in ("tpe", "gp") else "categorical"
 
 
 class BudgetSpec(_Strict):
     """When to stop: trials and/or wall time."""
 
-    n_trials: Annotated[int, Field(ge=1)] = 500
-    timeout_s: Annotated[float, Field(gt=0)] | None = None
+    n_trials: Annotated[int, Field(ge=1, le=10_000_000)] = 500
+    timeout_s: Annotated[float, Field(gt=0, le=365 * 86400)] | None = None
 
 
 class AccuracySpec(_Strict):
-    """The proxy accuracy (``epim.proxy``)."""
+    """The proxy accuracy (``epim.proxy``).
+
+    ``data_root`` names a dataset directory the operator defined (``EPIM_DATA_ROOTS``); it is
+    never a path. ``fashion-mnist`` defaults to Debian's package directory and ``digits`` is
+    bundled with scikit-learn.
+    """
 
     proxy: Literal["train", "synflow", "naswot"] = "train"
-    dataset: Literal["fashion-mnist", "digits", "cifar10", "imagefolder"] = "fashion-mnist"
-    data_root: str | None = None
-    steps: Annotated[int, Field(ge=1)] = 200
-    batch_size: Annotated[int, Field(ge=1)] = 64
-    lr: Annotated[float, Field(gt=0)] = 0.05
+    dataset: DatasetName = "fashion-mnist"
+    data_root: Annotated[str, Field(pattern=ROOT_NAME_PATTERN)] | None = None
+    steps: Annotated[int, Field(ge=1, le=1_000_000)] = 200
+    batch_size: Annotated[int, Field(ge=1, le=4096)] = 64
+    lr: Annotated[float, Field(gt=0, le=100)] = 0.05
     width: Annotated[float, Field(gt=0, le=4)] = 0.25
-    image_size: Annotated[int, Field(ge=4)] | None = None
-    seed: int = 0
-    train_samples: Annotated[int, Field(ge=1)] | None = None
-    eval_samples: Annotated[int, Field(ge=1)] | None = 2000
-    pretrain_steps: Annotated[int, Field(ge=0)] = 0
+    image_size: Annotated[int, Field(ge=4, le=512)] | None = None
+    seed: Seed = 0
+    train_samples: Annotated[int, Field(ge=1, le=100_000_000)] | None = None
+    eval_samples: Annotated[int, Field(ge=1, le=100_000_000)] | None = 2000
+    pretrain_steps: Annotated[int, Field(ge=0, le=1_000_000)] = 0
 
 
 class ExecutorSpec(_Strict):
     """Where proxy evaluations run: in-process or as Ray tasks."""
 
     kind: Literal["local", "ray"] = "local"
-    cpus_per_trial: Annotated[float, Field(gt=0)] = 1
+    cpus_per_trial: Annotated[float, Field(gt=0, le=1024)] = 1
     retries: Annotated[int, Field(ge=0, le=10)] = 2
 
 
@@ -181,31 +203,26 @@ class StudySpec(_Strict):
     """A whole study."""
 
     name: Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.\-]+$")]
-    network: str | dict[str, Any]
+    network: Name | dict[str, Any]
     hardware: HardwareSpec = Field(default_factory=HardwareSpec)
     space: SpaceSpec = Field(default_factory=SpaceSpec)
     objectives: list[ObjectiveSpec] = Field(min_length=1, max_length=6)
-    constraints: list[ConstraintSpec] = Field(default_factory=list)
+    constraints: list[ConstraintSpec] = Field(default_factory=list, max_length=32)
     baseline_bits: Bits = 16
     sampler: SamplerSpec = Field(default_factory=SamplerSpec)
     budget: BudgetSpec = Field(default_factory=BudgetSpec)
     accuracy: AccuracySpec | None = None
     executor: ExecutorSpec = Field(default_factory=ExecutorSpec)
-    latency_mode: Literal["layer_by_layer", "pipelined", "throughput"] = "layer_by_layer"
+    latency_mode: LatencyMode = "layer_by_layer"
     batch_size: Annotated[int, Field(ge=1, le=4096)] = 32
 
     @field_validator("network")
     @classmethod
     def _known_network(cls, value: str | dict[str, Any]) -> str | dict[str, Any]:
-        if isinstance(value, str):
-            if value not in list_networks():
-                raise ValueError(f"unknown network '{value}'; allowed: "
-                                 + ", ".join(list_networks()) + " or an inline network")
-            return value
-        try:
-            network_from_dict(value)
-        except EpimError as exc:
-            raise ValueError(str(exc)) from None
+        """A built-in name here; an inline network is built (with limits) by ``prepare``."""
+        if isinstance(value, str) and value not in list_networks():
+            raise ValueError(f"unknown network '{value}'; allowed: "
+                             + ", ".join(list_networks()) + " or an inline network")
         return value
 
     @field_validator("hardware", mode="before")
@@ -234,5 +251,5 @@ def allowed_values() -> dict[str, tuple[str, ...]]:
     return {
         "metric": METRICS, "sampler": SAMPLERS, "latency_mode": LATENCY_MODES,
         "preset": tuple(list_presets()), "network": tuple(list_networks()),
-        **{f"hardware.set.{k}": v for k, v in OPTION_CHOICES.items()},
+        "dataset": DATASETS, **{f"hardware.set.{k}": v for k, v in OPTION_CHOICES.items()},
     }

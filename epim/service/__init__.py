@@ -1,7 +1,38 @@
-"""The service layer: composition root wiring proxies, the cost model and the search."""
+"""The service layer: the composition root wiring proxies, the cost model, search and store."""
 
+from epim.service._browse import (
+    choose_axes,
+    find_study,
+    objectives,
+    pareto_document,
+    project_front,
+    trials_csv,
+)
 from epim.service._evaluators import ProxyAccuracy
+from epim.service._local import run_study_here
+from epim.service._owner import is_dead_here, new_owner
+from epim.service._retry import DatabaseRetry, DatabaseUnavailableError
 from epim.service._runner import Runner
-from epim.service._study import delete_optuna_study, prepare_database, run_study
+from epim.service._store import SqlStudyStore, best_per_objective, record_from_row
+from epim.service._study import make_accuracy, prepare_submission
 
-__all__ = ["ProxyAccuracy", "Runner", "delete_optuna_study", "prepare_database", "run_study"]
+__all__ = [
+    "DatabaseRetry",
+    "DatabaseUnavailableError",
+    "ProxyAccuracy",
+    "Runner",
+    "SqlStudyStore",
+    "best_per_objective",
+    "choose_axes",
+    "find_study",
+    "is_dead_here",
+    "make_accuracy",
+    "new_owner",
+    "objectives",
+    "pareto_document",
+    "prepare_submission",
+    "project_front",
+    "record_from_row",
+    "run_study_here",
+    "trials_csv",
+]

@@ -2,48 +2,38 @@
 
 The database is the queue (``epim.results.claim_study``). Each claimed study runs in a worker
 thread through the search driver; a heartbeat thread refreshes the claims and reads
-cancellation requests. On start, studies whose runner died (stale heartbeat) go back to the
-queue and are resumed from Optuna's storage: no told trial is lost or counted twice. A
-stopping runner puts its unfinished studies back in the queue.
+cancellation requests. While it runs, every runner keeps putting back in the queue the studies
+whose runner died: at once when that runner was on this host (its process is gone), otherwise
+once its heartbeat is older than ``stale_after_s``. A resumed study continues from its stored
+trials: no told trial is lost or counted twice. A stopping runner (SIGTERM, SIGINT) puts its
+unfinished studies back in the queue. Database outages are waited out (``DatabaseRetry``):
+they never fail a study.
 """
 
 from __future__ import annotations
 
 import logging
-import math
-import os
-import socket
 import threading
-import uuid
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
 
 from epim import results
-from epim.search import BatchCallback, Progress, StudyDriver, StudySpec, TrialRecord
+from epim.search import Progress, RunResult, StudyDriver, StudySpec
 from epim.search.executors import Executor, make_executor
-from epim.service._evaluators import ProxyAccuracy
+from epim.service._owner import is_dead_here, new_owner
+from epim.service._retry import DatabaseRetry, DatabaseUnavailableError
+from epim.service._store import SqlStudyStore
+from epim.service._study import make_accuracy, prepare_submission
 
 log = logging.getLogger("epim.runner")
-
-
-def trial_row(record: TrialRecord, layers: dict[str, list[float]]) -> dict[str, Any]:
-    """A driver record as an ``epim_trials`` row."""
-    return {
-        "number": record.number,
-        "state": "failed" if record.error else "complete",
-        "feasible": record.feasible and record.error is None,
-        "metrics": record.metrics,
-        "constraints": record.constraints,
-        "design": record.design,
-        "layers": layers,
-        "error": record.error,
-    }
 
 
 @dataclass
 class _Active:
     study_id: int
-    thread: threading.Thread
+    thread: threading.Thread | None = None
     cancel: threading.Event = field(default_factory=threading.Event)
     lost: threading.Event = field(default_factory=threading.Event)
 
@@ -53,40 +43,40 @@ class Runner:
 
     Args:
         database_url: The service's database (migrated).
-        owner: Name of this runner in claims (default: host, pid and a random suffix).
+        owner: Name of this runner in claims (default: host, PID and a random suffix).
         max_concurrent: Studies this runner runs at once; more wait queued.
         poll_s: Seconds between looks at the queue.
         heartbeat_s: Seconds between heartbeats.
         stale_after_s: A running study whose heartbeat is older is taken back (its runner died).
         ray_address: Cluster for ``ray`` executors (``None``: a private local Ray).
+        data_roots: The operator's named dataset directories (``EPIM_DATA_ROOTS``).
 
     """
 
     def __init__(self, *, database_url: str, owner: str | None = None, max_concurrent: int = 1,
                  poll_s: float = 1.0, heartbeat_s: float = 5.0, stale_after_s: float = 60.0,
-                 ray_address: str | None = None) -> None:
+                 ray_address: str | None = None,
+                 data_roots: Mapping[str, Path] | None = None) -> None:
         if max_concurrent < 1:
             raise ValueError("max_concurrent must be >= 1")
         self.database_url = database_url
-        self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.owner = owner or new_owner()
         self.max_concurrent = max_concurrent
         self.poll_s = poll_s
         self.heartbeat_s = heartbeat_s
         self.stale_after_s = stale_after_s
         self.ray_address = ray_address
+        self.data_roots = dict(data_roots or {})
         self._stop = threading.Event()
+        self.db = DatabaseRetry(self._stop, log)
         self._active: dict[int, _Active] = {}
         self._lock = threading.Lock()
         self._executors: dict[tuple[str, float, int], Executor] = {}
         self._threads: list[threading.Thread] = []
-        self.last_beat: float | None = None
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
         """Start the queue and heartbeat threads (returns at once)."""
-        results.require_migrated(self.database_url)
-        for taken in results.requeue_stale(self.database_url, self.stale_after_s):
-            log.info("requeued study %s (stale heartbeat)", taken)
         for target, name in ((self._queue_loop, "epim-runner-queue"),
                              (self._heartbeat_loop, "epim-runner-heartbeat")):
             thread = threading.Thread(target=target, name=name, daemon=True)
@@ -94,12 +84,12 @@ class Runner:
             self._threads.append(thread)
 
     def stop(self, timeout: float = 30.0) -> None:
-        """Stop claiming, ask running studies to stop, wait for them, release executors."""
+        """Stop claiming, stop running studies (back to the queue), release executors."""
         self._stop.set()
         with self._lock:
-            active = list(self._active.values())
-        for item in active:
-            item.thread.join(timeout)
+            active = [a.thread for a in self._active.values() if a.thread is not None]
+        for thread in active:
+            thread.join(timeout)
         for thread in self._threads:
             thread.join(timeout)
         for executor in self._executors.values():
@@ -111,49 +101,111 @@ class Runner:
         """True while the queue thread runs."""
         return bool(self._threads) and self._threads[0].is_alive() and not self._stop.is_set()
 
+    @property
+    def database_ok(self) -> bool:
+        """False while this runner is waiting for an unreachable database."""
+        return self.db.failing_since is None
+
     def active_studies(self) -> list[int]:
         """Ids of the studies this runner is running."""
         with self._lock:
             return list(self._active)
 
+    # ------------------------------------------------------------------ the CLI's path
+    def run_one(self, study_id: int, *,
+                on_progress: Callable[[Progress], None] | None = None) -> str:
+        """Claim the queued study ``study_id`` and run it in this thread (heartbeats beside).
+
+        Returns:
+            The study's status afterwards (``completed``, ``cancelled``, ``failed``, or
+            ``queued`` when stopped before the end).
+
+        Raises:
+            EpimError: If the study cannot be claimed (not queued).
+
+        """
+        from epim.errors import InputError
+
+        row = self.db(results.claim_study, self.database_url, self.owner, study_id)
+        if row is None:
+            raise InputError(f"study {study_id} is not waiting to run", field="study",
+                             expected="a queued study")
+        item = _Active(row.id)
+        with self._lock:
+            self._active[row.id] = item
+        beat = threading.Thread(target=self._heartbeat_loop, name="epim-cli-heartbeat",
+                                daemon=True)
+        beat.start()
+        try:
+            self._run_study(row, item, on_progress)
+        finally:
+            with self._lock:
+                self._active.pop(row.id, None)
+            self._stop.set()
+            beat.join(self.heartbeat_s + 1)
+            for executor in self._executors.values():
+                executor.close()
+            self._executors.clear()
+        final = results.get_study(self.database_url, row.id)
+        return final.status if final is not None else "deleted"
+
+    def request_stop(self) -> None:
+        """Ask the runner to stop (from a signal handler): studies go back to the queue."""
+        self._stop.set()
+
     # ------------------------------------------------------------------ loops
     def _queue_loop(self) -> None:
         while not self._stop.is_set():
             try:
+                self.db(self._requeue_dead)
                 self._claim_some()
-            except Exception:  # a database hiccup must not kill the runner
-                log.exception("claiming failed")
+            except DatabaseUnavailableError:
+                break
+            except Exception:  # a bug in one pass must not kill the runner
+                log.exception("queue pass failed")
             self._stop.wait(self.poll_s)
+
+    def _requeue_dead(self) -> None:
+        """Requeue studies of dead runners: stale heartbeats, or gone processes on this host."""
+        url = self.database_url
+        for study_id in results.requeue_stale(url, self.stale_after_s):
+            log.warning("study %s requeued: its runner's heartbeat is older than %.0f s",
+                        study_id, self.stale_after_s)
+        for study_id, owner in results.running_claims(url):
+            if owner != self.owner and is_dead_here(owner) and results.requeue_owned(
+                    url, study_id, owner):
+                log.warning("study %s requeued: its runner (%s) is gone", study_id, owner)
 
     def _claim_some(self) -> None:
         with self._lock:
-            for study_id in [k for k, v in self._active.items() if not v.thread.is_alive()]:
+            for study_id in [k for k, v in self._active.items()
+                             if v.thread is not None and not v.thread.is_alive()]:
                 del self._active[study_id]
             free = self.max_concurrent - len(self._active)
         for _ in range(free):
-            row = results.claim_study(self.database_url, self.owner)
+            if self._stop.is_set():
+                return
+            row = self.db(results.claim_study, self.database_url, self.owner)
             if row is None:
                 return
-            item = _Active(row.id, threading.Thread(target=self._run_study, args=(row,),
-                                                    name=f"epim-study-{row.id}", daemon=True))
+            log.info("claimed study %s (%s)", row.id, row.name)
+            item = _Active(row.id)
+            item.thread = threading.Thread(target=self._run_study, args=(row, item),
+                                           name=f"epim-study-{row.id}", daemon=True)
             with self._lock:
                 self._active[row.id] = item
             item.thread.start()
 
     def _heartbeat_loop(self) -> None:
-        import time
-
         while not self._stop.wait(self.heartbeat_s):
-            self.last_beat = time.time()
             with self._lock:
                 active = list(self._active.values())
             for item in active:
                 try:
-                    owned, cancel = results.heartbeat(self.database_url, item.study_id,
-                                                      self.owner)
-                except Exception:
-                    log.exception("heartbeat failed")
-                    continue
+                    owned, cancel = self.db(results.heartbeat, self.database_url,
+                                            item.study_id, self.owner)
+                except DatabaseUnavailableError:
+                    return
                 if not owned:
                     item.lost.set()
                 if cancel:
@@ -168,52 +220,51 @@ class Runner:
                 cpus_per_task=spec.executor.cpus_per_trial, retries=spec.executor.retries)
         return self._executors[key]
 
-    def _run_study(self, row: results.StudyRow) -> None:
+    def _run_study(self, row: results.StudyRow, item: _Active,
+                   on_progress: Callable[[Progress], None] | None = None) -> None:
         url = self.database_url
-        with self._lock:
-            item = self._active[row.id]
         try:
-            spec = StudySpec.model_validate(row.spec, strict=False)
-            accuracy = (ProxyAccuracy(spec.accuracy, threads=max(1, math.floor(
-                spec.executor.cpus_per_trial))) if spec.needs_accuracy and spec.accuracy
-                else None)
-            driver = StudyDriver(spec, storage=url, executor=self._executor(spec),
-                                 accuracy=accuracy, study_name=row.optuna_name)
-            self._backfill(driver, row.id)
-            persist: BatchCallback = lambda batch, layers, front, progress: self._persist(  # noqa: E731
-                row.id, batch, layers, front, progress)
-            progress = driver.run(
-                on_batch=persist,
-                should_stop=lambda: (self._stop.is_set() or item.cancel.is_set()
-                                     or item.lost.is_set()))
+            outcome = self._drive(row, item, on_progress)
+        except (results.LostClaimError, DatabaseUnavailableError) as exc:
+            log.warning("study %s left to another runner: %s", row.id, exc)
+            return
         except Exception as exc:  # the study fails, the runner goes on
             log.exception("study %s failed", row.id)
-            results.finish_study(url, row.id, self.owner, "failed",
-                                 f"{type(exc).__name__}: {exc}"[:4000])
+            self._finish(row.id, "failed", f"{type(exc).__name__}: {exc}"[:4000])
             return
         if item.lost.is_set():
-            return  # another runner took it over
-        if item.cancel.is_set():
-            results.finish_study(url, row.id, self.owner, "cancelled")
-        elif progress.completed >= spec.budget.n_trials or spec.budget.timeout_s is not None:
-            results.finish_study(url, row.id, self.owner, "completed")
+            log.warning("study %s was taken over by another runner", row.id)
+        elif item.cancel.is_set():
+            self._finish(row.id, "cancelled")
+        elif outcome.reason in ("trials", "timeout"):
+            self._finish(row.id, "completed")
         else:  # this runner is stopping: leave the study to be resumed
-            results.release_study(url, row.id, self.owner)
+            try:
+                self.db(results.release_study, url, row.id, self.owner)
+                log.info("study %s released (runner stopping)", row.id)
+            except DatabaseUnavailableError:
+                log.warning("study %s not released (database unavailable); it is requeued "
+                            "once its heartbeat is stale", row.id)
 
-    def _backfill(self, driver: StudyDriver, study_id: int) -> None:
-        """Store trials told before a crash but missing from ``epim_trials``."""
-        driver.recover()
-        stored = results.stored_trial_numbers(self.database_url, study_id)
-        missing = [r for r in driver.records if r.number not in stored]
-        if missing or driver.records:
-            self._persist(study_id, missing, driver.layer_breakdown(missing), driver.front,
-                          driver.progress())
+    def _drive(self, row: results.StudyRow, item: _Active,
+               on_progress: Callable[[Progress], None] | None) -> RunResult:
+        spec = StudySpec.model_validate(row.spec, strict=False)
+        prepared = prepare_submission(spec, data_roots=self.data_roots)
+        store = SqlStudyStore(self.database_url, row.id, self.owner, spec, call=self.db)
+        driver = StudyDriver(prepared, store=store, executor=self._executor(spec),
+                             accuracy=make_accuracy(spec, self.data_roots))
+        started = time.monotonic()
+        result = driver.run(on_progress=on_progress, should_stop=lambda: (
+            self._stop.is_set() or item.cancel.is_set() or item.lost.is_set()))
+        log.info("study %s: %s after %d trials this run (%.1f s)", row.id, result.reason,
+                 result.progress.run_completed, time.monotonic() - started)
+        return result
 
-    def _persist(self, study_id: int, batch: list[TrialRecord],
-                 layers: list[dict[str, list[float]]], front: list[TrialRecord],
-                 progress: Progress) -> None:
-        rows = [trial_row(r, b) for r, b in zip(batch, layers, strict=True)]
-        results.record_trials(self.database_url, study_id, rows, [r.number for r in front],
-                              {"completed": progress.completed, "feasible": progress.feasible,
-                               "failed": progress.failed,
-                               "hypervolume": progress.hypervolume})
+    def _finish(self, study_id: int, status: str, error: str | None = None) -> None:
+        try:
+            if self.db(results.finish_study, self.database_url, study_id, self.owner, status,
+                       error):
+                log.info("study %s %s", study_id, status)
+        except DatabaseUnavailableError:
+            log.warning("study %s could not be marked %s (database unavailable)", study_id,
+                        status)

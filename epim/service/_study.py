@@ -1,61 +1,44 @@
-"""Run a study end to end: the composition root that wires evaluators into the search."""
+"""The composition root: a spec checked at the door, then wired to its evaluators."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Mapping
+from pathlib import Path
 
-from epim.search import Progress, StudyDriver, StudySpec
-from epim.search.executors import make_executor
+from epim.datasets import check_named_dataset
+from epim.errors import InputError
+from epim.search import PreparedStudy, StudyLimits, StudySpec, prepare_study
 from epim.service._evaluators import ProxyAccuracy
 
 
-def run_study(spec: StudySpec, database_url: str, *, ray_address: str | None = None,
-              on_progress: Callable[[Progress], None] | None = None,
-              should_stop: Callable[[], bool] | None = None,
-              study_name: str | None = None) -> Progress:
-    """Run (or resume) ``spec`` on the database at ``database_url``.
+def prepare_submission(spec: StudySpec, *, limits: StudyLimits | None = None,
+                       data_roots: Mapping[str, Path] | None = None) -> PreparedStudy:
+    """Resolve everything a runner would: network, hardware, space and the proxy's dataset.
 
-    Args:
-        spec: The study.
-        database_url: Optuna/SQLAlchemy URL of the storage.
-        ray_address: A Ray cluster to join (``ray`` executor), or ``None`` for a private one.
-        on_progress: Called after every batch.
-        should_stop: Polled between batches (cancellation).
-        study_name: Storage name of the study (default: ``spec.name``).
+    A spec that passes runs; one that would fail later fails here, with the field path.
+
+    Raises:
+        InputError: With ``location`` the path of the offending field in the spec.
 
     """
-    executor = make_executor(spec.executor.kind, address=ray_address,
-                             cpus_per_task=spec.executor.cpus_per_trial,
-                             retries=spec.executor.retries)
-    accuracy = (ProxyAccuracy(spec.accuracy, threads=max(1, math.floor(
-        spec.executor.cpus_per_trial))) if spec.needs_accuracy and spec.accuracy else None)
-    with executor:
-        driver = StudyDriver(spec, storage=database_url, executor=executor, accuracy=accuracy,
-                             study_name=study_name)
-        return driver.run(on_progress=on_progress, should_stop=should_stop)
+    prepared = prepare_study(spec, limits)
+    accuracy = spec.accuracy
+    if spec.needs_accuracy and accuracy is not None:
+        try:
+            check_named_dataset(accuracy.dataset, accuracy.data_root, data_roots or {})
+        except InputError as exc:
+            raise InputError(exc.message, location=("accuracy",), field=exc.field,
+                             expected=exc.expected) from None
+    return prepared
 
 
-def delete_optuna_study(database_url: str, name: str) -> bool:
-    """Delete a study from Optuna's tables (``False`` if it was never created)."""
-    from epim.search import delete_study
-
-    return delete_study(database_url, name)
-
-
-def prepare_database(database_url: str) -> str:
-    """Migrate the ``epim_`` tables and create (or upgrade) Optuna's tables.
-
-    Run once per deployment (``epim db upgrade``), before any runner: two runners creating
-    Optuna's tables at the same moment on an empty PostgreSQL database would collide.
-
-    Returns:
-        The ``epim_`` schema revision.
-
-    """
-    from epim.results import upgrade
-    from epim.search import open_storage
-
-    revision = upgrade(database_url)
-    open_storage(database_url).engine.dispose()
-    return revision
+def make_accuracy(spec: StudySpec, data_roots: Mapping[str, Path] | None = None
+                  ) -> ProxyAccuracy | None:
+    """The accuracy evaluator a spec needs (``None`` for cost-only studies)."""
+    if not spec.needs_accuracy or spec.accuracy is None:
+        return None
+    root = spec.accuracy.data_root
+    return ProxyAccuracy(spec.accuracy,
+                         threads=max(1, math.floor(spec.executor.cpus_per_trial)),
+                         data_root=None if root is None else (data_roots or {})[root])

@@ -173,9 +173,17 @@ class Design:
         }
 
     def digest(self) -> str:
-        """A stable hash of the design (for caching proxy results)."""
-        text = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(text.encode()).hexdigest()[:16]
+        """A stable hash of the design (for caching proxy results).
+
+        Equal to :meth:`DesignBatch.digests` of a batch holding this design.
+        """
+        table = np.array([choice.as_tuple() for choice in self.layers.values()],
+                         dtype=np.int64)
+        return _digest(self.network, table.tobytes())
+
+
+def _digest(network: str, table: bytes) -> str:
+    return hashlib.sha256(network.encode() + b"\0" + table).hexdigest()[:16]
 
 
 def design_from_dict(data: Any, network: Network, *, default_weight_bits: int = 9,
@@ -352,6 +360,24 @@ class DesignBatch:
               act_bits: int = 9) -> DesignBatch:
         """``n`` copies of the dense design."""
         return cls.from_designs(network, [Design.dense(network, weight_bits, act_bits)] * n)
+
+    def table(self) -> IntArray:
+        """All fields as one array ``[n_designs, n_layers, len(DESIGN_FIELDS)]``."""
+        return np.stack([self.arrays[name] for name in DESIGN_FIELDS], axis=-1)
+
+    def digests(self) -> list[str]:
+        """:meth:`Design.digest` of every design (from the arrays, no ``Design`` built)."""
+        table = np.ascontiguousarray(self.table(), dtype=np.int64)
+        return [_digest(self.network.name, row.tobytes()) for row in table]
+
+    def to_dicts(self) -> list[dict[str, Any]]:
+        """Every design in the design file format (:meth:`Design.to_dict`), from the arrays."""
+        names = [layer.name for layer in self.network.compute_layers]
+        a, b, c, d, e, f, g = DESIGN_FIELDS  # literal dicts: the hot path of storing trials
+        return [{"network": self.network.name,
+                 "layers": {name: {a: v[0], b: v[1], c: v[2], d: v[3], e: v[4], f: v[5],
+                                   g: v[6]} for name, v in zip(names, rows, strict=True)}}
+                for rows in self.table().tolist()]
 
     def design(self, index: int) -> Design:
         """The ``index``-th design as a :class:`Design`."""

@@ -13,17 +13,25 @@ from __future__ import annotations
 
 import fnmatch
 import math
+import operator
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
+from functools import cached_property
 from typing import Any
 
 import numpy as np
 
 from epim.errors import InputError
-from epim.space._design import DESIGN_FIELDS, MAX_BITS, MIN_BITS, Design, DesignBatch
+from epim.space._design import DESIGN_FIELDS, MAX_BITS, MIN_BITS, Design, DesignBatch, IntArray
 from epim.workloads import Layer, Network
 
-PARAM_SUFFIXES: tuple[str, ...] = ("in", "out", "spatial", "wbits", "abits")
+#: Parameter suffix -> the :class:`LayerSpace` field holding its candidates, in parameter
+#: order. ``spatial`` candidates are growths ``s`` (``P = kh + s``, ``Q = kw + s``).
+PARAM_FIELDS: tuple[tuple[str, str], ...] = (
+    ("in", "epitome_in"), ("out", "epitome_out"), ("spatial", "spatial"),
+    ("wbits", "weight_bits"), ("abits", "act_bits"),
+)
+PARAM_SUFFIXES: tuple[str, ...] = tuple(suffix for suffix, _ in PARAM_FIELDS)
 
 
 @dataclass(frozen=True)
@@ -84,8 +92,12 @@ class LayerSpace:
     @property
     def size(self) -> int:
         """Number of distinct choices of this layer."""
-        return (len(self.epitome_in) * len(self.epitome_out) * len(self.spatial)
-                * len(self.weight_bits) * len(self.act_bits))
+        return math.prod(len(self.choices(suffix)) for suffix in PARAM_SUFFIXES)
+
+    def choices(self, suffix: str) -> tuple[int, ...]:
+        """The candidates of one parameter suffix (``in``, ``out``, ``spatial``, ...)."""
+        values: tuple[int, ...] = getattr(self, dict(PARAM_FIELDS)[suffix])
+        return values
 
 
 @dataclass(frozen=True)
@@ -100,7 +112,6 @@ class SearchSpace:
 
     network: Network
     layers: tuple[LayerSpace, ...]
-    _index: dict[str, int] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def build(cls, network: Network, *, options: LayerOptions | None = None,
@@ -159,9 +170,7 @@ class SearchSpace:
                          xbar_rows, xbar_cols)
             for layer in compute
         )
-        space = cls(network, layers)
-        space._index.update({layer.name: i for i, layer in enumerate(layers)})
-        return space
+        return cls(network, layers)
 
     @property
     def size(self) -> int:
@@ -170,14 +179,20 @@ class SearchSpace:
 
     def parameters(self) -> dict[str, tuple[int, ...]]:
         """Categorical parameters ``"<layer>/<field>" -> choices`` for the non-fixed fields."""
-        params: dict[str, tuple[int, ...]] = {}
-        for layer in self.layers:
-            for suffix, choices in zip(PARAM_SUFFIXES, (layer.epitome_in, layer.epitome_out,
-                                                        layer.spatial, layer.weight_bits,
-                                                        layer.act_bits), strict=True):
-                if len(choices) > 1:
-                    params[f"{layer.name}/{suffix}"] = choices
-        return params
+        return dict(self._parameters)
+
+    @cached_property
+    def _parameters(self) -> dict[str, tuple[int, ...]]:
+        return {f"{layer.name}/{suffix}": layer.choices(suffix)
+                for layer in self.layers for suffix in PARAM_SUFFIXES
+                if len(layer.choices(suffix)) > 1}
+
+    @cached_property
+    def _kernels(self) -> tuple[IntArray, IntArray, IntArray]:
+        compute = [self.network.layer(layer.name) for layer in self.layers]
+        return (np.array([layer.kernel[0] for layer in compute], dtype=np.int64),
+                np.array([layer.kernel[1] for layer in compute], dtype=np.int64),
+                np.array([layer.params for layer in compute], dtype=np.int64))
 
     def decode(self, params: Mapping[str, Any]) -> Design:
         """The design that a set of parameter values stands for.
@@ -192,34 +207,78 @@ class SearchSpace:
         return self.decode_batch([params]).design(0)
 
     def decode_batch(self, batch: Sequence[Mapping[str, Any]]) -> DesignBatch:
-        """Decode many parameter sets into one :class:`DesignBatch`."""
-        n, width = len(batch), len(self.layers)
+        """Decode many parameter sets into one :class:`DesignBatch` (missing: first choice)."""
+        keys = list(self._parameters)
+        if not keys:
+            return self.decode_columns({}, len(batch))
+        if all(len(params) == len(keys) for params in batch):  # complete sets: one gather
+            pick = operator.itemgetter(*keys)
+            try:
+                table = np.array([pick(params) for params in batch], dtype=np.int64)
+            except KeyError:
+                table = None
+            if table is not None:
+                table = table.reshape(len(batch), len(keys))
+                return self.decode_columns({k: table[:, j] for j, k in enumerate(keys)},
+                                           len(batch))
+        columns = {
+            key: np.fromiter((params.get(key, choices[0]) for params in batch),
+                             dtype=np.int64, count=len(batch))
+            for key, choices in self._parameters.items()}
+        return self.decode_columns(columns, len(batch))
+
+    def decode_indices(self, index: IntArray) -> DesignBatch:
+        """Decode choice *ranks* ``[n, n_parameters]`` (columns in ``parameters()`` order).
+
+        Raises:
+            InputError: If a rank is outside its parameter's choices.
+
+        """
+        index = np.asarray(index, dtype=np.int64)
+        columns = {}
+        for j, (key, choices) in enumerate(self._parameters.items()):
+            ranks = index[:, j]
+            bad = (ranks < 0) | (ranks >= len(choices))
+            if bad.any():
+                raise InputError(f"rank {ranks[bad][0]} is not a choice", field=key,
+                                 expected=f"0..{len(choices) - 1}")
+            columns[key] = np.asarray(choices, dtype=np.int64)[ranks]
+        return self.decode_columns(columns, index.shape[0])
+
+    def decode_columns(self, values: Mapping[str, IntArray], n: int) -> DesignBatch:
+        """Decode one value array per parameter (``[n]`` each) into a :class:`DesignBatch`.
+
+        Raises:
+            InputError: If a value is not among its parameter's choices.
+
+        """
+        width = len(self.layers)
         columns = {name: np.zeros((n, width), dtype=np.int64) for name in DESIGN_FIELDS}
+        growth = np.zeros((n, width), dtype=np.int64)
+        targets = {"in": columns["epitome_in"], "out": columns["epitome_out"],
+                   "spatial": growth, "wbits": columns["weight_bits"],
+                   "abits": columns["act_bits"]}
         for j, layer in enumerate(self.layers):
-            source = self.network.layer(layer.name)
-            kh, kw = source.kernel
-            for suffix, choices, target in (
-                ("in", layer.epitome_in, "epitome_in"), ("out", layer.epitome_out, "epitome_out"),
-                ("spatial", layer.spatial, "epitome_h"), ("wbits", layer.weight_bits,
-                                                          "weight_bits"),
-                ("abits", layer.act_bits, "act_bits"),
-            ):
-                key = f"{layer.name}/{suffix}"
+            for suffix in PARAM_SUFFIXES:
+                choices = layer.choices(suffix)
                 if len(choices) == 1:
-                    values = np.full(n, choices[0])
-                else:
-                    values = np.asarray([params.get(key, choices[0]) for params in batch])
-                    bad = ~np.isin(values, choices)
-                    if bad.any():
-                        raise InputError(f"{values[bad][0]!r} is not a choice", field=key,
-                                         expected="one of " + ", ".join(map(str, choices)))
-                columns[target][:, j] = values
-            growth = columns["epitome_h"][:, j]
-            stored = (columns["epitome_in"][:, j] * columns["epitome_out"][:, j]
-                      * (kh + growth) * (kw + growth))
-            growth = np.where(stored > source.params, 0, growth)  # never exceed the kernel
-            columns["epitome_h"][:, j] = kh + growth
-            columns["epitome_w"][:, j] = kw + growth
+                    targets[suffix][:, j] = choices[0]
+                    continue
+                key = f"{layer.name}/{suffix}"
+                column = np.asarray(values[key], dtype=np.int64)
+                allowed = np.asarray(choices, dtype=np.int64)
+                position = np.minimum(np.searchsorted(allowed, column), len(allowed) - 1)
+                bad = allowed[position] != column
+                if bad.any():
+                    raise InputError(f"{column[bad][0]!r} is not a choice", field=key,
+                                     expected="one of " + ", ".join(map(str, choices)))
+                targets[suffix][:, j] = column
+        kh, kw, dense = self._kernels
+        stored = (columns["epitome_in"] * columns["epitome_out"] * (kh + growth)
+                  * (kw + growth))
+        growth = np.where(stored > dense, 0, growth)  # never exceed the kernel
+        columns["epitome_h"][:] = kh + growth
+        columns["epitome_w"][:] = kw + growth
         designs = DesignBatch(self.network, columns)
         designs.validate()
         return designs
@@ -232,7 +291,7 @@ class SearchSpace:
 
         """
         values: dict[str, int] = {}
-        params = self.parameters()
+        params = self._parameters
         for layer in self.layers:
             choice = design.layers[layer.name]
             kh = self.network.layer(layer.name).kernel[0]
@@ -240,7 +299,7 @@ class SearchSpace:
                                   ("spatial", choice.epitome_h - kh),
                                   ("wbits", choice.weight_bits), ("abits", choice.act_bits)):
                 key = f"{layer.name}/{suffix}"
-                allowed = params.get(key) or _fixed(layer, suffix)
+                allowed = layer.choices(suffix)
                 if value not in allowed:
                     raise InputError(f"{value} is not in the space", field=key,
                                      expected="one of " + ", ".join(map(str, allowed)))
@@ -286,11 +345,6 @@ class SearchSpace:
 def _nearest(values: Sequence[int], target: int) -> int:
     """The value closest to ``target`` (the smaller one on a tie)."""
     return min(values, key=lambda value: (abs(value - target), value))
-
-
-def _fixed(layer: LayerSpace, suffix: str) -> tuple[int, ...]:
-    return {"in": layer.epitome_in, "out": layer.epitome_out, "spatial": layer.spatial,
-            "wbits": layer.weight_bits, "abits": layer.act_bits}[suffix]
 
 
 def _as_option_fields(changes: Mapping[str, Any]) -> dict[str, Any]:

@@ -1,7 +1,12 @@
 """Network layer tables: the built-in zoo and user network files."""
 
 from epim.workloads._layer import COMPUTE_KINDS, LAYER_KINDS, Layer, Network
-from epim.workloads._parse import load_network_file, network_from_dict, network_to_dict
+from epim.workloads._parse import (
+    NetworkLimits,
+    load_network_file,
+    network_from_dict,
+    network_to_dict,
+)
 from epim.workloads._registry import (
     get_network,
     list_networks,
@@ -15,6 +20,7 @@ __all__ = [
     "LAYER_KINDS",
     "Layer",
     "Network",
+    "NetworkLimits",
     "get_network",
     "list_networks",
     "load_network_file",

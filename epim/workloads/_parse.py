@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,31 @@ _KEYS: dict[str, set[str]] = {
     "add": {"name", "type", "from"},
 }
 _Shape = tuple[int, int, int]
+
+
+@dataclass(frozen=True, kw_only=True)
+class NetworkLimits:
+    """Bounds on a network description, so an inline network cannot exhaust a server.
+
+    The defaults admit every built-in network with room to spare; a service may lower them.
+
+    Attributes:
+        max_layers: Layers of every type.
+        max_channels: Input channels and every layer's output channels or features.
+        max_kernel: Kernel height or width of a conv or pooling layer.
+        max_input_size: Input height or width.
+        max_layer_weights: Weights of one conv or linear layer.
+
+    """
+
+    max_layers: int = 1_000
+    max_channels: int = 65_536
+    max_kernel: int = 64
+    max_input_size: int = 4_096
+    max_layer_weights: int = 2**28
+
+
+DEFAULT_LIMITS = NetworkLimits()
 
 
 def load_network_file(path: str | Path) -> Network:
@@ -74,11 +100,16 @@ def load_network_file(path: str | Path) -> Network:
         raise exc.with_source(str(path)) from None
 
 
-def network_from_dict(data: Any) -> Network:
+def network_from_dict(data: Any, limits: NetworkLimits = DEFAULT_LIMITS) -> Network:
     """Build a network from the parsed file format (see the module docstring).
 
+    Args:
+        data: The parsed document.
+        limits: Size bounds (checked before the layers are built).
+
     Raises:
-        NetworkError: On any invalid field; the error names the layer and the field.
+        NetworkError: On any invalid field or a size beyond ``limits``; the error names the
+            layer and the field.
 
     """
     if not isinstance(data, Mapping):
@@ -92,14 +123,22 @@ def network_from_dict(data: Any) -> Network:
     if not isinstance(name, str) or not name:
         raise NetworkError("missing or empty", field="name", expected="a non-empty string")
     input_shape = _int_list(data.get("input"), 3, (), "input", minimum=1)
+    if input_shape[0] > limits.max_channels or max(input_shape[1:]) > limits.max_input_size:
+        raise NetworkError(f"input {input_shape} is too large", field="input",
+                           expected=f"at most {limits.max_channels} channels and "
+                           f"{limits.max_input_size} pixels a side")
     layers_raw = data.get("layers")
     if not isinstance(layers_raw, list) or not layers_raw:
         raise NetworkError("missing or empty", field="layers", expected="a non-empty list")
+    if len(layers_raw) > limits.max_layers:
+        raise NetworkError(f"{len(layers_raw)} layers", field="layers",
+                           expected=f"at most {limits.max_layers} layers on this server")
     shapes: dict[str, _Shape] = {_INPUT: (input_shape[0], input_shape[1], input_shape[2])}
     layers: list[Layer] = []
     previous = _INPUT
     for position, raw in enumerate(layers_raw):
         layer = _build_layer(raw, position, previous, shapes)
+        _check_size(layer, limits)
         layers.append(layer)
         shapes[layer.name] = (layer.out_channels, layer.out_hw[0], layer.out_hw[1])
         previous = layer.name
@@ -107,6 +146,20 @@ def network_from_dict(data: Any) -> Network:
         raise NetworkError("no conv or linear layer", field="layers", expected="at least one")
     return Network(name=name, input_shape=(input_shape[0], input_shape[1], input_shape[2]),
                    layers=tuple(layers))
+
+
+def _check_size(layer: Layer, limits: NetworkLimits) -> None:
+    where = ("layers", layer.name)
+    field = "out_features" if layer.kind == "linear" else "out_channels"
+    if layer.out_channels > limits.max_channels:
+        raise NetworkError(f"{layer.out_channels} is too large", location=where, field=field,
+                           expected=f"at most {limits.max_channels}")
+    if max(layer.kernel) > limits.max_kernel and layer.kind not in ("globalpool", "linear"):
+        raise NetworkError(f"kernel {layer.kernel} is too large", location=where,
+                           field="kernel_size", expected=f"at most {limits.max_kernel}")
+    if layer.is_compute and layer.params > limits.max_layer_weights:
+        raise NetworkError(f"{layer.params} weights in one layer", location=where, field=field,
+                           expected=f"at most {limits.max_layer_weights} weights per layer")
 
 
 def _build_layer(raw: Any, position: int, previous: str, shapes: dict[str, _Shape]) -> Layer:

@@ -35,14 +35,14 @@ def test_overrides_apply_and_rename() -> None:
 
 @pytest.mark.parametrize(("overrides", "field", "expected"), [
     ({"nonsense": 1}, "nonsense", "one of"),
-    ({"xbar_rows": "0"}, "xbar_rows", "positive integer"),
-    ({"xbar_rows": "12.5"}, "xbar_rows", "positive integer"),
+    ({"xbar_rows": "0"}, "xbar_rows", "an integer 1.."),
+    ({"xbar_rows": "12.5"}, "xbar_rows", "an integer 1.."),
     ({"polarity": "3"}, "polarity", "1 or 2"),
     ({"adc_energy_j": "-1"}, "adc_energy_j", ">= 0"),
     ({"adc_energy_j": "abc"}, "adc_energy_j", "a number"),
     ({"buffer_access_s": "0"}, "buffer_access_s", "> 0"),
     ({"row_packing": "diagonal"}, "row_packing", "kernel, unrolled"),
-    ({"xbar_size": "-4"}, "xbar_rows", "positive integer"),
+    ({"xbar_size": "-4"}, "xbar_rows", "an integer 1.."),
 ])
 def test_bad_overrides_name_field_and_allowed(overrides: dict[str, str], field: str,
                                               expected: str) -> None:

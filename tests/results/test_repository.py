@@ -17,7 +17,14 @@ def db(database_url: str) -> str:
 
 
 def new_study(url: str, name: str, n: int = 10) -> results.StudyRow:
-    return results.create_study(url, name=name, spec={"name": name}, n_trials=n)
+    return results.create_study(url, name=name, spec={"name": name}, n_trials=n,
+                                network="resnet20")
+
+
+def claim(url: str, study_id: int, owner: str) -> results.StudyRow:
+    claimed = results.claim_study(url, owner, study_id)
+    assert claimed is not None and claimed.id == study_id
+    return claimed
 
 
 def test_migrations_and_schema_check(tmp_path: Any) -> None:
@@ -54,27 +61,60 @@ def test_study_lifecycle(db: str, unique_name: str) -> None:
 def trial(number: int, feasible: bool, area: float) -> dict[str, Any]:
     return {"number": number, "state": "complete", "feasible": feasible,
             "metrics": {"crossbar_area_m2": area, "latency_s": 1.0 / (number + 1)},
-            "constraints": [0.0], "design": {"conv1": [3, 64, 3, 3, 8, 8, 0]},
-            "layers": {"crossbars": [1]}, "error": None}
+            "constraints": [0.0], "layers": {"crossbars": [1]}, "error": None,
+            "design": {"network": "resnet20", "layers": {"conv1": {"epitome_in": 3}}},
+            "design_hash": f"h{number}", "params": {"conv1/wbits": 8}, "system_attrs": {},
+            "values": [area], "accuracy_evaluated": False, "node": None, "source": "nsga2",
+            "fidelity": None}
 
 
-def test_trials_front_and_sorting(db: str, unique_name: str) -> None:
+def progress(completed: int, **changes: Any) -> dict[str, Any]:
+    return {"completed": completed, "feasible": 3, "failed": 0, "front_size": 2,
+            "hypervolume": 0.5, "elapsed_s": 1.5, "best": {"crossbar_area_m2": {
+                "number": 4, "value": 6.0}}, **changes}
+
+
+def test_batches_front_and_sorting(db: str, unique_name: str) -> None:
     row = new_study(db, unique_name)
+    claim(db, row.id, "me")
     batch = [trial(i, i % 2 == 0, area=float(10 - i)) for i in range(6)]
-    progress = {"completed": 6, "feasible": 3, "failed": 0, "hypervolume": 0.5}
-    results.record_trials(db, row.id, batch, [0, 2], progress)
-    results.record_trials(db, row.id, batch[:2], [4], progress)  # re-recording is a no-op
+    results.record_batch(db, row.id, "me", batch[:3], [0, 2], progress(3))
+    results.record_batch(db, row.id, "me", batch[3:], [4], progress(6))
     assert results.stored_trial_numbers(db, row.id) == set(range(6))
     assert [t.number for t in results.front_trials(db, row.id)] == [4]
     by_area = results.list_trials(db, row.id, sort="crossbar_area_m2")
     assert [t.number for t in by_area.items] == [5, 4, 3, 2, 1, 0]
     feasible = results.list_trials(db, row.id, feasible=True, limit=2, offset=1)
     assert feasible.total == 3 and [t.number for t in feasible.items] == [2, 4]
-    assert results.get_trial(db, row.id, 3).metrics["crossbar_area_m2"] == 7.0  # type: ignore
+    stored = results.get_trial(db, row.id, 3)
+    assert stored is not None and stored.metrics["crossbar_area_m2"] == 7.0
+    assert stored.params == {"conv1/wbits": 8} and stored.design["network"] == "resnet20"
     study = results.get_study(db, row.id)
     assert study is not None and study.completed_trials == 6 and study.hypervolume == 0.5
+    assert study.elapsed_s == 1.5 and study.best["crossbar_area_m2"]["number"] == 4
+    assert [p.completed for p in results.progress_history(db, row.id)] == [3, 6]
     assert len(results.all_trial_points(db, row.id)) == 6
-    results.finish_study(db, row.id, "nobody", "completed")  # not the owner: unchanged
+    assert [t.number for t in results.load_trials(db, row.id)] == list(range(6))
+    assert not results.finish_study(db, row.id, "nobody", "completed")  # not the owner
+    assert results.get_study(db, row.id).status == "running"  # type: ignore[union-attr]
+
+
+def test_a_runner_that_lost_its_claim_writes_nothing(db: str, unique_name: str) -> None:
+    row = new_study(db, unique_name)
+    claim(db, row.id, "first")
+    assert row.id in results.requeue_stale(db, stale_after_s=-1.0)
+    claim(db, row.id, "second")
+    with pytest.raises(results.LostClaimError):
+        results.record_batch(db, row.id, "first", [trial(0, True, 1.0)], [0], progress(1))
+    with pytest.raises(results.LostClaimError):
+        results.save_baseline(db, row.id, "first", {"metrics": {}, "layers": []})
+    assert results.stored_trial_numbers(db, row.id) == set()
+    results.record_batch(db, row.id, "second", [trial(0, True, 1.0)], [0], progress(1))
+    assert results.stored_trial_numbers(db, row.id) == {0}
+    assert results.running_claims(db) == [(row.id, "second")] or (row.id, "second") in \
+        results.running_claims(db)
+    assert not results.requeue_owned(db, row.id, "first")
+    assert results.requeue_owned(db, row.id, "second")
     assert results.get_study(db, row.id).status == "queued"  # type: ignore[union-attr]
 
 
@@ -105,12 +145,44 @@ def test_concurrent_claims_take_each_study_once(db: str, unique_name: str) -> No
 
 def test_stale_claims_are_requeued(db: str, unique_name: str) -> None:
     row = new_study(db, unique_name)
-    while True:  # claim until we get ours (other tests' studies may be queued)
-        claimed = results.claim_study(db, "dead-runner")
-        assert claimed is not None
-        if claimed.id == row.id:
-            break
-        results.finish_study(db, claimed.id, "dead-runner", "cancelled")
+    claim(db, row.id, "dead-runner")
+    assert row.id not in results.requeue_stale(db, stale_after_s=60.0)
     assert row.id in results.requeue_stale(db, stale_after_s=-1.0)
     again = results.get_study(db, row.id)
     assert again is not None and again.status == "queued" and again.owner is None
+
+
+def test_the_migrations_match_the_models(db: str) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from epim.results._models import Base
+
+    with results.make_engine(db).connect() as connection:
+        context = MigrationContext.configure(connection, opts={
+            "include_name": lambda name, type_, _: type_ != "table" or (
+                name.startswith("epim_") and name != results.VERSION_TABLE)})
+        assert compare_metadata(context, Base.metadata) == []
+
+
+def test_designs_stored_by_0001_are_rewritten_by_name(tmp_path: Any) -> None:
+    from sqlalchemy import text
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    results.upgrade(url, "0001")
+    with results.make_engine(url).begin() as connection:
+        connection.execute(text(
+            "INSERT INTO epim_studies (id, name, spec, status, created_at, updated_at, n_trials,"
+            " completed_trials, feasible_trials, failed_trials, hypervolume, cancel_requested,"
+            " runs) VALUES (1, 'old', '{\"network\": \"vgg8\"}', 'completed', '2026-01-01',"
+            " '2026-01-01', 1, 1, 1, 0, 0.5, 0, 1)"))
+        connection.execute(text(
+            "INSERT INTO epim_trials (study_id, number, state, feasible, metrics, constraints,"
+            " design, layers, created_at, on_front) VALUES (1, 0, 'complete', 1, '{}', '[]',"
+            " '{\"conv1\": [3, 64, 3, 3, 8, 8, 0]}', '{}', '2026-01-01', 1)"))
+    assert results.upgrade(url) == results.head_revision()
+    old = results.get_trial(url, 1, 0)
+    assert old is not None and old.design == {"network": "vgg8", "layers": {"conv1": {
+        "epitome_in": 3, "epitome_out": 64, "epitome_h": 3, "epitome_w": 3, "weight_bits": 8,
+        "act_bits": 8, "channel_offsets": 0}}}
+    assert results.get_study(url, 1).network == "vgg8"  # type: ignore[union-attr]

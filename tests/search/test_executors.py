@@ -66,3 +66,24 @@ def test_transient_failures_are_retried(executor: Executor, tmp_path: Path) -> N
 def test_make_executor_rejects_unknown_kind() -> None:
     with pytest.raises(ValueError, match="local or ray"):
         make_executor("slurm")
+
+
+def slow_square(x: int) -> int:
+    import time
+
+    time.sleep(0.3)
+    return x * x
+
+
+def test_a_stop_cancels_what_has_not_finished(executor: Executor) -> None:
+    import time
+
+    start = time.monotonic()
+    outcomes = executor.map(slow_square, list(range(40)),
+                            should_stop=lambda: time.monotonic() - start > 0.5)
+    assert len(outcomes) == 40
+    done = [o for o in outcomes if o.ok]
+    cancelled = [o for o in outcomes if o.cancelled]
+    assert done and cancelled and len(done) + len(cancelled) == 40
+    assert all(o.value == i * i for i, o in enumerate(outcomes) if o.ok)
+    assert time.monotonic() - start < 5  # nowhere near 40 x 0.3 s

@@ -5,10 +5,12 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-from epim.search import StudySpec
+from epim.errors import InputError
+from epim.search import StudyLimits, StudySpec, prepare_study
+from epim.workloads import NetworkLimits
 
 ROOT = Path(__file__).resolve().parents[2]
-ISSUE_SPEC = yaml.safe_load("""
+README_SPEC = yaml.safe_load("""
 name: resnet18-quickstart
 network: resnet18
 hardware: {preset: mnsim, set: {}}
@@ -33,8 +35,8 @@ latency_mode: layer_by_layer
 """)
 
 
-def test_the_issue_spec_validates() -> None:
-    spec = StudySpec.model_validate(ISSUE_SPEC)
+def test_the_readme_spec_validates() -> None:
+    spec = StudySpec.model_validate(README_SPEC)
     assert spec.hardware.preset == "mnsim" and spec.needs_accuracy
     assert spec.accuracy is not None and spec.accuracy.steps == 200
 
@@ -57,7 +59,7 @@ def test_shorthands_and_defaults() -> None:
 
 
 def with_change(path: list[Any], value: Any) -> dict[str, Any]:
-    data = yaml.safe_load(yaml.safe_dump(ISSUE_SPEC))
+    data = yaml.safe_load(yaml.safe_dump(README_SPEC))
     target = data
     for key in path[:-1]:
         target = target[key]
@@ -69,9 +71,10 @@ BAD = [
     (["name"], "", ("name",), "at least 1"),
     (["name"], "has spaces", ("name",), "pattern"),
     (["network"], "resnet99", ("network",), "resnet18"),
-    (["network"], {"name": "x", "input": [3, 8, 8], "layers": []}, ("network",), "layers"),
+    (["network"], "/etc/passwd.yaml", ("network",), "inline network"),
     (["hardware"], "fpga", ("hardware", "preset"), "isaac, mnsim"),
-    (["hardware", "set"], {"xbar_rows": 0}, ("hardware", "set"), "positive integer"),
+    (["hardware"], "/etc/secrets.yaml", ("hardware", "preset"), "inline preset document"),
+    (["hardware", "set"], {"xbar_rows": float("nan")}, ("hardware", "set"), "finite"),
     (["space", "weight_bits"], [0, 4], ("space", "weight_bits", 0), "greater than or equal"),
     (["space", "epitome", "channel_ratios"], [0.5], ("space", "epitome", "channel_ratios", 0),
      "greater than or equal to 1"),
@@ -92,6 +95,14 @@ BAD = [
     (["latency_mode"], "fast", ("latency_mode",), "'layer_by_layer'"),
     (["batch_size"], 0, ("batch_size",), "greater than or equal to 1"),
     (["sampler", "seed"], "zero", ("sampler", "seed"), "integer"),
+    (["sampler", "seed"], 2**40, ("sampler", "seed"), "less than or equal to 4294967295"),
+    (["sampler", "seed"], -1, ("sampler", "seed"), "greater than or equal to 0"),
+    (["accuracy", "seed"], 2**32, ("accuracy", "seed"), "less than or equal"),
+    (["accuracy", "data_root"], "/home/user/photos", ("accuracy", "data_root"), "pattern"),
+    (["constraints", 0, "max"], float("inf"), ("constraints", 0, "max"), "finite"),
+    (["constraints", 0, "max"], float("nan"), ("constraints", 0, "max"), "finite"),
+    (["budget", "timeout_s"], float("inf"), ("budget", "timeout_s"), "finite"),
+    (["accuracy", "lr"], float("nan"), ("accuracy", "lr"), "finite"),
 ]
 
 
@@ -108,3 +119,70 @@ def test_repeated_objective_rejected() -> None:
     data = with_change(["objectives"], [{"metric": "energy_j"}, {"metric": "energy_j"}])
     with pytest.raises(ValidationError, match="repeat"):
         StudySpec.model_validate(data)
+
+
+def inline_network(layers: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"name": "inline", "input": [3, 16, 16], "layers": layers}
+
+
+CONV = {"name": "c", "type": "conv", "out_channels": 8, "kernel_size": 3, "padding": 1}
+FC = {"name": "fc", "type": "linear", "out_features": 10}
+SEMANTIC = [  # structurally valid, but they would fail in a runner: refused at submission
+    (["network"], inline_network([]), ("network",), "layers", "non-empty"),
+    (["network"], inline_network([{**CONV, "out_channels": 10**30}, FC]),
+     ("network", "layers", "c"), "out_channels", "at most 65536"),
+    (["network"], inline_network([{**CONV, "name": f"c{i}", "kernel_size": 1, "padding": 0}
+                                  for i in range(10_000)]), ("network",), "layers",
+     "at most 1000 layers"),
+    (["network"], inline_network([{**CONV, "kernel_size": 1.5}, FC]),
+     ("network", "layers", "c"), "kernel_size", "integer"),
+    (["hardware", "set"], {"xbar_rows": 0}, ("hardware", "set"), "xbar_rows", "integer 1.."),
+    (["hardware", "set"], {"colour": 1}, ("hardware", "set"), "colour", "xbar_size"),
+    (["hardware", "preset"], {"name": "mine", "options": {}, "parameters": {}},
+     ("hardware", "preset"), "row_packing", "kernel, unrolled"),
+    (["space", "frozen"], ["nothing.*"], ("space",), "frozen", "first, last"),
+    (["space", "overrides"], {"zzz": {"weight_bits": [4]}}, ("space",), "overrides",
+     "layer names"),
+]
+
+
+@pytest.mark.parametrize(("path", "value", "location", "field", "needle"), SEMANTIC)
+def test_specs_that_would_fail_later_fail_in_prepare(path: list[Any], value: Any,
+                                                     location: tuple[str, ...], field: str,
+                                                     needle: str) -> None:
+    spec = StudySpec.model_validate(with_change(path, value))
+    with pytest.raises(InputError) as info:
+        prepare_study(spec)
+    assert info.value.location[:len(location)] == location, info.value.location
+    assert info.value.field == field and needle in str(info.value), str(info.value)
+
+
+def test_limits_bound_trials_and_parameters() -> None:
+    spec = StudySpec.model_validate(README_SPEC)
+    with pytest.raises(InputError, match="at most 100 trials") as info:
+        prepare_study(spec, StudyLimits(max_trials=100))
+    assert info.value.location == ("budget",) and info.value.field == "n_trials"
+    with pytest.raises(InputError, match="at most 10 on this server") as info:
+        prepare_study(spec, StudyLimits(max_parameters=10))
+    assert info.value.location == ("space",)
+    small = StudyLimits(network=NetworkLimits(max_layers=3))
+    inline = StudySpec.model_validate(with_change(["network"], inline_network(
+        [CONV, {**CONV, "name": "d"}, {**CONV, "name": "e"}, FC])))
+    with pytest.raises(InputError, match="at most 3 layers"):
+        prepare_study(inline, small)
+
+
+def test_an_inline_preset_is_a_preset_document() -> None:
+    from epim.cost_model import load_hardware
+
+    document = load_hardware("isaac").to_dict()
+    document.pop("derived")
+    document["parameters"] = {k: {"value": v["value"], "unit": v["unit"],
+                                  "source": v["source"]}
+                              for k, v in document["parameters"].items()}
+    document["parameters"]["adc_bits"]["value"] = 7
+    spec = StudySpec.model_validate(with_change(["hardware"], {"preset": document,
+                                                               "set": {"xbar_size": 64}}))
+    prepared = prepare_study(spec)
+    assert prepared.hardware["adc_bits"] == 7 and prepared.hardware["xbar_rows"] == 64
+    assert spec.hardware.preset_name == "isaac"

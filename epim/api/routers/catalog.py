@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, HTTPException, status
+from fastapi import APIRouter, HTTPException, Path, status
 
-from epim.api._deps import ReadAccess
+from epim.api._deps import ReadAccess, SettingsDep, WriteAccess
 from epim.api._schemas import EvaluateRequest
-from epim.cost_model import cost_report, list_presets, load_hardware
+from epim.cost_model import cost_report, hardware_from_dict, list_presets, load_hardware
+from epim.errors import InputError
 from epim.space import Design, design_from_dict
 from epim.workloads import get_network, list_networks, network_from_dict, network_to_dict
 
 router = APIRouter(tags=["catalog"], dependencies=[ReadAccess])
+T = TypeVar("T")
 
 
 @router.get("/networks", summary="Built-in networks")
@@ -28,7 +31,7 @@ def networks() -> list[dict[str, Any]]:
 
 
 @router.get("/networks/{name}", summary="One network's layers")
-def network(name: str) -> dict[str, Any]:
+def network(name: Annotated[str, Path(max_length=200)]) -> dict[str, Any]:
     """The network in the file format, with every layer's shapes, parameters and MACs."""
     if name not in list_networks():
         raise HTTPException(status.HTTP_404_NOT_FOUND,
@@ -47,15 +50,14 @@ def hardware() -> list[dict[str, Any]]:
     return [load_hardware(name).to_dict() for name in list_presets()]
 
 
-@router.post("/evaluate", summary="Cost one design now (the numbers of `epim cost --json`)")
-def evaluate(request: EvaluateRequest) -> dict[str, Any]:
-    """Cost one network + design + hardware synchronously."""
-    if request.hardware not in list_presets():
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, [{
-            "loc": ["body", "hardware"], "type": "value_error",
-            "msg": f"unknown preset {request.hardware!r}; allowed: "
-                   + ", ".join(list_presets())}])
-    hw = load_hardware(request.hardware, request.set)
+@router.post("/evaluate", dependencies=[WriteAccess],
+             summary="Cost one design now (the numbers of `epim cost --json`)")
+def evaluate(request: EvaluateRequest, settings: SettingsDep) -> dict[str, Any]:
+    """Cost one network + design + hardware synchronously.
+
+    Needs the write key when one is set (it computes); inline networks obey the server's
+    network limits.
+    """
     if isinstance(request.network, str):
         if request.network not in list_networks():
             raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, [{
@@ -64,11 +66,33 @@ def evaluate(request: EvaluateRequest) -> dict[str, Any]:
                        + ", ".join(list_networks()) + " or an inline network"}])
         net = get_network(request.network)
     else:
-        net = network_from_dict(request.network)
+        net = _at("network", lambda: network_from_dict(request.network,
+                                                       settings.limits().network))
+    if isinstance(request.hardware, str):
+        if request.hardware not in list_presets():
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, [{
+                "loc": ["body", "hardware"], "type": "value_error",
+                "msg": f"unknown preset {request.hardware!r}; allowed: "
+                       + ", ".join(list_presets()) + " or an inline preset document"}])
+        base = load_hardware(request.hardware)
+    else:
+        document = request.hardware
+        base = _at("hardware", lambda: hardware_from_dict(document, source="hardware"))
+    hw = _at("set", lambda: base.with_overrides(request.set, source="set"))
     if request.design is None:
         design = Design.dense(net, request.weight_bits, request.act_bits)
     else:
-        design = design_from_dict(request.design, net, default_weight_bits=request.weight_bits,
-                                  default_act_bits=request.act_bits, source="design")
+        design = _at("design", lambda: design_from_dict(
+            request.design, net, default_weight_bits=request.weight_bits,
+            default_act_bits=request.act_bits))
     return cost_report(net, design, hw, latency_mode=request.latency_mode,
                        baseline_bits=request.baseline_bits)
+
+
+def _at(field: str, build: Callable[[], T]) -> T:
+    """Run ``build``; its :class:`InputError` is reported under the body field ``field``."""
+    try:
+        return build()
+    except InputError as exc:
+        raise InputError(exc.message, location=(field, *exc.location), field=exc.field,
+                         expected=exc.expected) from None

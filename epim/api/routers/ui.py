@@ -3,15 +3,70 @@
 from __future__ import annotations
 
 import html
+from typing import Annotated
+from urllib.parse import parse_qs, quote
 
-from fastapi import APIRouter, HTTPException, status
-from fastapi.responses import HTMLResponse
+from fastapi import APIRouter, Cookie, HTTPException, Request, status
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from epim import results
-from epim.api._deps import ReadAccess, SettingsDep
+from epim.api._deps import (
+    SESSION_COOKIE,
+    SettingsDep,
+    matching_key,
+    read_allowed,
+    session_token,
+)
 
-router = APIRouter(prefix="/ui", tags=["ui"], dependencies=[ReadAccess],
-                   include_in_schema=False)
+router = APIRouter(prefix="/ui", tags=["ui"], include_in_schema=False)
+Session = Annotated[str | None, Cookie(alias=SESSION_COOKIE)]
+
+
+def _login_redirect(request: Request) -> RedirectResponse:
+    target = quote(request.url.path, safe="/")
+    return RedirectResponse(f"/ui/login?next={target}", status.HTTP_303_SEE_OTHER)
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_page(next: str = "/ui/", failed: bool = False) -> str:
+    """A form for the API key (the read key, or the write key)."""
+    message = "<p style='color:#b00'>wrong key</p>" if failed else ""
+    return (f"<!doctype html><title>EPIM Search: log in</title><style>{STYLE}</style>"
+            f"<h1>EPIM Search</h1>{message}<form method=post action='/ui/login'>"
+            f"<input type=hidden name=next value='{html.escape(_safe_next(next))}'>"
+            "<label>API key <input type=password name=key autofocus></label> "
+            "<button>Log in</button></form>")
+
+
+@router.post("/login")
+async def login(request: Request, settings: SettingsDep) -> Response:
+    """Check the key; on success set an HttpOnly session cookie derived from it."""
+    form = parse_qs((await request.body()).decode("utf-8", "replace"))
+    key = (form.get("key") or [""])[0]
+    target = _safe_next((form.get("next") or ["/ui/"])[0])
+    if settings.api_read_key is None:  # reads are open: nothing to log in to
+        return RedirectResponse(target, status.HTTP_303_SEE_OTHER)
+    matching = matching_key(settings, key)
+    if matching is None:
+        return RedirectResponse(f"/ui/login?failed=true&next={quote(target, safe='/')}",
+                                status.HTTP_303_SEE_OTHER)
+    response = RedirectResponse(target, status.HTTP_303_SEE_OTHER)
+    response.set_cookie(SESSION_COOKIE, session_token(matching), httponly=True,
+                        samesite="strict", secure=request.url.scheme == "https", path="/")
+    return response
+
+
+@router.get("/logout")
+def logout() -> Response:
+    """Forget the session cookie."""
+    response = RedirectResponse("/ui/login", status.HTTP_303_SEE_OTHER)
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+def _safe_next(target: str) -> str:
+    """Only pages of this UI (no open redirect)."""
+    return target if target.startswith("/ui/") and "//" not in target else "/ui/"
 
 STYLE = """
 body{font-family:system-ui,sans-serif;margin:2rem;max-width:1100px;color:#222}
@@ -22,28 +77,36 @@ text-align:right}th{text-align:left}a{color:#1f5fa8}.muted{color:#777}
 
 
 @router.get("/", response_class=HTMLResponse)
-def index(settings: SettingsDep) -> str:
+def index(settings: SettingsDep, request: Request, session: Session = None) -> Response:
     """All studies with their status and progress."""
+    if not read_allowed(settings, request.headers.get("x-api-key"), session):
+        return _login_redirect(request)
     page = results.list_studies(settings.database_url, limit=200)
     rows = "".join(
         f"<tr><td><a href='/ui/studies/{r.id}'>{r.id}</a></td><td style='text-align:left'>"
         f"{html.escape(r.name)}</td><td>{r.status}</td><td>{r.completed_trials}/"
         f"{r.n_trials}</td><td>{r.feasible_trials}</td><td>{r.hypervolume:.4f}</td></tr>"
         for r in page.items)
-    return (f"<!doctype html><title>EPIM Search</title><style>{STYLE}</style>"
-            f"<h1>EPIM Search studies</h1><table><tr><th>id</th><th>name</th><th>status</th>"
-            f"<th>trials</th><th>feasible</th><th>hypervolume</th></tr>{rows}</table>"
-            f"<p class=muted>API: <a href='/docs'>/docs</a></p>")
+    return HTMLResponse(
+        f"<!doctype html><title>EPIM Search</title><style>{STYLE}</style>"
+        f"<h1>EPIM Search studies</h1><table><tr><th>id</th><th>name</th><th>status</th>"
+        f"<th>trials</th><th>feasible</th><th>hypervolume</th></tr>{rows}</table>"
+        f"<p class=muted>API: <a href='/docs'>/docs</a></p>")
 
 
 @router.get("/studies/{study_id}", response_class=HTMLResponse)
-def study_page(settings: SettingsDep, study_id: int) -> str:
+def study_page(settings: SettingsDep, study_id: int, request: Request,
+               session: Session = None) -> Response:
     """Progress and an interactive front: click a point to see its design."""
+    if not read_allowed(settings, request.headers.get("x-api-key"), session):
+        return _login_redirect(request)
+    if not 1 <= study_id <= 2**31 - 1:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no study {study_id}")
     row = results.get_study(settings.database_url, study_id)
     if row is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no study {study_id}")
-    return PAGE.replace("__ID__", str(study_id)).replace("__NAME__", html.escape(row.name)) \
-        .replace("__STYLE__", STYLE)
+    return HTMLResponse(PAGE.replace("__ID__", str(study_id))
+                        .replace("__NAME__", html.escape(row.name)).replace("__STYLE__", STYLE))
 
 
 PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>Study __ID__</title>
@@ -113,8 +176,7 @@ async function show(number) {
   const rows = Object.entries(t.values).map(([k, v]) => `<tr><th>${k}</th><td>${fmt(v)}</td></tr>`);
   $("#trial").innerHTML = `<p>trial ${t.number}: ${t.feasible ? "feasible" : "infeasible"}` +
     `${t.on_front ? ", on the front" : ""}</p><table>${rows.join("")}</table>`;
-  $("#design").textContent = "layer: [Cin_E, Cout_E, P, Q, weight bits, act bits, offsets]\\n" +
-    Object.entries(t.design).map(([k, v]) => `${k}: ${JSON.stringify(v)}`).join("\\n");
+  $("#design").textContent = JSON.stringify(t.design, null, 1);
 }
 $("#x").addEventListener("change", draw); $("#y").addEventListener("change", draw);
 load();

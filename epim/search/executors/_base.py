@@ -2,7 +2,9 @@
 
 Invariants (checked by the contract tests against every executor): ``map`` returns one
 :class:`Outcome` per item, in order; a failing call is retried up to ``retries`` times and then
-reported as an error with its message, never raised; the other items are unaffected.
+reported as an error with its message, never raised; the other items are unaffected; once
+``should_stop()`` is true no further item starts and the items not finished are reported
+``cancelled`` (a running evaluation may be interrupted).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ class Outcome:
         error: ``"ExceptionType: message"`` of the last failed attempt, or ``None``.
         attempts: How many times the call ran.
         node: Where it ran (host or Ray node id).
+        cancelled: It did not run to the end because ``should_stop()`` became true.
 
     """
 
@@ -29,11 +32,12 @@ class Outcome:
     error: str | None = None
     attempts: int = 1
     node: str | None = None
+    cancelled: bool = False
 
     @property
     def ok(self) -> bool:
         """True when the evaluation returned a value."""
-        return self.error is None
+        return self.error is None and not self.cancelled
 
 
 class Executor(ABC):
@@ -47,8 +51,13 @@ class Executor(ABC):
         self.retries = retries
 
     @abstractmethod
-    def map(self, fn: Callable[[Any], Any], items: Sequence[Any]) -> list[Outcome]:
-        """Apply ``fn`` to every item; one :class:`Outcome` per item, in order."""
+    def map(self, fn: Callable[[Any], Any], items: Sequence[Any], *,
+            should_stop: Callable[[], bool] | None = None) -> list[Outcome]:
+        """Apply ``fn`` to every item; one :class:`Outcome` per item, in order.
+
+        ``should_stop`` is polled between items (and while Ray tasks run); once true, the
+        items not finished are cancelled.
+        """
 
     def close(self) -> None:  # noqa: B027 - an optional hook; nothing to release by default
         """Release what the executor holds (processes, a Ray connection)."""

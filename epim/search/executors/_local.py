@@ -14,11 +14,15 @@ class LocalExecutor(Executor):
 
     kind = "local"
 
-    def map(self, fn: Callable[[Any], Any], items: Sequence[Any]) -> list[Outcome]:
+    def map(self, fn: Callable[[Any], Any], items: Sequence[Any], *,
+            should_stop: Callable[[], bool] | None = None) -> list[Outcome]:
         """Apply ``fn`` to every item, retrying failures up to ``retries`` times."""
         node = socket.gethostname()
         outcomes = []
         for item in items:
+            if should_stop is not None and should_stop():
+                outcomes.append(Outcome(cancelled=True, attempts=0, node=node))
+                continue
             error = None
             for attempt in range(1, self.retries + 2):
                 try:

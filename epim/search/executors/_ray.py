@@ -30,6 +30,7 @@ class RayExecutor(Executor):
         num_cpus: CPUs of the private local Ray (default: all).
         retries: Extra attempts after a failure.
         temp_dir: Temp directory of the private local Ray (default: a new one under /tmp).
+        poll_s: How often a waiting ``map`` polls ``should_stop`` (s).
 
     """
 
@@ -37,8 +38,9 @@ class RayExecutor(Executor):
 
     def __init__(self, *, address: str | None = None, cpus_per_task: float = 1.0,
                  num_cpus: int | None = None, retries: int = 2,
-                 temp_dir: str | None = None) -> None:
+                 temp_dir: str | None = None, poll_s: float = 0.5) -> None:
         super().__init__(retries=retries)
+        self.poll_s = poll_s
         self.cpus_per_task = cpus_per_task
         self.address = address
         self._owns_ray = False
@@ -53,25 +55,37 @@ class RayExecutor(Executor):
             self._owns_ray = True
         self._task = ray.remote(num_cpus=cpus_per_task, max_retries=0)(_call)
 
-    def map(self, fn: Callable[[Any], Any], items: Sequence[Any]) -> list[Outcome]:
-        """Submit every item, retry failures up to ``retries`` times, keep the order."""
+    def map(self, fn: Callable[[Any], Any], items: Sequence[Any], *,
+            should_stop: Callable[[], bool] | None = None) -> list[Outcome]:
+        """Submit every item, retry failures up to ``retries`` times, keep the order.
+
+        Results are taken as tasks finish (``ray.wait``); once ``should_stop()`` is true the
+        unfinished tasks are cancelled (interrupted if running) and reported ``cancelled``.
+        """
         fn_ref = ray.put(fn)
-        pending = {i: self._task.remote(fn_ref, item) for i, item in enumerate(items)}
-        attempts = dict.fromkeys(pending, 1)
+        index_of = {self._task.remote(fn_ref, item): i for i, item in enumerate(items)}
+        attempts = dict.fromkeys(range(len(items)), 1)
         outcomes: dict[int, Outcome] = {}
-        while pending:
-            index, ref = next(iter(pending.items()))
-            del pending[index]
-            try:
-                value, node = ray.get(ref)
-                outcomes[index] = Outcome(value=value, attempts=attempts[index], node=node)
-            except Exception as exc:  # RayTaskError wraps whatever the evaluation raised
-                cause = exc.cause if isinstance(exc, ray.exceptions.RayTaskError) else exc
-                if attempts[index] <= self.retries:
-                    attempts[index] += 1
-                    pending[index] = self._task.remote(fn_ref, items[index])
-                else:
-                    outcomes[index] = Outcome(error=describe(cause), attempts=attempts[index])
+        while index_of:
+            if should_stop is not None and should_stop():
+                for ref, index in index_of.items():
+                    ray.cancel(ref, force=True)
+                    outcomes[index] = Outcome(cancelled=True, attempts=attempts[index])
+                break
+            done, _ = ray.wait(list(index_of), num_returns=1, timeout=self.poll_s)
+            for ref in done:
+                index = index_of.pop(ref)
+                try:
+                    value, node = ray.get(ref)
+                    outcomes[index] = Outcome(value=value, attempts=attempts[index], node=node)
+                except Exception as exc:  # RayTaskError wraps whatever the evaluation raised
+                    cause = exc.cause if isinstance(exc, ray.exceptions.RayTaskError) else exc
+                    if attempts[index] <= self.retries:
+                        attempts[index] += 1
+                        index_of[self._task.remote(fn_ref, items[index])] = index
+                    else:
+                        outcomes[index] = Outcome(error=describe(cause),
+                                                  attempts=attempts[index])
         return [outcomes[i] for i in range(len(items))]
 
     def close(self) -> None:

@@ -1,0 +1,5 @@
+"""``python -m epim.cli``."""
+
+from epim.cli import main
+
+main()

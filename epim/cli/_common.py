@@ -1,0 +1,128 @@
+"""What every command shares: one-line errors (exit status 2), output formats, the database."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Callable, Sequence
+from enum import StrEnum
+from functools import wraps
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, ParamSpec, TypeVar
+
+import typer
+
+from epim.errors import EpimError
+
+if TYPE_CHECKING:
+    from epim.settings import Settings
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class OutputFormat(StrEnum):
+    """``--format``: the one output convention of every command that prints data."""
+
+    table = "table"
+    json = "json"
+    csv = "csv"
+
+
+FormatOption = Annotated[OutputFormat, typer.Option(
+    "--format", "-f", help="table (for people), json or csv (for programs).",
+    case_sensitive=False)]
+DatabaseOption = Annotated[str | None, typer.Option(
+    "--database-url", help="SQLAlchemy URL (default: $EPIM_DATABASE_URL, else "
+    "$EPIM_DATA_DIR/epim.db, a SQLite file in ./.epim).")]
+
+
+def user_errors(func: Callable[P, R]) -> Callable[P, R]:
+    """Turn an :class:`EpimError` (or bad settings) into one line on stderr and exit status 2."""
+
+    @wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        from pydantic import ValidationError
+
+        try:
+            return func(*args, **kwargs)
+        except EpimError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(code=2) from None
+        except ValidationError as exc:  # the environment's settings
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            typer.echo(f"error: setting EPIM_{where.upper()}: {first['msg']}", err=True)
+            raise typer.Exit(code=2) from None
+
+    return wrapper
+
+
+def settings(database_url: str | None = None) -> Settings:
+    """The environment's settings, with ``--database-url`` applied."""
+    from epim.settings import get_settings
+
+    current = get_settings()
+    return current.model_copy(update={"database_url": database_url}) if database_url \
+        else current
+
+
+def emit(rows: Sequence[dict[str, Any]], fmt: OutputFormat, *,
+         table: Callable[[Sequence[dict[str, Any]]], str] | None = None,
+         document: Any = None) -> None:
+    """Print ``rows`` as a table, JSON (``document`` if given) or CSV."""
+    if fmt is OutputFormat.json:
+        typer.echo(json.dumps(rows if document is None else document, indent=1))
+    elif fmt is OutputFormat.csv:
+        out = io.StringIO()
+        columns = list(dict.fromkeys(k for row in rows for k in row))
+        writer = csv.DictWriter(out, fieldnames=columns)
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: json.dumps(v) if isinstance(v, dict | list) else v
+                             for k, v in row.items()})
+        typer.echo(out.getvalue(), nl=False)
+    else:
+        typer.echo(table(rows) if table is not None else simple_table(rows))
+
+
+def simple_table(rows: Sequence[dict[str, Any]]) -> str:
+    """Rows as aligned columns (numbers right-aligned, 6 significant digits)."""
+    if not rows:
+        return "(none)"
+    columns = list(dict.fromkeys(k for row in rows for k in row))
+
+    def cell(value: Any) -> str:
+        if isinstance(value, float):
+            return f"{value:.6g}"
+        if isinstance(value, int) and not isinstance(value, bool):
+            return f"{value:,}"
+        return "" if value is None else str(value)
+
+    cells = [[cell(row.get(c)) for c in columns] for row in rows]
+    widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
+    numeric = [all(isinstance(row.get(c), int | float) and not isinstance(row.get(c), bool)
+                   for row in rows if row.get(c) is not None) for c in columns]
+
+    def line(values: Sequence[str]) -> str:
+        return "  ".join(v.rjust(w) if n else v.ljust(w)
+                         for v, w, n in zip(values, widths, numeric, strict=True)).rstrip()
+
+    return "\n".join([line(columns), *(line(r) for r in cells)])
+
+
+def read_document(path: Path, what: str) -> Any:
+    """A YAML or JSON file the CLI's user named (the CLI may read its own user's files)."""
+    import yaml
+
+    from epim.errors import InputError
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"cannot read {what} ({exc.strerror})", source=str(path)) from None
+    try:
+        return json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except (json.JSONDecodeError, yaml.YAMLError) as exc:
+        raise InputError(f"not valid YAML/JSON: {exc}", source=str(path)) from None

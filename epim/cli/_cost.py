@@ -1,0 +1,169 @@
+"""``epim networks``, ``epim presets``, ``epim cost`` and ``epim export``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from epim.cli._common import FormatOption, OutputFormat, emit, user_errors
+from epim.cost_model import LatencyMode
+
+
+def register(app: typer.Typer) -> None:
+    """Add the commands to ``app``."""
+    app.command("networks")(networks_command)
+    app.command("presets")(presets_command)
+    app.command("cost")(cost_command)
+    app.command("export")(export_command)
+
+
+@user_errors
+def networks_command(fmt: FormatOption = OutputFormat.table) -> None:
+    """List the built-in networks with their layers, parameters and MACs."""
+    from epim.workloads import get_network, list_networks
+
+    rows: list[dict[str, Any]] = []
+    for name in list_networks():
+        net = get_network(name)
+        rows.append({"name": name, "input": "x".join(map(str, net.input_shape)),
+                     "layers": len(net), "compute_layers": len(net.compute_layers),
+                     "params": net.params, "macs": net.macs})
+    emit(rows, fmt, document=[{**r, "input": list(get_network(r["name"]).input_shape)}
+                              for r in rows])
+
+
+@user_errors
+def presets_command(
+    name: Annotated[str | None, typer.Argument(help="Preset to show in full.")] = None,
+    fmt: FormatOption = OutputFormat.table,
+) -> None:
+    """List the hardware presets, or show one with every constant, unit and source."""
+    from epim.cost_model import list_presets, load_hardware
+
+    if name is None:
+        rows = [{"name": p, "description": load_hardware(p).description}
+                for p in list_presets()]
+        emit(rows, fmt)
+        return
+    hardware = load_hardware(name).to_dict()
+    rows = [{"parameter": key, **entry} for key, entry in hardware["parameters"].items()]
+    rows += [{"parameter": key, "value": value, "unit": "", "source": "option"}
+             for key, value in hardware["options"].items()]
+    emit(rows, fmt, document=hardware)
+
+
+@user_errors
+def cost_command(
+    network: Annotated[str, typer.Option("--network", help="Built-in name or network file.")],
+    hardware: Annotated[str, typer.Option("--hardware", help="mnsim, isaac or a preset file.")
+                        ] = "mnsim",
+    xbar_size: Annotated[int | None, typer.Option(
+        "--xbar-size", help="N x N crossbars (ADC/DAC counts per crossbar unchanged).")] = None,
+    weight_bits: Annotated[int, typer.Option(
+        "--weight-bits", help="Weight bits of every layer, sign included (9 = sign + 8).")] = 9,
+    act_bits: Annotated[int, typer.Option("--act-bits", help="Activation bits of every layer.")
+                        ] = 9,
+    design: Annotated[Path | None, typer.Option(
+        "--design", help="Design file (YAML/JSON); --weight-bits/--act-bits are its defaults.")
+    ] = None,
+    assignments: Annotated[list[str] | None, typer.Option(
+        "--set", help="Override a hardware parameter, KEY=VALUE (repeatable).")] = None,
+    latency_mode: Annotated[LatencyMode, typer.Option(
+        "--latency-mode", help="layer_by_layer, pipelined or throughput.")] = "layer_by_layer",
+    baseline_bits: Annotated[int | None, typer.Option(
+        "--baseline-bits", help="Also cost the dense network at B bits and report reductions.")
+    ] = None,
+    fmt: FormatOption = OutputFormat.table,
+) -> None:
+    """Cost one design of a network on a PIM preset: crossbars, area, latency, energy."""
+    from epim.cost_model import cost_report, load_hardware, parse_assignments
+    from epim.space import Design, load_design_file
+    from epim.workloads import resolve_network
+
+    overrides: dict[str, Any] = parse_assignments(assignments or [])
+    if xbar_size is not None:
+        overrides["xbar_size"] = xbar_size
+    hw = load_hardware(hardware, overrides)
+    net = resolve_network(network)
+    if design is not None:
+        chosen = load_design_file(design, net, default_weight_bits=weight_bits,
+                                  default_act_bits=act_bits)
+    else:
+        chosen = Design.dense(net, weight_bits, act_bits)
+    if baseline_bits is not None:
+        Design.dense(net, baseline_bits, baseline_bits)  # validates the range, names the field
+    report = cost_report(net, chosen, hw, latency_mode=latency_mode,
+                         baseline_bits=baseline_bits)
+    if fmt is OutputFormat.table:
+        typer.echo(format_report(report))
+        return
+    emit(report["layers"], fmt, document=report)
+
+
+@user_errors
+def export_command(
+    network: Annotated[str, typer.Option("--network", help="Built-in name or network file.")],
+    out: Annotated[Path, typer.Option("--out", help="Output model file (.pt).")],
+    design: Annotated[Path | None, typer.Option(
+        "--design", help="Design file (YAML/JSON); default: dense.")] = None,
+    weight_bits: Annotated[int, typer.Option(
+        "--weight-bits", help="Default weight bits of the design's layers.")] = 8,
+    act_bits: Annotated[int, typer.Option(
+        "--act-bits", help="Default activation bits of the design's layers.")] = 8,
+    float_model: Annotated[bool, typer.Option(
+        "--float", help="Export without fake quantization (float training).")] = False,
+) -> None:
+    """Write a runnable PyTorch model of a design (state, network and design) to --out.
+
+    Load it with ``epim.nn.load(path)`` and train it fully (on a GPU when there is one).
+    """
+    from epim.errors import InputError
+    from epim.nn import export
+    from epim.space import Design, load_design_file
+    from epim.workloads import resolve_network
+
+    net = resolve_network(network)
+    chosen = (load_design_file(design, net, default_weight_bits=weight_bits,
+                               default_act_bits=act_bits)
+              if design is not None else Design.dense(net, weight_bits, act_bits))
+    if out.parent and not out.parent.exists():
+        raise InputError("directory does not exist", source=str(out.parent), field="--out")
+    path = export(out, net, chosen, quantize=not float_model)
+    typer.echo(f"wrote {path} ({net.name}, {len(net.compute_layers)} epitome layers)")
+
+
+def format_report(report: dict[str, Any]) -> str:
+    """A readable table of a cost report (engineering units for people; JSON stays SI)."""
+    lines = [
+        f"network {report['network']} on {report['hardware']}",
+        f"  crossbars        {report['crossbars']:,}",
+        f"  tiles            {report['tiles']:,}",
+        f"  crossbar area    {report['crossbar_area_m2'] * 1e6:,.3f} mm^2",
+        f"  area             {report['area_m2'] * 1e6:,.3f} mm^2",
+    ]
+    for mode, value in report["latency_s_by_mode"].items():
+        marker = " *" if mode == report["latency_mode"] else ""
+        lines.append(f"  latency {mode:<15}{value * 1e3:,.4f} ms{marker}")
+    lines.append(f"  energy           {report['energy_j'] * 1e6:,.3f} uJ")
+    for component, value in report["energy_breakdown_j"].items():
+        lines.append(f"    {component:<14} {value * 1e6:,.3f} uJ")
+    lines.append(f"  params (stored)  {report['params']:,}")
+    lines.append(f"  MACs             {report['macs']:,}")
+    if "baseline" in report:
+        base = report["baseline"]
+        lines.append(f"  vs dense {base['weight_bits']}-bit: crossbar area "
+                     f"{report['crossbar_area_reduction']:.2f}x smaller, energy "
+                     f"{report['energy_reduction']:.2f}x, "
+                     f"latency {report['latency_reduction']:.2f}x")
+    lines.append("")
+    lines.append(f"  {'layer':<28}{'type':<11}{'crossbars':>10}{'tiles':>7}{'latency ms':>13}"
+                 f"{'energy uJ':>13}")
+    for layer in report["layers"]:
+        lines.append(f"  {layer['name']:<28}{layer['type']:<11}{layer['crossbars']:>10}"
+                     f"{layer['tiles']:>7}{layer['latency_s'] * 1e3:>13.4f}"
+                     f"{layer['energy_j'] * 1e6:>13.3f}")
+    return "\n".join(lines)
+
+

@@ -1,0 +1,231 @@
+"""``epim study run|list|show|pareto|export``: studies in the one results store.
+
+A study run here is a row of ``epim_studies`` like one submitted over HTTP: ``epim serve``
+shows it, and the API's studies are addressable here by id (or by an unambiguous name).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Annotated, Any, TypeGuard
+
+import typer
+
+from epim.cli._common import (
+    DatabaseOption,
+    FormatOption,
+    OutputFormat,
+    emit,
+    read_document,
+    settings,
+    simple_table,
+    user_errors,
+)
+
+study_app = typer.Typer(help="Run and browse multi-objective design studies.",
+                        no_args_is_help=True)
+StudyRef = Annotated[str, typer.Argument(metavar="STUDY", help="Study id or name.")]
+
+
+def load_spec_file(path: Path) -> Any:
+    """Read and validate a study spec file; errors name the field path and allowed values.
+
+    The CLI may read its own user's files: a ``network`` or ``hardware`` naming a YAML/JSON
+    file (relative to the spec) is read and put inline, so the stored spec is self-contained
+    and no server ever opens a path from it.
+    """
+    from pydantic import ValidationError
+
+    from epim.errors import InputError
+    from epim.search import StudySpec
+
+    data = read_document(path, "spec")
+    if isinstance(data, dict):
+        data = _inline_files(data, path.parent)
+    try:
+        return StudySpec.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        location = ".".join(str(part) for part in first["loc"]) or "(top level)"
+        raise InputError(f"{location}: {first['msg']}", source=str(path)) from None
+
+
+def _is_file_name(value: Any) -> TypeGuard[str]:
+    return isinstance(value, str) and value.endswith((".yaml", ".yml", ".json"))
+
+
+def _inline_files(data: dict[str, Any], base: Path) -> dict[str, Any]:
+    data = dict(data)
+    if _is_file_name(data.get("network")):
+        data["network"] = read_document(base / data["network"], "network file")
+    hardware = data.get("hardware")
+    if _is_file_name(hardware):
+        data["hardware"] = {"preset": read_document(base / hardware, "preset file")}
+    elif isinstance(hardware, dict) and _is_file_name(hardware.get("preset")):
+        data["hardware"] = {**hardware,
+                            "preset": read_document(base / hardware["preset"], "preset file")}
+    return data
+
+
+def _progress_line(progress: Any) -> str:
+    eta = progress.eta_s
+    eta_text = "--" if eta is None else f"{int(eta // 60)}m{int(eta % 60):02d}s"
+    done = progress.completed
+    width = 24
+    filled = int(width * min(done, progress.n_trials) / max(progress.n_trials, 1))
+    return (f"[{'#' * filled}{'.' * (width - filled)}] {done}/{progress.n_trials} trials | "
+            f"feasible {progress.feasible} | front {progress.front_size} | "
+            f"HV {progress.hypervolume:.4f} | ETA {eta_text}")
+
+
+def _summary(row: Any) -> dict[str, Any]:
+    return {"id": row.id, "name": row.name, "network": row.network, "status": row.status,
+            "trials": f"{row.completed_trials}/{row.n_trials}",
+            "feasible": row.feasible_trials, "front": row.front_size,
+            "hypervolume": row.hypervolume, "elapsed_s": round(row.elapsed_s, 1)}
+
+
+def front_table(document: dict[str, Any]) -> str:
+    """A Pareto document as a table: one row per trial, one column per objective."""
+    metrics = [o["metric"] for o in document["objectives"]]
+    return simple_table([{"trial": t["number"], **{m: t["values"][m] for m in metrics}}
+                         for t in document["trials"]])
+
+
+@study_app.command("run")
+@user_errors
+def study_run(
+    spec_path: Annotated[Path, typer.Argument(metavar="SPEC.yaml", help="Study spec file.")],
+    database_url: DatabaseOption = None,
+    quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
+) -> None:
+    """Run (or resume) a study in this process, with a progress bar; Ctrl-C stops resumably."""
+    from epim.service import run_study_here
+
+    spec = load_spec_file(spec_path)
+    config = settings(database_url)
+
+    def show(progress: Any) -> None:
+        if not quiet:
+            typer.echo("\r" + _progress_line(progress), nl=False, err=True)
+
+    row = run_study_here(spec, config.database_url, ray_address=config.ray_address,
+                         data_roots=config.data_roots, on_progress=show,
+                         heartbeat_s=config.heartbeat_s, stale_after_s=config.stale_after_s)
+    if not quiet:
+        typer.echo("", err=True)
+    typer.echo(f"study {row.id} ({row.name}) {row.status}: {row.completed_trials}/"
+               f"{row.n_trials} trials, {row.feasible_trials} feasible, front "
+               f"{row.front_size}, hypervolume {row.hypervolume:.4f}, {row.failed_trials} "
+               f"failed evaluations, {row.elapsed_s:.1f} s")
+    if row.status == "queued":
+        typer.echo("stopped before the end: run the same command again to resume")
+
+
+@study_app.command("list")
+@user_errors
+def study_list(database_url: DatabaseOption = None,
+               status: Annotated[str | None, typer.Option(
+                   "--status", help="queued, running, completed, failed or cancelled.")] = None,
+               fmt: FormatOption = OutputFormat.table) -> None:
+    """List the studies in the database, newest first."""
+    from epim import results
+    from epim.errors import InputError
+
+    if status is not None and status not in results.STUDY_STATUSES:
+        raise InputError(f"unknown status '{status}'", field="--status",
+                         expected="one of " + ", ".join(results.STUDY_STATUSES))
+    url = settings(database_url).database_url
+    results.ensure_schema(url)
+    rows = results.list_studies(url, status=status, limit=1000).items
+    emit([_summary(r) for r in rows], fmt)
+
+
+@study_app.command("show")
+@user_errors
+def study_show(study: StudyRef, database_url: DatabaseOption = None,
+               fmt: FormatOption = OutputFormat.table) -> None:
+    """Show a study: spec summary, progress, baseline and front."""
+    from epim.search import StudySpec
+    from epim.service import find_study, pareto_document
+
+    url = settings(database_url).database_url
+    row = find_study(url, study)
+    document = pareto_document(url, row)
+    if fmt is not OutputFormat.table:
+        emit([{**_summary(row), "best": row.best}], fmt,
+             document={**_summary(row), "spec": row.spec, "best": row.best,
+                       "baseline": (row.baseline or {}).get("metrics"), "pareto": document})
+        return
+    spec = StudySpec.model_validate(row.spec, strict=False)
+    typer.echo(f"study {row.id} ({row.name}): {row.status}; network {row.network}, hardware "
+               f"{spec.hardware.preset_name}, sampler {spec.sampler.name} "
+               f"(seed {spec.sampler.seed})")
+    typer.echo("objectives: " + ", ".join(f"{o.direction} {o.metric}" for o in spec.objectives))
+    if spec.constraints:
+        typer.echo("constraints: " + ", ".join(
+            f"{c.metric}" + (f" >= {c.min:g}" if c.min is not None else "")
+            + (f" <= {c.max:g}" if c.max is not None else "") for c in spec.constraints))
+    typer.echo(f"progress: {row.completed_trials}/{row.n_trials} trials, "
+               f"{row.feasible_trials} feasible, {row.failed_trials} failed, front "
+               f"{row.front_size}, hypervolume {row.hypervolume:.4f}, {row.elapsed_s:.1f} s")
+    if row.error:
+        typer.echo(f"error: {row.error}")
+    typer.echo(front_table(document))
+
+
+@study_app.command("pareto")
+@user_errors
+def study_pareto(study: StudyRef, database_url: DatabaseOption = None,
+                 axes: Annotated[str | None, typer.Option(
+                     "--axes", metavar="X[,Y]",
+                     help="Project on one or two objectives (default: all).")] = None,
+                 fmt: FormatOption = OutputFormat.table) -> None:
+    """Print the feasible Pareto front (``--format json``: the document the API serves)."""
+    from epim.service import find_study, pareto_document
+
+    url = settings(database_url).database_url
+    x, y = _axes(axes)
+    document = pareto_document(url, find_study(url, study), x, y)
+    if fmt is OutputFormat.table:
+        typer.echo(front_table(document))
+        return
+    metrics = [o["metric"] for o in document["objectives"]]
+    emit([{"trial": t["number"], **{m: t["values"][m] for m in metrics}}
+          for t in document["trials"]], fmt, document=document)
+
+
+def _axes(text: str | None) -> tuple[str | None, str | None]:
+    from epim.errors import InputError
+
+    if text is None:
+        return None, None
+    parts: Sequence[str] = [p.strip() for p in text.split(",") if p.strip()]
+    if not 1 <= len(parts) <= 2:
+        raise InputError(f"bad value {text!r}", field="--axes",
+                         expected="one or two objective metrics, comma-separated")
+    return parts[0], parts[1] if len(parts) == 2 else None
+
+
+@study_app.command("export")
+@user_errors
+def study_export(study: StudyRef, database_url: DatabaseOption = None,
+                 fmt: FormatOption = OutputFormat.csv) -> None:
+    """Print every trial of a study (CSV by default, or JSON, or a table)."""
+    from epim import results
+    from epim.service import find_study, trials_csv
+
+    url = settings(database_url).database_url
+    row = find_study(url, study)
+    trials = results.list_trials(url, row.id, limit=2**31 - 1).items
+    if fmt is OutputFormat.csv:
+        typer.echo(trials_csv(trials), nl=False)
+        return
+    rows = [{"number": t.number, "state": t.state, "feasible": t.feasible,
+             "on_front": t.on_front, **t.metrics, "error": t.error, "design": t.design}
+            for t in trials]
+    if fmt is OutputFormat.table:
+        typer.echo(simple_table([{k: v for k, v in r.items() if k != "design"} for r in rows]))
+        return
+    emit(rows, fmt, document={"study": _summary(row), "trials": rows})

@@ -1,0 +1,113 @@
+"""Resolve a spec into what a study runs on: network, hardware, space and cost model.
+
+``prepare_study`` is the one place where a spec's names and inline documents become objects,
+so a spec that would fail later fails here, at submission, with the path of the offending
+field (``network.layers.conv3.out_channels``, ``hardware.set.xbar_rows``, ...). The network
+and the hardware are built once per study.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Literal, TypeVar
+
+from epim.cost_model import CostModel, Hardware, hardware_from_dict, load_hardware
+from epim.errors import InputError
+from epim.search._limits import StudyLimits
+from epim.search._spec import SpaceSpec, StudySpec
+from epim.space import LayerOptions, SearchSpace
+from epim.workloads import Network, get_network, network_from_dict
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class PreparedStudy:
+    """A validated spec with everything built from it.
+
+    Attributes:
+        spec: The study.
+        network: Its network.
+        hardware: Its hardware (preset with overrides).
+        space: Its search space (crossbar-aligned to ``hardware``).
+        model: The cost model of ``network`` on ``hardware``.
+
+    """
+
+    spec: StudySpec
+    network: Network
+    hardware: Hardware
+    space: SearchSpace
+    model: CostModel
+
+    @property
+    def metrics(self) -> list[str]:
+        """The objectives' metrics, in order."""
+        return [o.metric for o in self.spec.objectives]
+
+    @property
+    def directions(self) -> list[Literal["minimize", "maximize"]]:
+        """The objectives' directions, in order."""
+        return [o.direction for o in self.spec.objectives]
+
+
+def prepare_study(spec: StudySpec, limits: StudyLimits | None = None) -> PreparedStudy:
+    """Build the network, hardware, space and cost model of ``spec`` within ``limits``.
+
+    Raises:
+        InputError: Whose ``location`` is the path of the offending field in the spec.
+
+    """
+    limits = limits or StudyLimits()
+    if spec.budget.n_trials > limits.max_trials:
+        raise InputError(f"{spec.budget.n_trials} trials", location=("budget",),
+                         field="n_trials",
+                         expected=f"at most {limits.max_trials} trials per study on this server")
+    network = _at(("network",), lambda: get_network(spec.network) if isinstance(
+        spec.network, str) else network_from_dict(spec.network, limits.network))
+    hardware = _at(("hardware",), lambda: build_hardware(spec))
+    space = _at(("space",), lambda: build_space(spec.space, network, hardware))
+    searched = len(space.parameters())
+    if searched > limits.max_parameters:
+        raise InputError(f"{searched} searched parameters", location=("space",),
+                         expected=f"at most {limits.max_parameters} on this server: freeze "
+                         "layers or fix fields")
+    return PreparedStudy(spec=spec, network=network, hardware=hardware, space=space,
+                         model=CostModel(network=network, hardware=hardware))
+
+
+def build_hardware(spec: StudySpec) -> Hardware:
+    """The spec's preset (built-in or inline) with its ``set`` overrides applied."""
+    preset = spec.hardware.preset
+    if isinstance(preset, str):
+        base = load_hardware(preset)
+    else:
+        base = _at(("preset",), lambda: hardware_from_dict(preset, source="hardware.preset"))
+    return _at(("set",), lambda: base.with_overrides(spec.hardware.set, source="hardware.set"))
+
+
+def build_space(space: SpaceSpec, network: Network, hardware: Hardware) -> SearchSpace:
+    """The spec's search space, crossbar-aligned to ``hardware``."""
+    act = space.activation_bits
+    options = LayerOptions(
+        channel_ratios=tuple(space.epitome.channel_ratios),
+        channels=tuple(space.epitome.channels), spatial=space.epitome.spatial,
+        spatial_growth=tuple(space.epitome.spatial_growth),
+        pim_aligned=space.epitome.pim_aligned, weight_bits=tuple(space.weight_bits),
+        activation_bits=tuple(act) if isinstance(act, list) else (act,))
+    overrides = {pattern: override.model_dump(exclude_none=True)
+                 for pattern, override in space.overrides.items()}
+    return SearchSpace.build(network, options=options, frozen=space.frozen,
+                             frozen_bits=space.frozen_bits, overrides=overrides,
+                             xbar_rows=int(hardware["xbar_rows"]),
+                             xbar_cols=int(hardware["xbar_cols"]))
+
+
+def _at(prefix: Sequence[str], build: Callable[[], T]) -> T:
+    """Run ``build``; re-raise its :class:`InputError` located under ``prefix``."""
+    try:
+        return build()
+    except InputError as exc:
+        raise InputError(exc.message, location=(*prefix, *exc.location), field=exc.field,
+                         expected=exc.expected) from None

@@ -1,0 +1,108 @@
+"""``epim study run``: run a study in this process, stored like any service study.
+
+The study is a row of ``epim_studies`` like one submitted over HTTP, so it is browsable in
+the API and the UI while it runs and after. Running the same spec again resumes it.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from epim import results
+from epim.errors import InputError
+from epim.search import Progress, StudySpec
+from epim.service._owner import is_dead_here, new_owner
+from epim.service._runner import Runner
+from epim.service._study import prepare_submission
+
+
+def run_study_here(spec: StudySpec, database_url: str, *, ray_address: str | None = None,
+                   data_roots: Mapping[str, Path] | None = None,
+                   on_progress: Callable[[Progress], None] | None = None,
+                   heartbeat_s: float = 5.0, stale_after_s: float = 60.0
+                   ) -> results.StudyRow:
+    """Run (or resume) ``spec`` in this process; SIGINT/SIGTERM stop it resumably.
+
+    A study of the same name and spec is resumed: a queued one is claimed, a running one is
+    taken over if its runner is gone (a dead process on this host, or a stale heartbeat), a
+    finished one is returned as it is.
+
+    Returns:
+        The study's row afterwards.
+
+    Raises:
+        InputError: If the spec is invalid, another spec has the name, or a live runner runs it.
+
+    """
+    prepare_submission(spec, data_roots=data_roots)
+    results.ensure_schema(database_url)
+    runner = Runner(database_url=database_url, owner=new_owner("cli"), heartbeat_s=heartbeat_s,
+                    stale_after_s=stale_after_s, ray_address=ray_address,
+                    data_roots=data_roots)
+    study_id = _find_or_create(spec, database_url, runner.owner, stale_after_s)
+    if study_id is not None:
+        with _stop_on_signals(runner.request_stop):
+            runner.run_one(study_id, on_progress=on_progress)
+    else:
+        study_id = _existing(spec, database_url)[0].id
+    row = results.get_study(database_url, study_id)
+    assert row is not None
+    return row
+
+
+def _existing(spec: StudySpec, url: str) -> list[results.StudyRow]:
+    return list(results.list_studies(url, name=spec.name, limit=1000).items)
+
+
+def _find_or_create(spec: StudySpec, url: str, owner: str, stale_after_s: float) -> int | None:
+    """The id of a queued study to run (created if new), or ``None`` if it is finished."""
+    document = spec.model_dump(mode="json")
+    same = [row for row in _existing(spec, url) if row.spec == document]
+    if not same:
+        if _existing(spec, url):
+            raise InputError(f"a study named '{spec.name}' exists with another spec",
+                             field="name", expected="a new name, or the stored spec unchanged")
+        row = results.create_study(url, name=spec.name, spec=document,
+                                   n_trials=spec.budget.n_trials, network=_network_name(spec))
+        return row.id
+    row = same[0]
+    if row.status in results.FINISHED and row.status != "failed":
+        return None
+    if row.status == "failed":
+        raise InputError(f"study {row.id} failed: {row.error}", field="name",
+                         expected="a new name to run the spec again")
+    if row.status == "running" and row.owner is not None:
+        if is_dead_here(row.owner):
+            results.requeue_owned(url, row.id, row.owner)
+        else:
+            results.requeue_stale(url, stale_after_s)
+        current = results.get_study(url, row.id)
+        if current is None or current.status != "queued":
+            raise InputError(f"study {row.id} is being run by {row.owner}", field="name",
+                             expected="wait for it, or cancel it first")
+    return row.id
+
+
+def _network_name(spec: StudySpec) -> str:
+    return spec.network if isinstance(spec.network, str) else str(spec.network.get("name", ""))
+
+
+@contextmanager
+def _stop_on_signals(stop: Callable[[], None]) -> Iterator[None]:
+    """Turn SIGINT and SIGTERM into ``stop()`` while the block runs (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous: dict[signal.Signals, Any] = {}
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        previous[sig] = signal.signal(sig, lambda *_: stop())
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
