@@ -181,8 +181,9 @@ def test_serve_creates_sqlite_runs_studies_and_releases_them_on_sigterm(tmp_path
         wait_for(lambda: httpx.get(f"{base}/studies/{served}").json()["status"]
                  == "completed", 120, "the served study did not complete")
         assert httpx.get(f"{base}/studies/{served}/pareto").json()["trials"]
-        slow = httpx.post(f"{base}/studies", json={**ACCURACY_SPEC, "name": "slow",
-                                                   "budget": {"n_trials": 400}}).json()["id"]
+        slow = httpx.post(f"{base}/studies", json={  # a timeout: still released, not done
+            **ACCURACY_SPEC, "name": "slow",
+            "budget": {"n_trials": 400, "timeout_s": 3600}}).json()["id"]
         wait_for(lambda: status(url, slow).completed_trials >= 4, 120, "no progress")
         stopped_at = time.monotonic()
         os.killpg(server.pid, signal.SIGTERM)
