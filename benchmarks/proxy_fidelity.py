@@ -84,9 +84,9 @@ def main() -> None:
     designs = random_designs(args.designs)
     net = get_network(NETWORK)
     start = time.perf_counter()
-    from epim.proxy._train import load_cached_dataset, pretrained_dense_state
+    from epim.proxy import dense_start
 
-    pretrained_dense_state(net, short, load_cached_dataset(short.dataset, short.data_root))
+    dense_start(net, short)  # deterministic: every worker process trains the same start
     pretrain_s = time.perf_counter() - start
     start = time.perf_counter()
     with ProcessPoolExecutor(max_workers=args.workers) as pool:

@@ -8,12 +8,13 @@ the design does. Runs are deterministic for a seed and cached by design hash.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import time
+from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any
 
 import numpy as np
 import torch
@@ -46,6 +47,10 @@ class ProxyConfig:
         train_samples: Use only the first N training images (``None``: all).
         eval_samples: Evaluate on the first N held-out images (``None``: all).
         quantize: Quantization-aware training at the design's bits (else float).
+        pretrain_steps: Steps of the dense float proxy every design starts from (0: designs
+            train from scratch). Trained once per configuration and shared (:class:`DenseStart`).
+        distill: Weight of the distillation term (KL divergence to the dense start's outputs)
+            added to the cross-entropy (0: none; needs ``pretrain_steps``).
 
     """
 
@@ -64,6 +69,7 @@ class ProxyConfig:
     eval_samples: int | None = 2000
     quantize: bool = True
     pretrain_steps: int = 0
+    distill: float = 0.0
 
     def __post_init__(self) -> None:
         for name in ("steps", "batch_size", "threads"):
@@ -79,6 +85,9 @@ class ProxyConfig:
         if not self.lr > 0 or not self.width > 0:
             raise InputError("lr and width must be positive", field="lr",
                              expected="numbers > 0")
+        if not self.distill >= 0 or (self.distill > 0 and self.pretrain_steps == 0):
+            raise InputError(f"bad value {self.distill!r}", field="distill",
+                             expected="a number >= 0 (> 0 needs pretrain_steps)")
 
 
 @dataclass(frozen=True)
@@ -140,7 +149,8 @@ def resize(x: torch.Tensor, size: int | None) -> torch.Tensor:
 
 
 def train_proxy(network: Network, design: Design, config: ProxyConfig | None = None, *,
-                cache: ResultCache | None = None) -> ProxyResult:
+                cache: ResultCache | None = None, start: DenseStart | None = None
+                ) -> ProxyResult:
     """Train the proxy of ``design`` briefly and return its held-out top-1.
 
     Args:
@@ -148,9 +158,11 @@ def train_proxy(network: Network, design: Design, config: ProxyConfig | None = N
         design: The design to score.
         config: Proxy settings (default ``ProxyConfig()``).
         cache: Where results are looked up and stored, keyed by design hash and config.
+        start: The dense start to fine-tune from (default: trained here once per process
+            when ``config.pretrain_steps > 0``). It must belong to ``config``.
 
     Raises:
-        InputError: On bad settings or missing data.
+        InputError: On bad settings, missing data, or a start of another configuration.
 
     """
     config = config or ProxyConfig()
@@ -159,12 +171,15 @@ def train_proxy(network: Network, design: Design, config: ProxyConfig | None = N
         hit = cache.get(key)
         if hit is not None:
             return ProxyResult(**{**hit, "seconds": 0.0, "cached": True})
-    start = time.perf_counter()
+    if start is not None and start.key != dense_start_key(network, config):
+        raise InputError("the dense start belongs to another configuration", field="start",
+                         expected="the start of this network and proxy configuration")
+    began = time.perf_counter()
     data = load_cached_dataset(config.dataset, config.data_root)
     with torch_threads(config.threads):
-        accuracy, loss, steps = _train(network, design, config, data)
+        accuracy, loss, steps = _train(network, design, config, data, start)
     result = ProxyResult(accuracy=accuracy, loss=loss, steps=steps,
-                         seconds=time.perf_counter() - start, key=key)
+                         seconds=time.perf_counter() - began, key=key)
     if cache is not None:
         cache.put(key, {k: v for k, v in asdict(result).items() if k != "cached"})
     return result
@@ -176,26 +191,85 @@ def dense_baseline(network: Network, config: ProxyConfig | None = None, *, bits:
     return train_proxy(network, Design.dense(network, bits, bits), config, cache=cache)
 
 
-def _pretrained_key(network: Network, config: ProxyConfig) -> str:
+@dataclass(frozen=True)
+class DenseStart:
+    """The pretrained dense float proxy that every design of a study starts from.
+
+    Trained once per (network, data, proxy configuration) and shared: a study's driver trains
+    it and ships it to its executors, so every evaluation, on any worker, starts from the same
+    weights. Serialized as a numpy ``.npz`` archive (no pickle).
+
+    Attributes:
+        key: The configuration it belongs to (:func:`dense_start_key`).
+        state: The model's state dict as numpy arrays.
+
+    """
+
+    key: str
+    state: dict[str, np.ndarray]
+
+    def to_bytes(self) -> bytes:
+        """The archive (``np.savez``; loaded with ``allow_pickle=False``)."""
+        buffer = io.BytesIO()
+        arrays = {"__key__": np.frombuffer(self.key.encode(), dtype=np.uint8), **self.state}
+        np.savez(buffer, **arrays)  # type: ignore[arg-type]
+        return buffer.getvalue()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> DenseStart:
+        """Read an archive written by :meth:`to_bytes`."""
+        with np.load(io.BytesIO(data), allow_pickle=False) as archive:
+            arrays = {name: archive[name] for name in archive.files}
+        key = arrays.pop("__key__").tobytes().decode()
+        return cls(key=key, state=arrays)
+
+    def tensors(self) -> dict[str, torch.Tensor]:
+        """The state as torch tensors (shared memory, not copied)."""
+        return {name: torch.from_numpy(array) for name, array in self.state.items()}
+
+
+def dense_start_key(network: Network, config: ProxyConfig) -> str:
+    """What a dense start depends on: the network and the settings that shape pretraining."""
     fields = {k: v for k, v in asdict(config).items()
-              if k not in ("steps", "epochs", "threads", "eval_samples", "quantize")}
-    return json.dumps({"network": network_to_dict(network), "config": fields}, sort_keys=True)
+              if k not in ("steps", "epochs", "threads", "eval_samples", "quantize", "distill")}
+    payload = json.dumps({"network": network_to_dict(network), "config": fields},
+                         sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()[:24]
 
 
-_PRETRAINED: dict[str, dict[str, torch.Tensor]] = {}
+_DENSE_STARTS: OrderedDict[str, DenseStart] = OrderedDict()
+_KEEP_STARTS = 4
 
 
-def pretrained_dense_state(network: Network, config: ProxyConfig,
-                           data: ArrayDataset) -> dict[str, torch.Tensor]:
-    """State of the dense float proxy after ``pretrain_steps`` (trained once per process)."""
-    key = _pretrained_key(network, config)
-    if key not in _PRETRAINED:
-        dense_config = replace(config, steps=config.pretrain_steps, epochs=None,
-                               quantize=False, pretrain_steps=0)
+def dense_start(network: Network, config: ProxyConfig,
+                data: ArrayDataset | None = None) -> DenseStart:
+    """The dense float proxy after ``pretrain_steps`` (deterministic for the seed).
+
+    Kept per process for the few most recent configurations.
+    """
+    key = dense_start_key(network, config)
+    if key in _DENSE_STARTS:
+        _DENSE_STARTS.move_to_end(key)
+        return _DENSE_STARTS[key]
+    data = data or load_cached_dataset(config.dataset, config.data_root)
+    dense_config = replace(config, steps=config.pretrain_steps, epochs=None, quantize=False,
+                           pretrain_steps=0, distill=0.0)
+    with torch_threads(config.threads):
+        torch.manual_seed(config.seed)
         model = proxy_model(network, Design.dense(network, 8, 8), dense_config, data)
         _fit(model, dense_config, data, steps=config.pretrain_steps)
-        _PRETRAINED[key] = {k: v.detach().clone() for k, v in model.state_dict().items()}
-    return _PRETRAINED[key]
+    start = DenseStart(key, {k: v.detach().numpy().copy()
+                             for k, v in model.state_dict().items()})
+    remember_dense_start(start)
+    return start
+
+
+def remember_dense_start(start: DenseStart) -> None:
+    """Keep ``start`` for this process (e.g. one a driver shipped to this worker)."""
+    _DENSE_STARTS[start.key] = start
+    _DENSE_STARTS.move_to_end(start.key)
+    while len(_DENSE_STARTS) > _KEEP_STARTS:
+        _DENSE_STARTS.popitem(last=False)
 
 
 @torch.no_grad()
@@ -215,27 +289,48 @@ def _start_from_dense(model: EpimNet, dense_state: dict[str, torch.Tensor]) -> N
                 tensor.copy_(dense_state[prefix + "bn." + name])
 
 
-def _train(network: Network, design: Design, config: ProxyConfig, data: ArrayDataset
-           ) -> tuple[float, float, int]:
-    dense_state = (pretrained_dense_state(network, config, data)
-                   if config.pretrain_steps > 0 else None)
+def start_model(network: Network, design: Design, config: ProxyConfig, data: ArrayDataset,
+                start: DenseStart | None) -> EpimNet:
+    """The proxy of ``design``, initialized from ``start`` (epitomes fitted by least squares)."""
     torch.manual_seed(config.seed)
     model = proxy_model(network, design, config, data)
-    if dense_state is not None:
-        _start_from_dense(model, dense_state)
-    n_train = len(data.y_train) if config.train_samples is None else min(
-        config.train_samples, len(data.y_train))
+    if start is not None:
+        _start_from_dense(model, start.tensors())
+    return model
+
+
+def _train(network: Network, design: Design, config: ProxyConfig, data: ArrayDataset,
+           start: DenseStart | None) -> tuple[float, float, int]:
+    if start is None and config.pretrain_steps > 0:
+        start = dense_start(network, config, data)
+    model = start_model(network, design, config, data, start)
+    teacher = None
+    if config.distill > 0 and start is not None:
+        teacher = proxy_model(network, Design.dense(network, 8, 8),
+                              replace(config, quantize=False), data)
+        teacher.load_state_dict(start.tensors())
+        teacher.eval()
+    n_train = _train_samples(config, data)
     per_epoch = max(1, n_train // config.batch_size)
     steps = config.epochs * per_epoch if config.epochs is not None else config.steps
-    loss = _fit(model, config, data, steps=steps)
+    loss = _fit(model, config, data, steps=steps, teacher=teacher)
     return evaluate(model, data, config), loss, steps
 
 
-def _fit(model: EpimNet, config: ProxyConfig, data: ArrayDataset, *, steps: int) -> float:
-    """SGD (Nesterov, cosine schedule) for ``steps``; returns the mean loss of the last tenth."""
-    rng = np.random.default_rng(config.seed)
-    n_train = len(data.y_train) if config.train_samples is None else min(
+def _train_samples(config: ProxyConfig, data: ArrayDataset) -> int:
+    return len(data.y_train) if config.train_samples is None else min(
         config.train_samples, len(data.y_train))
+
+
+def _fit(model: EpimNet, config: ProxyConfig, data: ArrayDataset, *, steps: int,
+         teacher: torch.nn.Module | None = None) -> float:
+    """SGD (Nesterov, cosine schedule) for ``steps``; returns the mean loss of the last tenth.
+
+    With a ``teacher`` the loss adds ``config.distill`` times the KL divergence of the model's
+    outputs to the teacher's (knowledge distillation from the dense network).
+    """
+    rng = np.random.default_rng(config.seed)
+    n_train = _train_samples(config, data)
     optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=0.9, nesterov=True,
                                 weight_decay=config.weight_decay)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps)
@@ -251,7 +346,13 @@ def _fit(model: EpimNet, config: ProxyConfig, data: ArrayDataset, *, steps: int)
         index = torch.from_numpy(order[cursor:cursor + config.batch_size])
         cursor += config.batch_size
         x = resize(x_all[index], config.image_size)
-        loss = F.cross_entropy(model(x), y_all[index])
+        logits = model(x)
+        loss = F.cross_entropy(logits, y_all[index])
+        if teacher is not None:
+            with torch.no_grad():
+                target = teacher(x).log_softmax(dim=1)
+            loss = loss + config.distill * F.kl_div(logits.log_softmax(dim=1), target,
+                                                    log_target=True, reduction="batchmean")
         optimizer.zero_grad(set_to_none=True)
         loss.backward()  # type: ignore[no-untyped-call]
         torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
@@ -276,6 +377,3 @@ def evaluate(model: torch.nn.Module, data: ArrayDataset, config: ProxyConfig) ->
     return correct / max(1, len(y_test))
 
 
-def result_dict(result: ProxyResult) -> dict[str, Any]:
-    """A result as plain data."""
-    return asdict(result)

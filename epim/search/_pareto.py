@@ -29,13 +29,14 @@ def non_dominated(points: npt.ArrayLike) -> IntArray:
     if values.size == 0:
         return np.zeros(0, dtype=np.int64)
     values = values.reshape(values.shape[0], -1)
-    _, first = np.unique(values, axis=0, return_index=True)  # lexicographic order
-    candidates = values[first]
-    if candidates.shape[1] == 2:
-        # Sorted by x then y: a point survives iff its y is below every earlier point's.
-        earlier_min = np.minimum.accumulate(np.concatenate([[np.inf], candidates[:-1, 1]]))
-        keep = candidates[:, 1] < earlier_min
-        return np.sort(first[keep]).astype(np.int64)
+    order = np.lexsort(values.T[::-1])  # lexicographic: by the first column, then the next...
+    ordered = values[order]
+    if values.shape[1] == 2:
+        # A point survives iff its y is below every earlier point's (equal rows: the first).
+        earlier_min = np.minimum.accumulate(np.concatenate([[np.inf], ordered[:-1, 1]]))
+        return np.sort(order[ordered[:, 1] < earlier_min]).astype(np.int64)
+    distinct = np.concatenate([[True], np.any(ordered[1:] != ordered[:-1], axis=1)])
+    first, candidates = order[distinct], ordered[distinct]
     # Lexicographic order: only earlier rows can dominate later ones, and a row dominated by
     # a dominated row is dominated by a front row too, so each block is checked against the
     # front so far and against itself.

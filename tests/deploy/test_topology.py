@@ -19,7 +19,7 @@ def test_topology_on_one_machine(postgres_url: str, tmp_path: Path) -> None:
     studies = findings["studies"]
     assert len(studies) == 2
     for info in studies.values():
-        assert info["status"] == "completed" and info["completed"] == 12
+        assert info["status"] == "completed" and info["completed"] == 8
         assert info["runs"] == 1  # each study ran exactly once
         assert info["front"] > 0 and info["chart"]  # fronts are served
     # everything started was stopped, by PID

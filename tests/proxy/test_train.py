@@ -4,17 +4,19 @@ import numpy as np
 import pytest
 import torch
 
+from epim.datasets import load_cached_dataset
 from epim.errors import InputError
 from epim.proxy import (
+    DenseStart,
     JsonFileCache,
     MemoryCache,
     ProxyConfig,
     dense_baseline,
+    dense_start,
     proxy_model,
     train_proxy,
     zero_cost_scores,
 )
-from epim.proxy._train import load_cached_dataset
 from epim.space import Design
 from epim.workloads import get_network
 
@@ -97,18 +99,41 @@ def test_bad_config(field: str, value: float) -> None:
         ProxyConfig(**{field: value})
 
 
-def test_pretrained_start_is_shared_and_helps() -> None:
-    from epim.proxy._train import _PRETRAINED
+def test_the_dense_start_is_deterministic_portable_and_helps() -> None:
+    import torch
 
     net = get_network("resnet20")
     config = ProxyConfig(dataset="digits", steps=5, batch_size=32, width=0.25, lr=0.01,
                          pretrain_steps=150, eval_samples=None)
-    before = len(_PRETRAINED)
-    warm = train_proxy(net, Design.dense(net, 8, 8), config)
-    assert len(_PRETRAINED) == before + 1
-    again = train_proxy(net, Design.dense(net, 4, 8), config)
-    assert len(_PRETRAINED) == before + 1  # trained once, reused
+    start = dense_start(net, config)
+    assert dense_start(net, config) is start  # trained once per process
+    torch.manual_seed(1234)  # whatever the process did before, the same start again
+    fresh = DenseStart.from_bytes(start.to_bytes())
+    assert fresh.key == start.key and fresh.state.keys() == start.state.keys()
+    assert all(np.array_equal(fresh.state[k], start.state[k]) for k in start.state)
+    warm = train_proxy(net, Design.dense(net, 8, 8), config, start=fresh)
+    assert warm.accuracy == train_proxy(net, Design.dense(net, 8, 8), config).accuracy
+    again = train_proxy(net, Design.dense(net, 4, 8), config, start=start)
     cold = train_proxy(net, Design.dense(net, 8, 8),
                        ProxyConfig(**{**config.__dict__, "pretrain_steps": 0}))
     assert warm.accuracy > cold.accuracy + 0.2  # 5 steps from scratch stay near chance
     assert again.accuracy > 0.5
+    other = ProxyConfig(**{**config.__dict__, "seed": 1})
+    with pytest.raises(InputError, match="another configuration"):
+        train_proxy(net, Design.dense(net, 8, 8), other, start=start)
+
+
+def test_a_pretrained_start_is_the_same_in_another_process() -> None:
+    import subprocess
+    import sys
+
+    code = ("from epim.proxy import ProxyConfig, dense_start\n"
+            "from epim.workloads import get_network\n"
+            "import hashlib, torch\n"
+            "torch.rand(100)\n"  # consume the global RNG first: the start must not care
+            "c = ProxyConfig(dataset='digits', batch_size=32, width=0.25, pretrain_steps=20)\n"
+            "print(hashlib.sha256(dense_start(get_network('resnet20'), c).to_bytes())"
+            ".hexdigest())\n")
+    digests = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                              check=True).stdout.strip() for _ in range(2)}
+    assert len(digests) == 1

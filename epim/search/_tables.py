@@ -1,0 +1,154 @@
+"""Every choice of every searched layer, with its exact additive costs.
+
+A design's crossbars, tiles, energy, stored weights and layer-by-layer latency are sums of
+per-layer terms: a compute layer's own, plus those of the pooling and add layers that read its
+activations (their cost depends on its activation bits). One cost-model call on a batch whose
+row ``r`` gives every layer its ``r``-th choice fills the tables for all layers at once.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from epim.cost_model import CostModel
+from epim.space import DESIGN_FIELDS, DesignBatch, SearchSpace
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+#: Metrics that are sums of per-layer terms (latency: layer by layer).
+ADDITIVE_METRICS: tuple[str, ...] = ("crossbars", "crossbar_area_m2", "area_m2", "energy_j",
+                                     "latency_s", "params")
+
+
+@dataclass(frozen=True)
+class LayerChoices:
+    """The distinct choices of one searched layer.
+
+    Attributes:
+        name: The layer.
+        fields: ``[k, len(DESIGN_FIELDS)]`` design fields of each choice.
+        values: Per choice, the space's parameter values (``"<layer>/<suffix>" -> value``).
+
+    """
+
+    name: str
+    fields: IntArray
+    values: tuple[dict[str, int], ...]
+
+    def __len__(self) -> int:
+        return int(self.fields.shape[0])
+
+
+@dataclass(frozen=True)
+class LayerTables:
+    """Choices and per-choice costs of every compute layer of a space, in network order.
+
+    Attributes:
+        layers: One :class:`LayerChoices` per compute layer (frozen layers: one choice).
+        costs: Metric -> per layer, ``[k]`` the layer's share of that metric per choice.
+
+    """
+
+    layers: tuple[LayerChoices, ...]
+    costs: Mapping[str, tuple[FloatArray, ...]]
+
+    def index(self, designs: DesignBatch) -> IntArray:
+        """The choice index of every layer of every design, ``[n_designs, n_layers]``.
+
+        Raises:
+            KeyError: If a design holds a choice the tables do not (another space).
+
+        """
+        table = designs.table()
+        out = np.empty(table.shape[:2], dtype=np.int64)
+        for j, layer in enumerate(self.layers):
+            lookup = {tuple(row): i for i, row in enumerate(layer.fields.tolist())}
+            out[:, j] = [lookup[tuple(row)] for row in table[:, j].tolist()]
+        return out
+
+    def designs(self, space: SearchSpace, index: IntArray) -> DesignBatch:
+        """The designs whose layers take the choices ``index`` ``[n, n_layers]``."""
+        index = np.asarray(index, dtype=np.int64).reshape(-1, len(self.layers))
+        stacked = np.stack([layer.fields[index[:, j]]
+                            for j, layer in enumerate(self.layers)], axis=1)
+        return DesignBatch(space.network, {name: stacked[:, :, f].copy()
+                                           for f, name in enumerate(DESIGN_FIELDS)})
+
+    def values(self, index: IntArray) -> list[dict[str, int]]:
+        """The space's parameter values of designs given by choice indices."""
+        rows = np.asarray(index, dtype=np.int64).reshape(-1, len(self.layers)).tolist()
+        out = []
+        for row in rows:
+            merged: dict[str, int] = {}
+            for layer, choice in zip(self.layers, row, strict=True):
+                merged.update(layer.values[choice])
+            out.append(merged)
+        return out
+
+    def totals(self, metric: str, index: IntArray) -> FloatArray:
+        """The metric's sum over layers for designs given by choice indices."""
+        index = np.asarray(index, dtype=np.int64).reshape(-1, len(self.layers))
+        columns = self.costs[metric]
+        return np.sum([columns[j][index[:, j]] for j in range(len(self.layers))], axis=0)
+
+
+def layer_tables(space: SearchSpace, model: CostModel) -> LayerTables:
+    """Enumerate every layer's choices and cost each one (one cost-model call)."""
+    layers = tuple(_choices(space, j) for j in range(len(space.layers)))
+    depth = max(len(layer) for layer in layers)
+    rows = np.stack([layer.fields[np.minimum(np.arange(depth), len(layer) - 1)]
+                     for layer in layers], axis=1)  # [depth, n_layers, fields]
+    batch = DesignBatch(space.network, {name: rows[:, :, f].copy()
+                                        for f, name in enumerate(DESIGN_FIELDS)})
+    costs = model.evaluate(batch)
+    geometry = model.geometry
+    owner = np.empty(len(geometry.order), dtype=np.int64)  # network column -> compute layer
+    owner[geometry.compute_positions] = np.arange(len(layers))
+    owner[geometry.other_positions] = geometry.other_act_source
+    per_layer = {
+        "crossbars": costs.layer_crossbars.astype(np.float64),
+        "area_m2": costs.layer_tiles * model.hardware.tile_area_m2,
+        "energy_j": costs.layer_energy_j,
+        "latency_s": costs.layer_latency_s,
+    }
+    grouped: dict[str, list[FloatArray]] = {}
+    for metric, columns in per_layer.items():
+        summed = np.zeros((depth, len(layers)))
+        np.add.at(summed.T, owner, columns.T)  # attribute each network column to its owner
+        grouped[metric] = [summed[: len(layer), j] for j, layer in enumerate(layers)]
+    grouped["crossbar_area_m2"] = [c * model.hardware.xbar_area_m2
+                                   for c in grouped["crossbars"]]
+    stored = rows[:, :, 0] * rows[:, :, 1] * rows[:, :, 2] * rows[:, :, 3]
+    grouped["params"] = [stored[: len(layer), j].astype(np.float64)
+                         for j, layer in enumerate(layers)]
+    return LayerTables(layers, {k: tuple(v) for k, v in grouped.items()})
+
+
+def _choices(space: SearchSpace, j: int) -> LayerChoices:
+    """The distinct effective choices of layer ``j`` (spatial growths that would outgrow the
+    kernel collapse onto ``P = kh``, as ``SearchSpace.decode`` does)."""
+    layer = space.layers[j]
+    source = space.network.layer(layer.name)
+    kh, kw = source.kernel
+    searched = {suffix: layer.choices(suffix) for suffix in ("in", "out", "spatial", "wbits",
+                                                             "abits")}
+    seen: dict[tuple[int, ...], int] = {}
+    fields: list[tuple[int, ...]] = []
+    values: list[dict[str, int]] = []
+    for cin, cout, growth, wbits, abits in itertools.product(*searched.values()):
+        grown = growth if cin * cout * (kh + growth) * (kw + growth) <= source.params else 0
+        row = (cin, cout, kh + grown, kw + grown, wbits, abits, 0)
+        if row in seen:
+            continue
+        seen[row] = len(fields)
+        fields.append(row)
+        chosen = dict(zip(("in", "out", "spatial", "wbits", "abits"),
+                          (cin, cout, grown, wbits, abits), strict=True))
+        values.append({f"{layer.name}/{suffix}": value for suffix, value in chosen.items()
+                       if len(searched[suffix]) > 1})
+    return LayerChoices(layer.name, np.asarray(fields, dtype=np.int64), tuple(values))
