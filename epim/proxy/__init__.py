@@ -5,6 +5,7 @@ torch is imported only here and in ``epim.nn``.
 
 from epim.datasets import DATASETS, ArrayDataset, load_dataset
 from epim.proxy._cache import JsonFileCache, MemoryCache, ResultCache
+from epim.proxy._profile import ProfileResult, profile_layers
 from epim.proxy._train import (
     DenseStart,
     ProxyConfig,
@@ -28,6 +29,7 @@ __all__ = [
     "DenseStart",
     "JsonFileCache",
     "MemoryCache",
+    "ProfileResult",
     "ProxyConfig",
     "ProxyResult",
     "ResultCache",
@@ -37,6 +39,7 @@ __all__ = [
     "evaluate",
     "load_dataset",
     "naswot_score",
+    "profile_layers",
     "proxy_key",
     "proxy_model",
     "remember_dense_start",

@@ -21,6 +21,7 @@ from epim.results._db import (
 )
 from epim.results._models import (
     STUDY_STATUSES,
+    ArtifactRow,
     ProgressRow,
     StudyRow,
     StudyStatus,
@@ -42,6 +43,7 @@ from epim.results._repository import (
     heartbeat,
     list_studies,
     list_trials,
+    load_artifact,
     load_trials,
     progress_history,
     record_batch,
@@ -50,8 +52,10 @@ from epim.results._repository import (
     requeue_owned,
     requeue_stale,
     running_claims,
+    save_artifact,
     save_baseline,
     stored_trial_numbers,
+    study_artifact,
 )
 
 __all__ = [
@@ -59,6 +63,7 @@ __all__ = [
     "STUDY_STATUSES",
     "TRANSIENT_ERRORS",
     "VERSION_TABLE",
+    "ArtifactRow",
     "LostClaimError",
     "Page",
     "ProgressRow",
@@ -83,6 +88,7 @@ __all__ = [
     "is_transient",
     "list_studies",
     "list_trials",
+    "load_artifact",
     "load_trials",
     "make_engine",
     "progress_history",
@@ -94,8 +100,10 @@ __all__ = [
     "requeue_stale",
     "require_migrated",
     "running_claims",
+    "save_artifact",
     "save_baseline",
     "session_scope",
     "stored_trial_numbers",
+    "study_artifact",
     "upgrade",
 ]

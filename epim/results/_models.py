@@ -20,6 +20,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -65,6 +66,7 @@ class StudyRow(Base):
     elapsed_s: Mapped[float] = mapped_column(Float, default=0.0)
     best: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=dict)
     baseline: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    artifacts: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     error: Mapped[str | None] = mapped_column(Text)
     owner: Mapped[str | None] = mapped_column(String(200))
     heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -105,6 +107,21 @@ class TrialRow(Base):
     on_front: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
 
     study: Mapped[StudyRow] = relationship(back_populates="trials")
+
+
+class ArtifactRow(Base):
+    """Something a study computed that other studies of the same key reuse.
+
+    The dense start a proxy fine-tunes from (``data``: a numpy archive, never pickled) and a
+    network's sensitivity profile (``data``: a JSON document).
+    """
+
+    __tablename__ = "epim_artifacts"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 class ProgressRow(Base):

@@ -17,7 +17,14 @@ from sqlalchemy import func, select, update
 
 from epim.errors import EpimError
 from epim.results._db import session_scope
-from epim.results._models import STUDY_STATUSES, ProgressRow, StudyRow, TrialRow, utcnow
+from epim.results._models import (
+    STUDY_STATUSES,
+    ArtifactRow,
+    ProgressRow,
+    StudyRow,
+    TrialRow,
+    utcnow,
+)
 
 FINISHED = ("completed", "failed", "cancelled")
 
@@ -247,6 +254,34 @@ def record_batch(url: str, study_id: int, owner: str, trials: Sequence[dict[str,
                                 front_size=progress["front_size"],
                                 hypervolume=progress["hypervolume"],
                                 elapsed_s=progress["elapsed_s"]))
+
+
+def load_artifact(url: str, key: str) -> bytes | None:
+    """An artifact's data, or ``None``."""
+    with session_scope(url) as session:
+        row = session.get(ArtifactRow, key)
+        return None if row is None else bytes(row.data)
+
+
+def save_artifact(url: str, key: str, kind: str, data: bytes,
+                  study_id: int | None = None) -> None:
+    """Store an artifact (kept if the key exists) and name it in the study's artifacts."""
+    with session_scope(url) as session:
+        if session.get(ArtifactRow, key) is None:
+            session.add(ArtifactRow(key=key, kind=kind, data=data))
+        if study_id is not None:
+            row = session.get(StudyRow, study_id, with_for_update=True)
+            if row is not None:
+                row.artifacts = {**(row.artifacts or {}), kind: key}
+
+
+def study_artifact(url: str, study_id: int, kind: str) -> bytes | None:
+    """The artifact of ``kind`` a study uses (its profile, its dense start), or ``None``."""
+    with session_scope(url) as session:
+        row = session.get(StudyRow, study_id)
+        key = (row.artifacts or {}).get(kind) if row is not None else None
+        artifact = session.get(ArtifactRow, key) if key is not None else None
+        return None if artifact is None else bytes(artifact.data)
 
 
 def load_trials(url: str, study_id: int) -> list[TrialRow]:

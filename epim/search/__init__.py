@@ -1,7 +1,7 @@
 """Multi-objective search: study specs, the ask/tell driver, Pareto fronts, executors."""
 
 from epim.search._codec import ParameterCodec
-from epim.search._driver import AccuracyEvaluator, RunResult, StudyDriver
+from epim.search._driver import RunResult, StudyDriver, make_strategy
 from epim.search._limits import StudyLimits
 from epim.search._pareto import (
     front_indices,
@@ -20,6 +20,14 @@ from epim.search._records import (
 )
 from epim.search._sampler import default_population, make_sampler
 from epim.search._spec import HIGHER_IS_BETTER, METRICS, SAMPLERS, Metric, StudySpec
+from epim.search._strategy import (
+    AccuracyEvaluator,
+    Proposal,
+    RunContext,
+    Strategy,
+    Told,
+    TrainingProxy,
+)
 
 __all__ = [
     "HIGHER_IS_BETTER",
@@ -32,18 +40,24 @@ __all__ = [
     "ParameterCodec",
     "PreparedStudy",
     "Progress",
+    "Proposal",
+    "RunContext",
     "RunResult",
     "StoredStudy",
+    "Strategy",
     "StudyDriver",
     "StudyLimits",
     "StudySpec",
     "StudyStore",
+    "Told",
+    "TrainingProxy",
     "TrialRecord",
     "build_space",
     "default_population",
     "front_indices",
     "hypervolume",
     "make_sampler",
+    "make_strategy",
     "non_dominated",
     "normalized_hypervolume",
     "prepare_study",

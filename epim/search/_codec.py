@@ -37,12 +37,18 @@ class ParameterCodec:
             for name, choices in self.choices.items()}
 
     def decode(self, batch: Sequence[Mapping[str, Any]]) -> DesignBatch:
-        """The designs that parameter sets stand for (one vectorized decode)."""
+        """The designs that parameter sets in this encoding stand for (one decode)."""
         if self.encoding == "categorical":
             return self.space.decode_batch(batch)
         ranks = np.array([[params[name] for name in self.choices] for params in batch],
                          dtype=np.int64).reshape(len(batch), len(self.choices))
         return self.space.decode_indices(ranks)
+
+    def to_values(self, params: Mapping[str, Any]) -> dict[str, int]:
+        """Candidate values from parameters in this encoding."""
+        if self.encoding == "categorical":
+            return {name: int(value) for name, value in params.items()}
+        return {name: self.choices[name][int(rank)] for name, rank in params.items()}
 
     def from_values(self, values: Mapping[str, int]) -> dict[str, int]:
         """Parameters in this encoding from candidate *values* (e.g. ``space.encode``)."""

@@ -1,38 +1,45 @@
-"""The ask/tell driver: Optuna samples, the cost model scores batches, executors train proxies.
+"""The study driver: strategies propose, the cost model scores batches, executors train proxies.
 
-Per batch: ask ``batch_size`` trials of an in-memory Optuna study, decode them to one
-:class:`DesignBatch`, score the batch with the cost model in one vectorized call (the per-layer
-breakdown comes from the same call), compute constraint values (``<= 0`` feasible, told to
-Optuna with ``Trial.set_constraint`` so NSGA-II/III, TPE and GP use them), run the accuracy
-proxy only for feasible designs (on the executor, one run per distinct design, cached by
-design hash), tell every trial and hand the batch to the :class:`StudyStore` in one write.
+Per batch: the strategy proposes ``batch_size`` designs (an Optuna sampler's asks, or the
+layer-wise engine's surrogate front); they are decoded into one :class:`DesignBatch` and
+scored by the cost model in one vectorized call (the per-layer breakdown comes from the same
+call); constraint values (``<= 0`` feasible) are computed; the accuracy proxy runs only for
+cost-feasible designs (on the executor, once per distinct design, cached by design hash); the
+outcomes are told to the strategy and the batch goes to the :class:`StudyStore` in one write.
 Infeasible designs are told, never failed and never trained.
 
-The store is the one source of truth. Optuna's state lives in memory and is rebuilt on resume
-by replaying the stored trials (``Study.add_trials``): trials a killed run had asked but not
-stored are simply asked again, so no told trial is lost or counted twice.
+The store is the one source of truth: a resumed run rebuilds the strategy from the stored
+trials, and trials a killed run had proposed but not stored are simply proposed again, so no
+told trial is lost or counted twice. With a training proxy the dense start is trained once
+and shipped to every executor (stored, so a resumed study fine-tunes from the same weights).
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
 import numpy as np
-import optuna
-from optuna.trial import TrialState
 
 from epim.errors import InputError
-from epim.search._codec import ParameterCodec
 from epim.search._metrics import cost_metrics
 from epim.search._pareto import front_indices, normalized_hypervolume
 from epim.search._prepare import PreparedStudy
 from epim.search._records import Baseline, Progress, StudyStore, TrialRecord
-from epim.search._sampler import batch_size, make_sampler
-from epim.search.executors import Executor
+from epim.search._sampler import batch_size
+from epim.search._strategy import (
+    AccuracyEvaluator,
+    Proposal,
+    Strategy,
+    Told,
+    TrainingProxy,
+)
+from epim.search.executors import Executor, Outcome
 from epim.space import DesignBatch
 from epim.workloads import network_to_dict
 
@@ -40,14 +47,9 @@ from epim.workloads import network_to_dict
 #: worst top-1. Zero-cost scores are unbounded, so they get a very low score instead.
 UNTRAINED_ACCURACY = 0.0
 UNSCORED_ZERO_COST = -1e9
-StopReason = Literal["trials", "timeout", "stopped"]
-
-
-class AccuracyEvaluator(Protocol):
-    """A picklable callable scoring one design: ``(network dict, design dict) -> accuracy``."""
-
-    def __call__(self, job: tuple[dict[str, Any], dict[str, Any]]) -> float:
-        """Return the proxy accuracy (or zero-cost score) of the design."""
+#: Probes per profiling job (a job per executor slot would be as good; this keeps them even).
+PROFILE_CHUNK = 48
+StopReason = Literal["trials", "timeout", "evaluations", "stopped"]
 
 
 @dataclass(frozen=True)
@@ -57,12 +59,24 @@ class RunResult:
     Attributes:
         progress: The counters at the end.
         reason: ``trials`` (the budget is spent), ``timeout`` (``budget.timeout_s`` over all
-            runs has passed) or ``stopped`` (``should_stop()`` became true).
+            runs has passed), ``evaluations`` (``budget.proxy_evaluations`` is spent) or
+            ``stopped`` (``should_stop()`` became true).
 
     """
 
     progress: Progress
     reason: StopReason
+
+
+def make_strategy(spec_name: str) -> Strategy:
+    """The strategy of a sampler name."""
+    if spec_name == "layerwise":
+        from epim.search._layerwise import LayerwiseStrategy
+
+        return LayerwiseStrategy()
+    from epim.search._optuna import OptunaStrategy
+
+    return OptunaStrategy()
 
 
 class StudyDriver:
@@ -72,7 +86,8 @@ class StudyDriver:
         study: The prepared study (``prepare_study``).
         store: Where records are loaded from and written to.
         executor: Where proxy evaluations run.
-        accuracy: Scores a design (needed when the spec uses accuracy metrics).
+        accuracy: Scores a design (needed when the spec uses accuracy metrics); the
+            ``layerwise`` sampler needs a :class:`TrainingProxy`.
 
     """
 
@@ -82,12 +97,14 @@ class StudyDriver:
         if spec.needs_accuracy and accuracy is None:
             raise InputError("the spec uses accuracy but no evaluator was given",
                              field="accuracy", expected="an accuracy evaluator")
+        if spec.sampler.name == "layerwise" and not isinstance(accuracy, TrainingProxy):
+            raise InputError("the layerwise sampler needs a training proxy", field="sampler",
+                             expected="an evaluator with pretrain, profile and fidelities")
         self.study = study
         self.spec = spec
         self.store = store
         self.executor = executor
         self.accuracy = accuracy
-        self.codec = ParameterCodec(study.space, spec.sampler.parameter_encoding)
         self.network_dict = network_to_dict(study.network)  # what evaluators receive
         self.batch_size = batch_size(spec)
         self.records: list[TrialRecord] = []
@@ -95,11 +112,14 @@ class StudyDriver:
         self.baseline: Baseline | None = None
         self._hypervolume = 0.0
         self._elapsed_before = 0.0
+        self._cache: dict[str, float] = {}
+        self._stop: Callable[[], bool] = lambda: False
+        self._pending_screened: list[TrialRecord] = []
 
     # ----------------------------------------------------------------- run
     def run(self, *, should_stop: Callable[[], bool] | None = None,
             on_progress: Callable[[Progress], None] | None = None) -> RunResult:
-        """Run until the budget is spent, the timeout passes or ``should_stop()`` is true.
+        """Run until a budget is spent, the timeout passes or ``should_stop()`` is true.
 
         ``should_stop`` (cancellation, shutdown) and the timeout are checked before every batch
         and between proxy evaluations; a batch cut short keeps what was evaluated.
@@ -108,34 +128,51 @@ class StudyDriver:
         self.records = sorted(stored.records, key=lambda r: r.number)
         self._elapsed_before = stored.elapsed_s
         start = time.monotonic()
-        timeout = self.spec.budget.timeout_s
+        budget = self.spec.budget
 
         def timed_out() -> bool:
-            return timeout is not None and self._elapsed_before + time.monotonic() - start \
-                >= timeout
+            return budget.timeout_s is not None and self._elapsed_before + time.monotonic() \
+                - start >= budget.timeout_s
+
+        def spent() -> bool:
+            return budget.proxy_evaluations is not None and self.evaluations() >= \
+                budget.proxy_evaluations
 
         def stop() -> bool:
-            return (should_stop is not None and should_stop()) or timed_out()
+            return (should_stop is not None and should_stop()) or timed_out() or spent()
 
-        def result(reason: StopReason | None = None) -> RunResult:
+        self._stop = stop
+        run_completed = 0
+
+        def result() -> RunResult:
             progress = self.progress(start, run_completed)
-            if reason is None:
-                reason = ("trials" if progress.completed >= self.spec.budget.n_trials
-                          else "timeout" if timed_out() else "stopped")
+            reason: StopReason = (
+                "trials" if progress.completed >= budget.n_trials else "timeout"
+                if timed_out() else "evaluations" if spent() else "stopped")
             return RunResult(progress, reason)
 
-        run_completed = 0
-        self.baseline = stored.baseline or self._compute_baseline(stop)
+        if self.spec.needs_accuracy:
+            self.accuracy = self._with_dense_start(self.accuracy)
+            if self.accuracy is None:
+                return result()
+        self.baseline = stored.baseline or self._compute_baseline()
         if self.baseline is None:
             return result()
         self._rebuild_front()
-        sampler_study = self._sampler_study()
-        cache = {r.design_hash: r.metrics["accuracy"] for r in self.records
-                 if r.accuracy_evaluated and r.error is None and "accuracy" in r.metrics}
-        while len(self.records) < self.spec.budget.n_trials and not stop():
-            size = min(self.batch_size, self.spec.budget.n_trials - len(self.records))
-            batch = self._run_batch(sampler_study, size, cache, stop)
-            run_completed += len(batch)
+        self._cache = {r.design_hash: r.metrics["accuracy"] for r in self.records
+                       if r.state == "complete" and r.accuracy_evaluated
+                       and "accuracy" in r.metrics}
+        strategy = make_strategy(self.spec.sampler.name)
+        if not strategy.begin(_Run(self, start)):
+            return result()
+        while self.completed() < budget.n_trials and not stop():
+            size = min(self.batch_size, budget.n_trials - self.completed())
+            proposals = strategy.propose(size)
+            if not proposals:
+                self._flush_screened(start, run_completed)
+                break
+            batch = self._run_batch(strategy, proposals)
+            run_completed += sum(1 for r in batch if r.state != "screened")
             progress = self.progress(start, run_completed)
             if batch:
                 self.store.save_batch(batch, [r.number for r in self.front], progress)
@@ -143,11 +180,27 @@ class StudyDriver:
                 on_progress(progress)
         return result()
 
+    def _flush_screened(self, start: float, run_completed: int) -> None:
+        """Store screening results that no batch carried (the run stopped while screening)."""
+        if self._pending_screened:
+            batch, self._pending_screened = self._pending_screened, []
+            self.records.extend(batch)
+            self.store.save_batch(batch, [r.number for r in self.front],
+                                  self.progress(start, run_completed))
+
+    def completed(self) -> int:
+        """Trials told at the study's fidelity (screening results excluded)."""
+        return sum(1 for r in self.records if r.state != "screened")
+
+    def evaluations(self) -> int:
+        """Proxy trainings run for the study so far (screening rungs included)."""
+        return sum(1 for r in self.records if r.fidelity is not None)
+
     def progress(self, start: float | None = None, run_completed: int = 0) -> Progress:
         """The study's counters now."""
         run_elapsed = 0.0 if start is None else time.monotonic() - start
         return Progress(
-            completed=len(self.records),
+            completed=self.completed(),
             feasible=sum(1 for r in self.records if r.feasible),
             failed=sum(1 for r in self.records if r.state == "failed"),
             front_size=len(self.front), hypervolume=self._hypervolume,
@@ -156,7 +209,30 @@ class StudyDriver:
             run_completed=run_completed)
 
     # ----------------------------------------------------------------- set-up
-    def _compute_baseline(self, stop: Callable[[], bool]) -> Baseline | None:
+    def _with_dense_start(self, evaluator: AccuracyEvaluator | None
+                          ) -> AccuracyEvaluator | None:
+        """A training proxy with its dense start trained once (or loaded); None if stopped."""
+        accuracy = self.spec.accuracy
+        if (not isinstance(evaluator, TrainingProxy) or accuracy is None
+                or accuracy.pretrain_steps == 0):
+            return evaluator
+        key = "dense-start-" + _digest({"network": self.network_dict, "accuracy": {
+            k: v for k, v in accuracy.model_dump(mode="json").items()
+            if k not in ("steps", "eval_samples")}})
+        data = self.store.load_artifact(key)
+        if data is None:
+            outcome = self.executor.map(evaluator.pretrain, [self.network_dict],
+                                        should_stop=self._stop)[0]
+            if outcome.cancelled:
+                return None
+            if not outcome.ok:
+                raise InputError(f"the dense proxy's pretraining failed: {outcome.error}",
+                                 field="accuracy")
+            data = bytes(outcome.value)
+            self.store.save_artifact(key, "dense_start", data)
+        return evaluator.with_start(data)
+
+    def _compute_baseline(self) -> Baseline | None:
         """The dense design's costs (and proxy accuracy), stored; ``None`` if stopped."""
         network, bits = self.study.network, self.spec.baseline_bits
         dense = DesignBatch.dense(network, 1, weight_bits=bits, act_bits=bits)
@@ -169,7 +245,7 @@ class StudyDriver:
             assert self.accuracy is not None and self.spec.accuracy is not None
             outcome = self.executor.map(self.accuracy, [(self.network_dict,
                                                          dense.to_dicts()[0])],
-                                        should_stop=stop)[0]
+                                        should_stop=self._stop)[0]
             if outcome.cancelled:
                 return None
             if not outcome.ok:
@@ -183,58 +259,34 @@ class StudyDriver:
         self.store.save_baseline(baseline)
         return baseline
 
-    def _sampler_study(self) -> optuna.Study:
-        """An in-memory Optuna study holding the stored trials (the sampler's memory)."""
-        sampler_study = optuna.create_study(
-            directions=self.study.directions,
-            sampler=make_sampler(self.spec, resumed_trials=len(self.records)))
-        replay = []
-        for record in self.records:
-            distributions = {k: self.codec.distributions[k] for k in record.params
-                             if k in self.codec.distributions}
-            try:
-                replay.append(optuna.trial.create_trial(
-                    state=TrialState.COMPLETE if record.state == "complete"
-                    else TrialState.FAIL,
-                    params={k: record.params[k] for k in distributions},
-                    distributions=distributions, values=record.values,
-                    system_attrs=record.system_attrs))
-            except ValueError:  # a record from another space encoding: counted, not replayed
-                continue
-        sampler_study.add_trials(replay)
-        if self.spec.sampler.warm_start:
-            tried = [r.params for r in self.records]
-            for values in self.study.space.uniform_choices():
-                params = self.codec.from_values(values)
-                if params not in tried and len(tried) < self.spec.budget.n_trials:
-                    sampler_study.enqueue_trial(params)
-                    tried.append(params)
-        return sampler_study
-
     # ----------------------------------------------------------------- one batch
-    def _run_batch(self, sampler_study: optuna.Study, size: int, cache: dict[str, float],
-                   stop: Callable[[], bool]) -> list[TrialRecord]:
-        """Ask, score, evaluate and tell ``size`` trials; returns the records told."""
+    def _run_batch(self, strategy: Strategy, proposals: Sequence[Proposal]
+                   ) -> list[TrialRecord]:
+        """Score, evaluate and tell proposals; returns the records to store.
+
+        Screening results the strategy recorded while proposing come first.
+        """
         assert self.baseline is not None
-        trials = [sampler_study.ask(self.codec.distributions) for _ in range(size)]
-        params = [trial.params for trial in trials]
-        designs = self.codec.decode(params)
+        screened = self._pending_screened
+        self._pending_screened = []
+        size = len(proposals)
+        designs = self.study.space.decode_batch([p.values for p in proposals])
         costs = self.study.model.evaluate(designs)
         metrics = cost_metrics(costs, self.baseline.metrics, self.spec.latency_mode)
         cost_ok = self._cost_feasible(metrics, size)
         hashes = designs.digests()
         dicts = designs.to_dicts()
-        accuracy, errors, nodes, cancelled = self._evaluate_accuracy(dicts, hashes, cost_ok,
-                                                                     cache, stop)
+        accuracy, errors, nodes, cancelled, ran = self._evaluate_accuracy(dicts, hashes,
+                                                                          cost_ok)
         breakdown = {"crossbars": costs.layer_crossbars.tolist(),
                      "tiles": costs.layer_tiles.tolist(),
                      "latency_s": costs.layer_latency_s.tolist(),
                      "energy_j": costs.layer_energy_j.tolist()}
         columns = {k: v.tolist() for k, v in metrics.items()}
-        told: list[tuple[int, optuna.Trial, dict[str, Any]]] = []
-        for i, trial in enumerate(trials):
-            if i in cancelled:  # stopped before its proxy ran: asked again next run
-                sampler_study.tell(trial, state=TrialState.FAIL)
+        told: list[Told] = []
+        kept: list[int] = []
+        for i, proposal in enumerate(proposals):
+            if i in cancelled:
                 continue
             row = {k: float(v[i]) for k, v in columns.items()}
             told_row = row
@@ -244,38 +296,33 @@ class StudyDriver:
                     row.update(accuracy=accuracy[i], accuracy_drop=base - accuracy[i])
                 value = accuracy.get(i, self._worst_accuracy())
                 told_row = {**row, "accuracy": value, "accuracy_drop": base - value}
-            constraints = self._constraint_values(told_row)
-            for j, value in enumerate(constraints):
-                trial.set_constraint(f"c{j}", value)
-            values = [told_row[m] for m in self.study.metrics]
-            if i in errors:
-                sampler_study.tell(trial, state=TrialState.FAIL)
-            else:
-                sampler_study.tell(trial, values)
-            told.append((i, trial, {"row": row, "constraints": constraints,
-                                    "values": None if i in errors else values}))
-        frozen = sampler_study.get_trials(deepcopy=False)
-        records: list[TrialRecord] = []
-        for i, trial, data in told:
+            told.append(Told(proposal, None if i in errors else
+                             [told_row[m] for m in self.study.metrics],
+                             self._constraint_values(told_row), row))
+            kept.append(i)
+        strategy.discard([proposals[i] for i in cancelled])
+        attrs = strategy.tell(told) if told else []
+        records = list(screened)
+        for item, i, system in zip(told, kept, attrs, strict=True):
             failed = i in errors
-            constraints = data["constraints"]
             record = TrialRecord(
-                number=len(self.records) + len(records), state="failed" if failed else "complete",
-                params=dict(params[i]), system_attrs=dict(frozen[trial.number].system_attrs),
-                values=data["values"], metrics=data["row"], constraints=constraints,
-                feasible=not failed and all(c <= 0 for c in constraints), design=dicts[i],
-                design_hash=hashes[i],
+                number=len(self.records) + len(records),
+                state="failed" if failed else "complete", params=dict(item.proposal.params),
+                system_attrs=system, values=item.values, metrics=item.metrics,
+                constraints=item.constraints,
+                feasible=not failed and all(c <= 0 for c in item.constraints),
+                design=dicts[i], design_hash=hashes[i],
                 layers={k: v[i] for k, v in breakdown.items()},
                 accuracy_evaluated=i in accuracy, error=errors.get(i), node=nodes.get(i),
-                source=self.spec.sampler.name, fidelity=self._fidelity())
+                source=item.proposal.source, fidelity=self._fidelity() if i in ran else None)
             records.append(record)
         self.records.extend(records)
-        self._update_front(records)
+        self._update_front([r for r in records if r.state != "screened"])
         return records
 
     def _fidelity(self) -> int | None:
         accuracy = self.spec.accuracy
-        if accuracy is None or not self.spec.needs_accuracy or accuracy.proxy != "train":
+        if accuracy is None or accuracy.proxy != "train":
             return None
         return accuracy.steps
 
@@ -284,36 +331,37 @@ class StudyDriver:
         return UNTRAINED_ACCURACY if self.spec.accuracy.proxy == "train" else UNSCORED_ZERO_COST
 
     def _evaluate_accuracy(self, designs: Sequence[dict[str, Any]], hashes: Sequence[str],
-                           cost_ok: Sequence[bool], cache: dict[str, float],
-                           stop: Callable[[], bool]
+                           cost_ok: Sequence[bool]
                            ) -> tuple[dict[int, float], dict[int, str], dict[int, str],
-                                      set[int]]:
-        """Run the proxy for cost-feasible designs not in ``cache`` (once per distinct design).
+                                      set[int], set[int]]:
+        """Run the proxy for cost-feasible designs not in the cache (once per design).
 
         Returns:
             Trial index -> accuracy (evaluated now or cached); -> error text (failed after
-            retries); -> node it ran on; and the indices whose evaluation was cancelled.
+            retries); -> node it ran on; the indices whose evaluation was cancelled; and the
+            indices the proxy ran for now.
 
         """
         if not self.spec.needs_accuracy:
-            return {}, {}, {}, set()
+            return {}, {}, {}, set(), set()
         assert self.accuracy is not None
         wanted = [i for i in range(len(designs)) if cost_ok[i]]
-        unique = {hashes[i]: i for i in wanted if hashes[i] not in cache}
+        unique = {hashes[i]: i for i in wanted if hashes[i] not in self._cache}
         outcomes = self.executor.map(
             self.accuracy, [(self.network_dict, designs[i]) for i in unique.values()],
-            should_stop=stop) if unique else []
+            should_stop=self._stop) if unique else []
         by_hash = dict(zip(unique, outcomes, strict=True))
         for digest, outcome in by_hash.items():
             if outcome.ok:
-                cache[digest] = float(outcome.value)
-        accuracy = {i: cache[hashes[i]] for i in wanted if hashes[i] in cache}
+                self._cache[digest] = float(outcome.value)
+        accuracy = {i: self._cache[hashes[i]] for i in wanted if hashes[i] in self._cache}
         errors = {i: by_hash[hashes[i]].error or "unknown error" for i in wanted
                   if hashes[i] in by_hash and by_hash[hashes[i]].error is not None}
         nodes = {i: str(by_hash[hashes[i]].node) for i in wanted
                  if hashes[i] in by_hash and by_hash[hashes[i]].node}
         cancelled = {i for i in wanted if hashes[i] in by_hash and by_hash[hashes[i]].cancelled}
-        return accuracy, errors, nodes, cancelled
+        ran = {unique[h] for h, o in by_hash.items() if not o.cancelled}
+        return accuracy, errors, nodes, cancelled, ran
 
     def _cost_feasible(self, metrics: dict[str, np.ndarray], n: int) -> list[bool]:
         """Whether each design meets every constraint that does not need accuracy."""
@@ -342,7 +390,7 @@ class StudyDriver:
     # ----------------------------------------------------------------- front
     def _rebuild_front(self) -> None:
         self.front = []
-        self._update_front(self.records)
+        self._update_front([r for r in self.records if r.state != "screened"])
 
     def _update_front(self, new: Sequence[TrialRecord]) -> None:
         """The feasible front of the old front plus ``new`` (exact: fronts only shrink)."""
@@ -356,3 +404,94 @@ class StudyDriver:
         self._hypervolume = normalized_hypervolume(
             [[r.metrics[m] for m in metrics] for r in self.front], metrics, directions,
             self.baseline.metrics)
+
+
+class _Run:
+    """What the driver offers its strategy during one run (the :class:`RunContext`)."""
+
+    def __init__(self, driver: StudyDriver, start: float) -> None:
+        assert driver.baseline is not None
+        self.driver = driver
+        self.study = driver.study
+        self.baseline = driver.baseline
+        self.start = start
+
+    @property
+    def records(self) -> Sequence[TrialRecord]:
+        """Every trial told so far (all runs)."""
+        return self.driver.records
+
+    def should_stop(self) -> bool:
+        """True once the run must stop."""
+        return self.driver._stop()
+
+    def evaluate(self, designs: Sequence[dict[str, Any]], steps: int) -> list[Outcome]:
+        """Train designs at ``steps`` (a screening rung) on the executor."""
+        evaluator = self.driver.accuracy
+        assert isinstance(evaluator, TrainingProxy)
+        return self.driver.executor.map(
+            evaluator.at_steps(steps), [(self.driver.network_dict, d) for d in designs],
+            should_stop=self.driver._stop)
+
+    def record_screened(self, entries: Sequence[tuple[Proposal, dict[str, Any], Outcome]],
+                        steps: int) -> None:
+        """Keep screening results as ``screened`` trials (stored with the next batch)."""
+        driver = self.driver
+        designs = driver.study.space.decode_batch([p.values for p, _, _ in entries])
+        hashes = designs.digests()
+        costs = driver.study.model.evaluate(designs)
+        metrics = cost_metrics(costs, self.baseline.metrics, driver.spec.latency_mode)
+        pending = driver._pending_screened
+        for i, (proposal, design, outcome) in enumerate(entries):
+            if outcome.cancelled:
+                continue
+            row = {k: float(v[i]) for k, v in metrics.items()}
+            if outcome.ok:
+                row["screen_accuracy"] = float(outcome.value)
+            pending.append(TrialRecord(
+                number=len(driver.records) + len(pending), state="screened",
+                params=dict(proposal.params), system_attrs={}, values=None, metrics=row,
+                constraints=[], feasible=False, design=design, design_hash=hashes[i],
+                layers={}, accuracy_evaluated=False, error=outcome.error,
+                node=outcome.node, source=proposal.source, fidelity=steps))
+        driver._pending_screened = pending
+
+    def profile(self, reference: dict[str, Any], probes: list[tuple[str, Any]],
+                samples: int, steps: int) -> list[tuple[float, float]] | None:
+        """Probe results (the reference first), from the store or measured on the executor."""
+        driver = self.driver
+        evaluator = driver.accuracy
+        assert isinstance(evaluator, TrainingProxy) and driver.spec.accuracy is not None
+        key = "profile-" + _digest({
+            "network": driver.network_dict, "reference": reference, "probes": probes,
+            "samples": samples, "steps": steps,
+            "accuracy": driver.spec.accuracy.model_dump(mode="json")})
+        stored = driver.store.load_artifact(key)
+        if stored is not None:
+            document = json.loads(stored)
+            return [(float(r[0]), float(r[1])) for r in document["results"]]
+        chunks = [probes[i:i + PROFILE_CHUNK] for i in range(0, len(probes), PROFILE_CHUNK)]
+        outcomes = driver.executor.map(
+            evaluator.profile, [(driver.network_dict, reference, chunk, samples, steps)
+                                for chunk in chunks] or
+            [(driver.network_dict, reference, [], samples, steps)],
+            should_stop=driver._stop)
+        if any(o.cancelled for o in outcomes):
+            return None
+        failed = next((o for o in outcomes if not o.ok), None)
+        if failed is not None:
+            raise InputError(f"the sensitivity profile failed: {failed.error}",
+                             field="sampler")
+        first = outcomes[0].value[0]
+        results: list[tuple[float, float]] = [(float(first[0]), float(first[1]))]
+        for outcome in outcomes:
+            results += [(float(r[0]), float(r[1])) for r in outcome.value[1:]]
+        document = {"reference": reference, "samples": samples, "steps": steps,
+                    "probes": [{"layer": name, "choice": choice} for name, choice in probes],
+                    "results": [list(r) for r in results]}
+        driver.store.save_artifact(key, "profile", json.dumps(document).encode())
+        return results
+
+
+def _digest(document: Any) -> str:
+    return hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()[:32]

@@ -111,7 +111,7 @@ def _thin(points: FloatArray, keep: IntArray, count: int) -> IntArray:
     front = points[keep]
     low, high = front.min(axis=0), front.max(axis=0)
     span = np.where(high > low, high - low, 1.0)
-    cells = max(2, int(round(count ** (1.0 / max(1, front.shape[1] - 1)))))
+    cells = max(2, round(count ** (1.0 / max(1, front.shape[1] - 1))))
     grid = np.floor((front[:, :-1] - low[:-1]) / span[:-1] * (cells - 1e-9)).astype(np.int64)
     key = np.ravel_multi_index(grid.T, (cells,) * grid.shape[1]) if grid.shape[1] else \
         np.zeros(front.shape[0], np.int64)

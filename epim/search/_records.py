@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal, Protocol
 
-TrialState = Literal["complete", "failed"]
+TrialState = Literal["complete", "failed", "screened"]
 
 
 @dataclass(frozen=True)
@@ -20,7 +20,9 @@ class TrialRecord:
 
     Attributes:
         number: Trial number in the study (0, 1, ...; unique, gap-free).
-        state: ``complete``, or ``failed`` (its evaluation failed after its retries).
+        state: ``complete``, ``failed`` (its evaluation failed after its retries), or
+            ``screened`` (a short training of a screening rung: never on the front, not
+            counted in ``n_trials``; its ``metrics`` hold ``screen_accuracy``).
         params: The sampler's parameter values (replayed into the sampler on resume).
         system_attrs: The sampler's per-trial state (e.g. NSGA-II's generation), replayed.
         values: Objective values as told to the sampler (``None`` for failed trials).
@@ -35,7 +37,8 @@ class TrialRecord:
         error: The evaluation's error after its retries (state ``failed``).
         node: Where the proxy ran (host or Ray node id), if it ran for this trial.
         source: What proposed the design (the sampler's name, ``warm_start``, ...).
-        fidelity: Proxy training steps behind ``accuracy`` (``None``: no training proxy).
+        fidelity: Proxy training steps run for this trial (``None``: no training ran for it:
+            cost-only, infeasible by cost, a cached design, or a zero-cost proxy).
 
     """
 
@@ -141,6 +144,12 @@ class StudyStore(Protocol):
                    progress: Progress) -> None:
         """Store told trials, the current front (trial numbers) and the counters at once."""
 
+    def load_artifact(self, key: str) -> bytes | None:
+        """A stored artifact (dense start, profile), or ``None``."""
+
+    def save_artifact(self, key: str, kind: str, data: bytes) -> None:
+        """Store an artifact of the study (kept for other studies of the same key)."""
+
 
 class MemoryStore:
     """A :class:`StudyStore` in memory (tests, notebooks)."""
@@ -149,6 +158,7 @@ class MemoryStore:
         self.study = StoredStudy()
         self.front: list[int] = []
         self.progress: Progress | None = None
+        self.artifacts: dict[str, tuple[str, bytes]] = {}
 
     def load(self) -> StoredStudy:
         """A copy of what is stored."""
@@ -166,3 +176,12 @@ class MemoryStore:
         self.front = list(front)
         self.progress = progress
         self.study.elapsed_s = progress.elapsed_s
+
+    def load_artifact(self, key: str) -> bytes | None:
+        """An artifact kept here, or ``None``."""
+        found = self.artifacts.get(key)
+        return None if found is None else found[1]
+
+    def save_artifact(self, key: str, kind: str, data: bytes) -> None:
+        """Keep an artifact."""
+        self.artifacts[key] = (kind, data)

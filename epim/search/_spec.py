@@ -20,7 +20,7 @@ Metric = Literal[
     "energy_j", "edp", "params", "crossbar_area_reduction", "energy_reduction",
     "latency_reduction",
 ]
-SamplerName = Literal["nsga2", "tpe", "random", "gp", "nsga3"]
+SamplerName = Literal["layerwise", "nsga2", "tpe", "random", "gp", "nsga3"]
 METRICS: tuple[str, ...] = get_args(Metric)
 ACCURACY_METRICS: tuple[str, ...] = ("accuracy", "accuracy_drop")
 COST_METRICS: tuple[str, ...] = tuple(m for m in METRICS if m not in ACCURACY_METRICS)
@@ -143,8 +143,35 @@ class ConstraintSpec(_Strict):
         return self
 
 
+class LayerwiseSpec(_Strict):
+    """Settings of the ``layerwise`` sampler (see ``epim.search.LayerwiseStrategy``).
+
+    Attributes:
+        profile_samples: Calibration images of the sensitivity profile.
+        profile_steps: Fine-tuning steps of each profile probe (0: none, seconds per network).
+        screen_steps: Proxy steps of the screening rung of successive halving (``None``: a
+            quarter of ``accuracy.steps``; 0: no screening, every candidate is trained fully).
+        screen_factor: Candidates screened per fully trained trial (the halving rate).
+        genetic_share: Share of each batch bred by NSGA-II from the trained designs (for the
+            interactions the additive model misses); the rest comes from the surrogate front.
+        ridge: Strength of the pull of the per-layer corrections toward the common scale.
+
+    """
+
+    profile_samples: Annotated[int, Field(ge=16, le=10_000)] = 256
+    profile_steps: Annotated[int, Field(ge=0, le=1000)] = 0
+    screen_steps: Annotated[int, Field(ge=0, le=1_000_000)] | None = None
+    screen_factor: Annotated[int, Field(ge=1, le=16)] = 2
+    genetic_share: Annotated[float, Field(ge=0, le=1)] = 0.25
+    ridge: Annotated[float, Field(gt=0, le=1e6)] = 1.0
+
+
 class SamplerSpec(_Strict):
-    """The Optuna sampler and its settings (stored with the study)."""
+    """The sampler and its settings (stored with the study).
+
+    ``name`` defaults to ``layerwise`` for studies whose accuracy comes from a training proxy
+    and to ``nsga2`` otherwise (cost-only studies, zero-cost proxies).
+    """
 
     name: SamplerName = "nsga2"
     seed: Seed | None = 0
@@ -153,6 +180,7 @@ class SamplerSpec(_Strict):
     encoding: Literal["categorical", "ordered"] | None = Field(
         None, description="Parameters as candidate values (categorical) or ranks (ordered); "
         "default: ordered for tpe and gp, categorical otherwise.")
+    layerwise: LayerwiseSpec = Field(default_factory=LayerwiseSpec)
 
     @property
     def parameter_encoding(self) -> Literal["categorical", "ordered"]:
@@ -163,9 +191,15 @@ class SamplerSpec(_Strict):
 
 
 class BudgetSpec(_Strict):
-    """When to stop: trials and/or wall time."""
+    """When to stop: trials, proxy evaluations and/or wall time (whichever comes first).
+
+    ``n_trials`` counts trials told at the spec's proxy fidelity; ``proxy_evaluations``
+    counts every proxy training, screening rungs included; ``timeout_s`` counts the wall time
+    of every run of the study, pretraining and profiling included.
+    """
 
     n_trials: Annotated[int, Field(ge=1, le=10_000_000)] = 500
+    proxy_evaluations: Annotated[int, Field(ge=1, le=10_000_000)] | None = None
     timeout_s: Annotated[float, Field(gt=0, le=365 * 86400)] | None = None
 
 
@@ -188,7 +222,14 @@ class AccuracySpec(_Strict):
     seed: Seed = 0
     train_samples: Annotated[int, Field(ge=1, le=100_000_000)] | None = None
     eval_samples: Annotated[int, Field(ge=1, le=100_000_000)] | None = 2000
-    pretrain_steps: Annotated[int, Field(ge=0, le=1_000_000)] = 0
+    pretrain_steps: Annotated[int, Field(ge=0, le=1_000_000)] = 300
+    distill: Annotated[float, Field(ge=0, le=100)] = 0.0
+
+    @model_validator(mode="after")
+    def _distill_needs_a_start(self) -> AccuracySpec:
+        if self.distill > 0 and self.pretrain_steps == 0:
+            raise ValueError("distill needs pretrain_steps > 0 (the teacher is the dense start)")
+        return self
 
 
 class ExecutorSpec(_Strict):
@@ -230,6 +271,25 @@ class StudySpec(_Strict):
     def _preset_shorthand(cls, value: Any) -> Any:
         return {"preset": value} if isinstance(value, str) else value
 
+    @model_validator(mode="before")
+    @classmethod
+    def _default_sampler(cls, data: Any) -> Any:
+        """``layerwise`` when the accuracy comes from a training proxy, else ``nsga2``."""
+        if not isinstance(data, dict):
+            return data
+        sampler = data.get("sampler")
+        if sampler is None:
+            sampler = {}
+        if not isinstance(sampler, dict) or "name" in sampler:
+            return data
+        used = [item.get("metric") for key in ("objectives", "constraints")
+                for item in (data.get(key) or []) if isinstance(item, dict)]
+        accuracy = data.get("accuracy") or {}
+        proxy = accuracy.get("proxy", "train") if isinstance(accuracy, dict) else "train"
+        uses_proxy = any(m in ACCURACY_METRICS for m in used if isinstance(m, str))
+        name = "layerwise" if uses_proxy and proxy == "train" else "nsga2"
+        return {**data, "sampler": {**sampler, "name": name}}
+
     @model_validator(mode="after")
     def _consistent(self) -> StudySpec:
         metrics = [o.metric for o in self.objectives]
@@ -237,6 +297,12 @@ class StudySpec(_Strict):
             raise ValueError(f"objectives repeat a metric: {metrics}")
         if self.needs_accuracy and self.accuracy is None:
             object.__setattr__(self, "accuracy", AccuracySpec())
+        if self.sampler.name == "layerwise" and (
+                not self.needs_accuracy or self.accuracy is None
+                or self.accuracy.proxy != "train" or self.accuracy.pretrain_steps == 0):
+            raise ValueError("sampler 'layerwise' needs an accuracy objective or constraint "
+                             "measured by the train proxy from a pretrained dense start "
+                             "(accuracy.proxy: train, accuracy.pretrain_steps > 0)")
         return self
 
     @property

@@ -11,6 +11,8 @@ from __future__ import annotations
 import itertools
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -66,10 +68,53 @@ class LayerTables:
         """
         table = designs.table()
         out = np.empty(table.shape[:2], dtype=np.int64)
-        for j, layer in enumerate(self.layers):
-            lookup = {tuple(row): i for i, row in enumerate(layer.fields.tolist())}
+        for j in range(len(self.layers)):
+            lookup = self._lookup[j]
             out[:, j] = [lookup[tuple(row)] for row in table[:, j].tolist()]
         return out
+
+    def index_of_design(self, design: Mapping[str, Any]) -> IntArray:
+        """The choice index of every layer of one design in the design file format.
+
+        Raises:
+            KeyError: If a layer's choice is not in the tables.
+
+        """
+        layers = design["layers"]
+        return np.array([self._lookup[j][tuple(int(layers[layer.name][f])
+                                              for f in DESIGN_FIELDS)]
+                         for j, layer in enumerate(self.layers)], dtype=np.int64)
+
+    def index_of_values(self, values: Mapping[str, int]) -> IntArray:
+        """The choice index of every layer of a design given by parameter values.
+
+        Raises:
+            KeyError: If a value set is not one of a layer's choices.
+
+        """
+        out = np.empty(len(self.layers), dtype=np.int64)
+        for j in range(len(self.layers)):
+            names = self._value_names[j]
+            out[j] = self._value_lookup[j][tuple(values[name] for name in names)]
+        return out
+
+    def layer_fields(self, index: IntArray) -> list[IntArray]:
+        """One design's fields row per layer, from its choice indices."""
+        return [layer.fields[int(c)] for layer, c in zip(self.layers, index, strict=True)]
+
+    @cached_property
+    def _lookup(self) -> list[dict[tuple[int, ...], int]]:
+        return [{tuple(row): i for i, row in enumerate(layer.fields.tolist())}
+                for layer in self.layers]
+
+    @cached_property
+    def _value_names(self) -> list[tuple[str, ...]]:
+        return [tuple(sorted(layer.values[0])) for layer in self.layers]
+
+    @cached_property
+    def _value_lookup(self) -> list[dict[tuple[int, ...], int]]:
+        return [{tuple(v[name] for name in names): i for i, v in enumerate(layer.values)}
+                for layer, names in zip(self.layers, self._value_names, strict=True)]
 
     def designs(self, space: SearchSpace, index: IntArray) -> DesignBatch:
         """The designs whose layers take the choices ``index`` ``[n, n_layers]``."""
@@ -94,7 +139,9 @@ class LayerTables:
         """The metric's sum over layers for designs given by choice indices."""
         index = np.asarray(index, dtype=np.int64).reshape(-1, len(self.layers))
         columns = self.costs[metric]
-        return np.sum([columns[j][index[:, j]] for j in range(len(self.layers))], axis=0)
+        total: FloatArray = np.sum([columns[j][index[:, j]] for j in range(len(self.layers))],
+                                   axis=0)
+        return total
 
 
 def layer_tables(space: SearchSpace, model: CostModel) -> LayerTables:
@@ -130,8 +177,11 @@ def layer_tables(space: SearchSpace, model: CostModel) -> LayerTables:
 
 
 def _choices(space: SearchSpace, j: int) -> LayerChoices:
-    """The distinct effective choices of layer ``j`` (spatial growths that would outgrow the
-    kernel collapse onto ``P = kh``, as ``SearchSpace.decode`` does)."""
+    """The distinct effective choices of layer ``j``.
+
+    Spatial growths that would outgrow the kernel collapse onto ``P = kh``, as
+    ``SearchSpace.decode`` does.
+    """
     layer = space.layers[j]
     source = space.network.layer(layer.name)
     kh, kw = source.kernel

@@ -2,45 +2,111 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hashlib
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from epim.search._spec import AccuracySpec
+
+_STARTS: dict[str, Any] = {}
 
 
 @dataclass(frozen=True)
 class ProxyAccuracy:
     """Scores a design with the spec's proxy; runs in an executor (a Ray task or in-process).
 
+    A :class:`~epim.search.TrainingProxy` for ``proxy: train``: it pretrains the dense start
+    (once, on an executor), fine-tunes every design from the start it carries, trains at
+    another fidelity for screening rungs, and measures single-layer probes for the profile.
+
     Attributes:
         spec: The study's accuracy settings.
         threads: torch threads per evaluation (the executor's CPUs per trial).
         data_root: The directory behind ``spec.data_root`` (resolved by the service from the
             operator's named roots; ``None``: the dataset's default location).
+        start: The dense start (``DenseStart.to_bytes``) every design fine-tunes from.
+        fidelity: Training steps, when not the spec's (a screening rung).
 
     """
 
     spec: AccuracySpec
     threads: int = 1
     data_root: Path | None = None
+    start: bytes | None = None
+    fidelity: int | None = None
+
+    @property
+    def steps(self) -> int:
+        """The training steps this evaluator runs."""
+        return self.fidelity if self.fidelity is not None else self.spec.steps
 
     def __call__(self, job: tuple[dict[str, Any], dict[str, Any]]) -> float:
         """Return the proxy accuracy (train) or score (synflow, naswot) of a design."""
-        from epim.proxy import ProxyConfig, train_proxy, zero_cost_scores
+        from epim.proxy import train_proxy, zero_cost_scores
         from epim.space import design_from_dict
         from epim.workloads import network_from_dict
 
         network_dict, design_dict = job
         network = network_from_dict(network_dict)
         design = design_from_dict(design_dict, network)
+        if self.spec.proxy == "train":
+            return train_proxy(network, design, self.config(),
+                               start=self._dense_start()).accuracy
+        return zero_cost_scores(network, design, self.config())[self.spec.proxy]
+
+    def config(self) -> Any:
+        """The ``epim.proxy.ProxyConfig`` of these settings."""
+        from epim.proxy import ProxyConfig
+
         s = self.spec
-        config = ProxyConfig(dataset=s.dataset,
-                             data_root=None if self.data_root is None else str(self.data_root),
-                             steps=s.steps, batch_size=s.batch_size, lr=s.lr, seed=s.seed,
-                             threads=self.threads, width=s.width, image_size=s.image_size,
-                             train_samples=s.train_samples, eval_samples=s.eval_samples,
-                             pretrain_steps=s.pretrain_steps)
-        if s.proxy == "train":
-            return train_proxy(network, design, config).accuracy
-        return zero_cost_scores(network, design, config)[s.proxy]
+        return ProxyConfig(dataset=s.dataset,
+                           data_root=None if self.data_root is None else str(self.data_root),
+                           steps=self.steps, batch_size=s.batch_size, lr=s.lr, seed=s.seed,
+                           threads=self.threads, width=s.width, image_size=s.image_size,
+                           train_samples=s.train_samples, eval_samples=s.eval_samples,
+                           pretrain_steps=s.pretrain_steps, distill=s.distill)
+
+    def pretrain(self, network: dict[str, Any]) -> bytes:
+        """Train the dense start for this configuration; its serialized form."""
+        from epim.proxy import dense_start
+        from epim.workloads import network_from_dict
+
+        return dense_start(network_from_dict(network), self.config()).to_bytes()
+
+    def with_start(self, start: bytes) -> ProxyAccuracy:
+        """A copy fine-tuning every design from ``start``."""
+        return replace(self, start=start)
+
+    def at_steps(self, steps: int) -> ProxyAccuracy:
+        """A copy training ``steps`` steps (a screening rung)."""
+        return replace(self, fidelity=steps)
+
+    def profile(self, job: tuple[dict[str, Any], dict[str, Any], list[tuple[str, Any]],
+                                 int, int]) -> list[tuple[float, float]]:
+        """Calibration ``(loss, accuracy)`` of the reference design, then of every probe."""
+        from epim.proxy import profile_layers
+        from epim.space import LayerDesign, design_from_dict
+        from epim.workloads import network_from_dict
+
+        network_dict, reference_dict, probes, samples, steps = job
+        network = network_from_dict(network_dict)
+        reference = design_from_dict(reference_dict, network)
+        result = profile_layers(network, reference,
+                                [(name, LayerDesign(*choice)) for name, choice in probes],
+                                self.config(), start=self._dense_start(), samples=samples,
+                                steps=steps)
+        return [(result.reference_loss, result.reference_accuracy),
+                *zip(result.losses, result.accuracies, strict=True)]
+
+    def _dense_start(self) -> Any:
+        """The start this evaluator carries, parsed once per process."""
+        if self.start is None:
+            return None
+        from epim.proxy import DenseStart
+
+        digest = hashlib.sha256(self.start).hexdigest()
+        if digest not in _STARTS:
+            _STARTS.clear()  # one study's start at a time per worker is plenty
+            _STARTS[digest] = DenseStart.from_bytes(self.start)
+        return _STARTS[digest]

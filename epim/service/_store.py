@@ -21,7 +21,8 @@ def record_row(record: TrialRecord) -> dict[str, Any]:
 def record_from_row(row: results.TrialRow) -> TrialRecord:
     """The trial record stored in a row (rows from before 0002 replay nothing)."""
     return TrialRecord(
-        number=row.number, state="failed" if row.state == "failed" else "complete",
+        number=row.number, state="failed" if row.state == "failed" else "screened"
+        if row.state == "screened" else "complete",
         params=dict(row.params or {}), system_attrs=dict(row.system_attrs or {}),
         values=list(row.values) if row.values is not None else None,
         metrics=dict(row.metrics), constraints=list(row.constraints),
@@ -83,6 +84,15 @@ class SqlStudyStore:
         """Store the dense reference with the study."""
         self.call(results.save_baseline, self.url, self.study_id, self.owner,
                   {"metrics": baseline.metrics, "layers": [list(p) for p in baseline.layers]})
+
+    def load_artifact(self, key: str) -> bytes | None:
+        """A stored artifact (shared across studies), or ``None``."""
+        data: bytes | None = self.call(results.load_artifact, self.url, key)
+        return data
+
+    def save_artifact(self, key: str, kind: str, data: bytes) -> None:
+        """Store an artifact and name it as this study's ``kind``."""
+        self.call(results.save_artifact, self.url, key, kind, data, self.study_id)
 
     def save_batch(self, records: Sequence[TrialRecord], front: Sequence[int],
                    progress: Progress) -> None:

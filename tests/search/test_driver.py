@@ -211,8 +211,8 @@ def test_warm_start_begins_with_the_uniform_designs() -> None:
     assert first == uniform[:36]
 
 
-@pytest.mark.parametrize("sampler", SAMPLERS)
-def test_every_sampler_runs_a_small_study(sampler: str) -> None:
+@pytest.mark.parametrize("sampler", [s for s in SAMPLERS if s != "layerwise"])
+def test_every_optuna_sampler_runs_a_small_study(sampler: str) -> None:
     spec = cost_spec(sampler={"name": sampler, "seed": 1}, budget={"n_trials": 12},
                      batch_size=6, network="resnet20", constraints=[],
                      objectives=[{"metric": "crossbar_area_m2"}, {"metric": "latency_s"}])

@@ -1,0 +1,414 @@
+"""The ``layerwise`` strategy: exact fronts of an additive surrogate, verified by training.
+
+Cheapest first:
+
+1. **Profile** (once per network, proxy and space; cached in the store): every searched
+   layer's choices alone on the pretrained dense proxy (its epitome shapes at full bits, its
+   weight and activation bits at the dense shape), as calibration-loss damage.
+2. **Exact surrogate fronts**: costs per layer and choice come from the cost model
+   (``layer_tables``), damage from the profile (``AdditiveSurrogate``); the Pareto front of
+   every cost objective against the summed damage, under the study's additive constraints, is
+   solved exactly by the multiple-choice knapsack DP (``knapsack_front``), in milliseconds.
+3. **Multi-fidelity verification**: each batch takes designs spread along that front (new
+   ones only), screens ``screen_factor`` of them per slot at ``screen_steps`` (a short
+   training; the best of each cost neighbourhood survives: successive halving), and proposes
+   the survivors for training at the study's declared fidelity. A share of each batch is bred
+   by NSGA-II from every trained design, for the interactions the additive model misses.
+4. **Correction**: every trained design refits the surrogate's scale and per-layer weights
+   (ridge toward the common scale), so the next front follows the observed damage.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import optuna
+from optuna.trial import TrialState
+
+from epim.search._codec import ParameterCodec
+from epim.search._knapsack import knapsack_front
+from epim.search._optuna import replayable
+from epim.search._strategy import Proposal, RunContext, Strategy, Told
+from epim.search._surrogate import AdditiveSurrogate
+from epim.search._tables import ADDITIVE_METRICS, LayerTables, layer_tables
+from epim.space import DESIGN_FIELDS
+
+IntArray = npt.NDArray[np.int64]
+FloatArray = npt.NDArray[np.float64]
+GENERATION_KEY = "NSGAIISampler:generation"
+#: Cost objectives and constraints the surrogate can sum (reductions are dense / design).
+_AS_ADDITIVE = {"crossbar_area_reduction": "crossbar_area_m2", "energy_reduction": "energy_j",
+                "latency_reduction": "latency_s"}
+
+
+class LayerwiseStrategy(Strategy):
+    """See the module docstring. Built per run; its state is rebuilt from the store."""
+
+    name = "layerwise"
+
+    def __init__(self) -> None:
+        self.run: RunContext | None = None
+        self.tables: LayerTables | None = None
+        self.surrogate: AdditiveSurrogate | None = None
+        self.tried: set[bytes] = set()
+        self.observed_index: list[IntArray] = []
+        self.observed_accuracy: list[float] = []
+        self.rounds = 0
+        self.genetic: optuna.Study | None = None
+        self.codec: ParameterCodec | None = None
+
+    # ------------------------------------------------------------------ set-up
+    def begin(self, run: RunContext) -> bool:
+        """Tables, profile (from the store or measured now), surrogate, replayed trials."""
+        self.run = run
+        study = run.study
+        settings = study.spec.sampler.layerwise
+        self.tables = layer_tables(study.space, study.model)
+        damage = self._profile(run, settings.profile_samples, settings.profile_steps)
+        if damage is None:
+            return False
+        accuracy = float(run.baseline.metrics.get("accuracy", 1.0))
+        self.surrogate = AdditiveSurrogate(damage, top=accuracy, floor=_chance(run),
+                                           ridge=settings.ridge)
+        self.codec = ParameterCodec(study.space, "categorical")
+        told = [r for r in run.records if r.state in ("complete", "failed")]
+        self.genetic = optuna.create_study(
+            directions=study.directions,
+            sampler=optuna.samplers.NSGAIISampler(
+                population_size=self._population(),
+                seed=None if study.spec.sampler.seed is None
+                else (study.spec.sampler.seed + len(told)) % 2**32))
+        self.genetic.add_trials(replayable(told, self.codec))
+        for record in run.records:
+            self.tried.add(self._key_of_design(record.design))
+            if record.state == "complete" and "accuracy" in record.metrics:
+                self._observe(record.design, record.metrics["accuracy"])
+        self._refit()
+        return True
+
+    def _population(self) -> int:
+        assert self.run is not None
+        return max(4, self.run.study.spec.batch_size)
+
+    def _profile(self, run: RunContext, samples: int, steps: int) -> list[FloatArray] | None:
+        """Damage per layer and choice, from single-layer probes (factorized per layer)."""
+        assert self.tables is not None
+        reference_rows = [layer.fields[_least_compressed(layer.fields)]
+                          for layer in self.tables.layers]
+        reference = _design_dict(run, reference_rows)
+        probes: list[tuple[str, list[int]]] = []
+        slots: list[dict[tuple[str, tuple[int, ...]], int]] = []
+        for layer, ref in zip(self.tables.layers, reference_rows, strict=True):
+            local: dict[tuple[str, tuple[int, ...]], int] = {}
+            for row in layer.fields:
+                for factor, key in _factors(row, ref):
+                    if (factor, key) in local or key == _factor_key(factor, ref):
+                        continue
+                    probe = _probe(factor, key, ref)
+                    local[(factor, key)] = len(probes)
+                    probes.append((layer.name, [int(v) for v in probe]))
+            slots.append(local)
+        measured = run.profile(reference, probes, samples, steps)
+        if measured is None:
+            return None
+        base_loss = measured[0][0]
+        loss = np.array([m[0] for m in measured[1:]]) - base_loss
+        damage = []
+        for layer, ref, local in zip(self.tables.layers, reference_rows, slots, strict=True):
+            values = np.zeros(len(layer))
+            for i, row in enumerate(layer.fields):
+                for factor, key in _factors(row, ref):
+                    slot = local.get((factor, key))
+                    if slot is not None:
+                        values[i] += max(float(loss[slot]), 0.0)
+            damage.append(values)
+        return damage
+
+    # ------------------------------------------------------------------ proposing
+    def propose(self, n: int) -> list[Proposal]:
+        """Surrogate-front designs (screened) and NSGA-II children, ``n`` in all."""
+        assert self.run is not None and self.tables is not None
+        run = self.run
+        settings = run.study.spec.sampler.layerwise
+        genetic = min(n, round(n * settings.genetic_share)) if self.rounds > 0 else 0
+        surrogate = n - genetic
+        screen_steps = self._screen_steps()
+        factor = settings.screen_factor if screen_steps > 0 else 1
+        candidates = self._front_candidates(surrogate * factor)
+        proposals: list[Proposal] = []
+        if candidates.shape[0]:
+            if factor > 1 and candidates.shape[0] > surrogate:
+                candidates = self._screen(candidates, surrogate, screen_steps)
+            proposals += [self._proposal(row, "surrogate") for row in candidates[:surrogate]]
+        self.rounds += 1
+        missing = n - len(proposals)
+        if missing > 0 and not run.should_stop():
+            proposals += self._bred(missing)
+        return proposals
+
+    def _screen_steps(self) -> int:
+        assert self.run is not None
+        spec = self.run.study.spec
+        steps = spec.sampler.layerwise.screen_steps
+        full = spec.accuracy.steps if spec.accuracy is not None else 0
+        if steps is None:
+            steps = full // 4
+        return steps if 0 < steps < full else 0
+
+    def _front_candidates(self, count: int) -> IntArray:
+        """Up to ``count`` untried designs spread along the surrogate's exact fronts.
+
+        Ordered by the first cost objective, cheapest first (screening groups neighbours).
+        """
+        assert self.tables is not None and self.surrogate is not None
+        width = len(self.tables.layers)
+        if count <= 0:
+            return np.zeros((0, width), dtype=np.int64)
+        accuracy_column = self.surrogate.weighted_tables()
+        metrics, bounds = self._cost_terms()
+        metrics = metrics or ["crossbar_area_m2"]
+        chosen: dict[bytes, IntArray] = {}
+        for metric in metrics:  # one exact front per cost objective, against the damage
+            extra = [m for m in bounds if m != metric]
+            tables = [np.column_stack([self.tables.costs[metric][j], accuracy_column[j],
+                                       *(self.tables.costs[m][j] for m in extra)])
+                      for j in range(width)]
+            front = knapsack_front(tables, upper_bounds=[bounds.get(metric), None,
+                                                         *(bounds[m] for m in extra)])
+            fresh = [i for i in range(len(front))
+                     if front.choices[i].tobytes() not in self.tried]
+            if not fresh:
+                continue
+            picks = _spread(front.values[fresh, 0], count, self.rounds)
+            for i in picks:
+                row = front.choices[fresh[i]]
+                chosen.setdefault(row.tobytes(), row)
+        if not chosen:
+            return np.zeros((0, width), dtype=np.int64)
+        stacked = np.stack(list(chosen.values()))
+        cost = self.tables.totals(metrics[0], stacked)
+        picks = _spread(cost, count, 0)
+        return stacked[picks[np.argsort(cost[picks], kind="stable")]]  # cheapest first
+
+    def _cost_terms(self) -> tuple[list[str], dict[str, float]]:
+        """The additive cost objectives, and upper bounds on additive metrics."""
+        assert self.run is not None
+        spec = self.run.study.spec
+        base = self.run.baseline.metrics
+        metrics = []
+        for objective in spec.objectives:
+            metric = _AS_ADDITIVE.get(objective.metric, objective.metric)
+            if metric in ADDITIVE_METRICS and metric not in metrics:
+                metrics.append(metric)
+        bounds: dict[str, float] = {}
+        for constraint in spec.constraints:
+            if constraint.metric in _AS_ADDITIVE and constraint.min is not None:
+                metric = _AS_ADDITIVE[constraint.metric]
+                limit = base[metric] / constraint.min
+            elif constraint.metric in ADDITIVE_METRICS and constraint.max is not None:
+                metric, limit = constraint.metric, constraint.max
+            else:
+                continue
+            if spec.latency_mode != "layer_by_layer" and metric == "latency_s":
+                continue  # pipelined latency is not a sum: checked on the trial instead
+            bounds[metric] = min(limit, bounds.get(metric, math.inf))
+        if spec.latency_mode != "layer_by_layer" and "latency_s" in metrics and len(metrics) > 1:
+            metrics.remove("latency_s")  # the layer-by-layer sum stands in only when alone
+        return metrics, bounds
+
+    def _screen(self, candidates: IntArray, keep: int, steps: int) -> IntArray:
+        """Successive halving: train every candidate briefly, keep the best of each group.
+
+        Groups are neighbours by cost, so the survivors still span the front.
+        """
+        assert self.run is not None and self.tables is not None and self.surrogate is not None
+        run = self.run
+        proposals = [self._proposal(row, "screen") for row in candidates]
+        designs = [_design_dict(run, self.tables.layer_fields(row)) for row in candidates]
+        outcomes = run.evaluate(designs, steps)
+        run.record_screened(list(zip(proposals, designs, outcomes, strict=True)), steps)
+        for row in candidates:
+            self.tried.add(row.tobytes())
+        screened = np.array([o.value if o.ok else -np.inf for o in outcomes])
+        if not np.isfinite(screened).any():
+            return candidates[:0]
+        groups = np.array_split(np.arange(len(candidates)), keep)
+        survivors = []
+        for group in groups:
+            if group.size == 0:
+                continue
+            best = group[np.argmax(screened[group] - 1e-6 * self.surrogate.score(
+                candidates[group]))]
+            if np.isfinite(screened[best]):
+                survivors.append(candidates[best])
+        return np.stack(survivors) if survivors else candidates[:0]
+
+    def _bred(self, n: int) -> list[Proposal]:
+        """NSGA-II children of every trained design (also fill what the front cannot)."""
+        assert self.genetic is not None and self.codec is not None
+        proposals = []
+        for _ in range(n):
+            trial = self.genetic.ask(self.codec.distributions)
+            params = dict(trial.params)
+            proposals.append(Proposal(values=self.codec.to_values(params), params=params,
+                                      source="genetic", handle=trial))
+        return proposals
+
+    def _proposal(self, row: IntArray, source: str) -> Proposal:
+        assert self.tables is not None
+        values = self.tables.values(row[None, :])[0]
+        params = {k: values[k] for k in self.codec.choices} if self.codec else values
+        return Proposal(values=values, params=params, source=source)
+
+    # ------------------------------------------------------------------ learning
+    def tell(self, told: Sequence[Told]) -> list[dict[str, Any]]:
+        """Refit the surrogate; add every trial to the genetic population."""
+        assert self.genetic is not None and self.tables is not None and self.codec is not None
+        attrs: list[dict[str, Any]] = []
+        for item in told:
+            proposal = item.proposal
+            if proposal.handle is not None:  # bred by NSGA-II: tell its own trial
+                for j, value in enumerate(item.constraints):
+                    proposal.handle.set_constraint(f"c{j}", value)
+                if item.values is None:
+                    self.genetic.tell(proposal.handle, state=TrialState.FAIL)
+                else:
+                    self.genetic.tell(proposal.handle, item.values)
+                frozen = self.genetic.get_trials(deepcopy=False)[proposal.handle.number]
+                attrs.append(dict(frozen.system_attrs))
+            else:
+                system = {GENERATION_KEY: self._next_generation(),
+                          **{f"constraints:c{j}": v for j, v in enumerate(item.constraints)}}
+                self.genetic.add_trial(optuna.trial.create_trial(
+                    state=TrialState.COMPLETE if item.values is not None else TrialState.FAIL,
+                    params=proposal.params,
+                    distributions={k: self.codec.distributions[k] for k in proposal.params},
+                    values=item.values, system_attrs=system))
+                attrs.append(system)
+            index = self.tables.index_of_values(proposal.values)
+            self.tried.add(index.tobytes())
+            if item.values is not None and "accuracy" in item.metrics:
+                self.observed_index.append(index)
+                self.observed_accuracy.append(item.metrics["accuracy"])
+        self._refit()
+        return attrs
+
+    def discard(self, proposals: Sequence[Proposal]) -> None:
+        """Fail bred trials that were never evaluated (in memory only)."""
+        assert self.genetic is not None
+        for proposal in proposals:
+            if proposal.handle is not None:
+                self.genetic.tell(proposal.handle, state=TrialState.FAIL)
+
+    def _next_generation(self) -> int:
+        """The generation NSGA-II would give the next trial (it counts complete trials)."""
+        assert self.genetic is not None
+        population = self._population()
+        generations = [t.system_attrs.get(GENERATION_KEY, -1) for t in
+                       self.genetic.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]
+        if not generations:
+            return 0
+        top = int(max(generations))
+        return top if generations.count(top) < population else top + 1
+
+    def _observe(self, design: dict[str, Any], accuracy: float) -> None:
+        assert self.tables is not None
+        try:
+            index = self.tables.index_of_design(design)
+        except KeyError:  # a design outside this space (an old record): not used
+            return
+        self.observed_index.append(index)
+        self.observed_accuracy.append(accuracy)
+
+    def _refit(self) -> None:
+        assert self.surrogate is not None
+        if self.observed_index:
+            self.surrogate.fit(np.stack(self.observed_index), self.observed_accuracy)
+
+    def _key_of_design(self, design: dict[str, Any]) -> bytes:
+        assert self.tables is not None
+        try:
+            return self.tables.index_of_design(design).tobytes()
+        except KeyError:
+            return b""
+
+
+def _chance(run: RunContext) -> float:
+    """Chance accuracy: the worst a trained design is expected to do (10 classes)."""
+    return 0.1
+
+
+def _least_compressed(fields: IntArray) -> int:
+    """The choice storing the most weights at the most bits (the dense reference)."""
+    stored = fields[:, 0] * fields[:, 1] * fields[:, 2] * fields[:, 3]
+    key = np.lexsort((fields[:, 5], fields[:, 4], stored))
+    return int(key[-1])
+
+
+def _factor_key(factor: str, row: IntArray) -> tuple[int, ...]:
+    if factor == "shape":
+        return tuple(int(v) for v in row[:4])
+    return (int(row[4 if factor == "weight_bits" else 5]),)
+
+
+def _factors(row: IntArray, reference: IntArray) -> list[tuple[str, tuple[int, ...]]]:
+    """The factors a choice differs from the reference in: shape, weight bits, act bits."""
+    return [(factor, _factor_key(factor, row))
+            for factor in ("shape", "weight_bits", "act_bits")
+            if _factor_key(factor, row) != _factor_key(factor, reference)]
+
+
+def _probe(factor: str, key: tuple[int, ...], reference: IntArray) -> IntArray:
+    """The reference choice with one factor set to ``key``."""
+    probe = reference.copy()
+    if factor == "shape":
+        probe[:4] = key
+    elif factor == "weight_bits":
+        probe[4] = key[0]
+    else:
+        probe[5] = key[0]
+    return probe
+
+
+def _design_dict(run: RunContext, rows: Sequence[Any]) -> dict[str, Any]:
+    """A design (one fields row per compute layer) in the design file format."""
+    names = [layer.name for layer in run.study.network.compute_layers]
+    return {"network": run.study.network.name,
+            "layers": {name: dict(zip(DESIGN_FIELDS, (int(v) for v in row), strict=True))
+                       for name, row in zip(names, rows, strict=True)}}
+
+
+def _spread(costs: FloatArray, count: int, offset: int) -> IntArray:
+    """Up to ``count`` indices of ``costs`` spread evenly over log-cost.
+
+    Targets follow the van der Corput sequence (shifted by ``offset`` so that successive
+    rounds fill in between the earlier picks); each takes the nearest unpicked point.
+    """
+    costs = np.asarray(costs, dtype=np.float64)
+    n = costs.size
+    if n <= count:
+        return np.arange(n)
+    logs = np.log(np.maximum(costs, 1e-300))
+    span = logs.max() - logs.min()
+    position = (logs - logs.min()) / span if span > 0 else np.linspace(0.0, 1.0, n)
+    free = np.ones(n, dtype=bool)
+    order: list[int] = []
+    for i in range(count):
+        target = _van_der_corput(i + 1 + 7 * offset)
+        best = int(np.argmin(np.where(free, np.abs(position - target), np.inf)))
+        order.append(best)
+        free[best] = False
+    return np.asarray(order, dtype=np.int64)
+
+
+def _van_der_corput(i: int, base: int = 2) -> float:
+    value, denominator = 0.0, 1.0
+    while i:
+        i, remainder = divmod(i, base)
+        denominator *= base
+        value += remainder / denominator
+    return value
