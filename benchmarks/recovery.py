@@ -140,7 +140,6 @@ def outage(url: str, seconds: float = 5.0) -> str:
         cut(allow=False)
         time.sleep(seconds)
         cut(allow=True)
-        restored = time.monotonic()
         before = len(results.progress_history(url, study_id))
         resumed = wait(lambda: len(results.progress_history(url, study_id)) > before
                        or row(url, study_id).status in results.FINISHED)

@@ -1,95 +1,135 @@
-"""Search quality: hypervolume of NSGA-II, TPE and random search vs hand-made uniform designs.
+"""Front quality at equal wall clock: layerwise vs NSGA-II vs random vs the uniform hand grid.
 
-resnet18 on MNSIM, cost-only objectives (crossbar area, latency, energy), constraint: at least
-10x less crossbar area than dense 16-bit. ``nsga2+warm`` is NSGA-II whose first trials are the
-uniform designs (``sampler.warm_start``). Hypervolume (normalized objectives, reference point
-1 = the dense 16-bit baseline) after 250/500/1000 trials, 5 seeds per sampler, against the
-best uniform designs (every layer the same wrapping ratio and bits). Storage: in-memory (the
-storage is not what this measures). Prints the ratios measured in this run.
+Each method runs the same study (a network on Fashion-MNIST, objectives crossbar area and
+proxy accuracy, at least 3x less crossbar area than dense 16-bit) under the same
+``budget.timeout_s``, in its own process, so everything a study does counts: pretraining the
+dense start, profiling, screening, training. The uniform grid trains the hand designs (every
+layer the same wrapping rank and bits, ``SearchSpace.uniform_choices``) in order until the
+time is up. Reported: the hypervolume of (crossbar area / dense, 1 - accuracy) with reference
+point (1, 1), as the study computes it, and the ratios of layerwise to each baseline, measured
+in this run.
 
-    .venv/bin/python benchmarks/search_quality.py [--trials 1000] [--seeds 5]
+    .venv/bin/python benchmarks/search_quality.py [--network resnet20] [--budget 150]
+        [--seeds 1] [--parallel 2]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import subprocess
+import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import numpy as np
-import optuna
 
-from epim.search import StudyDriver, StudySpec, pareto_front
-from epim.search._driver import TrialRecord
-from epim.search._metrics import cost_metrics
-from epim.search.executors import LocalExecutor
-
-BASE = {
-    "network": "resnet18",
-    "objectives": [{"metric": "crossbar_area_m2"}, {"metric": "latency_s"},
-                   {"metric": "energy_j"}],
-    "constraints": [{"metric": "crossbar_area_reduction", "min": 10}],
-    "batch_size": 50,
-}
-CHECKPOINTS = (250, 500, 1000)
+METHODS = ("layerwise", "nsga2", "random", "uniform")
 
 
-def run(sampler: str, seed: int, trials: int) -> dict[int, float]:
-    name, warm = sampler.removesuffix("+warm"), sampler.endswith("+warm")
-    spec = StudySpec.model_validate({**BASE, "name": f"{name}-{seed}",
-                                     "sampler": {"name": name, "seed": seed,
-                                                 "warm_start": warm},
-                                     "budget": {"n_trials": trials}})
-    driver = StudyDriver(spec, storage=optuna.storages.InMemoryStorage(),
-                         executor=LocalExecutor())
-    volumes: dict[int, float] = {}
-    driver.run(on_progress=lambda p: volumes.__setitem__(p.completed, p.hypervolume))
-    return {c: volumes[c] for c in CHECKPOINTS if c in volumes}
+def spec(network: str, method: str, seed: int, budget: float, width: float = 0.25,
+         pretrain: int = 300) -> dict[str, Any]:
+    """The study each method runs."""
+    sampler: dict[str, Any] = {"name": method, "seed": seed}
+    batch = 10
+    if method == "uniform":
+        sampler = {"name": "nsga2", "seed": seed, "warm_start": True, "population_size": 10}
+    elif method == "nsga2":
+        sampler["population_size"] = 10
+    elif method == "layerwise":
+        batch = 4
+    return {
+        "name": f"{network}-{method}-{seed}", "network": network,
+        "space": {"epitome": {"pim_aligned": False}},
+        "objectives": [{"metric": "crossbar_area_m2"}, {"metric": "accuracy"}],
+        "constraints": [{"metric": "crossbar_area_reduction", "min": 3}],
+        "sampler": sampler, "batch_size": batch,
+        "budget": {"n_trials": 100_000, "timeout_s": budget},
+        "accuracy": {"proxy": "train", "dataset": "fashion-mnist", "steps": 40, "width": width,
+                     "lr": 0.05, "pretrain_steps": pretrain, "eval_samples": 2000},
+        "executor": {"kind": "local", "cpus_per_trial": 1},
+    }
 
 
-def uniform_grid_volume() -> tuple[float, int]:
-    spec = StudySpec.model_validate({**BASE, "name": "uniform", "sampler": {"name": "random"},
-                                     "budget": {"n_trials": 1}})
-    driver = StudyDriver(spec, storage=optuna.storages.InMemoryStorage(),
-                         executor=LocalExecutor())
-    candidates = driver.space.uniform_choices()
-    designs = driver.space.decode_batch(candidates)
-    metrics = cost_metrics(driver.model.evaluate(designs), driver.baseline,
-                           spec.latency_mode)
-    records = []
-    for i in range(len(candidates)):
-        row = {k: float(v[i]) for k, v in metrics.items()}
-        records.append(TrialRecord(i, row, {}, "", [], row["crossbar_area_reduction"] >= 10,
-                                   False))
-    feasible = [r for r in records if r.feasible]
-    _, volume = pareto_front(feasible, driver.metrics, driver.directions, driver.baseline)
-    return volume, len(feasible)
+def run_one(study: dict[str, Any], uniform_only: bool) -> dict[str, Any]:
+    """Run a study in this process; the summary as a dict (what ``--child`` prints)."""
+    from epim.search import MemoryStore, StudyDriver, StudySpec, prepare_study
+    from epim.search.executors import LocalExecutor
+    from epim.service import make_accuracy
+
+    parsed = StudySpec.model_validate(study)
+    prepared = prepare_study(parsed)
+    if uniform_only:  # exactly the hand designs, in order, then stop
+        count = len(prepared.space.uniform_choices())
+        parsed = parsed.model_copy(update={"budget": parsed.budget.model_copy(
+            update={"n_trials": count})})
+        prepared = prepare_study(parsed)
+    store = MemoryStore()
+    start = time.perf_counter()
+    result = StudyDriver(prepared, store=store, executor=LocalExecutor(),
+                         accuracy=make_accuracy(parsed)).run()
+    trials = [r for r in store.study.records if r.state != "screened"]
+    return {"hypervolume": result.progress.hypervolume, "trials": len(trials),
+            "trained": sum(1 for r in store.study.records if r.fidelity is not None),
+            "front": len(store.front), "wall_s": time.perf_counter() - start,
+            "reason": result.reason}
+
+
+def child(network: str, method: str, seed: int, budget: float, width: float,
+          pretrain: int) -> dict[str, Any]:
+    command = [sys.executable, __file__, "--child",
+               json.dumps([network, method, seed, budget, width, pretrain])]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    done = subprocess.run(command, capture_output=True, text=True, check=True, env=env)
+    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--trials", type=int, default=1000)
-    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--network", default="resnet20")
+    parser.add_argument("--budget", type=float, default=150.0)
+    parser.add_argument("--seeds", type=int, default=1)
+    parser.add_argument("--parallel", type=int, default=2)
+    parser.add_argument("--methods", default=",".join(METHODS))
+    parser.add_argument("--width", type=float, default=0.25)
+    parser.add_argument("--pretrain", type=int, default=300)
+    parser.add_argument("--child")
     args = parser.parse_args()
-    uniform, n_uniform = uniform_grid_volume()
-    print(f"uniform designs: {n_uniform} feasible, hypervolume {uniform:.4f}")
-    results: dict[str, dict[int, list[float]]] = {}
-    for sampler in ("nsga2", "tpe", "random", "nsga2+warm"):
-        start = time.perf_counter()
-        per_checkpoint: dict[int, list[float]] = {c: [] for c in CHECKPOINTS}
-        for seed in range(args.seeds):
-            for checkpoint, volume in run(sampler, seed, args.trials).items():
-                per_checkpoint[checkpoint].append(volume)
-        results[sampler] = per_checkpoint
-        cells = "  ".join(f"{c}: {np.mean(v):.4f}+-{np.std(v):.4f}"
-                          for c, v in per_checkpoint.items() if v)
-        print(f"{sampler:<11} {cells}  ({time.perf_counter() - start:.0f} s)")
-    last = max(c for c in CHECKPOINTS if results["nsga2"][c])
-    nsga2, random = np.mean(results["nsga2"][last]), np.mean(results["random"][last])
-    tpe = np.mean(results["tpe"][last])
-    warm = np.mean(results["nsga2+warm"][last])
-    print(f"at {last} trials: nsga2/random {nsga2 / random:.3f}x, tpe/random "
-          f"{tpe / random:.3f}x, nsga2/uniform {nsga2 / uniform:.3f}x, nsga2+warm/uniform "
-          f"{warm / uniform:.3f}x, nsga2+warm/random {warm / random:.3f}x")
+    if args.child:
+        network, method, seed, budget, width, pretrain = json.loads(args.child)
+        print(json.dumps(run_one(spec(network, method, seed, budget, width, pretrain),
+                                 method == "uniform")))
+        return
+    methods = args.methods.split(",")
+    jobs = [(m, s) for s in range(args.seeds) for m in methods]
+    with ThreadPoolExecutor(args.parallel) as pool:
+        outcomes = list(pool.map(lambda job: child(args.network, job[0], job[1], args.budget,
+                                                   args.width, args.pretrain), jobs))
+    table: dict[str, list[dict[str, Any]]] = {m: [] for m in methods}
+    for (method, _), outcome in zip(jobs, outcomes, strict=True):
+        table[method].append(outcome)
+    print(f"{args.network} (width {args.width}, {args.pretrain}-step dense start), "
+          f"Fashion-MNIST, 40-step proxy, crossbar area >= 3x below dense "
+          f"16-bit, {args.budget:.0f} s per study (pretraining and profiling included), "
+          f"{args.seeds} seed(s), {args.parallel} studies at a time")
+    for method in methods:
+        rows = table[method]
+        volume = [r["hypervolume"] for r in rows]
+
+        def mean(key: str, rows: list[dict[str, Any]] = rows) -> float:
+            return float(np.mean([r[key] for r in rows]))
+
+        seeds = ", ".join(f"{v:.4f}" for v in volume)
+        print(f"{method:<10} hypervolume {np.mean(volume):.4f} (seeds: {seeds}) trials "
+              f"{mean('trials'):.0f} trainings {mean('trained'):.0f} front {mean('front'):.1f} "
+              f"wall {mean('wall_s'):.0f} s")
+    if "layerwise" in table:
+        ours = np.mean([r["hypervolume"] for r in table["layerwise"]])
+        ratios = [f"layerwise/{m} {ours / np.mean([r['hypervolume'] for r in table[m]]):.3f}x"
+                  for m in methods if m != "layerwise"]
+        print("ratios (goal >= 1.10x each): " + ", ".join(ratios))
 
 
 if __name__ == "__main__":

@@ -91,6 +91,28 @@ class TrialDetail(TrialPublic):
     layers: list[LayerCost]
 
 
+class ProfileEntry(BaseModel):
+    """One probe of a sensitivity profile: a layer's choice, alone on the dense proxy."""
+
+    layer: str
+    choice: dict[str, int] = Field(description="The layer's design fields in the probe.")
+    loss: float = Field(description="Calibration cross-entropy with this choice (nats).")
+    accuracy: float = Field(description="Calibration top-1 with this choice.")
+    damage: float = Field(description="Loss increase over the reference design (nats).")
+
+
+class Profile(BaseModel):
+    """A study's layer sensitivity profile (the layerwise sampler's cheap fidelity)."""
+
+    reference: dict[str, Any] = Field(description="The design every probe changes one "
+                                      "layer of, in the design file format.")
+    reference_loss: float
+    reference_accuracy: float
+    samples: int = Field(description="Calibration images.")
+    steps: int = Field(description="Fine-tuning steps per probe.")
+    entries: list[ProfileEntry]
+
+
 class TrialsPage(BaseModel):
     """A page of trials."""
 

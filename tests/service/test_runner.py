@@ -290,3 +290,32 @@ def _dead_owner() -> str:
     owner = child.stdout.strip()
     assert is_dead_here(owner) and not is_dead_here(new_owner())
     return owner
+
+
+def test_a_cli_layerwise_study_is_browsable_over_http_with_its_profile(tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from epim.api import create_app
+    from epim.settings import Settings
+
+    url = f"sqlite:///{tmp_path / 'lw.db'}"
+    spec = StudySpec.model_validate({**ACCURACY_SPEC, "name": "cli-layerwise",
+                                     "sampler": {"seed": 0}, "batch_size": 2,
+                                     "budget": {"n_trials": 4},
+                                     "accuracy": {**ACCURACY_SPEC["accuracy"],
+                                                  "pretrain_steps": 40}})
+    assert spec.sampler.name == "layerwise"
+    row = run_study_here(spec, url)
+    assert row.status == "completed" and row.completed_trials == 4
+    with TestClient(create_app(Settings(database_url=url))) as client:
+        listed = client.get("/studies").json()["items"]
+        assert [s["name"] for s in listed] == ["cli-layerwise"]
+        profile = client.get(f"/studies/{row.id}/profile").json()
+        assert profile["entries"] and profile["samples"] == 256
+        layers = {e["layer"] for e in profile["entries"]}
+        assert "conv1" not in layers and "layer1.0.conv1" in layers  # frozen layers: none
+        assert all(e["damage"] >= 0 for e in profile["entries"])
+        trials = client.get(f"/studies/{row.id}/trials", params={"limit": 100}).json()
+        states = {t["state"] for t in trials["items"]}
+        assert states == {"complete", "screened"}
+        assert client.get(f"/studies/{row.id}/pareto").json()["trials"]

@@ -1,0 +1,135 @@
+"""Surrogate fidelity: Kendall tau of the layerwise surrogate against the trained proxy.
+
+For a network on Fashion-MNIST: the dense start is pretrained, the layerwise sampler's
+sensitivity profile is measured, and N random feasible designs (at least 3x less crossbar area
+than dense 16-bit) are trained with the study's proxy, and again with the proxy of seed 1 (its
+own dense start and batch order). Printed, all from this run:
+
+- ``profile only``: tau between the additive prediction from the profile alone (no trained
+  design seen) and the trained accuracy;
+- ``refit, held out``: the surrogate refitted on the other designs (leave-one-out over folds
+  of 5), predicting the held-out ones: what the engine has after a few batches;
+- ``proxy vs itself``: tau between the two seeds of the same proxy, the noise ceiling no
+  predictor of a single run can pass.
+
+    .venv/bin/python benchmarks/surrogate_fidelity.py [--network resnet20] [--designs 30]
+        [--steps 40] [--width 0.25] [--pretrain 300]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from typing import Any
+
+import numpy as np
+from scipy.stats import kendalltau
+
+from epim.search import StudySpec, prepare_study
+from epim.search._layerwise import LayerwiseStrategy
+from epim.search._metrics import cost_metrics
+from epim.search._records import Baseline
+from epim.search._surrogate import AdditiveSurrogate
+from epim.service import ProxyAccuracy
+from epim.space import DesignBatch
+from epim.workloads import network_to_dict
+
+
+class _Run:
+    """Just enough of a run context for the strategy's profiling step."""
+
+    def __init__(self, prepared: Any, evaluator: ProxyAccuracy, baseline: Baseline) -> None:
+        self.study, self.evaluator, self.baseline = prepared, evaluator, baseline
+        self.records: list[Any] = []
+        self.network_dict = network_to_dict(prepared.network)
+
+    def should_stop(self) -> bool:
+        return False
+
+    def profile(self, reference: dict[str, Any], probes: list[tuple[str, Any]], samples: int,
+                steps: int) -> list[tuple[float, float]]:
+        return self.evaluator.profile((self.network_dict, reference, probes, samples, steps))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--network", default="resnet20")
+    parser.add_argument("--designs", type=int, default=30)
+    parser.add_argument("--steps", type=int, default=40)
+    parser.add_argument("--width", type=float, default=0.25)
+    parser.add_argument("--pretrain", type=int, default=300)
+    args = parser.parse_args()
+    spec = StudySpec.model_validate({
+        "name": "fidelity", "network": args.network,
+        "space": {"epitome": {"pim_aligned": False}},
+        "objectives": [{"metric": "crossbar_area_m2"}, {"metric": "accuracy"}],
+        "constraints": [{"metric": "crossbar_area_reduction", "min": 3}],
+        "accuracy": {"proxy": "train", "dataset": "fashion-mnist", "steps": args.steps,
+                     "width": args.width, "pretrain_steps": args.pretrain, "lr": 0.05,
+                     "eval_samples": 2000}})
+    assert spec.accuracy is not None
+    prepared = prepare_study(spec)
+    network = network_to_dict(prepared.network)
+    began = time.perf_counter()
+    evaluator = ProxyAccuracy(spec.accuracy)
+    evaluator = evaluator.with_start(evaluator.pretrain(network))
+    pretrain_s = time.perf_counter() - began
+    dense = DesignBatch.dense(prepared.network, 1, weight_bits=16, act_bits=16)
+    unit = {"crossbar_area_m2": 1.0, "energy_j": 1.0, "latency_s": 1.0}
+    base = {k: float(v[0]) for k, v in cost_metrics(prepared.model.evaluate(dense), unit,
+                                                    "layer_by_layer").items()}
+    top = evaluator((network, DesignBatch.dense(prepared.network, 1, weight_bits=8,
+                                                act_bits=8).to_dicts()[0]))
+    strategy = LayerwiseStrategy()
+    run = _Run(prepared, evaluator, Baseline({**base, "accuracy": top}, []))
+    strategy.run = run  # type: ignore[assignment]
+    from epim.search._tables import layer_tables
+
+    strategy.tables = layer_tables(prepared.space, prepared.model)
+    began = time.perf_counter()
+    settings = spec.sampler.layerwise
+    damage = strategy._profile(run, settings.profile_samples,  # type: ignore[arg-type]
+                               settings.profile_steps)
+    profile_s = time.perf_counter() - began
+    assert damage is not None
+    tables = strategy.tables
+    rng = np.random.default_rng(0)
+    chosen: list[np.ndarray] = []
+    while len(chosen) < args.designs:
+        index = np.stack([rng.integers(0, len(layer), 256) for layer in tables.layers], axis=1)
+        reduction = base["crossbar_area_m2"] / tables.totals("crossbar_area_m2", index)
+        chosen += list(index[reduction >= 3])
+    index = np.stack(chosen[: args.designs])
+    designs = tables.designs(prepared.space, index).to_dicts()
+    began = time.perf_counter()
+    second = ProxyAccuracy(spec.accuracy.model_copy(update={"seed": 1}))
+    second = second.with_start(second.pretrain(network))  # the whole proxy, run again
+    accuracy = {seed: np.array([proxy((network, d)) for d in designs])
+                for seed, proxy in ((0, evaluator), (1, second))}
+    train_s = (time.perf_counter() - began) / (2 * args.designs)
+    surrogate = AdditiveSurrogate(damage, top=top, floor=0.1)
+    prior = surrogate.predict(index)
+    held_out = np.empty(args.designs)
+    folds = np.array_split(np.arange(args.designs), max(2, args.designs // 5))
+    for fold in folds:
+        rest = np.setdiff1d(np.arange(args.designs), fold)
+        refit = AdditiveSurrogate(damage, top=top, floor=0.1, ridge=settings.ridge)
+        refit.fit(index[rest], accuracy[0][rest])
+        held_out[fold] = refit.predict(index[fold])
+    mean = (accuracy[0] + accuracy[1]) / 2
+    print(f"{args.network} (width {args.width}), Fashion-MNIST, {args.steps}-step proxy from a "
+          f"{args.pretrain}-step dense start; {args.designs} random designs >= 3x less "
+          f"crossbar area; pretraining {pretrain_s:.0f} s, profile {profile_s:.0f} s, "
+          f"{train_s:.1f} s per training")
+    print(f"trained accuracy: min {accuracy[0].min():.3f} median {np.median(accuracy[0]):.3f} "
+          f"max {accuracy[0].max():.3f} (dense 8-bit {top:.3f})")
+    for label, prediction in (("profile only", prior), ("refit, held out", held_out)):
+        print(f"{label:<16} tau vs seed 0 {kendalltau(prediction, accuracy[0]).statistic:+.3f}"
+              f" | vs seed 1 {kendalltau(prediction, accuracy[1]).statistic:+.3f}"
+              f" | vs their mean {kendalltau(prediction, mean).statistic:+.3f}")
+    print(f"proxy vs itself  tau seed 0 vs seed 1 "
+          f"{kendalltau(accuracy[0], accuracy[1]).statistic:+.3f} (the noise ceiling)")
+
+
+if __name__ == "__main__":
+    main()
