@@ -36,7 +36,7 @@ def test_baseline_and_reduction() -> None:
     report = cost("--network", "resnet50", "--design",
                   "examples/designs/resnet50_epim_3bit.yaml", "--baseline-bits", "16",
                   "--set", "cell_bits=2")
-    assert report["baseline"]["crossbars"] == 6944  # EPITOME.md section 7 illustration
+    assert report["baseline"]["crossbars"] == 6944  # docs/epitome.md section 7 illustration
     assert report["crossbar_area_reduction"] == pytest.approx(
         report["baseline"]["crossbar_area_m2"] / report["crossbar_area_m2"])
     assert report["crossbar_area_reduction"] > 10

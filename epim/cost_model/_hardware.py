@@ -74,7 +74,7 @@ class Hardware:
         """Return the mapping option ``key``."""
         return self.options[key]
 
-    # Derived constants (computed once per preset, COST_MODEL.md sections 2 and 5).
+    # Derived constants (computed once per preset, docs/cost_model.md sections 1 and 6).
     @property
     def xbar_area_m2(self) -> float:
         """Area of one crossbar with its row drivers, ``R*C*a_cell + R*a_row_driver`` (m^2)."""

@@ -1,7 +1,7 @@
 """The analytic PIM cost model, vectorized over ``[n_designs, n_layers]``.
 
-Equations: shared/reference/COST_MODEL.md (our restatement of MNSIM 2.0, Zhu et al., IEEE TCAD
-2023, with ISAAC, Shafiee et al., ISCA 2016); epitome datapath: shared/reference/EPITOME.md
+Equations: docs/cost_model.md (our restatement of MNSIM 2.0, Zhu et al., IEEE TCAD
+2023, with ISAAC, Shafiee et al., ISCA 2016); epitome datapath: docs/epitome.md
 section 5. Every quantity is SI and unprefixed (s, J, m^2). No Python loop runs over designs
 or layers in :meth:`CostModel.evaluate`: each step is a numpy broadcast.
 """
@@ -28,7 +28,7 @@ ENERGY_COMPONENTS: tuple[str, ...] = (
     "adc", "dac", "crossbar", "buffer", "digital", "interconnect", "epitome",
 )
 #: Hop-count growth of MNSIM's spiral tile placement: a layer on ``t`` tiles merges its
-#: partial sums over about ``1.4 * sqrt(t)`` hops (COST_MODEL.md section 3).
+#: partial sums over about ``1.4 * sqrt(t)`` hops (docs/cost_model.md section 3).
 MERGE_HOPS_PER_SQRT_TILE = 1.4
 
 
@@ -182,7 +182,7 @@ class CostModel:
         wbits = batch["weight_bits"].astype(np.float64)
         abits = batch["act_bits"].astype(np.float64)
 
-        # --- Mapping (COST_MODEL.md section 2; groups per group, packed block-diagonally) ---
+        # --- Mapping (docs/cost_model.md section 1; groups per group, packed block-diagonally) ---
         mag = np.maximum(wbits - 1, 1) if polarity == 2 else wbits
         slices = _ceil_div(mag, int(p["cell_bits"]))
         cout_g_s = np.minimum(cout_e, g.cout_per_group)
@@ -213,7 +213,7 @@ class CostModel:
         tiles = _ceil_div(crossbars, xbars_per_tile)
         pes = np.minimum(_ceil_div(crossbars, int(p["pe_crossbars"])), int(p["tile_pes"]))
 
-        # --- Crossbar activations per output pixel (EPITOME.md section 5) ---
+        # --- Crossbar activations per output pixel (docs/epitome.md section 5) ---
         out_blocks = _ceil_div(g.cout, cout_e)
         windows = (ph - g.kh + 1) * (pw - g.kw + 1)
         channel_offsets = np.where(batch["channel_offsets"] > 0, np.minimum(out_blocks, cin_e), 1)
@@ -221,7 +221,7 @@ class CostModel:
         n_act = n_act * _ceil_div(g.groups, stored_groups)  # shared group weights reused in time
         activations = g.pixels * n_act                       # [n, L]
 
-        # --- Per-activation latency (COST_MODEL.md section 3; MNSIM PE/tile latency) ---
+        # --- Per-activation latency (docs/cost_model.md section 3; MNSIM PE/tile latency) ---
         dac_cycles = _ceil_div(abits, int(p["dac_bits"]))
         steps = (dac_cycles * _ceil_div(rows_used, int(p["dacs_per_xbar"]))
                  * _ceil_div(cols_used, int(p["adcs_per_xbar"])))
@@ -252,7 +252,7 @@ class CostModel:
         t_transfer = hops_out * g.cout * abits / inter_bw
         t_activation = t_compute + t_digital + t_intra + t_buffer + t_merge + t_transfer
 
-        # --- Epitome datapath overheads (EPITOME.md section 5) ---
+        # --- Epitome datapath overheads (docs/epitome.md section 5) ---
         presum_in = cin_e < g.cin_g
         epitomized = presum_in | (cout_e < g.cout) | (windows > 1)
         presum_adds = np.where(presum_in, (g.cin_g - cin_e) * g.groups, 0) * g.in_pixels
@@ -264,7 +264,7 @@ class CostModel:
                            * p["epitome_table_latency_s"] + copy_accesses * t_acc)
         layer_latency = activations * t_activation + g.pixels * t_pixel_epitome
 
-        # --- Energy: action counts x action energies (COST_MODEL.md section 4) ---
+        # --- Energy: action counts x action energies (docs/cost_model.md section 5) ---
         if hw.option("adc_accounting") == "mnsim":
             conversions = tiles * pes * _ceil_div(cols_used, hw.adc_mux) * steps * activations
         else:

@@ -1,7 +1,7 @@
 """Build runnable PyTorch models from a network and a design; epitomize existing models.
 
 ``build`` follows the layer table: every conv is followed by BatchNorm (per *output* channel,
-never folded into the epitome, EPITOME.md section 2) and ReLU, except a conv whose outputs only
+never folded into the epitome, docs/epitome.md section 2) and ReLU, except a conv whose outputs only
 feed residual adds (the ReLU then follows the add, as in torchvision's ResNets); every linear
 layer but the last is followed by ReLU. The input of each conv/linear layer that follows a
 ReLU is fake-quantized to the layer's activation bits (unsigned), its epitome to its weight bits.

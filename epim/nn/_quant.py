@@ -1,4 +1,4 @@
-"""Epitome-aware fake quantization (EPITOME.md section 4).
+"""Epitome-aware fake quantization (docs/epitome.md section 4).
 
 Weights: symmetric, signed, ``b`` bits including the sign, learnable step (LSQ: Esser et al.,
 "Learned Step Size Quantization", ICLR 2020) with a straight-through estimator. The step is

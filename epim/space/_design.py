@@ -1,7 +1,7 @@
 """Designs: per-layer epitome shapes and bit-widths, one at a time or as integer arrays.
 
 A design gives every conv/linear layer of a network an epitome ``(Cin_E, Cout_E, P, Q)``
-(shared/reference/EPITOME.md section 1), weight bits (including the sign bit, as in MNSIM: 9
+(docs/epitome.md section 1), weight bits (including the sign bit, as in MNSIM: 9
 means sign + 8) and activation bits. The dense layer is the special case
 ``Cin_E = Cin/groups, Cout_E = Cout, P = kh, Q = kw``.
 """
@@ -48,7 +48,7 @@ class LayerDesign:
         weight_bits: Weight bits including the sign bit, 1..16.
         act_bits: Activation (input) bits, 1..16.
         channel_offsets: 1 to give each output block its own cyclic input-channel offset
-            (EPITOME.md section 2), 0 for plain wrapping.
+            (docs/epitome.md section 2), 0 for plain wrapping.
 
     """
 

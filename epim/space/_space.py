@@ -2,7 +2,7 @@
 
 Each conv/linear layer gets candidate stored input channels, stored output channels, optional
 spatial growth (``P - kh = Q - kw``), weight bits and activation bits. With ``pim_aligned`` the
-channel candidates are crossbar-aligned (EPITOME.md section 6): input channels are rounded up
+channel candidates are crossbar-aligned (docs/epitome.md section 6): input channels are rounded up
 to a multiple of the channels one crossbar holds (``R // (kh*kw)``), output channels to a
 multiple of the crossbar's columns, so no candidate pays for crossbar rows or columns it leaves
 empty. Frozen layers stay dense at ``frozen_bits``. The space is encoded as categorical

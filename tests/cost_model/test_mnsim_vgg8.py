@@ -1,4 +1,4 @@
-"""MNSIM 2.0 (default config) on its own VGG-8: COST_MODEL.md section 7."""
+"""MNSIM 2.0 (default config) on its own VGG-8: docs/cost_model.md section 9."""
 
 import pytest
 
