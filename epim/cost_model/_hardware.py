@@ -10,12 +10,13 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, cached_property
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from epim.cost_model._constants import HardwareConstants
 from epim.errors import PresetError
 
 PRESET_DIR = Path(__file__).parent / "presets"
@@ -74,29 +75,31 @@ class Hardware:
         """Return the mapping option ``key``."""
         return self.options[key]
 
-    # Derived constants (computed once per preset, docs/cost_model.md sections 1 and 6).
+    @cached_property
+    def constants(self) -> HardwareConstants:
+        """The typed constants the cost model computes with (built once per preset)."""
+        return HardwareConstants.from_hardware(self)
+
+    # Derived constants (docs/cost_model.md sections 5 and 6).
     @property
     def xbar_area_m2(self) -> float:
         """Area of one crossbar with its row drivers, ``R*C*a_cell + R*a_row_driver`` (m^2)."""
-        rows, cols = self["xbar_rows"], self["xbar_cols"]
-        return rows * cols * self["cell_area_m2"] + rows * self["row_driver_area_m2"]
+        return self.constants.xbar_area_m2
 
     @property
     def tile_area_m2(self) -> float:
         """Area of one fully populated tile: PEs x (crossbars + ADCs) + periphery (m^2)."""
-        per_pe = (self["pe_crossbars"] * self.xbar_area_m2
-                  + self["adcs_per_pe"] * self["adc_area_m2"])
-        return self["tile_pes"] * per_pe + self["tile_periphery_area_m2"]
+        return self.constants.tile_area_m2
 
     @property
     def adc_mux(self) -> int:
         """Columns sharing one ADC, ``ceil(xbar_cols / adcs_per_xbar)``."""
-        return max(1, math.ceil(self["xbar_cols"] / self["adcs_per_xbar"]))
+        return self.constants.adc_mux
 
     @property
     def cell_read_energy_j(self) -> float:
         """Energy of one cell read, ``V^2 / R_read * t_read`` (J); R_read is effective."""
-        return self["read_voltage_v"] ** 2 / self["cell_r_read_ohm"] * self["cell_read_latency_s"]
+        return self.constants.cell_read_energy_j
 
     def with_overrides(self, overrides: Mapping[str, Any], *, source: str = "set") -> Hardware:
         """Return a copy with parameters or options replaced.
