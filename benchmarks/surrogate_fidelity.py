@@ -7,8 +7,9 @@ own dense start and batch order). Printed, all from this run:
 
 - ``profile only``: tau between the additive prediction from the profile alone (no trained
   design seen) and the trained accuracy;
-- ``refit, held out``: the surrogate refitted on the other designs (leave-one-out over folds
-  of 5), predicting the held-out ones: what the engine has after a few batches;
+- ``refit ridge R``: the surrogate refitted on the other designs (folds of 5 held out),
+  predicting the held-out ones: what the engine has after a few batches, for the default
+  ridge strength and ``--ridges``;
 - ``proxy vs itself``: tau between the two seeds of the same proxy, the noise ceiling no
   predictor of a single run can pass.
 
@@ -58,6 +59,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=40)
     parser.add_argument("--width", type=float, default=0.25)
     parser.add_argument("--pretrain", type=int, default=300)
+    parser.add_argument("--ridges", type=float, nargs="*", default=[10.0, 100.0, 1000.0],
+                        help="ridge strengths of the held-out refit, besides the default")
     args = parser.parse_args()
     spec = StudySpec.model_validate({
         "name": "fidelity", "network": args.network,
@@ -109,13 +112,16 @@ def main() -> None:
     train_s = (time.perf_counter() - began) / (2 * args.designs)
     surrogate = AdditiveSurrogate(damage, top=top, floor=0.1)
     prior = surrogate.predict(index)
-    held_out = np.empty(args.designs)
     folds = np.array_split(np.arange(args.designs), max(2, args.designs // 5))
-    for fold in folds:
-        rest = np.setdiff1d(np.arange(args.designs), fold)
-        refit = AdditiveSurrogate(damage, top=top, floor=0.1, ridge=settings.ridge)
-        refit.fit(index[rest], accuracy[0][rest])
-        held_out[fold] = refit.predict(index[fold])
+
+    def held_out(ridge: float) -> np.ndarray:
+        predicted = np.empty(args.designs)
+        for fold in folds:
+            rest = np.setdiff1d(np.arange(args.designs), fold)
+            refit = AdditiveSurrogate(damage, top=top, floor=0.1, ridge=ridge)
+            refit.fit(index[rest], accuracy[0][rest])
+            predicted[fold] = refit.predict(index[fold])
+        return predicted
     mean = (accuracy[0] + accuracy[1]) / 2
     print(f"{args.network} (width {args.width}), Fashion-MNIST, {args.steps}-step proxy from a "
           f"{args.pretrain}-step dense start; {args.designs} random designs >= 3x less "
@@ -123,8 +129,10 @@ def main() -> None:
           f"{train_s:.1f} s per training")
     print(f"trained accuracy: min {accuracy[0].min():.3f} median {np.median(accuracy[0]):.3f} "
           f"max {accuracy[0].max():.3f} (dense 8-bit {top:.3f})")
-    for label, prediction in (("profile only", prior), ("refit, held out", held_out)):
-        print(f"{label:<16} tau vs seed 0 {kendalltau(prediction, accuracy[0]).statistic:+.3f}"
+    ridges = sorted({settings.ridge, *args.ridges})
+    rows = [("profile only", prior)] + [(f"refit ridge {r:g}", held_out(r)) for r in ridges]
+    for label, prediction in rows:
+        print(f"{label:<17} tau vs seed 0 {kendalltau(prediction, accuracy[0]).statistic:+.3f}"
               f" | vs seed 1 {kendalltau(prediction, accuracy[1]).statistic:+.3f}"
               f" | vs their mean {kendalltau(prediction, mean).statistic:+.3f}")
     print(f"proxy vs itself  tau seed 0 vs seed 1 "
