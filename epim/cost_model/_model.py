@@ -37,6 +37,8 @@ LATENCY_MODES: tuple[str, ...] = get_args(LatencyMode)
 ENERGY_COMPONENTS: tuple[str, ...] = (
     "adc", "dac", "crossbar", "buffer", "digital", "interconnect", "epitome",
 )
+
+
 def check_latency_mode(mode: str) -> LatencyMode:
     """Return ``mode`` if it is a latency mode, else raise an error naming the choices."""
     if mode not in LATENCY_MODES:
@@ -208,8 +210,8 @@ class CostModel:
         buffer, reads the window and writes the result; an add reads both operands and writes
         the sum; a global pool reads the whole map once (buffer accesses of ``width`` bits).
         """
-        g, p = self.geometry, self.hardware.parameters
-        width = p["buffer_width_bits"]
+        g, c = self.geometry, self.hardware.constants
+        width = c.buffer_width_bits
         kinds = np.asarray(g.other_kind, dtype=object)
         channel_bits = g.other_channels * bits
         is_add = kinds == "add"
@@ -220,15 +222,14 @@ class CostModel:
                           ceil_div_f(g.other_window * channel_bits, width))
         out = ceil_div_f(channel_bits, width)
         accesses = line + window + out
-        latency = g.other_pixels * (accesses * p["buffer_access_s"] + p["digital_clock_s"])
+        latency = g.other_pixels * (accesses * c.buffer_access_s + c.digital_clock_s)
         ops = g.other_pixels * g.other_channels * np.where(is_add, 1, g.other_window)
         energy = {
-            "buffer": g.other_pixels * accesses * p["buffer_access_energy_j"],
-            "digital": np.broadcast_to(ops * p["digital_op_energy_j"], latency.shape).astype(float),
+            "buffer": g.other_pixels * accesses * c.buffer_access_energy_j,
+            "digital": np.broadcast_to(ops * c.digital_op_energy_j, latency.shape).astype(float),
         }
         pooling = np.asarray([k != "add" for k in g.other_kind], dtype=bool)
-        per_layer_tiles = (pooling & (self.hardware.option("pooling_tiles") == "true")).astype(
-            np.float64)
+        per_layer_tiles = (pooling & c.pooling_tiles).astype(np.float64)
         tiles = np.broadcast_to(per_layer_tiles, (n, len(g.other_kind))).copy()
         return latency.astype(np.float64), energy, tiles
 

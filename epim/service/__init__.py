@@ -5,6 +5,7 @@ from epim.service._browse import (
     find_study,
     objectives,
     pareto_document,
+    profile_document,
     project_front,
     trials_csv,
 )
@@ -31,6 +32,7 @@ __all__ = [
     "objectives",
     "pareto_document",
     "prepare_submission",
+    "profile_document",
     "project_front",
     "record_from_row",
     "run_study_here",

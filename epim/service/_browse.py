@@ -16,6 +16,7 @@ import numpy as np
 from epim import results
 from epim.errors import InputError
 from epim.search import StudySpec, front_indices, normalized_hypervolume
+from epim.space import DESIGN_FIELDS
 
 #: Trial numbers fit the databases' 32-bit integer columns.
 MAX_ROWS = 2**31 - 1
@@ -120,3 +121,26 @@ def trials_csv(trials: list[results.TrialRow]) -> str:
                          *[t.metrics.get(m, "") for m in metrics], t.error or "",
                          json.dumps(t.design, separators=(",", ":"))])
     return out.getvalue()
+
+
+def profile_document(url: str, study_id: int) -> dict[str, Any] | None:
+    """A study's stored sensitivity profile, per probe; ``None`` if it has none.
+
+    The driver stores the reference design's result first, then one result per probe
+    (``epim.search._driver``); here each probe gets its layer, its choice by field name, and
+    its damage (loss increase over the reference, nats).
+    """
+    data = results.study_artifact(url, study_id, "profile")
+    if data is None:
+        return None
+    document = json.loads(data)
+    base_loss, base_accuracy = document["results"][0]
+    entries = [{"layer": probe["layer"],
+                "choice": dict(zip(DESIGN_FIELDS, probe["choice"], strict=True)),
+                "loss": loss, "accuracy": accuracy, "damage": max(loss - base_loss, 0.0)}
+               for probe, (loss, accuracy) in zip(document["probes"], document["results"][1:],
+                                                  strict=True)]
+    return {"reference": document["reference"], "reference_loss": base_loss,
+            "reference_accuracy": base_accuracy, "samples": document["samples"],
+            "steps": document["steps"], "entries": entries}
+

@@ -28,11 +28,11 @@ from epim.service import (
     choose_axes,
     pareto_document,
     prepare_submission,
+    profile_document,
     project_front,
     trials_csv,
 )
 from epim.settings import Settings
-from epim.space import DESIGN_FIELDS
 
 router = APIRouter(prefix="/studies", tags=["studies"])
 #: Ids, trial numbers and offsets fit the databases' 32-bit integer columns.
@@ -170,20 +170,11 @@ def get_trial(settings: SettingsDep, study_id: StudyId, number: TrialNumber) -> 
 def profile(settings: SettingsDep, study_id: StudyId) -> Profile:
     """Every probe of the study's profile: each layer's choices alone on the dense proxy."""
     _study(settings, study_id)
-    data = results.study_artifact(settings.database_url, study_id, "profile")
-    if data is None:
+    document = profile_document(settings.database_url, study_id)
+    if document is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND,
                             f"study {study_id} has no profile (only layerwise studies profile)")
-    document = json.loads(data)
-    base_loss, base_accuracy = document["results"][0]
-    entries = [{"layer": probe["layer"], "choice": dict(zip(DESIGN_FIELDS, probe["choice"],
-                                                            strict=True)),
-                "loss": loss, "accuracy": accuracy, "damage": max(loss - base_loss, 0.0)}
-               for probe, (loss, accuracy) in zip(document["probes"], document["results"][1:],
-                                                  strict=True)]
-    return Profile(reference=document["reference"], reference_loss=base_loss,
-                   reference_accuracy=base_accuracy, samples=document["samples"],
-                   steps=document["steps"], entries=entries)
+    return Profile(**document)
 
 
 def _axes(row: results.StudyRow, x: str | None, y: str | None) -> list[dict[str, str]]:
