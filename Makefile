@@ -4,6 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 FASHION_MNIST := /usr/share/datasets/fashion-mnist
+CHROMIUM := /usr/bin/chromium
 
 .PHONY: run test cluster-demo
 
@@ -20,12 +21,19 @@ $(FASHION_MNIST):
 		(apt-get update -q >/dev/null && apt-get install -y -q dataset-fashion-mnist); \
 	else echo "note: install Debian's dataset-fashion-mnist for the Fashion-MNIST proxy"; fi
 
+# Debian's Chromium for the browser tests (tests/ui, driven by Playwright's Python package).
+$(CHROMIUM):
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get install -y -q chromium >/dev/null 2>&1 || \
+		(apt-get update -q >/dev/null && apt-get install -y -q chromium); \
+	else echo "note: install Debian's chromium for the browser tests (tests/ui)"; fi
+
 # The service on the embedded default (SQLite in ./.epim, local Ray/in-process runner): submits
 # examples/studies/quickstart.yaml through the API and serves its front until Ctrl-C.
 run: $(STAMP) | $(FASHION_MNIST)
 	./scripts/run_service.sh
 
-test: $(STAMP) | $(FASHION_MNIST)
+test: $(STAMP) | $(FASHION_MNIST) $(CHROMIUM)
 	$(BIN)/python -m pytest
 
 # The docker-compose topology as processes on this machine (Ray head + worker, two runners, the

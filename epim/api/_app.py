@@ -9,6 +9,8 @@ from typing import Any, Protocol
 from fastapi import FastAPI, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
+from fastapi_offline import FastAPIOffline
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from epim.api.routers import catalog, health, studies, ui
@@ -106,7 +108,8 @@ def create_app(settings: Settings | None = None, *,
             for runner in runners:
                 await asyncio.to_thread(runner.stop)
 
-    app = FastAPI(
+    # Swagger UI and ReDoc from the assets fastapi-offline ships: /docs renders offline.
+    app = FastAPIOffline(
         lifespan=lifespan,
         title="EPIM Search",
         summary="Design-space search for epitome-based PIM CNN accelerators",
@@ -148,5 +151,38 @@ def create_app(settings: Settings | None = None, *,
 
     for module in (studies, catalog, health, ui):
         app.include_router(module.router)
+    app.mount("/ui/static", StaticFiles(directory=ui.STATIC_DIR), name="ui-static")
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    app.add_middleware(PagePolicy)
     return app
+
+
+#: What the HTML pages may load: this server only (the docs' and the explorer's assets are
+#: served by the app), inline styles and the docs' inline start-up scripts, data: images,
+#: blob: workers (ReDoc). ReDoc's decorative logo from its CDN is refused here, before any
+#: request, and the page hides it.
+PAGE_POLICY = ("default-src 'self'; script-src 'self' 'unsafe-inline'; "
+               "style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+               "worker-src 'self' blob:; connect-src 'self'; frame-ancestors 'none'")
+
+
+class PagePolicy:
+    """Set a Content-Security-Policy on the HTML pages (``/ui``, ``/docs``, ``/redoc``)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "") if scope["type"] == "http" else ""
+        if not path.startswith(("/ui", "/docs", "/redoc")):
+            await self.app(scope, receive, send)
+            return
+
+        async def with_policy(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers") or [])
+                headers.append((b"content-security-policy", PAGE_POLICY.encode()))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, with_policy)

@@ -81,8 +81,21 @@ class LayerCost(BaseModel):
     type: str
     crossbars: int
     tiles: int
-    latency_s: float
-    energy_j: float
+    latency_s: float = Field(description="The layer's latency (s).")
+    energy_j: float = Field(description="The layer's energy (J).")
+    in_channels: int | None = Field(None, description="Dense input channels per group "
+                                    "(conv/linear layers).")
+    out_channels: int | None = Field(None, description="Dense output channels.")
+    kernel_h: int | None = None
+    kernel_w: int | None = None
+    epitome_in: int | None = Field(None, description="Stored input channels per group.")
+    epitome_out: int | None = Field(None, description="Stored output channels.")
+    epitome_h: int | None = None
+    epitome_w: int | None = None
+    weight_bits: int | None = None
+    act_bits: int | None = None
+    channel_offsets: int | None = None
+    stored_fraction: float | None = Field(None, description="Stored weights / dense weights.")
 
 
 class TrialDetail(TrialPublic):
@@ -171,3 +184,34 @@ STUDY_EXAMPLE = {
     "budget": {"n_trials": 200},
 }
 StudyCreate = StudySpec
+
+
+class ReferenceDesign(BaseModel):
+    """A design a front is read against (the dense baseline or a uniform hand design)."""
+
+    label: str
+    metrics: dict[str, float] = Field(description="Cost metrics (SI units); a uniform "
+                                      "design the study evaluated also has its trial's.")
+    rank: int | None = Field(None, description="Uniform designs: the channel rank every "
+                             "layer takes (0 = its smallest candidate).")
+    weight_bits: int | None = None
+    trial: int | None = Field(None, description="The trial that evaluated this design.")
+    design: dict[str, Any] | None = Field(None, description="In the design file format.")
+
+
+class References(BaseModel):
+    """``GET /studies/{id}/references``."""
+
+    dense: ReferenceDesign | None
+    uniform: list[ReferenceDesign]
+
+
+class HistoryPoint(BaseModel):
+    """A study's counters after one stored batch."""
+
+    completed: int
+    feasible: int
+    failed: int
+    front_size: int
+    hypervolume: float
+    elapsed_s: float = Field(description="Search time so far (s).")

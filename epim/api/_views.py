@@ -23,7 +23,8 @@ def study_summary(row: results.StudyRow) -> StudySummary:
         cancel_requested=row.cancel_requested,
         links={"self": base, "trials": f"{base}/trials", "pareto": f"{base}/pareto",
                "chart": f"{base}/pareto.svg", "ui": f"/ui/studies/{row.id}",
-               "export": f"{base}/export?format=csv"})
+               "export": f"{base}/export?format=csv", "references": f"{base}/references",
+               "history": f"{base}/history"})
 
 
 def study_public(row: results.StudyRow) -> StudyPublic:

@@ -1,4 +1,4 @@
-"""``epim study run|list|show|pareto|export``: studies in the one results store.
+"""``epim study run|list|show|pareto|export|design|model``: studies in the one results store.
 
 A study run here is a row of ``epim_studies`` like one submitted over HTTP: ``epim serve``
 shows it, and the API's studies are addressable here by id (or by an unambiguous name).
@@ -229,3 +229,65 @@ def study_export(study: StudyRef, database_url: DatabaseOption = None,
         typer.echo(simple_table([{k: v for k, v in r.items() if k != "design"} for r in rows]))
         return
     emit(rows, fmt, document={"study": _summary(row), "trials": rows})
+
+
+TrialRef = Annotated[int, typer.Argument(metavar="TRIAL", min=0, max=2**31 - 1,
+                                         help="Trial number.")]
+
+
+def _stored_trial(url: str, study: str, number: int) -> tuple[Any, Any]:
+    from epim import results
+    from epim.errors import InputError
+    from epim.service import find_study
+
+    row = find_study(url, study)
+    trial = results.get_trial(url, row.id, number)
+    if trial is None:
+        raise InputError(f"no trial {number} in study {row.id}", field="TRIAL",
+                         expected=f"0..{max(row.completed_trials - 1, 0)}")
+    return row, trial
+
+
+@study_app.command("design")
+@user_errors
+def study_design(study: StudyRef, number: TrialRef, database_url: DatabaseOption = None,
+                 fmt: Annotated[str, typer.Option(
+                     "--format", "-f", help="yaml or json (both are design files).")
+                 ] = "yaml",
+                 out: Annotated[Path | None, typer.Option(
+                     "--out", help="Write the design file here (default: print it).")
+                 ] = None) -> None:
+    """Print a trial's design file (for ``epim cost --design`` and ``epim export --design``)."""
+    from epim.errors import InputError
+    from epim.service import design_text
+
+    if fmt not in ("yaml", "json"):
+        raise InputError(f"bad value {fmt!r}", field="--format", expected="yaml or json")
+    _, trial = _stored_trial(settings(database_url).database_url, study, number)
+    text = design_text(trial.design, fmt)
+    if out is None:
+        typer.echo(text, nl=False)
+        return
+    _write(out, text.encode())
+    typer.echo(f"wrote {out}")
+
+
+@study_app.command("model")
+@user_errors
+def study_model(study: StudyRef, number: TrialRef,
+                out: Annotated[Path, typer.Option("--out", help="Output model file (.pt).")],
+                database_url: DatabaseOption = None) -> None:
+    """Write a trainable PyTorch model of a trial's design (``epim.nn.load`` reads it)."""
+    from epim.service import trial_model
+
+    row, trial = _stored_trial(settings(database_url).database_url, study, number)
+    _write(out, trial_model(row, trial))
+    typer.echo(f"wrote {out} (study {row.id}, trial {trial.number}, {row.network})")
+
+
+def _write(path: Path, data: bytes) -> None:
+    from epim.errors import InputError
+
+    if path.parent and not path.parent.exists():
+        raise InputError("directory does not exist", source=str(path.parent), field="--out")
+    path.write_bytes(data)

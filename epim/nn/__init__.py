@@ -5,7 +5,7 @@ torch is imported only here and in ``epim.proxy``.
 
 from epim.nn._build import ComputeBlock, EpimNet, build, epitomize, module_key
 from epim.nn._epitome import EpitomeConv2d, EpitomeLayer, EpitomeLinear, wrap_index
-from epim.nn._export import default_device, export, load
+from epim.nn._export import default_device, export, export_bytes, load
 from epim.nn._quant import ActivationQuantizer, WeightQuantizer, weight_levels
 
 __all__ = [
@@ -20,6 +20,7 @@ __all__ = [
     "default_device",
     "epitomize",
     "export",
+    "export_bytes",
     "load",
     "module_key",
     "weight_levels",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Any
 
@@ -34,17 +35,29 @@ def export(path: str | Path, network: Network, design: Design, *,
         extra: More config to store (e.g. proxy accuracy).
 
     """
+    path = Path(path)
+    torch.save(_payload(network, design, model=model, quantize=quantize, extra=extra), path)
+    return path
+
+
+def export_bytes(network: Network, design: Design, *, quantize: bool = True,
+                 extra: dict[str, Any] | None = None) -> bytes:
+    """The file :func:`export` writes for a freshly initialized model, as bytes (for HTTP)."""
+    buffer = io.BytesIO()
+    torch.save(_payload(network, design, quantize=quantize, extra=extra), buffer)
+    return buffer.getvalue()
+
+
+def _payload(network: Network, design: Design, *, model: EpimNet | None = None,
+             quantize: bool = True, extra: dict[str, Any] | None = None) -> dict[str, Any]:
     model = model or build(network, design, quantize=quantize)
-    payload = {
+    return {
         "format": FORMAT,
         "network": network_to_dict(network),
         "design": design.to_dict(),
         "config": {"quantize": model.quantize, **(extra or {})},
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
     }
-    path = Path(path)
-    torch.save(payload, path)
-    return path
 
 
 def load(path: str | Path, *, device: str | torch.device | None = None) -> EpimNet:

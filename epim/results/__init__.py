@@ -19,6 +19,7 @@ from epim.results._db import (
     session_scope,
     upgrade,
 )
+from epim.results._frame import CHOICE_SEPARATOR, frame_from_trials, trials_frame
 from epim.results._models import (
     STUDY_STATUSES,
     ArtifactRow,
@@ -56,9 +57,11 @@ from epim.results._repository import (
     save_baseline,
     stored_trial_numbers,
     study_artifact,
+    trials_by_design_hash,
 )
 
 __all__ = [
+    "CHOICE_SEPARATOR",
     "FINISHED",
     "STUDY_STATUSES",
     "TRANSIENT_ERRORS",
@@ -79,6 +82,7 @@ __all__ = [
     "delete_study",
     "ensure_schema",
     "finish_study",
+    "frame_from_trials",
     "front_trials",
     "get_study",
     "get_trial",
@@ -105,5 +109,7 @@ __all__ = [
     "session_scope",
     "stored_trial_numbers",
     "study_artifact",
+    "trials_by_design_hash",
+    "trials_frame",
     "upgrade",
 ]

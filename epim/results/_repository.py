@@ -372,3 +372,18 @@ def all_trial_points(url: str, study_id: int) -> list[tuple[int, bool, dict[str,
                                .where(TrialRow.study_id == study_id,
                                       TrialRow.state == "complete")).all()
         return [(int(n), bool(f), dict(m)) for n, f, m in rows]
+
+
+def trials_by_design_hash(url: str, study_id: int, hashes: Sequence[str]
+                          ) -> dict[str, TrialRow]:
+    """The study's completed trials whose design hash is one of ``hashes`` (first of each)."""
+    if not hashes:
+        return {}
+    with session_scope(url) as session:
+        rows = session.scalars(select(TrialRow).where(
+            TrialRow.study_id == study_id, TrialRow.state == "complete",
+            TrialRow.design_hash.in_(list(set(hashes)))).order_by(TrialRow.number))
+        found: dict[str, TrialRow] = {}
+        for row in rows:
+            found.setdefault(row.design_hash, row)
+        return found

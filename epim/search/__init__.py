@@ -3,6 +3,7 @@
 from epim.search._codec import ParameterCodec
 from epim.search._driver import RunResult, StudyDriver, make_strategy
 from epim.search._limits import StudyLimits
+from epim.search._metrics import cost_metrics
 from epim.search._pareto import (
     front_indices,
     hypervolume,
@@ -53,6 +54,7 @@ __all__ = [
     "TrainingProxy",
     "TrialRecord",
     "build_space",
+    "cost_metrics",
     "default_population",
     "front_indices",
     "hypervolume",

@@ -9,6 +9,15 @@ from epim.service._browse import (
     project_front,
     trials_csv,
 )
+from epim.service._designs import (
+    design_text,
+    history_document,
+    layer_view,
+    prepared_study,
+    reference_designs,
+    trial_design,
+    trial_model,
+)
 from epim.service._evaluators import ProxyAccuracy
 from epim.service._local import run_study_here
 from epim.service._owner import is_dead_here, new_owner
@@ -25,16 +34,23 @@ __all__ = [
     "SqlStudyStore",
     "best_per_objective",
     "choose_axes",
+    "design_text",
     "find_study",
+    "history_document",
     "is_dead_here",
+    "layer_view",
     "make_accuracy",
     "new_owner",
     "objectives",
     "pareto_document",
     "prepare_submission",
+    "prepared_study",
     "profile_document",
     "project_front",
     "record_from_row",
+    "reference_designs",
     "run_study_here",
+    "trial_design",
+    "trial_model",
     "trials_csv",
 ]

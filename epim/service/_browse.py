@@ -6,8 +6,6 @@ and ``GET /studies/{id}/pareto`` give the same document.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from typing import Any
 
@@ -111,16 +109,13 @@ def pareto_document(url: str, row: results.StudyRow, x: str | None = None,
 
 
 def trials_csv(trials: list[results.TrialRow]) -> str:
-    """Every trial as CSV: number, state, feasibility, front flag, metrics, error, design."""
-    metrics = sorted({k for t in trials for k in t.metrics})
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(["number", "state", "feasible", "on_front", *metrics, "error", "design"])
-    for t in trials:
-        writer.writerow([t.number, t.state, t.feasible, t.on_front,
-                         *[t.metrics.get(m, "") for m in metrics], t.error or "",
-                         json.dumps(t.design, separators=(",", ":"))])
-    return out.getvalue()
+    """Every trial as CSV, from the trials' DataFrame (``epim.results.frame_from_trials``).
+
+    Columns: number, state, feasible, on_front, source, node, error, every metric, then one
+    column per layer and design field (``<layer>:<field>``).
+    """
+    text: str = results.frame_from_trials(trials).to_csv(index=False)
+    return text
 
 
 def profile_document(url: str, study_id: int) -> dict[str, Any] | None:

@@ -12,9 +12,11 @@ from epim import results
 from epim.api._deps import ReadAccess, SettingsDep, WriteAccess
 from epim.api._schemas import (
     STUDY_EXAMPLE,
+    HistoryPoint,
     LayerCost,
     ParetoDocument,
     Profile,
+    References,
     StudiesPage,
     StudyCreate,
     StudyPublic,
@@ -26,10 +28,15 @@ from epim.errors import InputError
 from epim.search import Metric
 from epim.service import (
     choose_axes,
+    design_text,
+    history_document,
+    layer_view,
     pareto_document,
     prepare_submission,
     profile_document,
     project_front,
+    reference_designs,
+    trial_model,
     trials_csv,
 )
 from epim.settings import Settings
@@ -147,22 +154,69 @@ def list_trials(settings: SettingsDep, study_id: StudyId, offset: Offset = 0,
                       offset=offset, limit=limit)
 
 
-@router.get("/{study_id}/trials/{number}", response_model=TrialDetail,
-            dependencies=[ReadAccess], summary="One trial with its per-layer breakdown")
-def get_trial(settings: SettingsDep, study_id: StudyId, number: TrialNumber) -> TrialDetail:
-    """The trial's design, metrics and per-layer crossbars, tiles, latency and energy."""
+def _trial(settings: Settings, study_id: int, number: int
+           ) -> tuple[results.StudyRow, results.TrialRow]:
     row = _study(settings, study_id)
     trial = results.get_trial(settings.database_url, study_id, number)
     if trial is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no trial {number} in study {study_id}")
-    names = (row.baseline or {}).get("layers", [])
-    breakdown = trial.layers or {}
-    layers = [LayerCost(name=name, type=kind, crossbars=int(breakdown["crossbars"][i]),
-                        tiles=int(breakdown["tiles"][i]),
-                        latency_s=float(breakdown["latency_s"][i]),
-                        energy_j=float(breakdown["energy_j"][i]))
-              for i, (name, kind) in enumerate(names)] if breakdown else []
+    return row, trial
+
+
+@router.get("/{study_id}/trials/{number}", response_model=TrialDetail,
+            dependencies=[ReadAccess], summary="One trial with its per-layer breakdown")
+def get_trial(settings: SettingsDep, study_id: StudyId, number: TrialNumber) -> TrialDetail:
+    """The trial's design, metrics and per-layer costs (and stored vs dense shapes)."""
+    row, trial = _trial(settings, study_id, number)
+    layers = [LayerCost(**entry) for entry in layer_view(row, trial)]
     return TrialDetail(**trial_public(trial).model_dump(), layers=layers)
+
+
+@router.get("/{study_id}/trials/{number}/design", dependencies=[ReadAccess],
+            summary="The trial's design file (for epim cost --design and epim export)",
+            response_class=Response,
+            responses={200: {"content": {"application/yaml": {}, "application/json": {}}}})
+def trial_design_file(settings: SettingsDep, study_id: StudyId, number: TrialNumber,
+                      format: Annotated[Literal["yaml", "json"], Query()] = "yaml") -> Response:
+    """The design in the design file format, named by network and layer."""
+    _, trial = _trial(settings, study_id, number)
+    media = "application/json" if format == "json" else "application/yaml"
+    name = f"study-{study_id}-trial-{number}.{format}"
+    return Response(design_text(trial.design, format), media_type=media,
+                    headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
+@router.get("/{study_id}/trials/{number}/model", dependencies=[ReadAccess],
+            summary="A trainable PyTorch model of the trial's design (the epim export file)",
+            response_class=Response,
+            responses={200: {"content": {"application/octet-stream": {}}}})
+def trial_model_file(settings: SettingsDep, study_id: StudyId, number: TrialNumber
+                     ) -> Response:
+    """The ``epim export`` file of the design, freshly initialized; load with ``epim.nn.load``.
+
+    It holds the study's full network, the design and the quantization setting, as tensors
+    and plain data (``torch.load(..., weights_only=True)`` reads it).
+    """
+    row, trial = _trial(settings, study_id, number)
+    name = f"study-{study_id}-trial-{number}.pt"
+    return Response(trial_model(row, trial), media_type="application/octet-stream",
+                    headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
+@router.get("/{study_id}/references", response_model=References, dependencies=[ReadAccess],
+            summary="The dense baseline and the uniform hand designs, for reference")
+def references(settings: SettingsDep, study_id: StudyId) -> References:
+    """Designs to read the front against: dense, and every layer at one rank and bit-width."""
+    row = _study(settings, study_id)
+    return References.model_validate(reference_designs(settings.database_url, row))
+
+
+@router.get("/{study_id}/history", response_model=list[HistoryPoint],
+            dependencies=[ReadAccess], summary="Hypervolume and counters after each batch")
+def history(settings: SettingsDep, study_id: StudyId) -> list[HistoryPoint]:
+    """The study's progress after each stored batch, oldest first."""
+    row = _study(settings, study_id)
+    return [HistoryPoint(**p) for p in history_document(settings.database_url, row)]
 
 
 @router.get("/{study_id}/profile", response_model=Profile, dependencies=[ReadAccess],

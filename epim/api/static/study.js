@@ -1,0 +1,291 @@
+// The front explorer of one study: /ui/studies/{id}. Reads the JSON API only.
+import { axes, el, formatValue, lines, metricLabel, ramp, unitFor } from "/ui/static/chart.js";
+
+const root = document.querySelector("#explorer");
+const id = Number(root.dataset.study);
+const $ = q => document.querySelector(q);
+const esc = v => String(v).replace(/[&<>"']/g, c => `&#${c.charCodeAt(0)};`);
+const state = { study: null, trials: [], front: [], refs: null, history: [], selected: null,
+  sort: null, sortDesc: false, userSelected: false };
+
+async function get(url) {
+  const r = await fetch(url, { headers: { accept: "application/json" } });
+  if (!r.ok) throw new Error(`${url}: HTTP ${r.status}`);
+  return r.json();
+}
+
+async function allTrials() {
+  const items = [];
+  for (let offset = 0; ; offset += 1000) {
+    const page = await get(`/studies/${id}/trials?limit=1000&offset=${offset}`);
+    items.push(...page.items);
+    if (items.length >= page.total || !page.items.length) return items;
+  }
+}
+
+const objectives = () => state.study.spec.objectives.map(o => o.metric);
+const direction = m => (state.study.spec.objectives.find(o => o.metric === m) || {}).direction;
+
+function fillSelect(sel, names, index, extra = []) {
+  if (sel.options.length) return;
+  for (const [v, label] of extra) sel.add(new Option(label, v));
+  names.forEach(m => sel.add(new Option(metricLabel(m), m)));
+  sel.selectedIndex = Math.min(index + extra.length, sel.options.length - 1);
+}
+
+async function load() {
+  try {
+    state.study = await get(`/studies/${id}`);
+    const [trials, refs, history] = await Promise.all([
+      allTrials(), state.refs ? state.refs : get(`/studies/${id}/references`),
+      get(`/studies/${id}/history`)]);
+    state.trials = trials; state.refs = refs; state.history = history;
+    state.front = trials.filter(t => t.on_front);
+  } catch (err) {
+    $("#status").textContent = `could not load the study: ${err.message}`;
+    return;
+  }
+  const s = state.study, p = s.progress;
+  $("#status").textContent = `${s.status}: ${p.completed_trials}/${p.n_trials} trials, ` +
+    `${p.feasible_trials} feasible, front ${p.front_size}, hypervolume ${s.hypervolume.toFixed(4)}` +
+    ` · network ${s.network} · sampler ${s.spec.sampler.name}` + (s.error ? ` · error: ${s.error}` : "");
+  const names = objectives();
+  const metricNames = Object.keys(state.trials.find(t => t.state === "complete")?.values || {});
+  fillSelect($("#x"), names, 0);
+  fillSelect($("#y"), names, 1);
+  const others = metricNames.filter(m => !names.includes(m));
+  fillSelect($("#colour"), [...names, ...others], 2, [["", "none"], ["feasibility", "feasibility"]]);
+  if (names.length < 3 && $("#colour").value !== "feasibility" && !state.colourChosen) $("#colour").value = "feasibility";
+  draw();
+  table();
+  drawHistory();
+  if (!state.userSelected) {
+    const knee = kneePoint();
+    if (knee !== null) await select(knee, false);
+  }
+  if (s.status === "queued" || s.status === "running") setTimeout(load, 3000);
+}
+
+// The front trial nearest the ideal point in objectives normalized to the front's range.
+function kneePoint() {
+  if (!state.front.length) return null;
+  const names = objectives();
+  const span = names.map(m => {
+    const v = state.front.map(t => t.values[m]);
+    return [Math.min(...v), Math.max(...v)];
+  });
+  let best = null, bestDist = Infinity;
+  for (const t of state.front) {
+    let d = 0;
+    names.forEach((m, i) => {
+      const [lo, hi] = span[i];
+      let u = hi > lo ? (t.values[m] - lo) / (hi - lo) : 0;
+      if (direction(m) === "maximize") u = 1 - u;
+      d += u * u;
+    });
+    if (d < bestDist) { bestDist = d; best = t.number; }
+  }
+  return best;
+}
+
+function shownTrials() {
+  const show = $("#show").value;
+  return state.trials.filter(t => t.state === "complete" && (show === "all" ||
+    (show === "feasible" && t.feasible) || (show === "front" && t.on_front)));
+}
+
+function referencePoints(x, y) {
+  if (!$("#refs").checked || !state.refs) return [];
+  const refs = [];
+  if (state.refs.dense) refs.push({ ...state.refs.dense, kind: "dense" });
+  for (const u of state.refs.uniform) refs.push({ ...u, kind: "uniform" });
+  return refs.filter(r => x in r.metrics || y in r.metrics);
+}
+
+function showTip(evt, lines_) {
+  const tip = $("#tip");
+  tip.textContent = lines_.join("\n");
+  tip.hidden = false;
+  tip.style.left = `${evt.clientX + 14}px`; tip.style.top = `${evt.clientY + 10}px`;
+}
+const hideTip = () => { $("#tip").hidden = true; };
+
+function tipLines(title, values) {
+  return [title, ...objectives().concat(["crossbars", "crossbar_area_reduction"])
+    .filter((m, i, a) => a.indexOf(m) === i && m in values)
+    .map(m => `${metricLabel(m)}: ${formatValue(m, values[m])}`)];
+}
+
+function draw() {
+  const x = $("#x").value, y = $("#y").value, colour = $("#colour").value;
+  $("#svg-link").href = `/studies/${id}/pareto.svg?x=${x}&y=${y}`;
+  const svg = $("#chart"); svg.innerHTML = "";
+  const pts = shownTrials().filter(t => x in t.values && y in t.values);
+  const refs = referencePoints(x, y);
+  // the axes cover the trials and the uniform designs; the dense baseline, often far off,
+  // is pinned to the chart's edge when it lies outside (its tooltip gives its values)
+  const full = refs.filter(r => r.kind !== "dense" && x in r.metrics && y in r.metrics);
+  if (!pts.length && !full.length) {
+    el("text", { x: 40, y: 40 }, svg).textContent = "no completed trials yet";
+    return;
+  }
+  const { sx, sy, box } = axes(svg, { xMetric: x, yMetric: y,
+    xValues: [...pts.map(t => t.values[x]), ...full.map(r => r.metrics[x])],
+    yValues: [...pts.map(t => t.values[y]), ...full.map(r => r.metrics[y])] });
+  // colour scale
+  let colourOf = t => (t.on_front ? "#cc3311" : t.feasible ? "#4477aa" : "#bbbbbb");
+  const legend = [["#cc3311", "front (feasible, non-dominated)"], ["#4477aa", "feasible"], ["#bbbbbb", "infeasible"]];
+  let colourNote = "";
+  if (colour && colour !== "feasibility") {
+    const vs = pts.map(t => t.values[colour]).filter(Number.isFinite);
+    const lo = Math.min(...vs), hi = Math.max(...vs);
+    colourOf = t => (Number.isFinite(t.values[colour]) ? ramp(hi > lo ? (t.values[colour] - lo) / (hi - lo) : 0.5) : "#bbbbbb");
+    const u = unitFor(colour, vs);
+    colourNote = `colour: ${metricLabel(colour)} from ${formatValue(colour, lo, u)} (dark) to ${formatValue(colour, hi, u)} (yellow); front points ringed in red`;
+  }
+  const layer = el("g", { class: "points" }, svg);
+  const ordered = [...pts].sort((a, b) => a.on_front - b.on_front);
+  for (const t of ordered) {
+    const c = el("circle", { cx: sx(t.values[x]).toFixed(1), cy: sy(t.values[y]).toFixed(1),
+      r: t.on_front ? 6 : 3.5, fill: colourOf(t), class: `pt${t.on_front ? " front" : ""}`,
+      "data-number": t.number, "fill-opacity": t.on_front ? 1 : 0.75 }, layer);
+    if (t.on_front && colour && colour !== "feasibility") { c.setAttribute("stroke", "#cc3311"); c.setAttribute("stroke-width", 2); }
+    if (state.selected === t.number) { c.setAttribute("stroke", "#000"); c.setAttribute("stroke-width", 2.5); c.classList.add("selected"); }
+    c.addEventListener("click", () => select(t.number, true));
+    c.addEventListener("mousemove", e => showTip(e, tipLines(`trial ${t.number}${t.on_front ? " (front)" : ""}${t.feasible ? "" : " (infeasible)"}`, t.values)));
+    c.addEventListener("mouseleave", hideTip);
+  }
+  // references: markers where both axes are known, rules where one is
+  const refLayer = el("g", { class: "references" }, svg);
+  for (let r of refs) {
+    const hasX = x in r.metrics, hasY = y in r.metrics;
+    const colourRef = r.kind === "dense" ? "#000" : "#8a5a00";
+    let node;
+    if (hasX && hasY) {
+      const rawX = sx(r.metrics[x]), rawY = sy(r.metrics[y]);
+      const cx = Math.min(Math.max(rawX, box.x0 + 8), box.x1 - 8);
+      const cy = Math.min(Math.max(rawY, box.y1 + 8), box.y0 - 8);
+      if (cx !== rawX || cy !== rawY) r = { ...r, label: `${r.label} (off the chart, pinned to its edge)` };
+      node = r.kind === "dense"
+        ? el("path", { d: `M${cx},${cy - 8}L${cx + 2.4},${cy - 2.5}L${cx + 8},${cy - 2.5}L${cx + 3.6},${cy + 1.5}L${cx + 5.2},${cy + 7.5}L${cx},${cy + 4}L${cx - 5.2},${cy + 7.5}L${cx - 3.6},${cy + 1.5}L${cx - 8},${cy - 2.5}L${cx - 2.4},${cy - 2.5}Z`, fill: colourRef, class: "ref dense" }, refLayer)
+        : el("rect", { x: cx - 4, y: cy - 4, width: 8, height: 8, fill: "none", stroke: colourRef, "stroke-width": 1.5, transform: `rotate(45 ${cx} ${cy})`, class: "ref uniform" }, refLayer);
+    } else if (hasX) {
+      const px = sx(r.metrics[x]);
+      if (px < box.x0 || px > box.x1) continue;
+      node = el("line", { x1: px, x2: px, y1: box.y1, y2: box.y0, stroke: colourRef, "stroke-dasharray": "3 4", "stroke-opacity": 0.5, class: "ref rule" }, refLayer);
+    } else {
+      const py = sy(r.metrics[y]);
+      if (py < box.y1 || py > box.y0) continue;
+      node = el("line", { x1: box.x0, x2: box.x1, y1: py, y2: py, stroke: colourRef, "stroke-dasharray": "3 4", "stroke-opacity": 0.5, class: "ref rule" }, refLayer);
+    }
+    node.addEventListener("mousemove", e => showTip(e, tipLines(`${r.label}${r.trial !== null && r.trial !== undefined ? ` (trial ${r.trial})` : ""}`, r.metrics)));
+    node.addEventListener("mouseleave", hideTip);
+    if (r.trial !== null && r.trial !== undefined) node.addEventListener("click", () => select(r.trial, true));
+  }
+  const items = colourNote ? [["#cc3311", "front"]] : legend;
+  $("#legend").innerHTML = "";
+  for (const [c, label] of items) {
+    const span = document.createElement("span"); span.style.setProperty("--c", c); span.textContent = label;
+    $("#legend").appendChild(span);
+  }
+  if (colourNote) { const n = document.createElement("em"); n.textContent = colourNote; $("#legend").appendChild(n); }
+  if (refs.length) {
+    const n = document.createElement("em");
+    n.textContent = "★ dense baseline, ◇ uniform hand designs (dashed line: known on one axis only)";
+    $("#legend").appendChild(n);
+  }
+}
+
+function table() {
+  const names = objectives();
+  const extra = ["crossbars", "crossbar_area_reduction", "energy_j", "latency_s", "accuracy"]
+    .filter(m => !names.includes(m) && state.front.some(t => m in t.values));
+  const columns = ["number", ...names, ...extra];
+  const thead = $("#front thead"), tbody = $("#front tbody");
+  thead.innerHTML = "";
+  const tr = document.createElement("tr");
+  for (const c of columns) {
+    const th = document.createElement("th");
+    th.dataset.key = c;
+    const u = c === "number" ? null : unitFor(c, state.front.map(t => t.values[c]));
+    th.textContent = c === "number" ? "trial" : metricLabel(c) + (u && u.unit ? ` (${u.unit})` : "");
+    if (state.sort === c) th.className = state.sortDesc ? "sorted-desc" : "sorted-asc";
+    th.addEventListener("click", () => {
+      state.sortDesc = state.sort === c ? !state.sortDesc : false; state.sort = c; table();
+    });
+    tr.appendChild(th);
+  }
+  thead.appendChild(tr);
+  const key = state.sort || names[0];
+  const val = t => (key === "number" ? t.number : t.values[key]);
+  const rows = [...state.front].sort((a, b) => (val(a) - val(b)) * (state.sortDesc ? -1 : 1));
+  tbody.innerHTML = "";
+  for (const t of rows) {
+    const row = document.createElement("tr");
+    row.dataset.number = t.number;
+    if (t.number === state.selected) row.className = "selected";
+    for (const c of columns) {
+      const td = document.createElement("td");
+      if (c === "number") td.textContent = t.number;
+      else td.textContent = formatValue(c, t.values[c], unitFor(c, state.front.map(f => f.values[c]))).replace(/ \S+$/, "");
+      row.appendChild(td);
+    }
+    row.addEventListener("click", () => select(t.number, true));
+    tbody.appendChild(row);
+  }
+  $("#front-count").textContent = `(${state.front.length} designs; click a column to sort)`;
+}
+
+function drawHistory() {
+  const points = state.history.map(h => [h.completed, h.hypervolume]);
+  lines($("#history"), { xMetric: "trials", yMetric: "hypervolume",
+    series: [{ name: "hypervolume", colour: "#cc3311", points }] });
+}
+
+async function select(number, byUser) {
+  if (byUser) state.userSelected = true;
+  state.selected = number;
+  const t = await get(`/studies/${id}/trials/${number}`);
+  const front = state.front.some(f => f.number === number);
+  $("#selected-label").textContent = `trial ${t.number}${front ? " (on the front" : ""}${!byUser && front ? ", the knee: nearest the ideal point)" : front ? ")" : ""}`;
+  const names = objectives();
+  const metrics = Object.keys(t.values).sort((a, b) => (names.includes(b) - names.includes(a)));
+  const rows = metrics.map(m => `<tr><th class="left">${esc(metricLabel(m))}</th><td>${formatValue(m, t.values[m])}</td></tr>`).join("");
+  const base = `/studies/${id}/trials/${t.number}`;
+  $("#selected").innerHTML = `<p>${t.feasible ? "feasible" : "infeasible"}${t.source ? ` · proposed by ${esc(t.source)}` : ""}${t.node ? ` · evaluated on ${esc(t.node)}` : ""}` +
+    ` · <a id="design-yaml" href="${base}/design?format=yaml">design (YAML)</a>` +
+    ` · <a id="design-json" href="${base}/design?format=json">design (JSON)</a>` +
+    ` · <a id="model-link" href="${base}/model">model (.pt, trainable)</a></p>` +
+    `<table class="grid metrics">${rows}</table>`;
+  layerTable(t.layers);
+  draw(); table();
+}
+
+function layerTable(layers) {
+  const compute = layers.filter(l => l.epitome_in !== null && l.epitome_in !== undefined);
+  $("#layers-wrap").hidden = !compute.length;
+  const most = Math.max(1, ...compute.map(l => l.crossbars));
+  const tbody = $("#layers tbody"); tbody.innerHTML = "";
+  for (const l of compute) {
+    const tr = document.createElement("tr");
+    const kept = l.stored_fraction;
+    const cells = [
+      [esc(l.name), "left"], [esc(l.type), "left"],
+      [`<span class="bar" style="width:${(120 * l.crossbars / most).toFixed(1)}px"></span> ${l.crossbars}`, ""],
+      [`${l.epitome_in} × ${l.epitome_out} / ${l.in_channels} × ${l.out_channels}`, "left"],
+      [`${l.epitome_h}×${l.epitome_w}${l.epitome_h !== l.kernel_h ? ` (dense ${l.kernel_h}×${l.kernel_w})` : ""}`, ""],
+      [`<span class="strip" style="background:${ramp(Math.sqrt(kept))}"></span> ${(100 * kept).toPrecision(3)}%`, ""],
+      [l.weight_bits, ""], [l.act_bits, ""],
+      [formatValue("latency_s", l.latency_s), ""], [formatValue("energy_j", l.energy_j), ""]];
+    tr.innerHTML = cells.map(([v, cls]) => `<td class="${cls}">${v}</td>`).join("");
+    tbody.appendChild(tr);
+  }
+}
+
+for (const q of ["#x", "#y", "#show", "#refs"]) $(q).addEventListener("change", draw);
+$("#colour").addEventListener("change", () => { state.colourChosen = true; draw(); });
+const compare = $("#compare");
+if (compare) compare.addEventListener("change", () => {
+  if (compare.value) location.href = `/ui/compare?a=${id}&b=${compare.value}`;
+});
+load();

@@ -1,0 +1,143 @@
+"""A stored trial as things a researcher takes away: its design file, a model, a layer view.
+
+Also the references a front is read against: the dense baseline and the uniform hand designs
+of the study's space (every layer at the same channel rank and bit-width), costed with the
+study's own cost model. The study's network, hardware and space are rebuilt from its stored
+spec once per spec (``prepare_study``) and kept.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from typing import Any
+
+import yaml
+
+from epim import results
+from epim.search import PreparedStudy, StudySpec, cost_metrics, prepare_study
+from epim.space import Design, DesignBatch, design_from_dict
+
+
+@functools.lru_cache(maxsize=32)
+def _prepared(spec_json: str) -> PreparedStudy:
+    spec = StudySpec.model_validate(json.loads(spec_json), strict=False)
+    return prepare_study(spec)
+
+
+def prepared_study(row: results.StudyRow) -> PreparedStudy:
+    """The study's network, hardware, space and cost model (built once per spec)."""
+    return _prepared(json.dumps(row.spec, sort_keys=True))
+
+
+def trial_design(row: results.StudyRow, trial: results.TrialRow) -> Design:
+    """The trial's design, checked against the study's network."""
+    return design_from_dict(trial.design, prepared_study(row).network,
+                            source=f"study {row.id} trial {trial.number}")
+
+
+def design_text(document: dict[str, Any], fmt: str) -> str:
+    """A design file (``yaml`` or ``json``) that ``epim cost --design`` reads back."""
+    if fmt == "json":
+        return json.dumps(document, indent=1) + "\n"
+    return yaml.safe_dump(document, sort_keys=False)
+
+
+def trial_model(row: results.StudyRow, trial: results.TrialRow) -> bytes:
+    """The ``epim export`` file of the trial's design (freshly initialized, to be trained).
+
+    Loadable with ``epim.nn.load``; it holds the study's full network (not the proxy's
+    width-scaled copy), the design and the study's quantization setting.
+    """
+    from epim.nn import export_bytes  # torch only where a model is asked for
+
+    prepared = prepared_study(row)
+    extra = {"study": row.id, "trial": trial.number,
+             "metrics": {k: float(v) for k, v in trial.metrics.items()}}
+    return export_bytes(prepared.network, trial_design(row, trial), extra=extra)
+
+
+def layer_view(row: results.StudyRow, trial: results.TrialRow) -> list[dict[str, Any]]:
+    """Per network layer: type, costs and, for conv/linear layers, stored vs full shape.
+
+    Each entry has ``name``, ``type``, ``crossbars``, ``tiles``, ``latency_s`` (s) and
+    ``energy_j`` (J); a compute layer also has ``in_channels`` (per group), ``out_channels``,
+    ``kernel_h``, ``kernel_w``, its design fields, and ``stored_fraction`` (stored weights /
+    dense weights).
+    """
+    breakdown = trial.layers or {}
+    if not breakdown:
+        return []
+    network = prepared_study(row).network
+    design = (trial.design or {}).get("layers", {})
+    view = []
+    for i, layer in enumerate(network.layers):
+        entry: dict[str, Any] = {
+            "name": layer.name, "type": layer.kind,
+            "crossbars": int(breakdown["crossbars"][i]), "tiles": int(breakdown["tiles"][i]),
+            "latency_s": float(breakdown["latency_s"][i]),
+            "energy_j": float(breakdown["energy_j"][i])}
+        choice = design.get(layer.name)
+        if layer.is_compute and choice is not None:
+            cout, cin_g, kh, kw = layer.weight_shape
+            stored = (choice["epitome_in"] * choice["epitome_out"] * choice["epitome_h"]
+                      * choice["epitome_w"])
+            entry.update(in_channels=cin_g, out_channels=cout, kernel_h=kh, kernel_w=kw,
+                         **{k: int(v) for k, v in choice.items()},
+                         stored_fraction=stored / layer.params)
+        view.append(entry)
+    return view
+
+
+def reference_designs(url: str, row: results.StudyRow) -> dict[str, Any]:
+    """The dense baseline and the uniform hand designs of the study's space, with metrics.
+
+    A uniform design's metrics are its cost metrics from the study's cost model; where the
+    study evaluated the same design as a trial, that trial's number and metrics (accuracy
+    included) are given instead.
+
+    Returns:
+        ``{"dense": {"label", "metrics"} | None, "uniform": [{"label", "rank",
+        "weight_bits", "trial", "metrics", "design"}]}``.
+
+    """
+    baseline = (row.baseline or {}).get("metrics")
+    dense = None if not baseline else {
+        "label": f"dense {row.spec.get('baseline_bits', 16)}-bit",
+        "metrics": {k: float(v) for k, v in baseline.items()}}
+    if not baseline:
+        return {"dense": None, "uniform": []}
+    prepared = prepared_study(row)
+    choices = prepared.space.uniform_choices()
+    if not choices:
+        return {"dense": dense, "uniform": []}
+    batch: DesignBatch = prepared.space.decode_batch(choices)
+    costs = prepared.model.evaluate(batch)
+    metrics = cost_metrics(costs, baseline, prepared.spec.latency_mode)
+    hashes = batch.digests()
+    evaluated = results.trials_by_design_hash(url, row.id, hashes)
+    wbits_keys = [k for k in choices[0] if k.endswith("/wbits")]
+    ranks: dict[tuple[int, ...], int] = {}
+    uniform = []
+    for i, (choice, document) in enumerate(zip(choices, batch.to_dicts(), strict=True)):
+        channel_key = tuple(v for k, v in choice.items() if k.endswith(("/in", "/out")))
+        rank = ranks.setdefault(channel_key, len(ranks))
+        bits = sorted({choice[k] for k in wbits_keys})
+        trial = evaluated.get(hashes[i])
+        values = {k: float(v[i]) for k, v in metrics.items()}
+        if trial is not None:
+            values.update({k: float(v) for k, v in trial.metrics.items()})
+        uniform.append({
+            "label": f"uniform r{rank} {'/'.join(map(str, bits))}b",
+            "rank": rank, "weight_bits": bits[-1] if bits else None,
+            "trial": None if trial is None else trial.number,
+            "metrics": values, "design": document})
+    return {"dense": dense, "uniform": uniform}
+
+
+def history_document(url: str, row: results.StudyRow) -> list[dict[str, Any]]:
+    """The study's counters after each stored batch, oldest first (hypervolume over trials)."""
+    return [{"completed": p.completed, "feasible": p.feasible, "failed": p.failed,
+             "front_size": p.front_size, "hypervolume": p.hypervolume,
+             "elapsed_s": p.elapsed_s}
+            for p in results.progress_history(url, row.id)]
