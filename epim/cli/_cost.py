@@ -36,12 +36,31 @@ def networks_command(fmt: FormatOption = OutputFormat.table) -> None:
 
 @user_errors
 def presets_command(
-    name: Annotated[str | None, typer.Argument(help="Preset to show in full.")] = None,
+    name: Annotated[str | None, typer.Argument(
+        help="Preset to show in full, or 'import' to read an MNSIM SimConfig.ini.")] = None,
+    simconfig: Annotated[Path | None, typer.Argument(
+        metavar="[SIMCONFIG]", help="With 'import': the MNSIM 2.0 SimConfig.ini to read.")
+    ] = None,
+    out: Annotated[Path | None, typer.Option(
+        "--out", help="With 'import': write the preset here (default: print it).")] = None,
     fmt: FormatOption = OutputFormat.table,
 ) -> None:
-    """List the hardware presets, or show one with every constant, unit and source."""
+    """List the hardware presets, show one with every constant, unit and source, or import one.
+
+    ``epim presets import SimConfig.ini --out preset.yaml`` turns an MNSIM 2.0 configuration
+    into a preset (every constant with its unit and the key or table it came from); keys that
+    cannot affect the hardware are listed on stderr, unsupported ones are an error.
+    """
     from epim.cost_model import list_presets, load_hardware
 
+    if name == "import":
+        _import_simconfig(simconfig, out)
+        return
+    if simconfig is not None or out is not None:
+        from epim.errors import InputError
+
+        raise InputError("SIMCONFIG and --out go with 'epim presets import'", field="NAME",
+                         expected="import")
     if name is None:
         rows = [{"name": p, "description": load_hardware(p).description}
                 for p in list_presets()]
@@ -54,11 +73,36 @@ def presets_command(
     emit(rows, fmt, document=hardware)
 
 
+def _import_simconfig(simconfig: Path | None, out: Path | None) -> None:
+    import yaml
+
+    from epim.cost_model import hardware_from_dict, read_simconfig
+    from epim.errors import InputError
+
+    if simconfig is None:
+        raise InputError("missing the SimConfig.ini to import", field="SIMCONFIG",
+                         expected="a path to an MNSIM 2.0 SimConfig.ini")
+    imported = read_simconfig(simconfig)
+    hardware_from_dict(imported.document, source=str(simconfig))  # complete and valid
+    if imported.ignored:
+        typer.echo("note: no effect on the hardware path, ignored: "
+                   + ", ".join(imported.ignored), err=True)
+    text = yaml.safe_dump(imported.document, sort_keys=False, width=200)
+    if out is None:
+        typer.echo(text, nl=False)
+        return
+    if out.parent and not out.parent.exists():
+        raise InputError("directory does not exist", source=str(out.parent), field="--out")
+    out.write_text(text, encoding="utf-8")
+    typer.echo(f"wrote {out} ({len(imported.document['parameters'])} parameters)")
+
+
 @user_errors
 def cost_command(
     network: Annotated[str, typer.Option("--network", help="Built-in name or network file.")],
-    hardware: Annotated[str, typer.Option("--hardware", help="mnsim, isaac or a preset file.")
-                        ] = "mnsim",
+    hardware: Annotated[str, typer.Option(
+        "--hardware", help="mnsim, isaac, a preset file, or an MNSIM SimConfig .ini file.")
+    ] = "mnsim",
     xbar_size: Annotated[int | None, typer.Option(
         "--xbar-size", help="N x N crossbars (ADC/DAC counts per crossbar unchanged).")] = None,
     weight_bits: Annotated[int, typer.Option(

@@ -17,6 +17,7 @@ from epim.cost_model._model import (
     check_latency_mode,
 )
 from epim.cost_model._report import cost_report, report_from_batch
+from epim.cost_model._simconfig import ImportedPreset, read_simconfig, simconfig_to_preset
 
 __all__ = [
     "ENERGY_COMPONENTS",
@@ -25,6 +26,7 @@ __all__ = [
     "CostBatch",
     "CostModel",
     "Hardware",
+    "ImportedPreset",
     "LatencyMode",
     "check_latency_mode",
     "cost_report",
@@ -32,5 +34,7 @@ __all__ = [
     "list_presets",
     "load_hardware",
     "parse_assignments",
+    "read_simconfig",
     "report_from_batch",
+    "simconfig_to_preset",
 ]

@@ -53,6 +53,7 @@ class HardwareConstants:
     # processing element and tile
     adcs_per_pe: int
     pe_crossbars: int
+    xbar_groups: int
     tile_pes: int
     tile_periphery_area_m2: float
     # digital logic, buffers, interconnect

@@ -32,6 +32,7 @@ OPTION_CHOICES: dict[str, tuple[str, ...]] = {
 INTEGER_PARAMETERS = frozenset({
     "xbar_rows", "xbar_cols", "polarity", "cell_bits", "dac_bits", "dacs_per_xbar", "adc_bits",
     "adcs_per_xbar", "adcs_per_pe", "pe_crossbars", "tile_pes", "buffer_width_bits",
+    "xbar_groups",
 })
 #: Largest value of a count or bit-width parameter (a crossbar of 2^20 rows is already absurd).
 MAX_COUNT = 2**20
@@ -278,7 +279,8 @@ def load_hardware(name_or_path: str | Path = "mnsim",
     """Load a built-in preset by name, or a user preset file, and apply overrides.
 
     Args:
-        name_or_path: ``mnsim`` (default), ``isaac``, or a path to a preset YAML file.
+        name_or_path: ``mnsim`` (default), ``isaac``, a path to a preset YAML file, or to an
+            MNSIM 2.0 ``SimConfig.ini`` (read by :func:`epim.cost_model.read_simconfig`).
         overrides: Parameter or option values to replace (``xbar_size`` sets both crossbar
             dimensions).
         source: Where the overrides came from, for error messages.
@@ -296,7 +298,13 @@ def load_hardware(name_or_path: str | Path = "mnsim",
             raise PresetError(f"unknown hardware preset '{text}'", field="hardware",
                               expected="one of " + ", ".join(list_presets()) +
                               " or an existing preset file")
-        hardware = _parse_preset(_read_yaml(path, text), text, _required_parameters())
+        if path.suffix.lower() == ".ini":  # an MNSIM 2.0 SimConfig.ini
+            from epim.cost_model._simconfig import read_simconfig
+
+            data = read_simconfig(path).document
+        else:
+            data = _read_yaml(path, text)
+        hardware = _parse_preset(data, text, _required_parameters())
     return hardware.with_overrides(overrides or {}, source=source)
 
 

@@ -117,7 +117,10 @@ def map_layers(c: HardwareConstants, g: NetworkArrays, d: DesignArrays) -> Mappi
         row_cap = np.full_like(rows_g, rows_x)
     if c.slice_placement == "crossbar":
         cols_g = cout_stored
-        n_c = slices * ceil_div(cols_g, cols_x)
+        # MNSIM: a PE holds xbar_groups crossbar pairs, so slices fill whole groups
+        placed = ceil_div(slices, c.xbar_groups) * c.xbar_groups if c.xbar_groups > 1 \
+            else slices
+        n_c = placed * ceil_div(cols_g, cols_x)
     else:
         cols_g = cout_stored * slices
         n_c = ceil_div(cols_g, cols_x)
@@ -307,7 +310,9 @@ def count_actions(c: HardwareConstants, g: NetworkArrays, d: DesignArrays, m: Ma
                   a: Activations, t: ActivationLatency, e: EpitomeOverheads) -> ActionCounts:
     """Every component's action count, from the mapping, activations and datapath."""
     if c.adc_accounting == "mnsim":
-        conversions = m.tiles * m.pes * ceil_div(m.cols_used, c.adc_mux) * t.steps * a.total
+        # MNSIM: every ADC of every group of a busy PE converts for the PE's busy time
+        conversions = (m.tiles * m.pes * c.xbar_groups * ceil_div(m.cols_used, c.adc_mux)
+                       * t.steps * a.total)
     else:
         conversions = (a.total * t.dac_cycles * ceil_div(m.rows_used, c.dacs_per_xbar)
                        * m.cols_used * m.units)

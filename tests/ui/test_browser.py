@@ -50,7 +50,7 @@ batch_size: 16
 executor: {{kind: local}}
 """
 #: The explorer's study: proxy accuracy (20 steps on scikit-learn's digits) against costs.
-ACCURACY = ("\naccuracy: {dataset: digits, steps: 20, pretrain_steps: 100, width: 0.25, "
+ACCURACY = ("\naccuracy: {dataset: digits, steps: 20, pretrain_steps: 60, width: 0.25, "
             "batch_size: 32, eval_samples: 300}\n")
 THREE = "[{metric: crossbar_area_m2}, {metric: latency_s}, {metric: accuracy}]"
 TWO = "[{metric: crossbar_area_m2}, {metric: latency_s}]"
@@ -77,7 +77,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
     url = f"sqlite:///{root / 'epim.db'}"
     env = {**os.environ, "EPIM_DATABASE_URL": url, "EPIM_HEARTBEAT_S": "0.5"}
     specs = [("explorer", "resnet20", THREE, "{name: nsga2, seed: 0, population_size: 16}",
-              32, ACCURACY),
+              16, ACCURACY),
              ("cost-only", "resnet20", TWO, "{name: random, seed: 3}", 300, "")]
     for name, network, objectives, sampler, trials, accuracy in specs:
         spec = root / f"{name}.yaml"
@@ -267,14 +267,14 @@ def test_compare_two_studies(page: Page, server: dict[str, Any]) -> None:
 
 def test_live_updates_while_a_study_runs(page: Page, server: dict[str, Any]) -> None:
     spec = yaml.safe_load(STUDY.format(name="live", network="resnet18", objectives=TWO,
-                                       sampler="{name: nsga2, seed: 5}", trials=2500))
+                                       sampler="{name: nsga2, seed: 5}", trials=1500))
     created = httpx.post(f"{server['base']}/studies", json=spec, timeout=30).json()
     page.goto(f"{server['base']}/ui/studies/{created['id']}")
     expect(page.locator("#status")).to_contain_text(re.compile("queued|running"))
     first = page.inner_text("#status")
     expect(page.locator("#status")).to_have_text(re.compile("^completed"), timeout=240_000)
     assert page.inner_text("#status") != first
-    assert page.locator("circle.pt").count() == 2500  # redrawn without a reload
+    assert page.locator("circle.pt").count() == 1500  # redrawn without a reload
 
 
 def test_docs_render_offline(page: Page, server: dict[str, Any]) -> None:

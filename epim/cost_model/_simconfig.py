@@ -1,0 +1,462 @@
+"""Read an MNSIM 2.0 ``SimConfig.ini`` into a complete preset (``epim presets import``).
+
+Every key of MNSIM's configuration format is handled one of three ways:
+
+- **mapped**: it sets preset parameters, each with a source line naming the key, its value
+  and the MNSIM table it was looked up in (``epim/cost_model/mnsim_tables.yaml``);
+- **ignored**: it cannot affect the hardware path (device variation, write settings, the
+  accuracy simulation); reported back as a list;
+- **default only**: the model has no parameter for it yet; any value other than MNSIM's
+  default is an error naming the key, its value and what is supported.
+
+Unknown keys and sections are errors too. Parameters the configuration does not determine
+keep the ``mnsim`` preset's values and sources; the two calibrated against MNSIM's default
+tile (``tile_periphery_area_m2``, ``buffer_access_energy_j``) are rescaled where the
+configuration changes what they contain (DAC area in the periphery).
+"""
+
+from __future__ import annotations
+
+import configparser
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from epim.errors import PresetError
+
+TABLES_PATH = Path(__file__).parent / "mnsim_tables.yaml"
+
+#: MNSIM's spelling of its sections (keys are read case-insensitively).
+SECTION_NAMES = {name.lower(): name for name in (
+    "Device level", "Crossbar level", "Interface level", "Process element level",
+    "Digital module", "Tile level", "Architecture level", "Algorithm Configuration")}
+
+#: Keys that cannot change MNSIM's hardware results (accuracy simulation, writes, SRAM-only
+#: energies for an NVM device, NoC simulation switches handled below).
+IGNORED_KEYS: dict[str, frozenset[str]] = {
+    "device level": frozenset({"device_variation", "device_saf", "write_level",
+                               "write_voltage", "write_latency", "read_level",
+                               "read_energy", "write_energy", "device_tech"}),
+    "crossbar level": frozenset({"transistor_tech"}),
+    "interface level": frozenset({"adc_interval_thres"}),
+    "architecture level": frozenset({"lut_capacity", "lut_area", "lut_power",
+                                     "lut_bandwidth", "tile_num"}),
+    "algorithm configuration": frozenset({"weight_polarity"}),
+}
+
+#: Keys the model supports at MNSIM's default value only: key -> (default, why).
+DEFAULT_ONLY: dict[str, dict[str, tuple[str, str]]] = {
+    "device level": {"device_type": ("NVM", "only NVM crossbars are modelled")},
+    "crossbar level": {
+        "subarray_size": ("=rows", "subarrays smaller than the crossbar are not modelled"),
+        "cell_type": ("1T1R", "only 1T1R cells are modelled"),
+        "wire_resistance": ("-1", "wire parasitics are not modelled"),
+        "wire_capacity": ("-1", "wire parasitics are not modelled"),
+        "load_resistance": ("-1", "load resistance is not modelled"),
+        "area_calculation": ("0", "crossbar area comes from Device_Area"),
+    },
+    "interface level": {"logic_op": ("-1", "digital PIM logic is not modelled")},
+    "process element level": {
+        "pim_type": ("0", "only analog PIM is modelled"),
+        "sub_position": ("0", "only analog subtraction of the polarity pair is modelled"),
+        "pe_inbuf_size": ("0", "PE buffers are one calibrated constant"),
+        "pe_inbuf_area": ("0", "PE buffers are one calibrated constant"),
+        "tile_outbuf_size": ("0", "tile buffers are one calibrated constant"),
+        "tile_outbuf_area": ("0", "tile buffers are one calibrated constant"),
+        "dfu_buf_size": ("0", "tile buffers are one calibrated constant"),
+        "dfu_buf_area": ("0", "tile buffers are one calibrated constant"),
+    },
+    "digital module": {
+        key: (default, "digital modules are part of the calibrated tile periphery")
+        for key, default in (("adder_tech", "45"), ("adder_area", "0"), ("adder_power", "0"),
+                             ("multiplier_tech", "45"), ("multiplier_area", "0"),
+                             ("multiplier_power", "0"), ("shiftreg_tech", "65"),
+                             ("shiftreg_area", "0"), ("shiftreg_power", "0"),
+                             ("reg_tech", "45"), ("reg_area", "0"), ("reg_power", "0"),
+                             ("jointmodule_tech", "45"), ("jointmodule_area", "0"),
+                             ("jointmodule_power", "0"))
+    },
+    "tile level": {
+        "pe_num": ("2,2", "the tile periphery is calibrated on MNSIM's 2x2-PE tile"),
+        "pooling_shape": ("3,3", "pooling units are part of the calibrated tile periphery"),
+        "pooling_unit_num": ("64", "pooling units are part of the calibrated tile periphery"),
+        "pooling_tech": ("65", "pooling units are part of the calibrated tile periphery"),
+        "pooling_area": ("0", "pooling units are part of the calibrated tile periphery"),
+        "tile_adder_num": ("0", "tile adders are part of the calibrated tile periphery"),
+        "tile_adder_level": ("0", "tile adders are part of the calibrated tile periphery"),
+        "tile_shiftreg_num": ("0", "tile shift registers are part of the calibrated periphery"),
+        "tile_shiftreg_level": ("0", "tile shift registers are part of the calibrated periphery"),
+        "tile_outbuf_size": ("0", "tile buffers are one calibrated constant"),
+        "tile_outbuf_area": ("0", "tile buffers are one calibrated constant"),
+        "dfu_buf_size": ("0", "tile buffers are one calibrated constant"),
+        "dfu_buf_area": ("0", "tile buffers are one calibrated constant"),
+    },
+    "architecture level": {
+        "buffer_choice": ("1", "only MNSIM's SRAM buffer is modelled"),
+        "buffer_technology": ("90", "the buffer's timing and energy are MNSIM's 90 nm SRAM"),
+        "buffer_readpower": ("0", "the buffer's energy is one calibrated constant"),
+        "buffer_writepower": ("0", "the buffer's energy is one calibrated constant"),
+        "tile_connection": ("2", "inter-tile hops are fitted to MNSIM's default placement"),
+        "buffer_bitwidth": ("64", "the buffer's area and energy are calibrated on MNSIM's "
+                            "64-bit buffer (at 128 bits MNSIM's area is 5.9% larger)"),
+    },
+    "algorithm configuration": {
+        "simulation_level": ("0", "only the behaviour level (no weight values) is modelled"),
+        "noc_enable": ("0", "the NoC is modelled analytically, not by booksim"),
+    },
+}
+
+#: Keys that set parameters (handled in ``_map``).
+MAPPED_KEYS: dict[str, frozenset[str]] = {
+    "device level": frozenset({"device_area", "read_voltage", "read_latency", "device_level",
+                               "device_resistance"}),
+    "crossbar level": frozenset({"xbar_size"}),
+    "interface level": frozenset({"dac_choice", "dac_area", "dac_precision", "dac_power",
+                                  "dac_sample_rate", "adc_choice", "adc_area",
+                                  "adc_precision", "adc_power", "adc_sample_rate"}),
+    "process element level": frozenset({"xbar_polarity", "dac_num", "adc_num", "group_num"}),
+    "digital module": frozenset({"digital_frequency"}),
+    "tile level": frozenset({"inter_tile_bandwidth", "intra_tile_bandwidth"}),
+    "architecture level": frozenset(),
+    "algorithm configuration": frozenset(),
+}
+
+#: The MNSIM default tile the calibrated constants come from: 1-bit DACs of 0.166 um^2,
+#: 128 per crossbar pair, 4 PEs per tile.
+_DEFAULT_DAC_AREA_M2 = 0.166e-12
+_DEFAULT_DACS_PER_TILE = 128 * 4
+
+
+@dataclass
+class ImportedPreset:
+    """The result of reading a ``SimConfig.ini``.
+
+    Attributes:
+        document: The preset in the preset file format (``epim/cost_model/presets``).
+        ignored: ``section.Key`` of every key read that cannot affect the hardware path.
+
+    """
+
+    document: dict[str, Any]
+    ignored: list[str] = field(default_factory=list)
+
+
+@cache
+def _tables() -> dict[str, dict[int, dict[str, Any]]]:
+    data = yaml.safe_load(TABLES_PATH.read_text(encoding="utf-8"))
+    return {kind: {int(k): v for k, v in rows.items()} for kind, rows in data.items()}
+
+
+def read_simconfig(path: str | Path) -> ImportedPreset:
+    """Read ``path`` (MNSIM 2.0's ``SimConfig.ini`` format) into a preset.
+
+    Raises:
+        PresetError: If the file cannot be read, or on an unknown section or key, a bad value,
+            or a non-default value of a key the model does not support; the message names
+            the key (``section.Key``), its value and what is allowed.
+
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise PresetError(f"cannot read SimConfig file ({exc.strerror})",
+                          source=str(path)) from None
+    return simconfig_to_preset(text, source=str(path), name=path.stem)
+
+
+def simconfig_to_preset(text: str, *, source: str = "SimConfig.ini",
+                        name: str = "simconfig") -> ImportedPreset:
+    """Turn the text of a ``SimConfig.ini`` into a preset (see :func:`read_simconfig`)."""
+    from epim.cost_model._hardware import PRESET_DIR
+
+    parser = configparser.ConfigParser(inline_comment_prefixes=("#",), strict=False,
+                                       interpolation=None)
+    try:
+        parser.read_string(text, source=source)
+    except configparser.Error as exc:
+        raise PresetError(f"not a SimConfig file: {exc.message}", source=source) from None
+    config: dict[str, dict[str, str]] = {}
+    for section in parser.sections():
+        key = section.strip().lower()
+        if key not in MAPPED_KEYS:
+            raise PresetError(f"unknown section [{section}]", source=source,
+                              expected="the sections of MNSIM 2.0's SimConfig.ini: "
+                              + ", ".join(f"[{s}]" for s in MAPPED_KEYS))
+        config.setdefault(key, {}).update({k: v.strip() for k, v in parser[section].items()})
+    base = yaml.safe_load((PRESET_DIR / "mnsim.yaml").read_text(encoding="utf-8"))
+    reader = _Reader(config, source)
+    ignored = reader.check_keys()
+    parameters: dict[str, dict[str, Any]] = {k: dict(v) for k, v in base["parameters"].items()}
+    for key, (value, why) in _map(reader).items():
+        parameters[key] = {"value": value, "unit": parameters[key]["unit"], "source": why}
+    document = {
+        "name": name,
+        "description": f"imported from {Path(source).name} (MNSIM 2.0 SimConfig format)",
+        "options": dict(base["options"]),
+        "parameters": parameters,
+    }
+    return ImportedPreset(document=document, ignored=ignored)
+
+
+class _Reader:
+    """Typed access to the parsed configuration, with errors that name ``section.Key``."""
+
+    def __init__(self, config: dict[str, dict[str, str]], source: str) -> None:
+        self.config, self.source = config, source
+
+    def raw(self, section: str, key: str) -> str | None:
+        return self.config.get(section, {}).get(key)
+
+    def where(self, section: str, key: str) -> str:
+        return f"[{SECTION_NAMES[section]}] {_pretty(key)}"
+
+    def number(self, section: str, key: str, default: float,
+               check: Callable[[float], bool] = lambda v: v > 0,
+               expected: str = "a number > 0") -> float:
+        raw = self.raw(section, key)
+        if raw is None:
+            return default
+        try:
+            value = float(raw)
+        except ValueError:
+            value = math.nan
+        if not math.isfinite(value) or not check(value):
+            raise PresetError(f"bad value {raw!r}", source=self.source,
+                              field=self.where(section, key), expected=expected)
+        return value
+
+    def numbers(self, section: str, key: str, count: int | None = None) -> list[float]:
+        raw = self.raw(section, key) or ""
+        try:
+            values = [float(v) for v in raw.split(",") if v.strip()]
+        except ValueError:
+            values = []
+        if not values or (count is not None and len(values) != count) or not all(
+                math.isfinite(v) and v >= 0 for v in values):
+            shape = f"{count} comma-separated numbers" if count else "comma-separated numbers"
+            raise PresetError(f"bad value {raw!r}", source=self.source,
+                              field=self.where(section, key), expected=f"{shape} >= 0")
+        return values
+
+    def check_keys(self) -> list[str]:
+        ignored = []
+        for section, values in self.config.items():
+            for key, raw in values.items():
+                if key in MAPPED_KEYS[section]:
+                    continue
+                if key in IGNORED_KEYS.get(section, frozenset()):
+                    ignored.append(self.where(section, key))
+                    continue
+                rule = DEFAULT_ONLY.get(section, {}).get(key)
+                if rule is None:
+                    raise PresetError("unknown key", source=self.source,
+                                      field=self.where(section, key),
+                                      expected="a key of MNSIM 2.0's SimConfig.ini")
+                default, why = rule
+                if default == "=rows":
+                    rows = self.raw("crossbar level", "xbar_size") or "256,256"
+                    default = rows.split(",")[0].strip()
+                if not _same(raw, default):
+                    raise PresetError(f"{raw!r} is not supported: {why}", source=self.source,
+                                      field=self.where(section, key),
+                                      expected=f"MNSIM's default {default}")
+        return sorted(ignored)
+
+
+def _map(reader: _Reader) -> dict[str, tuple[float, str]]:
+    """Every parameter the configuration determines: name -> (value, source line)."""
+    out: dict[str, tuple[float, str]] = {}
+    dev, xbar, pe = "device level", "crossbar level", "process element level"
+
+    def line(section: str, key: str, note: str = "") -> str:
+        raw = reader.raw(section, key)
+        shown = "(MNSIM default)" if raw is None else f"= {raw}"
+        return f"SimConfig {reader.where(section, key)} {shown}{'; ' + note if note else ''}"
+
+    if reader.raw(xbar, "xbar_size") is not None:
+        rows, cols = (int(v) for v in reader.numbers(xbar, "xbar_size", 2))
+        if rows < 1 or cols < 1:
+            raise PresetError("bad value", source=reader.source,
+                              field=reader.where(xbar, "xbar_size"),
+                              expected="two integers >= 1 (rows, columns)")
+        out["xbar_rows"] = (rows, line(xbar, "xbar_size", "rows"))
+        out["xbar_cols"] = (cols, line(xbar, "xbar_size", "columns"))
+    if reader.raw(dev, "device_area") is not None:
+        out["cell_area_m2"] = (reader.number(dev, "device_area", 1.44) * 1e-12,
+                               line(dev, "device_area", "um^2"))
+    if reader.raw(dev, "read_latency") is not None:
+        out["cell_read_latency_s"] = (reader.number(dev, "read_latency", 3.16) * 1e-9,
+                                      line(dev, "read_latency", "ns"))
+    if reader.raw(dev, "read_voltage") is not None:
+        out["read_voltage_v"] = (max(reader.numbers(dev, "read_voltage")),
+                                 line(dev, "read_voltage", "the highest read level, V"))
+    if reader.raw(dev, "device_resistance") is not None:
+        out["cell_r_read_ohm"] = (max(reader.numbers(dev, "device_resistance")),
+                                  line(dev, "device_resistance", "HRS: bit-slice cells of "
+                                       "trained weights are mostly 0"))
+    if reader.raw(dev, "device_level") is not None:
+        level = reader.number(dev, "device_level", 2, lambda v: v >= 2 and v.is_integer(),
+                              "an integer >= 2")
+        out["cell_bits"] = (1, line(dev, "device_level", f"{int(level)} levels; MNSIM's "
+                                    "mapping stores one weight bit per crossbar whatever the "
+                                    "levels (set cell_bits for multi-bit cells, ISAAC-style)"))
+    polarity = int(reader.number(pe, "xbar_polarity", 2, lambda v: v in (1, 2), "1 or 2"))
+    groups = _groups(reader)
+    if reader.raw(pe, "xbar_polarity") is not None:
+        out["polarity"] = (polarity, line(pe, "xbar_polarity"))
+    if reader.raw(pe, "xbar_polarity") is not None or groups > 1:
+        out["pe_crossbars"] = (groups * polarity, line(
+            pe, "group_num", f"{groups} group(s) x {polarity} crossbar(s) (Xbar_Polarity) "
+            "per PE"))
+    if reader.raw(pe, "group_num") is not None:
+        out["xbar_groups"] = (groups, line(pe, "group_num", "bit slices fill whole groups"))
+    out.update(_dac(reader, line))
+    out.update(_adc(reader, line))
+    if reader.raw("digital module", "digital_frequency") is not None:
+        mhz = reader.number("digital module", "digital_frequency", 500)
+        out["digital_clock_s"] = (1e-6 / mhz, line("digital module", "digital_frequency",
+                                                   "MHz"))
+    for key, parameter in (("inter_tile_bandwidth", "inter_tile_bandwidth_bps"),
+                           ("intra_tile_bandwidth", "intra_tile_bandwidth_bps")):
+        if reader.raw("tile level", key) is not None:
+            out[parameter] = (reader.number("tile level", key, 1) * 1e9,
+                              line("tile level", key, "Gb/s"))
+    return out
+
+
+def _groups(reader: _Reader) -> int:
+    """``Group_Num``: crossbar groups per PE (MNSIM reads 0 as 1)."""
+    value = reader.number("process element level", "group_num", 1,
+                          lambda v: v >= 0 and v.is_integer(), "an integer >= 0")
+    return max(int(value), 1)
+
+
+def _component(reader: _Reader, kind: str) -> tuple[dict[str, Any], str]:
+    """The ADC or DAC as MNSIM resolves it: a table choice, or user-defined (-1)."""
+    io = "interface level"
+    choice_key = f"{kind}_choice"
+    table = _tables()[kind]
+    choice = int(reader.number(io, choice_key, 1 if kind == "dac" else 6,
+                               lambda v: v.is_integer() and (v == -1 or int(v) in table),
+                               "-1 (user defined) or one of "
+                               + ", ".join(map(str, sorted(table)))))
+    if choice != -1:
+        entry = dict(table[choice])
+        for key, field_name in (("area", "area_um2"), ("precision", "bits"),
+                                ("power", "power_w"), ("sample_rate", "rate_gsps")):
+            given = reader.raw(io, f"{kind}_{key}")
+            if given is not None and not _same(given, "0") and field_name in entry:
+                raise PresetError(f"{given!r} with {kind.upper()}_Choice = {choice}",
+                                  source=reader.source,
+                                  field=reader.where(io, f"{kind}_{key}"),
+                                  expected=f"0 (the table's value), or {kind.upper()}_Choice "
+                                  "= -1 to define the component")
+        entry.setdefault("rate_gsps", 1.0)
+        return entry, f"{kind.upper()}_Choice = {choice}: MNSIM table, {entry['source']}"
+    entry = {"bits": reader.number(io, f"{kind}_precision", 0,
+                                   lambda v: v >= 1 and v.is_integer(), "an integer >= 1"),
+             "area_um2": reader.number(io, f"{kind}_area", 0, lambda v: v >= 0, ">= 0"),
+             "power_w": reader.number(io, f"{kind}_power", 0, lambda v: v >= 0, ">= 0"),
+             "rate_gsps": reader.number(io, f"{kind}_sample_rate", 0)}
+    if kind == "adc":
+        entry["rate_gsps"] /= 1e9  # MNSIM: the ADC's user-defined rate is in samples/s
+    return entry, f"{kind.upper()}_Choice = -1: user defined"
+
+
+def _dac(reader: _Reader, line: Callable[..., str]) -> dict[str, tuple[float, str]]:
+    io, pe = "interface level", "process element level"
+    touched = any(reader.raw(io, f"dac_{k}") is not None
+                  for k in ("choice", "area", "precision", "power", "sample_rate"))
+    out: dict[str, tuple[float, str]] = {}
+    if touched:
+        entry, what = _component(reader, "dac")
+        bits = int(entry["bits"])
+        latency = (bits + 2) / (entry["rate_gsps"] * 1e9)
+        area = entry["area_um2"] * 1e-12
+        out["dac_bits"] = (bits, f"SimConfig {what}")
+        out["dac_latency_s"] = (latency, f"(bits + 2) / sample rate, MNSIM's DAC model; {what}")
+        out["dac_energy_j"] = (entry["power_w"] * latency,
+                               f"power x latency per conversion, MNSIM's DAC model; {what}")
+        out["dac_area_m2"] = (area, f"{what} (in tile_periphery_area_m2)")
+    dacs = None
+    if reader.raw(pe, "dac_num") is not None:
+        dacs = int(reader.number(pe, "dac_num", 128, lambda v: v >= 1 and v.is_integer(),
+                                 "an integer >= 1 (0, MNSIM's default, is not supported)"))
+        out["dacs_per_xbar"] = (dacs, line(pe, "dac_num", "per crossbar pair"))
+        levels = math.ceil(math.log(dacs, 8)) if dacs > 1 else 1
+        out["decoder_latency_s"] = (levels * 0.27933e-9, f"{levels} levels x 0.27933 ns (1:8 "
+                                    f"decoders, 65 nm) for {dacs} DACs, MNSIM PE_latency")
+    groups = _groups(reader)
+    if touched or dacs is not None or groups > 1:
+        area = out.get("dac_area_m2", (_DEFAULT_DAC_AREA_M2, ""))[0]
+        count = (dacs or 128) * groups * 4
+        periphery = 3.628e-7 + area * count - _DEFAULT_DAC_AREA_M2 * _DEFAULT_DACS_PER_TILE
+        out["tile_periphery_area_m2"] = (
+            periphery, "MNSIM default tile periphery 3.628e-7 m^2 with its 512 DACs of "
+            f"0.166 um^2 replaced by {count} of {area * 1e12:.4g} um^2")
+    return out
+
+
+def _adc(reader: _Reader, line: Callable[..., str]) -> dict[str, tuple[float, str]]:
+    io, pe = "interface level", "process element level"
+    touched = any(reader.raw(io, f"adc_{k}") is not None
+                  for k in ("choice", "area", "precision", "power", "sample_rate"))
+    out: dict[str, tuple[float, str]] = {}
+    if touched:
+        entry, what = _component(reader, "adc")
+        bits = int(entry["bits"])
+        rate = entry["rate_gsps"] * 1e9
+        choice = reader.raw(io, "adc_choice")
+        if bits == 1:
+            latency, rule = 1 / rate, "1 / sample rate (1-bit)"
+        elif choice is not None and _same(choice, "9"):
+            latency, rule = 2**bits / rate, "2^bits / sample rate (ramp)"
+        else:
+            latency, rule = (bits + 2) / rate, "(bits + 2) / sample rate"
+        out["adc_bits"] = (bits, f"SimConfig {what}")
+        out["adc_latency_s"] = (latency, f"{rule}, MNSIM's ADC model; {what}")
+        out["adc_energy_j"] = (entry["power_w"] * latency,
+                               f"power x latency per conversion, MNSIM's ADC model; {what}")
+        out["adc_area_m2"] = (entry["area_um2"] * 1e-12, what)
+    groups = _groups(reader)
+    if reader.raw(pe, "adc_num") is not None or groups > 1:
+        adcs = int(reader.number(pe, "adc_num", 128, lambda v: v >= 1 and v.is_integer(),
+                                 "an integer >= 1 (0, MNSIM's default, is not supported)"))
+        out["adcs_per_xbar"] = (adcs, line(pe, "adc_num", "per crossbar pair"))
+        out["adcs_per_pe"] = (adcs * groups, line(pe, "adc_num", f"x {groups} group(s) per "
+                                                  "PE (Group_Num)"))
+        levels = math.ceil(math.log(adcs, 8)) if adcs > 1 else 1
+        out["mux_latency_s"] = (levels * 32.744e-12, f"{levels} levels x 32.744 ps (8:1 "
+                                f"muxes, 65 nm) for {adcs} ADCs, MNSIM PE_latency")
+    return out
+
+
+def _same(raw: str, default: str) -> bool:
+    """Whether a configuration value equals a default (numbers compared as numbers)."""
+    left = [v.strip() for v in raw.split(",")]
+    right = [v.strip() for v in default.split(",")]
+    if len(left) != len(right):
+        return False
+    for a, b in zip(left, right, strict=True):
+        try:
+            if float(a) != float(b):
+                return False
+        except ValueError:
+            if a.lower() != b.lower():
+                return False
+    return True
+
+
+def _pretty(key: str) -> str:
+    """``xbar_size`` -> ``Xbar_Size`` (MNSIM's spelling, for messages)."""
+    special = {"adc": "ADC", "dac": "DAC", "pe": "PE", "pim": "PIM", "noc": "NoC",
+               "saf": "SAF", "lut": "LUT", "dfu": "DFU", "inbuf": "inBuf", "outbuf": "outBuf",
+               "readpower": "ReadPower", "writepower": "WritePower", "shiftreg": "ShiftReg",
+               "jointmodule": "JointModule"}
+    return "_".join(special.get(part, part.capitalize()) for part in key.split("_"))

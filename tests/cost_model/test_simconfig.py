@@ -1,0 +1,172 @@
+"""`epim presets import`: MNSIM 2.0 SimConfig files to presets, and agreement with MNSIM runs.
+
+The goldens (golden/mnsim/mnsim_agreement.json) are MNSIM 2.0's own results for our variant
+configurations (golden/mnsim/simconfig/*.ini); see that file's ``source`` for the commit and
+how they were produced.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from epim.cli import app
+from epim.cost_model import (
+    CostModel,
+    hardware_from_dict,
+    load_hardware,
+    read_simconfig,
+    simconfig_to_preset,
+)
+from epim.errors import PresetError
+from epim.space import DesignBatch
+from epim.workloads import resolve_network
+
+GOLDEN = Path(__file__).parent / "golden" / "mnsim"
+AGREEMENT = json.loads((GOLDEN / "mnsim_agreement.json").read_text())
+NETWORKS = {"vgg8": "vgg8", "alexnet": str(GOLDEN / "alexnet_cifar.yaml")}
+#: The issue's tolerances (relative): area, energy, layer-by-layer and pipelined latency.
+TOLERANCE = {"area_m2": 0.02, "energy_j": 0.10, "latency_layer_by_layer_s": 0.10,
+             "latency_pipelined_s": 0.15}
+#: Runs measured outside a tolerance, with the bound they do meet (README agreement table).
+KNOWN_GAPS = {("xbar128", "alexnet", "latency_layer_by_layer_s"): 0.13}
+
+
+def ours(run: dict[str, Any]) -> Any:
+    hardware = load_hardware(str(GOLDEN / "simconfig" / f"{run['variant']}.ini"))
+    network = resolve_network(NETWORKS[run["network"]])
+    return CostModel(network=network, hardware=hardware).evaluate(
+        DesignBatch.dense(network, 1, weight_bits=9, act_bits=9))
+
+
+def pe_crossbars(run: dict[str, Any]) -> int:
+    """Crossbars per MNSIM PE: Group_Num x Xbar_Polarity."""
+    changes = run["changes"]
+    return int(changes.get("Group_Num", 1)) * int(changes.get("Xbar_Polarity", 2))
+
+
+@pytest.mark.parametrize("run", AGREEMENT["runs"],
+                         ids=[f"{r['variant']}-{r['network']}" for r in AGREEMENT["runs"]])
+def test_imported_presets_reproduce_mnsim(run: dict[str, Any]) -> None:
+    costs = ours(run)
+    assert int(costs.crossbars[0]) == run["units"] * pe_crossbars(run)  # exact
+    per_layer = [int(n) for n, layer in zip(costs.layer_crossbars[0], costs.network.layers,
+                                            strict=True) if layer.is_compute]
+    assert per_layer == [u * pe_crossbars(run) for u in run["layer_units"]]
+    assert int(costs.tiles[0]) == run["tiles"]  # exact
+    measured = {"area_m2": costs.area_m2[0], "energy_j": costs.energy_j[0],
+                "latency_layer_by_layer_s": costs.latency_s("layer_by_layer")[0],
+                "latency_pipelined_s": costs.latency_s("pipelined")[0]}
+    for metric, tolerance in TOLERANCE.items():
+        bound = KNOWN_GAPS.get((run["variant"], run["network"], metric), tolerance)
+        assert measured[metric] == pytest.approx(run[metric], rel=bound), metric
+    components = run["energy_by_component_j"]
+    breakdown = costs.energy_breakdown_j
+    assert breakdown["adc"][0] == pytest.approx(components["adc"], rel=0.02)
+    assert breakdown["buffer"][0] == pytest.approx(components["buffer"], rel=0.10)
+    # DACs: energy per conversion here, DAC power x busy time in MNSIM (fewer DACs work
+    # longer): within 4x of MNSIM's, and under 0.5% of the total in both
+    assert components["dac"] / 4 <= breakdown["dac"][0] <= components["dac"] * 4
+    assert breakdown["dac"][0] < 0.005 * costs.energy_j[0]
+    assert components["dac"] < 0.005 * run["energy_j"]
+
+
+def test_known_gaps_are_still_gaps() -> None:
+    """A known gap that closed must leave the list (the README table reports it)."""
+    for (variant, network, metric), bound in KNOWN_GAPS.items():
+        run = next(r for r in AGREEMENT["runs"]
+                   if r["variant"] == variant and r["network"] == network)
+        costs = ours(run)
+        value = costs.latency_s("layer_by_layer")[0] if metric.endswith("by_layer_s") \
+            else costs.latency_s("pipelined")[0]
+        error = abs(value / run[metric] - 1)
+        assert TOLERANCE[metric] < error < bound
+
+
+def test_default_config_reproduces_the_mnsim_preset() -> None:
+    imported = read_simconfig(GOLDEN / "simconfig" / "default.ini")
+    hardware = hardware_from_dict(imported.document, source="default.ini")
+    preset = load_hardware("mnsim")
+    for key, value in preset.parameters.items():
+        assert hardware[key] == pytest.approx(value, rel=1e-3), key
+    assert hardware.options == preset.options
+    assert "SimConfig [Interface level] ADC_Choice = 6" in hardware.sources["adc_energy_j"] \
+        or "ADC_Choice = 6" in hardware.sources["adc_energy_j"]
+    assert "[Device level] Device_Variation" in imported.ignored
+    assert "[Architecture level] Tile_Num" in imported.ignored
+    assert hardware.sources["xbar_rows"].startswith("SimConfig [Crossbar level] Xbar_Size")
+
+
+def test_components_come_from_the_tables() -> None:
+    hardware = hardware_from_dict(simconfig_to_preset(
+        "[Interface level]\nADC_Choice = 7\nDAC_Choice = 6\n").document)
+    assert hardware["adc_bits"] == 4 and hardware["dac_bits"] == 8
+    assert hardware["adc_latency_s"] == pytest.approx(6e-9)  # (4 + 2) / 1 GS/s
+    assert hardware["adc_energy_j"] == pytest.approx(0.7e-3 * 6e-9)
+    assert hardware["dac_energy_j"] == pytest.approx(0.4992 * 10e-9)
+    assert hardware["dac_area_m2"] == pytest.approx(21.248e-12)
+    # 512 DACs of 21.248 um^2 instead of 0.166 um^2 in the tile periphery
+    assert hardware["tile_periphery_area_m2"] == pytest.approx(
+        3.628e-7 + 512 * (21.248 - 0.166) * 1e-12)
+    user = hardware_from_dict(simconfig_to_preset(
+        "[Interface level]\nADC_Choice = -1\nADC_Precision = 5\nADC_Area = 800\n"
+        "ADC_Power = 1e-3\nADC_Sample_Rate = 2e9\n").document)
+    assert user["adc_bits"] == 5 and user["adc_latency_s"] == pytest.approx(3.5e-9)
+    assert user["adc_area_m2"] == pytest.approx(800e-12)
+
+
+@pytest.mark.parametrize(("text", "field"), [
+    ("[Process element level]\nGroup_Num = -2\n", "[Process element level] Group_Num"),
+    ("[Tile level]\nPE_Num = 4,4\n", "[Tile level] PE_Num"),
+    ("[Architecture level]\nTile_Connection = 0\n", "[Architecture level] Tile_Connection"),
+    ("[Architecture level]\nBuffer_Bitwidth = 128\n", "[Architecture level] Buffer_Bitwidth"),
+    ("[Tile level]\nWarp_Drive = 1\n", "[Tile level] Warp_Drive"),
+    ("[Interface level]\nADC_Choice = 12\n", "[Interface level] ADC_Choice"),
+    ("[Interface level]\nADC_Choice = 6\nADC_Area = 5\n", "[Interface level] ADC_Area"),
+    ("[Crossbar level]\nXbar_Size = 256\n", "[Crossbar level] Xbar_Size"),
+    ("[Crossbar level]\nXbar_Size = 128,128\n", "[Crossbar level] Subarray_Size"),
+])
+def test_unsupported_and_bad_keys_name_the_key(text: str, field: str) -> None:
+    if "Subarray_Size" in field:
+        text += "Subarray_Size = 256\n"
+    with pytest.raises(PresetError) as info:
+        simconfig_to_preset(text, source="variant.ini")
+    assert info.value.field == field
+    assert "expected" in str(info.value) and "variant.ini" in str(info.value)
+
+
+def test_unknown_section_and_unreadable_file(tmp_path: Path) -> None:
+    with pytest.raises(PresetError, match="unknown section"):
+        simconfig_to_preset("[Quantum level]\nQubits = 5\n")
+    with pytest.raises(PresetError, match="not a SimConfig file"):
+        simconfig_to_preset("no section header\n")
+    with pytest.raises(PresetError, match="cannot read"):
+        read_simconfig(tmp_path / "missing.ini")
+
+
+def test_cli_import_and_cost_with_a_simconfig(tmp_path: Path) -> None:
+    runner = CliRunner()
+    variant = GOLDEN / "simconfig" / "xbar128.ini"
+    out = tmp_path / "xbar128.yaml"
+    result = runner.invoke(app, ["presets", "import", str(variant), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    document = yaml.safe_load(out.read_text())
+    assert document["parameters"]["xbar_rows"]["value"] == 128
+    assert "Xbar_Size" in document["parameters"]["xbar_rows"]["source"]
+    from_yaml = runner.invoke(app, ["cost", "--network", "vgg8", "--hardware", str(out),
+                                    "--format", "json"])
+    from_ini = runner.invoke(app, ["cost", "--network", "vgg8", "--hardware", str(variant),
+                                   "--format", "json"])
+    assert from_yaml.exit_code == from_ini.exit_code == 0, from_ini.output
+    a, b = json.loads(from_yaml.output), json.loads(from_ini.output)
+    assert a["crossbars"] == b["crossbars"] and a["energy_j"] == pytest.approx(b["energy_j"])
+    bad = tmp_path / "bad.ini"
+    bad.write_text("[Tile level]\nPE_Num = 4,4\n")
+    refused = runner.invoke(app, ["presets", "import", str(bad)])
+    assert refused.exit_code == 2 and "PE_Num" in refused.output
+    assert len(refused.output.strip().splitlines()) == 1
