@@ -33,8 +33,11 @@ $(CHROMIUM):
 run: $(STAMP) | $(FASHION_MNIST)
 	./scripts/run_service.sh
 
+# Two test processes by default (the suite waits on subprocesses, servers and Ray a lot; a file's
+# tests stay in one process so module fixtures are built once); TEST_WORKERS=0: one process.
+TEST_WORKERS ?= 2
 test: $(STAMP) | $(FASHION_MNIST) $(CHROMIUM)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 # The docker-compose topology as processes on this machine (Ray head + worker, two runners, the
 # API, a throwaway PostgreSQL database): two studies over HTTP, checked, then stopped by PID.

@@ -51,6 +51,9 @@ class ProxyConfig:
             train from scratch). Trained once per configuration and shared (:class:`DenseStart`).
         distill: Weight of the distillation term (KL divergence to the dense start's outputs)
             added to the cross-entropy (0: none; needs ``pretrain_steps``).
+        device: Where to train and evaluate: ``auto`` (the CUDA device Ray or
+            ``CUDA_VISIBLE_DEVICES`` assigned, when there is one; else the CPU), ``cpu`` or
+            ``cuda``. Not part of the cache keys: it changes where, not what.
 
     """
 
@@ -70,8 +73,12 @@ class ProxyConfig:
     quantize: bool = True
     pretrain_steps: int = 0
     distill: float = 0.0
+    device: str = "auto"
 
     def __post_init__(self) -> None:
+        if self.device not in ("auto", "cpu", "cuda"):
+            raise InputError(f"unknown device {self.device!r}", field="device",
+                             expected="auto, cpu or cuda")
         for name in ("steps", "batch_size", "threads"):
             if getattr(self, name) < 1:
                 raise InputError(f"bad value {getattr(self, name)!r}", field=name,
@@ -127,7 +134,7 @@ def proxy_key(network: Network, design: Design, config: ProxyConfig, kind: str =
     """Cache key: the design hash, the network and every setting that changes the result."""
     payload = json.dumps({
         "kind": kind, "design": design.to_dict(), "network": network_to_dict(network),
-        "config": {k: v for k, v in asdict(config).items() if k != "threads"},
+        "config": {k: v for k, v in asdict(config).items() if k not in ("threads", "device")},
     }, sort_keys=True)
     return f"{kind}-{design.digest()}-{hashlib.sha256(payload.encode()).hexdigest()[:16]}"
 
@@ -231,7 +238,8 @@ class DenseStart:
 def dense_start_key(network: Network, config: ProxyConfig) -> str:
     """What a dense start depends on: the network and the settings that shape pretraining."""
     fields = {k: v for k, v in asdict(config).items()
-              if k not in ("steps", "epochs", "threads", "eval_samples", "quantize", "distill")}
+              if k not in ("steps", "epochs", "threads", "eval_samples", "quantize", "distill",
+                           "device")}
     payload = json.dumps({"network": network_to_dict(network), "config": fields},
                          sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()[:24]
@@ -257,8 +265,9 @@ def dense_start(network: Network, config: ProxyConfig,
     with torch_threads(config.threads):
         torch.manual_seed(config.seed)
         model = proxy_model(network, Design.dense(network, 8, 8), dense_config, data)
+        model.to(proxy_device(config))
         _fit(model, dense_config, data, steps=config.pretrain_steps)
-    start = DenseStart(key, {k: v.detach().numpy().copy()
+    start = DenseStart(key, {k: v.detach().cpu().numpy().copy()
                              for k, v in model.state_dict().items()})
     remember_dense_start(start)
     return start
@@ -303,18 +312,39 @@ def _train(network: Network, design: Design, config: ProxyConfig, data: ArrayDat
            start: DenseStart | None) -> tuple[float, float, int]:
     if start is None and config.pretrain_steps > 0:
         start = dense_start(network, config, data)
-    model = start_model(network, design, config, data, start)
+    device = proxy_device(config)
+    model = start_model(network, design, config, data, start).to(device)
     teacher = None
     if config.distill > 0 and start is not None:
         teacher = proxy_model(network, Design.dense(network, 8, 8),
                               replace(config, quantize=False), data)
         teacher.load_state_dict(start.tensors())
-        teacher.eval()
+        teacher.to(device).eval()
     n_train = _train_samples(config, data)
     per_epoch = max(1, n_train // config.batch_size)
     steps = config.epochs * per_epoch if config.epochs is not None else config.steps
     loss = _fit(model, config, data, steps=steps, teacher=teacher)
     return evaluate(model, data, config), loss, steps
+
+
+def proxy_device(config: ProxyConfig) -> torch.device:
+    """The device ``config.device`` names (``auto``: CUDA when one is visible, else the CPU).
+
+    Raises:
+        InputError: For ``cuda`` on a machine (or Ray task) without a visible CUDA device.
+
+    """
+    if config.device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if config.device == "cuda" and not torch.cuda.is_available():
+        raise InputError("no CUDA device is visible here", field="device",
+                         expected="auto or cpu (or executor.gpus_per_trial > 0 on a GPU "
+                         "worker)")
+    return torch.device(config.device)
+
+
+def _device_of(model: torch.nn.Module) -> torch.device:
+    return next(model.parameters()).device
 
 
 def _train_samples(config: ProxyConfig, data: ArrayDataset) -> int:
@@ -334,8 +364,9 @@ def _fit(model: EpimNet, config: ProxyConfig, data: ArrayDataset, *, steps: int,
     optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=0.9, nesterov=True,
                                 weight_decay=config.weight_decay)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps)
-    x_all = torch.from_numpy(data.x_train[:n_train])
-    y_all = torch.from_numpy(data.y_train[:n_train])
+    device = _device_of(model)
+    x_all = torch.from_numpy(data.x_train[:n_train]).to(device)
+    y_all = torch.from_numpy(data.y_train[:n_train]).to(device)
     losses: list[float] = []
     order = rng.permutation(n_train)
     cursor = 0
@@ -343,7 +374,7 @@ def _fit(model: EpimNet, config: ProxyConfig, data: ArrayDataset, *, steps: int,
     for _ in range(steps):
         if cursor + config.batch_size > n_train:
             order, cursor = rng.permutation(n_train), 0
-        index = torch.from_numpy(order[cursor:cursor + config.batch_size])
+        index = torch.from_numpy(order[cursor:cursor + config.batch_size]).to(device)
         cursor += config.batch_size
         x = resize(x_all[index], config.image_size)
         logits = model(x)
@@ -368,8 +399,9 @@ def evaluate(model: torch.nn.Module, data: ArrayDataset, config: ProxyConfig) ->
     """Top-1 accuracy of ``model`` on the held-out split (the first ``eval_samples``)."""
     model.eval()
     limit = len(data.y_test) if config.eval_samples is None else config.eval_samples
-    x_test = torch.from_numpy(data.x_test[:limit])
-    y_test = torch.from_numpy(data.y_test[:limit])
+    device = _device_of(model)
+    x_test = torch.from_numpy(data.x_test[:limit]).to(device)
+    y_test = torch.from_numpy(data.y_test[:limit]).to(device)
     correct = 0
     for start in range(0, len(y_test), 500):
         x = resize(x_test[start:start + 500], config.image_size)

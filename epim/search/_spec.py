@@ -224,6 +224,9 @@ class AccuracySpec(_Strict):
     eval_samples: Annotated[int, Field(ge=1, le=100_000_000)] | None = 2000
     pretrain_steps: Annotated[int, Field(ge=0, le=1_000_000)] = 300
     distill: Annotated[float, Field(ge=0, le=100)] = 0.0
+    device: Literal["auto", "cpu", "cuda"] = Field(
+        "auto", description="Where proxies train: auto (the GPU a worker was given, when "
+        "there is one; else the CPU), cpu, or cuda.")
 
     @model_validator(mode="after")
     def _distill_needs_a_start(self) -> AccuracySpec:
@@ -237,6 +240,10 @@ class ExecutorSpec(_Strict):
 
     kind: Literal["local", "ray"] = "local"
     cpus_per_trial: Annotated[float, Field(gt=0, le=1024)] = 1
+    gpus_per_trial: Annotated[float, Field(ge=0, le=64, description=(
+        "GPUs each proxy evaluation reserves (Ray num_gpus; fractions share a GPU). "
+        "Needs GPU workers in the cluster; the local executor uses the machine's GPU, if "
+        "any, whatever this says."))] = 0
     retries: Annotated[int, Field(ge=0, le=10)] = 2
 
 

@@ -65,7 +65,8 @@ class ProxyAccuracy:
                            steps=self.steps, batch_size=s.batch_size, lr=s.lr, seed=s.seed,
                            threads=self.threads, width=s.width, image_size=s.image_size,
                            train_samples=s.train_samples, eval_samples=s.eval_samples,
-                           pretrain_steps=s.pretrain_steps, distill=s.distill)
+                           pretrain_steps=s.pretrain_steps, distill=s.distill,
+                           device=s.device)
 
     def pretrain(self, network: dict[str, Any]) -> bytes:
         """Train the dense start for this configuration; its serialized form."""

@@ -71,7 +71,7 @@ class Runner:
         self.db = DatabaseRetry(self._stop, log)
         self._active: dict[int, _Active] = {}
         self._lock = threading.Lock()
-        self._executors: dict[tuple[str, float, int], Executor] = {}
+        self._executors: dict[tuple[str, float, float, int], Executor] = {}
         self._threads: list[threading.Thread] = []
 
     # ------------------------------------------------------------------ lifecycle
@@ -213,11 +213,13 @@ class Runner:
 
     # ------------------------------------------------------------------ one study
     def _executor(self, spec: StudySpec) -> Executor:
-        key = (spec.executor.kind, spec.executor.cpus_per_trial, spec.executor.retries)
+        key = (spec.executor.kind, spec.executor.cpus_per_trial,
+               spec.executor.gpus_per_trial, spec.executor.retries)
         if key not in self._executors:
             self._executors[key] = make_executor(
                 spec.executor.kind, address=self.ray_address,
-                cpus_per_task=spec.executor.cpus_per_trial, retries=spec.executor.retries)
+                cpus_per_task=spec.executor.cpus_per_trial,
+                gpus_per_task=spec.executor.gpus_per_trial, retries=spec.executor.retries)
         return self._executors[key]
 
     def _run_study(self, row: results.StudyRow, item: _Active,

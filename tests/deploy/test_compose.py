@@ -48,10 +48,22 @@ def test_config_is_valid() -> None:
     assert result.returncode == 0, result.stderr
 
 
-def test_required_secret_is_enforced() -> None:
-    result = compose_run("config", "--quiet", env_file=False)
-    assert result.returncode != 0
-    assert "POSTGRES_PASSWORD" in result.stderr
+def test_plain_up_needs_no_env_file_and_stays_local() -> None:
+    result = compose_run("config", "--format", "json", env_file=False)
+    assert result.returncode == 0, result.stderr
+    services = json.loads(result.stdout)["services"]
+    (published,) = services["api"]["ports"]
+    assert published["host_ip"] == "127.0.0.1" and published["published"] == "8000"
+    password = services["postgres"]["environment"]["POSTGRES_PASSWORD"]
+    assert password == "epim-local-dev-only"  # a named development default
+    assert f":{password}@postgres:" in services["runner"]["environment"]["EPIM_DATABASE_URL"]
+    assert not services["postgres"].get("ports")  # only inside the compose network
+
+
+def test_env_file_sets_the_secret_and_the_bind_address() -> None:
+    result = compose_run("config", "--format", "json")
+    services = json.loads(result.stdout)["services"]
+    assert services["postgres"]["environment"]["POSTGRES_PASSWORD"] == "change-me"
 
 
 def test_services_and_ordering(config: dict[str, Any]) -> None:

@@ -1,4 +1,4 @@
-"""Ray executor: each evaluation is a Ray task with ``num_cpus`` CPUs.
+"""Ray executor: each evaluation is a Ray task with ``num_cpus`` CPUs (and ``num_gpus`` GPUs).
 
 Without an address it starts a private local Ray (no dashboard, its own temp directory, token
 authentication off so nothing is written to the home directory) and stops it on ``close``;
@@ -27,7 +27,10 @@ class RayExecutor(Executor):
     Args:
         address: A Ray cluster address, or ``None`` for a private local Ray.
         cpus_per_task: CPUs each evaluation reserves (``num_cpus``).
+        gpus_per_task: GPUs each evaluation reserves (``num_gpus``; Ray sets the task's
+            ``CUDA_VISIBLE_DEVICES``, and the proxy trains on that device).
         num_cpus: CPUs of the private local Ray (default: all).
+        num_gpus: GPUs of the private local Ray (default: the ones Ray detects).
         retries: Extra attempts after a failure.
         temp_dir: Temp directory of the private local Ray (default: a new one under /tmp).
         poll_s: How often a waiting ``map`` polls ``should_stop`` (s).
@@ -37,23 +40,26 @@ class RayExecutor(Executor):
     kind = "ray"
 
     def __init__(self, *, address: str | None = None, cpus_per_task: float = 1.0,
-                 num_cpus: int | None = None, retries: int = 2,
+                 gpus_per_task: float = 0.0, num_cpus: int | None = None,
+                 num_gpus: int | None = None, retries: int = 2,
                  temp_dir: str | None = None, poll_s: float = 0.5) -> None:
         super().__init__(retries=retries)
         self.poll_s = poll_s
         self.cpus_per_task = cpus_per_task
+        self.gpus_per_task = gpus_per_task
         self.address = address
         self._owns_ray = False
         if not ray.is_initialized():
             if address is None:
                 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
                 self.temp_dir = temp_dir or tempfile.mkdtemp(prefix="epim-ray-")
-                ray.init(num_cpus=num_cpus, include_dashboard=False, _temp_dir=self.temp_dir,
-                         log_to_driver=False, configure_logging=False)
+                ray.init(num_cpus=num_cpus, num_gpus=num_gpus, include_dashboard=False,
+                         _temp_dir=self.temp_dir, log_to_driver=False, configure_logging=False)
             else:
                 ray.init(address=address, log_to_driver=False, configure_logging=False)
             self._owns_ray = True
-        self._task = ray.remote(num_cpus=cpus_per_task, max_retries=0)(_call)
+        self._task = ray.remote(num_cpus=cpus_per_task, num_gpus=gpus_per_task,
+                                max_retries=0)(_call)
 
     def map(self, fn: Callable[[Any], Any], items: Sequence[Any], *,
             should_stop: Callable[[], bool] | None = None) -> list[Outcome]:
