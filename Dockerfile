@@ -1,9 +1,10 @@
-# syntax=docker/dockerfile:1
 # One image for every EPIM Search service: API, runner, migrations, Ray head and workers.
-#   docker build -t epim-search .                              # CPU torch (default)
+#   docker build -t epim-search .                                        # CPU torch (default)
 #   docker build -t epim-search:cuda --build-arg TORCH_VARIANT=cu126 .   # CUDA torch
+# A torch 2.13.0 wheel placed in docker/wheels/ is installed instead of the variant's index
+# (`make compose-smoke` puts this machine's CPU wheel there); its dependencies come from PyPI.
 ARG PYTHON_VERSION=3.11
-FROM python:${PYTHON_VERSION}-slim-bookworm AS base
+FROM python:${PYTHON_VERSION}-slim-bookworm
 
 ARG TORCH_VARIANT=cpu
 ENV PYTHONUNBUFFERED=1 \
@@ -20,12 +21,18 @@ RUN useradd --create-home --uid 10001 --shell /usr/sbin/nologin epim \
  && mkdir -p /data /app && chown epim:epim /data /app
 WORKDIR /app
 
-# Dependencies first (a layer that changes only with pyproject.toml): torch from the variant's
-# index, then the project's dependencies with a placeholder package.
-COPY pyproject.toml README.md ./
-RUN pip install --index-url "https://download.pytorch.org/whl/${TORCH_VARIANT}" torch==2.13.0 \
+# Dependencies first (a layer that changes only with pyproject.toml and constraints.txt):
+# torch (a local wheel, else the variant's index), then every pinned dependency.
+COPY docker/wheels/ /wheels/
+COPY pyproject.toml README.md constraints.txt ./
+RUN if ls /wheels/torch-*.whl >/dev/null 2>&1; then \
+      pip install -c constraints.txt /wheels/torch-2.13.0*.whl; \
+    else \
+      pip install --index-url "https://download.pytorch.org/whl/${TORCH_VARIANT}" torch==2.13.0; \
+    fi \
+ && rm -rf /wheels \
  && mkdir -p epim && touch epim/__init__.py \
- && pip install . && pip uninstall -y epim-search && rm -rf epim build
+ && pip install -c constraints.txt . && pip uninstall -y epim-search && rm -rf epim build
 
 # The code (changes often; rebuilds from here in seconds).
 COPY epim ./epim

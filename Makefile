@@ -6,12 +6,12 @@ STAMP := $(VENV)/.installed-stamp
 FASHION_MNIST := /usr/share/datasets/fashion-mnist
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: run test cluster-demo
+.PHONY: run test cluster-demo compose-smoke
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
 
 # Real offline data for the proxies: Debian's Fashion-MNIST package (as root, where apt exists).
@@ -43,3 +43,10 @@ test: $(STAMP) | $(FASHION_MNIST) $(CHROMIUM)
 # API, a throwaway PostgreSQL database): two studies over HTTP, checked, then stopped by PID.
 cluster-demo: $(STAMP) | $(FASHION_MNIST)
 	$(BIN)/python scripts/cluster_demo.py
+
+# `docker compose up` for real on this machine (not part of `make test`: it builds images, about
+# 10 minutes the first time): starts a Docker engine if none runs (root, Debian's docker.io),
+# builds stand-ins for the base images when they cannot be pulled, runs the stack with no .env,
+# submits a study with proxy accuracy, checks it ran on the Ray worker and survives down/up.
+compose-smoke: $(STAMP)
+	$(BIN)/python scripts/compose_smoke.py

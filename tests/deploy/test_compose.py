@@ -119,3 +119,28 @@ def test_dockerfile_basics() -> None:
     text = (ROOT / "Dockerfile").read_text()
     assert "USER epim" in text and "ARG TORCH_VARIANT=cpu" in text
     assert text.index("COPY pyproject.toml") < text.index("COPY epim")  # deps layered first
+
+
+def test_one_pinned_constraints_file_for_the_makefile_and_the_image() -> None:
+    import tomllib
+
+    pins = {}
+    for line in (ROOT / "constraints.txt").read_text().splitlines():
+        if line and not line.startswith("#"):
+            name, _, version = line.partition("==")
+            assert version, f"not pinned: {line}"
+            pins[name.lower().replace("_", "-")] = version
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    declared = [*project["dependencies"], *project["optional-dependencies"]["dev"]]
+    for requirement in declared:
+        name = requirement.split(">")[0].split("=")[0].split("[")[0].strip().lower()
+        assert name == "torch" or name.replace("_", "-") in pins, f"{name} is not pinned"
+    assert "-c constraints.txt" in (ROOT / "Makefile").read_text()
+    assert "-c constraints.txt" in (ROOT / "Dockerfile").read_text()
+
+
+def test_compose_smoke_is_a_make_target_outside_make_test() -> None:
+    makefile = (ROOT / "Makefile").read_text()
+    assert "compose-smoke: $(STAMP)" in makefile
+    assert "compose_smoke.py" not in makefile.split("test: ")[1].split("\n\n")[0]
+    assert (ROOT / "scripts/compose_smoke.py").exists()
