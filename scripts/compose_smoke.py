@@ -233,8 +233,8 @@ def main() -> None:
           + "; ".join(f"{k} {v}" for k, v in bases.items())
           + f"; image epim-search:latest {size}; plain `docker compose up -d` (no .env) healthy; "
           f"study over the API completed with {len(front)} front designs, its "
-          f"{len(trials)} proxy trainings on the Ray worker node ({worker_ip}); data kept across down/up "
-          f"({kept}); everything taken down", flush=True)
+          f"{len(trials)} proxy trainings on the Ray worker node ({worker_ip}); data kept "
+          f"across down/up ({kept}); everything taken down", flush=True)
 
 
 if __name__ == "__main__":
