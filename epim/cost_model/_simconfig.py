@@ -318,6 +318,17 @@ def _map(reader: _Reader) -> dict[str, tuple[float, str]]:
         out["xbar_groups"] = (groups, line(pe, "group_num", "bit slices fill whole groups"))
     out.update(_dac(reader, line))
     out.update(_adc(reader, line))
+    rows, cols = (int(v) for v in (reader.numbers(xbar, "xbar_size", 2)
+                                   if reader.raw(xbar, "xbar_size") is not None else (256, 256)))
+    dacs = int(out.get("dacs_per_xbar", (128, ""))[0])
+    adcs = int(out.get("adcs_per_xbar", (128, ""))[0])
+    levels = _levels(math.ceil(rows / dacs))
+    out["decoder_latency_s"] = (levels * 0.27933e-9, f"{levels} levels x 0.27933 ns (1:8 "
+                                f"decoders, 65 nm) for {rows} rows over {dacs} DACs, MNSIM "
+                                "PE_latency")
+    levels = _levels(math.ceil(cols / adcs))
+    out["mux_latency_s"] = (levels * 32.744e-12, f"{levels} levels x 32.744 ps (8:1 muxes, "
+                            f"65 nm) for {cols} columns over {adcs} ADCs, MNSIM PE_latency")
     if reader.raw("digital module", "digital_frequency") is not None:
         mhz = reader.number("digital module", "digital_frequency", 500)
         out["digital_clock_s"] = (1e-6 / mhz, line("digital module", "digital_frequency",
@@ -328,6 +339,15 @@ def _map(reader: _Reader) -> dict[str, tuple[float, str]]:
             out[parameter] = (reader.number("tile level", key, 1) * 1e9,
                               line("tile level", key, "Gb/s"))
     return out
+
+
+def _levels(lines_per_converter: int) -> int:
+    """Decoder (mux) levels as MNSIM counts them: 1 + the base-8 digits of lines per DAC (ADC)."""
+    levels, remaining = 1, lines_per_converter
+    while remaining > 0:
+        remaining //= 8
+        levels += 1
+    return levels
 
 
 def _groups(reader: _Reader) -> int:
@@ -389,9 +409,7 @@ def _dac(reader: _Reader, line: Callable[..., str]) -> dict[str, tuple[float, st
         dacs = int(reader.number(pe, "dac_num", 128, lambda v: v >= 1 and v.is_integer(),
                                  "an integer >= 1 (0, MNSIM's default, is not supported)"))
         out["dacs_per_xbar"] = (dacs, line(pe, "dac_num", "per crossbar pair"))
-        levels = math.ceil(math.log(dacs, 8)) if dacs > 1 else 1
-        out["decoder_latency_s"] = (levels * 0.27933e-9, f"{levels} levels x 0.27933 ns (1:8 "
-                                    f"decoders, 65 nm) for {dacs} DACs, MNSIM PE_latency")
+
     groups = _groups(reader)
     if touched or dacs is not None or groups > 1:
         area = out.get("dac_area_m2", (_DEFAULT_DAC_AREA_M2, ""))[0]
@@ -431,9 +449,7 @@ def _adc(reader: _Reader, line: Callable[..., str]) -> dict[str, tuple[float, st
         out["adcs_per_xbar"] = (adcs, line(pe, "adc_num", "per crossbar pair"))
         out["adcs_per_pe"] = (adcs * groups, line(pe, "adc_num", f"x {groups} group(s) per "
                                                   "PE (Group_Num)"))
-        levels = math.ceil(math.log(adcs, 8)) if adcs > 1 else 1
-        out["mux_latency_s"] = (levels * 32.744e-12, f"{levels} levels x 32.744 ps (8:1 "
-                                f"muxes, 65 nm) for {adcs} ADCs, MNSIM PE_latency")
+
     return out
 
 
