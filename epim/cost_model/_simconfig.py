@@ -357,6 +357,12 @@ def _groups(reader: _Reader) -> int:
     return max(int(value), 1)
 
 
+def _touched(reader: _Reader, kind: str) -> bool:
+    """Whether the configuration sets any key of the ADC or DAC (``kind``)."""
+    return any(reader.raw("interface level", f"{kind}_{key}") is not None
+               for key in ("choice", "area", "precision", "power", "sample_rate"))
+
+
 def _component(reader: _Reader, kind: str) -> tuple[dict[str, Any], str]:
     """The ADC or DAC as MNSIM resolves it: a table choice, or user-defined (-1)."""
     io = "interface level"
@@ -390,9 +396,8 @@ def _component(reader: _Reader, kind: str) -> tuple[dict[str, Any], str]:
 
 
 def _dac(reader: _Reader, line: Callable[..., str]) -> dict[str, tuple[float, str]]:
-    io, pe = "interface level", "process element level"
-    touched = any(reader.raw(io, f"dac_{k}") is not None
-                  for k in ("choice", "area", "precision", "power", "sample_rate"))
+    pe = "process element level"
+    touched = _touched(reader, "dac")
     out: dict[str, tuple[float, str]] = {}
     if touched:
         entry, what = _component(reader, "dac")
@@ -409,7 +414,6 @@ def _dac(reader: _Reader, line: Callable[..., str]) -> dict[str, tuple[float, st
         dacs = int(reader.number(pe, "dac_num", 128, lambda v: v >= 1 and v.is_integer(),
                                  "an integer >= 1 (0, MNSIM's default, is not supported)"))
         out["dacs_per_xbar"] = (dacs, line(pe, "dac_num", "per crossbar pair"))
-
     groups = _groups(reader)
     if touched or dacs is not None or groups > 1:
         area = out.get("dac_area_m2", (_DEFAULT_DAC_AREA_M2, ""))[0]
@@ -423,10 +427,8 @@ def _dac(reader: _Reader, line: Callable[..., str]) -> dict[str, tuple[float, st
 
 def _adc(reader: _Reader, line: Callable[..., str]) -> dict[str, tuple[float, str]]:
     io, pe = "interface level", "process element level"
-    touched = any(reader.raw(io, f"adc_{k}") is not None
-                  for k in ("choice", "area", "precision", "power", "sample_rate"))
     out: dict[str, tuple[float, str]] = {}
-    if touched:
+    if _touched(reader, "adc"):
         entry, what = _component(reader, "adc")
         bits = int(entry["bits"])
         rate = entry["rate_gsps"] * 1e9
