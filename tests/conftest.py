@@ -48,3 +48,17 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 def unique_name() -> str:
     """A study name no other test uses."""
     return f"t-{uuid.uuid4().hex[:12]}"
+
+
+#: The slowest files first: with two test processes (``make test``, a file per process) the
+#: long ones then overlap instead of one finishing alone at the end.
+SLOW_FIRST = ("tests/deploy/test_topology.py", "tests/service/test_runner.py",
+              "tests/ui/test_browser.py", "tests/api/test_fuzz.py",
+              "tests/search/test_driver.py", "tests/search/test_layerwise.py",
+              "tests/proxy/test_train.py", "tests/nn/test_build.py")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Order the collected tests: ``SLOW_FIRST`` files, then the rest as collected."""
+    rank = {path: index for index, path in enumerate(SLOW_FIRST)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], len(rank)))
