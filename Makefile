@@ -37,7 +37,7 @@ run: $(STAMP) | $(FASHION_MNIST)
 # tests stay in one process so module fixtures are built once); TEST_WORKERS=0: one process.
 TEST_WORKERS ?= 2
 test: $(STAMP) | $(FASHION_MNIST) $(CHROMIUM)
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 # The docker-compose topology as processes on this machine (Ray head + worker, two runners, the
 # API, a throwaway PostgreSQL database): two studies over HTTP, checked, then stopped by PID.
