@@ -50,9 +50,9 @@ def unique_name() -> str:
     return f"t-{uuid.uuid4().hex[:12]}"
 
 
-#: The slowest files first (``make test`` keeps this order: --no-loadscope-reorder): with two test
-#: processes, a file per process, the
-#: long ones then overlap instead of one finishing alone at the end.
+#: The slowest files first (``make test`` keeps this order: --no-loadscope-reorder). With two
+#: test processes, a file per process, the long ones then overlap instead of one finishing
+#: alone at the end.
 SLOW_FIRST = ("tests/deploy/test_topology.py", "tests/service/test_runner.py",
               "tests/ui/test_browser.py", "tests/api/test_fuzz.py",
               "tests/search/test_driver.py", "tests/search/test_layerwise.py",
