@@ -126,3 +126,16 @@ def read_document(path: Path, what: str) -> Any:
         return json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
     except (json.JSONDecodeError, yaml.YAMLError) as exc:
         raise InputError(f"not valid YAML/JSON: {exc}", source=str(path)) from None
+
+
+def check_out_dir(path: Path) -> None:
+    """Refuse an ``--out`` file whose directory does not exist (before any work is done).
+
+    Raises:
+        InputError: Naming ``--out`` and the missing directory.
+
+    """
+    from epim.errors import InputError
+
+    if path.parent and not path.parent.exists():
+        raise InputError("directory does not exist", source=str(path.parent), field="--out")

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from epim.cli._common import FormatOption, OutputFormat, emit, user_errors
+from epim.cli._common import FormatOption, OutputFormat, check_out_dir, emit, user_errors
 from epim.cost_model import LatencyMode
 
 
@@ -91,8 +91,7 @@ def _import_simconfig(simconfig: Path | None, out: Path | None) -> None:
     if out is None:
         typer.echo(text, nl=False)
         return
-    if out.parent and not out.parent.exists():
-        raise InputError("directory does not exist", source=str(out.parent), field="--out")
+    check_out_dir(out)
     out.write_text(text, encoding="utf-8")
     typer.echo(f"wrote {out} ({len(imported.document['parameters'])} parameters)")
 
@@ -163,7 +162,6 @@ def export_command(
 
     Load it with ``epim.nn.load(path)`` and train it fully (on a GPU when there is one).
     """
-    from epim.errors import InputError
     from epim.nn import export
     from epim.space import Design, load_design_file
     from epim.workloads import resolve_network
@@ -172,8 +170,7 @@ def export_command(
     chosen = (load_design_file(design, net, default_weight_bits=weight_bits,
                                default_act_bits=act_bits)
               if design is not None else Design.dense(net, weight_bits, act_bits))
-    if out.parent and not out.parent.exists():
-        raise InputError("directory does not exist", source=str(out.parent), field="--out")
+    check_out_dir(out)
     path = export(out, net, chosen, quantize=not float_model)
     typer.echo(f"wrote {path} ({net.name}, {len(net.compute_layers)} epitome layers)")
 

@@ -16,6 +16,7 @@ from epim.cli._common import (
     DatabaseOption,
     FormatOption,
     OutputFormat,
+    check_out_dir,
     emit,
     read_document,
     settings,
@@ -268,7 +269,8 @@ def study_design(study: StudyRef, number: TrialRef, database_url: DatabaseOption
     if out is None:
         typer.echo(text, nl=False)
         return
-    _write(out, text.encode())
+    check_out_dir(out)
+    out.write_text(text, encoding="utf-8")
     typer.echo(f"wrote {out}")
 
 
@@ -280,14 +282,8 @@ def study_model(study: StudyRef, number: TrialRef,
     """Write a trainable PyTorch model of a trial's design (``epim.nn.load`` reads it)."""
     from epim.service import trial_model
 
+    check_out_dir(out)
     row, trial = _stored_trial(settings(database_url).database_url, study, number)
-    _write(out, trial_model(row, trial))
+    out.write_bytes(trial_model(row, trial))
     typer.echo(f"wrote {out} (study {row.id}, trial {trial.number}, {row.network})")
 
-
-def _write(path: Path, data: bytes) -> None:
-    from epim.errors import InputError
-
-    if path.parent and not path.parent.exists():
-        raise InputError("directory does not exist", source=str(path.parent), field="--out")
-    path.write_bytes(data)
