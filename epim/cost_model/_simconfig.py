@@ -126,11 +126,6 @@ MAPPED_KEYS: dict[str, frozenset[str]] = {
     "algorithm configuration": frozenset(),
 }
 
-#: The MNSIM default tile the calibrated constants come from: 1-bit DACs of 0.166 um^2,
-#: 128 per crossbar pair, 4 PEs per tile.
-_DEFAULT_DAC_AREA_M2 = 0.166e-12
-_DEFAULT_DACS_PER_TILE = 128 * 4
-
 
 @dataclass
 class ImportedPreset:
@@ -193,7 +188,8 @@ def simconfig_to_preset(text: str, *, source: str = "SimConfig.ini",
     reader = _Reader(config, source)
     ignored = reader.check_keys()
     parameters: dict[str, dict[str, Any]] = {k: dict(v) for k, v in base["parameters"].items()}
-    for key, (value, why) in _map(reader).items():
+    defaults = {key: float(entry["value"]) for key, entry in parameters.items()}
+    for key, (value, why) in _map(reader, defaults).items():
         parameters[key] = {"value": value, "unit": parameters[key]["unit"], "source": why}
     document = {
         "name": name,
@@ -269,8 +265,11 @@ class _Reader:
         return sorted(ignored)
 
 
-def _map(reader: _Reader) -> dict[str, tuple[float, str]]:
-    """Every parameter the configuration determines: name -> (value, source line)."""
+def _map(reader: _Reader, defaults: dict[str, float]) -> dict[str, tuple[float, str]]:
+    """Every parameter the configuration determines: name -> (value, source line).
+
+    ``defaults`` are the ``mnsim`` preset's values (MNSIM's default configuration).
+    """
     out: dict[str, tuple[float, str]] = {}
     dev, xbar, pe = "device level", "crossbar level", "process element level"
 
@@ -316,12 +315,12 @@ def _map(reader: _Reader) -> dict[str, tuple[float, str]]:
             "per PE"))
     if reader.raw(pe, "group_num") is not None:
         out["xbar_groups"] = (groups, line(pe, "group_num", "bit slices fill whole groups"))
-    out.update(_dac(reader, line))
+    out.update(_dac(reader, line, defaults))
     out.update(_adc(reader, line))
     rows, cols = (int(v) for v in (reader.numbers(xbar, "xbar_size", 2)
                                    if reader.raw(xbar, "xbar_size") is not None else (256, 256)))
-    dacs = int(out.get("dacs_per_xbar", (128, ""))[0])
-    adcs = int(out.get("adcs_per_xbar", (128, ""))[0])
+    dacs = int(out.get("dacs_per_xbar", (defaults["dacs_per_xbar"], ""))[0])
+    adcs = int(out.get("adcs_per_xbar", (defaults["adcs_per_xbar"], ""))[0])
     levels = _levels(math.ceil(rows / dacs))
     out["decoder_latency_s"] = (levels * 0.27933e-9, f"{levels} levels x 0.27933 ns (1:8 "
                                 f"decoders, 65 nm) for {rows} rows over {dacs} DACs, MNSIM "
@@ -395,7 +394,12 @@ def _component(reader: _Reader, kind: str) -> tuple[dict[str, Any], str]:
     return entry, f"{kind.upper()}_Choice = -1: user defined"
 
 
-def _dac(reader: _Reader, line: Callable[..., str]) -> dict[str, tuple[float, str]]:
+def _dac(reader: _Reader, line: Callable[..., str], defaults: dict[str, float]
+         ) -> dict[str, tuple[float, str]]:
+    """The DAC's parameters, and the tile periphery with the default tile's DACs replaced.
+
+    The periphery is calibrated on MNSIM's default tile (``defaults``), whose DACs are in it.
+    """
     pe = "process element level"
     touched = _touched(reader, "dac")
     out: dict[str, tuple[float, str]] = {}
@@ -416,12 +420,15 @@ def _dac(reader: _Reader, line: Callable[..., str]) -> dict[str, tuple[float, st
         out["dacs_per_xbar"] = (dacs, line(pe, "dac_num", "per crossbar pair"))
     groups = _groups(reader)
     if touched or dacs is not None or groups > 1:
-        area = out.get("dac_area_m2", (_DEFAULT_DAC_AREA_M2, ""))[0]
-        count = (dacs or 128) * groups * 4
-        periphery = 3.628e-7 + area * count - _DEFAULT_DAC_AREA_M2 * _DEFAULT_DACS_PER_TILE
+        base_area, pes = defaults["dac_area_m2"], int(defaults["tile_pes"])
+        base_count = int(defaults["dacs_per_xbar"]) * pes
+        area = out.get("dac_area_m2", (base_area, ""))[0]
+        count = (dacs or base_count // pes) * groups * pes
+        base = defaults["tile_periphery_area_m2"]
         out["tile_periphery_area_m2"] = (
-            periphery, "MNSIM default tile periphery 3.628e-7 m^2 with its 512 DACs of "
-            f"0.166 um^2 replaced by {count} of {area * 1e12:.4g} um^2")
+            base + area * count - base_area * base_count,
+            f"MNSIM default tile periphery {base:.4g} m^2 with its {base_count} DACs of "
+            f"{base_area * 1e12:.4g} um^2 replaced by {count} of {area * 1e12:.4g} um^2")
     return out
 
 

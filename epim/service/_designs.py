@@ -102,11 +102,10 @@ def reference_designs(url: str, row: results.StudyRow) -> dict[str, Any]:
 
     """
     baseline = (row.baseline or {}).get("metrics")
-    dense = None if not baseline else {
-        "label": f"dense {row.spec.get('baseline_bits', 16)}-bit",
-        "metrics": {k: float(v) for k, v in baseline.items()}}
     if not baseline:
         return {"dense": None, "uniform": []}
+    dense = {"label": f"dense {row.spec.get('baseline_bits', 16)}-bit",
+             "metrics": {k: float(v) for k, v in baseline.items()}}
     prepared = prepared_study(row)
     choices = prepared.space.uniform_choices()
     if not choices:
