@@ -198,10 +198,11 @@ def main() -> None:
         created = httpx.post(f"{API}/studies", json=STUDY, timeout=30)
         assert created.status_code == 202, created.text
         study_id = created.json()["id"]
-        done = wait_for(lambda: (lambda s: s if s["status"] in ("completed", "failed")
-                                 else None)(httpx.get(f"{API}/studies/{study_id}",
-                                                      timeout=10).json()), 900,
-                        "the study")
+        def finished() -> dict[str, Any] | None:
+            study: dict[str, Any] = httpx.get(f"{API}/studies/{study_id}", timeout=10).json()
+            return study if study["status"] in ("completed", "failed") else None
+
+        done = wait_for(finished, 900, "the study")
         assert done["status"] == "completed", done.get("error")
         front = httpx.get(f"{API}/studies/{study_id}/pareto", timeout=10).json()["trials"]
         trials = httpx.get(f"{API}/studies/{study_id}/trials?limit=100",
@@ -211,8 +212,6 @@ def main() -> None:
         worker_ip = container_ip("ray-worker")
         used = {addresses.get(t["node"], t["node"]) for t in trials if t.get("node")}
         assert used == {worker_ip}, f"trials ran on {used}, the Ray worker is {worker_ip}"
-        runner_logs = compose_cmd("logs", "runner", quiet=True).stdout
-        assert str(study_id) in runner_logs or "study" in runner_logs
         log(f"study {study_id}: {len(trials)} trials, front {len(front)}, all on the worker")
         compose_cmd("down", quiet=True)
         compose_cmd("up", "-d", quiet=True)
