@@ -165,9 +165,11 @@ def wait_for(check: Any, timeout: float, what: str) -> Any:
 
 def node_addresses() -> dict[str, str]:
     """Ray node id -> IP address, as the cluster's head reports them."""
-    code = ("import json, ray; ray.init(address='auto', log_to_driver=False); "
+    code = ("import json, ray; ray.init(log_to_driver=False); "
             "print(json.dumps({n['NodeID']: n['NodeManagerAddress'] for n in ray.nodes()}))")
-    out = compose_cmd("exec", "-T", "ray-head", "python", "-c", code, quiet=True).stdout
+    # the head's own GCS, not the services' ray:// client address
+    out = compose_cmd("exec", "-T", "-e", "RAY_ADDRESS=127.0.0.1:6379", "ray-head", "python",
+                      "-c", code, quiet=True).stdout
     nodes: dict[str, str] = json.loads(out.strip().splitlines()[-1])
     return nodes
 
