@@ -29,6 +29,8 @@ class HardwareConstants:
     slice_placement: Literal["crossbar", "columns"]
     adc_accounting: Literal["mnsim", "per_column"]
     pooling_tiles: bool
+    tile_placement: Literal["row_major", "snake", "spiral", "zigzag"]
+    pe_input_buffers: bool
     # crossbar and cell
     xbar_rows: int
     xbar_cols: int
@@ -55,14 +57,21 @@ class HardwareConstants:
     pe_crossbars: int
     xbar_groups: int
     tile_pes: int
+    pe_periphery_area_m2: float
+    pe_buffer_area_m2: float
+    joint_module_area_m2: float
+    tile_buffer_area_m2: float
     tile_periphery_area_m2: float
+    chip_tile_rows: int
+    chip_tile_cols: int
     # digital logic, buffers, interconnect
     digital_clock_s: float
     decoder_latency_s: float
     mux_latency_s: float
     buffer_access_s: float
     buffer_width_bits: int
-    buffer_access_energy_j: float
+    buffer_read_energy_j: float
+    buffer_write_energy_j: float
     digital_op_energy_j: float
     inter_tile_bandwidth_bps: float
     intra_tile_bandwidth_bps: float
@@ -79,7 +88,7 @@ class HardwareConstants:
         for spec in fields(cls):
             if spec.name in hardware.options:
                 option = hardware.options[spec.name]
-                values[spec.name] = option == "true" if spec.name == "pooling_tiles" else option
+                values[spec.name] = option == "true" if option in ("true", "false") else option
             elif spec.type == "int":
                 values[spec.name] = int(hardware.parameters[spec.name])
             else:
@@ -94,10 +103,39 @@ class HardwareConstants:
                 + self.xbar_rows * self.row_driver_area_m2)
 
     @property
+    def dacs_per_pe(self) -> int:
+        """DACs of one PE: ``dacs_per_xbar`` per crossbar (a +/- pair shares its DACs)."""
+        return self.dacs_per_xbar * max(1, self.pe_crossbars // self.polarity)
+
+    @property
+    def joint_modules_per_tile(self) -> int:
+        """Joint modules (PE-output merging adders) of a tile.
+
+        One per ADC output at every node of the H-tree over its PEs (MNSIM
+        ``Tile.calculate_intra_PE_connection``).
+        """
+        nodes, remaining = 0, self.tile_pes
+        while remaining >= 2:
+            nodes += -(-remaining // 2)
+            remaining //= 2
+        return nodes * self.adcs_per_pe
+
+    @property
+    def pe_area_m2(self) -> float:
+        """Area of one PE: crossbars, ADCs, DACs, digital periphery and input buffer (m^2)."""
+        return (self.pe_crossbars * self.xbar_area_m2 + self.adcs_per_pe * self.adc_area_m2
+                + self.dacs_per_pe * self.dac_area_m2 + self.pe_periphery_area_m2
+                + self.pe_buffer_area_m2)
+
+    @property
     def tile_area_m2(self) -> float:
-        """Area of one fully populated tile: PEs x (crossbars + ADCs) + periphery (m^2)."""
-        per_pe = self.pe_crossbars * self.xbar_area_m2 + self.adcs_per_pe * self.adc_area_m2
-        return self.tile_pes * per_pe + self.tile_periphery_area_m2
+        """Area of one fully populated tile (m^2; docs/cost_model.md section 6).
+
+        ``PEs x A_PE + joint modules x a_joint + A_tile_buffer + A_tile_periphery``.
+        """
+        return (self.tile_pes * self.pe_area_m2
+                + self.joint_modules_per_tile * self.joint_module_area_m2
+                + self.tile_buffer_area_m2 + self.tile_periphery_area_m2)
 
     @property
     def adc_mux(self) -> int:

@@ -26,13 +26,15 @@ OPTION_CHOICES: dict[str, tuple[str, ...]] = {
     "slice_placement": ("crossbar", "columns"),
     "adc_accounting": ("mnsim", "per_column"),
     "pooling_tiles": ("true", "false"),
+    "tile_placement": ("row_major", "snake", "spiral", "zigzag"),
+    "pe_input_buffers": ("true", "false"),
 }
 
 #: Parameters that must be positive integers (counts and bit-widths).
 INTEGER_PARAMETERS = frozenset({
     "xbar_rows", "xbar_cols", "polarity", "cell_bits", "dac_bits", "dacs_per_xbar", "adc_bits",
     "adcs_per_xbar", "adcs_per_pe", "pe_crossbars", "tile_pes", "buffer_width_bits",
-    "xbar_groups",
+    "xbar_groups", "chip_tile_rows", "chip_tile_cols",
 })
 #: Largest value of a count or bit-width parameter (a crossbar of 2^20 rows is already absurd).
 MAX_COUNT = 2**20
@@ -89,7 +91,7 @@ class Hardware:
 
     @property
     def tile_area_m2(self) -> float:
-        """Area of one fully populated tile: PEs x (crossbars + ADCs) + periphery (m^2)."""
+        """Area of one fully populated tile: PEs, joint modules, tile buffer, periphery (m^2)."""
         return self.constants.tile_area_m2
 
     @property

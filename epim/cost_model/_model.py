@@ -15,6 +15,8 @@ import numpy as np
 import numpy.typing as npt
 
 from epim.cost_model._hardware import Hardware
+from epim.cost_model._paths import CriticalPaths
+from epim.cost_model._placement import ChipGrid, PlacementGraph, layer_distances
 from epim.cost_model._stages import (
     DesignArrays,
     activation_latency,
@@ -59,7 +61,13 @@ class CostBatch:
         hardware: The hardware it was mapped on.
         layer_crossbars: Physical crossbars per layer (both arrays of a +/- pair counted).
         layer_tiles: Tiles per layer (pooling tiles where the preset counts them).
-        layer_latency_s: Layer-by-layer latency of each layer (s).
+        layer_latency_s: Latency of each layer run alone (s).
+        layer_latency_share_s: Each layer's share of the layer-by-layer network latency (s):
+            its latency on the critical path (element-wise adds: what they add after their
+            input), 0 off it; sums to ``latency_s("layer_by_layer")``.
+        layer_merge_hops: Tile-to-tile hops over which each layer merges its partial sums.
+        layer_transfer_hops: Hops from each layer's aggregation tile to the farthest tile it
+            feeds (the tile placement, docs/cost_model.md section 3).
         layer_energy_j: Energy of each layer (J).
         layer_energy_breakdown_j: Component -> ``[n_designs, n_layers]`` energy (J).
         latency_s_by_mode: Mode -> network latency ``[n_designs]`` (s).
@@ -73,6 +81,9 @@ class CostBatch:
     layer_crossbars: IntArray
     layer_tiles: IntArray
     layer_latency_s: FloatArray
+    layer_latency_share_s: FloatArray
+    layer_merge_hops: IntArray
+    layer_transfer_hops: IntArray
     layer_energy_j: FloatArray
     layer_energy_breakdown_j: dict[str, FloatArray]
     latency_s_by_mode: dict[str, FloatArray]
@@ -135,6 +146,11 @@ class CostModel:
         self.network = network
         self.hardware = hardware
         self.geometry = NetworkArrays.from_network(network)
+        self.placement = PlacementGraph.from_network(
+            network, pooling_tiles=hardware.constants.pooling_tiles)
+        self.paths = CriticalPaths.from_network(network)
+        g = self.geometry
+        self._pixels = np.maximum(np.concatenate([g.pixels, g.other_pixels])[g.order], 1)
         self.macs = network.macs
 
     def evaluate(self, batch: DesignBatch) -> CostBatch:
@@ -155,25 +171,32 @@ class CostModel:
                              expected=self.network.name)
         c, g = self.hardware.constants, self.geometry
         d = DesignArrays.from_batch(batch)
+        n = len(batch)
         mapping = map_layers(c, g, d)
+        other_tiles = self._other_tiles()
+        layer_tiles_f = self._assemble(mapping.tiles, other_tiles)
+        grid = ChipGrid.build(c.tile_placement, c.chip_tile_rows, c.chip_tile_cols,
+                              int(layer_tiles_f.sum(axis=1).max(initial=0)))
+        hops = layer_distances(grid, self.placement, layer_tiles_f)
         activations = count_activations(g, d, mapping)
-        per_activation = activation_latency(c, g, d, mapping)
+        per_activation = activation_latency(
+            c, g, d, mapping, hops.merge_hops[:, g.compute_positions],
+            hops.transfer_hops[:, g.compute_positions])
         overheads = epitome_overheads(c, g, d, mapping, activations)
         layer_latency = (activations.total * per_activation.total_s
                          + g.pixels * overheads.latency_per_pixel_s)
         counts = count_actions(c, g, d, mapping, activations, per_activation, overheads)
         energy = energy_by_component(c, counts)
-        crossbars, tiles = mapping.crossbars, mapping.tiles
         abits = d.act_bits
 
         # --- Pooling and add layers (digital; one tile per pooling layer in MNSIM) ---
-        n = len(batch)
         other_bits = abits[:, g.other_act_source] if g.other_kind else np.zeros((n, 0))
-        other_latency, other_energy, other_tiles = self._other_layers(other_bits, n)
+        other_latency, other_energy = self._other_layers(
+            other_bits, hops.transfer_hops[:, g.other_positions])
 
         # --- Assemble in network order ---
-        layer_crossbars = self._assemble(crossbars, 0.0).astype(np.int64)
-        layer_tiles = self._assemble(tiles, other_tiles).astype(np.int64)
+        layer_crossbars = self._assemble(mapping.crossbars, 0.0).astype(np.int64)
+        layer_tiles = layer_tiles_f.astype(np.int64)
         layer_latency_s = self._assemble(layer_latency, other_latency)
         breakdown = {name: self._assemble(energy[name], other_energy.get(name, 0.0))
                      for name in ENERGY_COMPONENTS}
@@ -186,6 +209,9 @@ class CostModel:
             layer_crossbars=layer_crossbars,
             layer_tiles=layer_tiles,
             layer_latency_s=layer_latency_s,
+            layer_latency_share_s=self.paths.shares(layer_latency_s, self._pixels),
+            layer_merge_hops=hops.merge_hops.astype(np.int64),
+            layer_transfer_hops=hops.transfer_hops.astype(np.int64),
             layer_energy_j=layer_energy_j,
             layer_energy_breakdown_j=breakdown,
             latency_s_by_mode=self._network_latency(layer_latency_s, n),
@@ -202,13 +228,25 @@ class CostModel:
         out[:, g.other_positions] = other
         return out
 
-    def _other_layers(self, bits: FloatArray, n: int
-                      ) -> tuple[FloatArray, dict[str, FloatArray], FloatArray]:
-        """Latency, energy and tiles of pooling and add layers, ``[n, n_other]`` each.
+    def _other_tiles(self) -> FloatArray:
+        """Tiles of each pooling and add layer, ``[n_other]``.
+
+        One per pooling layer where the preset gives pooling its own tiles (MNSIM), none for
+        adds.
+        """
+        g, c = self.geometry, self.hardware.constants
+        pooling = np.asarray([k != "add" for k in g.other_kind], dtype=bool)
+        return (pooling & c.pooling_tiles).astype(np.float64)
+
+    def _other_layers(self, bits: FloatArray, transfer_hops: FloatArray
+                      ) -> tuple[FloatArray, dict[str, FloatArray]]:
+        """Latency and energy of pooling and add layers, ``[n, n_other]`` each.
 
         Per output pixel a pooling layer writes ``stride`` new input columns into its line
         buffer, reads the window and writes the result; an add reads both operands and writes
         the sum; a global pool reads the whole map once (buffer accesses of ``width`` bits).
+        Each output pixel then travels ``transfer_hops`` to the layers fed (MNSIM's pooling
+        and element-sum transfer time, ``hops * C * b_a / B_inter``).
         """
         g, c = self.geometry, self.hardware.constants
         width = c.buffer_width_bits
@@ -222,19 +260,26 @@ class CostModel:
                           ceil_div_f(g.other_window * channel_bits, width))
         out = ceil_div_f(channel_bits, width)
         accesses = line + window + out
-        latency = g.other_pixels * (accesses * c.buffer_access_s + c.digital_clock_s)
+        reads, writes = window, line + out  # an add's window is its two operand reads
+        hop_bits = g.other_pixels * transfer_hops * channel_bits
+        latency = g.other_pixels * (accesses * c.buffer_access_s + c.digital_clock_s) \
+            + hop_bits / c.inter_tile_bandwidth_bps
         ops = g.other_pixels * g.other_channels * np.where(is_add, 1, g.other_window)
         energy = {
-            "buffer": g.other_pixels * accesses * c.buffer_access_energy_j,
+            "buffer": g.other_pixels * (reads * c.buffer_read_energy_j
+                                        + writes * c.buffer_write_energy_j),
             "digital": np.broadcast_to(ops * c.digital_op_energy_j, latency.shape).astype(float),
+            "interconnect": hop_bits * c.hop_energy_j_per_bit,
         }
-        pooling = np.asarray([k != "add" for k in g.other_kind], dtype=bool)
-        per_layer_tiles = (pooling & c.pooling_tiles).astype(np.float64)
-        tiles = np.broadcast_to(per_layer_tiles, (n, len(g.other_kind))).copy()
-        return latency.astype(np.float64), energy, tiles
+        return latency.astype(np.float64), energy
 
     def _network_latency(self, layer_latency: FloatArray, n: int) -> dict[str, FloatArray]:
         """Network latency in the three modes from per-layer latencies ``[n, L]``.
+
+        ``layer_by_layer`` is MNSIM's mode with its pipeline off: each layer in turn after
+        the layer it reads, branches side by side, element-wise adds streaming with their
+        inputs (the critical path, :class:`epim.cost_model._paths.CriticalPaths`; the sum of
+        the layers for a chain).
 
         ``pipelined`` is the closed form of the inter-layer pixel pipeline (MNSIM's default
         mode), taking the layers in network order as a chain: the critical path fills the
@@ -244,7 +289,7 @@ class CostModel:
         ``m`` of fill + stream + drain, computed with cumulative sums (no loop over layers).
         """
         g = self.geometry
-        pixels = np.maximum(np.concatenate([g.pixels, g.other_pixels])[g.order], 1)
+        pixels = self._pixels
         per_pixel = layer_latency / pixels
         previous = np.concatenate([np.zeros((n, 1)), per_pixel[:, :-1]], axis=1)
         fill = np.cumsum(g.need_first * previous, axis=1)
@@ -252,7 +297,7 @@ class CostModel:
         drain_after = drain.sum(axis=1, keepdims=True) - np.cumsum(drain, axis=1)
         pipelined = (fill + layer_latency + drain_after).max(axis=1)
         return {
-            "layer_by_layer": layer_latency.sum(axis=1),
+            "layer_by_layer": self.paths.latency(layer_latency, pixels),
             "pipelined": pipelined,
             "throughput": layer_latency.max(axis=1),
         }

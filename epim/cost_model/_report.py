@@ -27,6 +27,8 @@ def report_from_batch(costs: CostBatch, index: int, latency_mode: LatencyMode) -
             "crossbars": int(costs.layer_crossbars[index, j]),
             "tiles": int(costs.layer_tiles[index, j]),
             "latency_s": float(costs.layer_latency_s[index, j]),
+            "merge_hops": int(costs.layer_merge_hops[index, j]),
+            "transfer_hops": int(costs.layer_transfer_hops[index, j]),
             "energy_j": float(costs.layer_energy_j[index, j]),
             "energy_breakdown_j": {
                 name: float(values[index, j])

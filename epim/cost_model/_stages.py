@@ -18,11 +18,6 @@ from epim.cost_model._static import NetworkArrays
 from epim.space import DesignBatch
 
 FloatArray = npt.NDArray[np.float64]
-#: Hop-count growth of MNSIM's spiral tile placement: a layer on ``t`` tiles merges its
-#: partial sums over about ``1.4 * sqrt(t)`` hops (docs/cost_model.md section 3).
-MERGE_HOPS_PER_SQRT_TILE = 1.4
-#: Hops from a layer's tiles to the next layer's (docs/cost_model.md section 3).
-TRANSFER_HOPS = 1.0
 
 
 def ceil_div(a: npt.ArrayLike, b: npt.ArrayLike) -> FloatArray:
@@ -178,10 +173,11 @@ class ActivationLatency:
         compute_s: DAC + cell read + ADC, per step.
         digital_s: Registers, shift-add, decoders, muxes and the PE adder tree.
         intra_tile_s: The tile's adder tree over the intra-tile bus.
-        buffer_accesses: Buffer accesses per activation (line write, window read, partial-sum
-            write, output read).
+        buffer_reads: Buffer reads per activation (window read, output read).
+        buffer_writes: Buffer writes per activation (line write, partial-sum write).
         buffer_s: Their time.
-        merge_hops: Hops over which a multi-tile layer merges its partial sums.
+        merge_hops: Hops over which the layer merges its partial sums (placement).
+        transfer_hops: Hops to the farthest tile the layer feeds (placement).
         merge_s: That merge.
         transfer_s: Sending the outputs to the next layer.
 
@@ -192,9 +188,11 @@ class ActivationLatency:
     compute_s: FloatArray
     digital_s: FloatArray
     intra_tile_s: FloatArray
-    buffer_accesses: FloatArray
+    buffer_reads: FloatArray
+    buffer_writes: FloatArray
     buffer_s: FloatArray
     merge_hops: FloatArray
+    transfer_hops: FloatArray
     merge_s: FloatArray
     transfer_s: FloatArray
 
@@ -207,8 +205,13 @@ class ActivationLatency:
 
 
 def activation_latency(c: HardwareConstants, g: NetworkArrays, d: DesignArrays,
-                       m: Mapping) -> ActivationLatency:
-    """MNSIM's PE and tile latency of one activation, in closed form."""
+                       m: Mapping, merge_hops: FloatArray,
+                       transfer_hops: FloatArray) -> ActivationLatency:
+    """MNSIM's PE and tile latency of one activation, in closed form.
+
+    ``merge_hops`` and ``transfer_hops`` (``[n, n_compute]``) come from the tile placement
+    (:func:`epim.cost_model._placement.layer_distances`).
+    """
     width, t_acc, clk = c.buffer_width_bits, c.buffer_access_s, c.digital_clock_s
     abits = d.act_bits
     dac_cycles = ceil_div(abits, c.dac_bits)
@@ -229,17 +232,17 @@ def activation_latency(c: HardwareConstants, g: NetworkArrays, d: DesignArrays,
                            ceil_div_f(g.stride_w * d.epitome_w * cin_pe * abits, width))
     psum_write = ceil_div_f((c.adc_bits + merge_levels) * m.cols_used * m.pes, width)
     out_read = ceil_div_f(m.cols_used * abits * m.pes, width)
-    accesses = line_write + window_read + psum_write + out_read
+    reads, writes = window_read + out_read, line_write + psum_write
     multi_tile = m.tiles > 1
-    hops_in = np.where(multi_tile, np.floor(MERGE_HOPS_PER_SQRT_TILE * np.sqrt(m.tiles)), 0.0)
     inter_bw = c.inter_tile_bandwidth_bps
     t_merge = np.where(multi_tile, ceil_div_f(m.cols_used * abits, width) * t_acc, 0.0) + \
-        hops_in * (clk + m.cols_used * m.pes * abits / inter_bw)
+        merge_hops * (clk + m.cols_used * m.pes * abits / inter_bw)
     return ActivationLatency(
         dac_cycles=dac_cycles, steps=steps, compute_s=t_compute, digital_s=t_digital,
-        intra_tile_s=t_intra, buffer_accesses=accesses, buffer_s=accesses * t_acc,
-        merge_hops=hops_in, merge_s=t_merge,
-        transfer_s=TRANSFER_HOPS * g.cout * abits / inter_bw)
+        intra_tile_s=t_intra, buffer_reads=reads, buffer_writes=writes,
+        buffer_s=(reads + writes) * t_acc,
+        merge_hops=merge_hops, transfer_hops=transfer_hops, merge_s=t_merge,
+        transfer_s=transfer_hops * g.cout * abits / inter_bw)
 
 
 @dataclass(frozen=True)
@@ -288,7 +291,10 @@ class ActionCounts:
             per used column and step).
         dac_conversions: DAC conversions (row inputs of every unit).
         cell_reads: Cell reads (row inputs x used columns x physical crossbars).
-        buffer_accesses: Buffer accesses (of ``buffer_width_bits``).
+        buffer_reads: Buffer reads (of ``buffer_width_bits``), each counted once per buffer
+            it is charged to (MNSIM: the tile's output buffer and every busy PE's input
+            buffer, ``pe_input_buffers``).
+        buffer_writes: Buffer writes, counted the same way (epitome output copies included).
         digital_ops: Shift-and-add operations on ADC results.
         hop_bits: Bits moved times hops between tiles.
         presum_adds: Epitome input pre-sum additions.
@@ -299,7 +305,8 @@ class ActionCounts:
     adc_conversions: FloatArray
     dac_conversions: FloatArray
     cell_reads: FloatArray
-    buffer_accesses: FloatArray
+    buffer_reads: FloatArray
+    buffer_writes: FloatArray
     digital_ops: FloatArray
     hop_bits: FloatArray
     presum_adds: FloatArray
@@ -317,13 +324,15 @@ def count_actions(c: HardwareConstants, g: NetworkArrays, d: DesignArrays, m: Ma
         conversions = (a.total * t.dac_cycles * ceil_div(m.rows_used, c.dacs_per_xbar)
                        * m.cols_used * m.units)
     row_inputs = a.total * t.dac_cycles * m.rows_used
+    buffers = m.tiles * (m.pes + 1 if c.pe_input_buffers else 1)
     return ActionCounts(
         adc_conversions=conversions,
         dac_conversions=row_inputs * m.units,
         cell_reads=row_inputs * m.cols_used * m.crossbars,
-        buffer_accesses=t.buffer_accesses * a.total * m.tiles + e.copy_accesses * g.pixels,
+        buffer_reads=t.buffer_reads * a.total * buffers,
+        buffer_writes=t.buffer_writes * a.total * buffers + e.copy_accesses * g.pixels,
         digital_ops=a.total * t.dac_cycles * m.cols_used * m.units,
-        hop_bits=a.total * (g.cout * TRANSFER_HOPS + m.cols_used * m.pes * t.merge_hops)
+        hop_bits=a.total * (g.cout * t.transfer_hops + m.cols_used * m.pes * t.merge_hops)
         * d.act_bits,
         presum_adds=e.presum_adds,
         table_lookups=e.lookups)
@@ -335,7 +344,8 @@ def energy_by_component(c: HardwareConstants, n: ActionCounts) -> dict[str, Floa
         "adc": n.adc_conversions * c.adc_energy_j,
         "dac": n.dac_conversions * c.dac_energy_j,
         "crossbar": n.cell_reads * c.cell_read_energy_j,
-        "buffer": n.buffer_accesses * c.buffer_access_energy_j,
+        "buffer": n.buffer_reads * c.buffer_read_energy_j
+        + n.buffer_writes * c.buffer_write_energy_j,
         "digital": n.digital_ops * c.digital_op_energy_j,
         "interconnect": n.hop_bits * c.hop_energy_j_per_bit,
         "epitome": n.presum_adds * c.epitome_add_energy_j

@@ -1,9 +1,16 @@
-"""Every choice of every searched layer, with its exact additive costs.
+"""Every choice of every searched layer, with its additive costs.
 
-A design's crossbars, tiles, energy, stored weights and layer-by-layer latency are sums of
-per-layer terms: a compute layer's own, plus those of the pooling and add layers that read its
-activations (their cost depends on its activation bits). One cost-model call on a batch whose
-row ``r`` gives every layer its ``r``-th choice fills the tables for all layers at once.
+A design's crossbars, tiles (area) and stored weights are exact sums of per-layer terms: a
+compute layer's own, plus those of the pooling and add layers that read its activations (their
+cost depends on its activation bits). Energy and layer-by-layer latency are sums of per-layer
+terms up to the tile placement: a layer's merge and transfer hops depend on where the other
+layers' tiles sit (docs/cost_model.md section 3), and the layer-by-layer latency of a network
+with branches runs them side by side (section 4). One cost-model call on a batch whose row
+``r`` gives every layer its ``r``-th choice fills the tables for all layers at once, so each
+choice is costed amid choices of the same rank; measured on random designs of ResNet-18/20/50
+and MobileNet-V2 (``tests/search/test_knapsack.py``) the table sums stay within 1% of the
+model's energy and within 10% of its latency. The search verifies every proposal with the
+model itself, so the tables only steer it.
 """
 
 from __future__ import annotations
@@ -22,9 +29,12 @@ from epim.space import DESIGN_FIELDS, DesignBatch, SearchSpace
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
-#: Metrics that are sums of per-layer terms (latency: layer by layer).
+#: Metrics the knapsack sums per layer (latency: layer by layer). Exact for all but energy
+#: and latency, which the tile placement couples across layers (see the module docstring).
 ADDITIVE_METRICS: tuple[str, ...] = ("crossbars", "crossbar_area_m2", "area_m2", "energy_j",
                                      "latency_s", "params")
+#: The metrics the per-layer sums give exactly.
+EXACT_ADDITIVE_METRICS: tuple[str, ...] = ("crossbars", "crossbar_area_m2", "area_m2", "params")
 
 
 @dataclass(frozen=True)
@@ -161,7 +171,7 @@ def layer_tables(space: SearchSpace, model: CostModel) -> LayerTables:
         "crossbars": costs.layer_crossbars.astype(np.float64),
         "area_m2": costs.layer_tiles * model.hardware.tile_area_m2,
         "energy_j": costs.layer_energy_j,
-        "latency_s": costs.layer_latency_s,
+        "latency_s": costs.layer_latency_share_s,
     }
     grouped: dict[str, list[FloatArray]] = {}
     for metric, columns in per_layer.items():

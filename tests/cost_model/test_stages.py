@@ -8,6 +8,7 @@ import pytest
 from epim.cost_model import CostModel, list_presets, load_hardware
 from epim.cost_model._constants import HardwareConstants
 from epim.cost_model._hardware import INTEGER_PARAMETERS, OPTION_CHOICES
+from epim.cost_model._placement import ChipGrid, layer_distances
 from epim.cost_model._stages import (
     DesignArrays,
     activation_latency,
@@ -83,7 +84,8 @@ def test_energy_is_counts_times_action_energies() -> None:
     c, g, d, m, _ = stages({"network": "two-layers", "layers": {
         "conv": {"epitome_in": 16, "epitome_out": 32, "weight_bits": 4}}})
     a = count_activations(g, d, m)
-    t = activation_latency(c, g, d, m)
+    no_hops = np.zeros_like(m.tiles)
+    t = activation_latency(c, g, d, m, no_hops, no_hops)
     e = epitome_overheads(c, g, d, m, a)
     counts = count_actions(c, g, d, m, a, t, e)
     energy = energy_by_component(c, counts)
@@ -103,12 +105,18 @@ def test_stages_compose_to_the_model(name: str) -> None:
     arrays = {k: v.copy() for k, v in batch.arrays.items()}
     arrays["weight_bits"] = rng.integers(2, 9, arrays["weight_bits"].shape)
     batch = DesignBatch(network, arrays)
-    costs = CostModel(network=network, hardware=hardware).evaluate(batch)
+    model = CostModel(network=network, hardware=hardware)
+    costs = model.evaluate(batch)
     c, g, d = hardware.constants, NetworkArrays.from_network(network), DesignArrays.from_batch(
         batch)
     m = map_layers(c, g, d)
     a = count_activations(g, d, m)
-    t = activation_latency(c, g, d, m)
+    grid = ChipGrid.build(c.tile_placement, c.chip_tile_rows, c.chip_tile_cols,
+                          int(costs.tiles.max()))
+    hops = layer_distances(grid, model.placement, costs.layer_tiles.astype(np.float64))
+    compute = g.compute_positions
+    t = activation_latency(c, g, d, m, hops.merge_hops[:, compute],
+                           hops.transfer_hops[:, compute])
     e = epitome_overheads(c, g, d, m, a)
     energy = energy_by_component(c, count_actions(c, g, d, m, a, t, e))
     compute = g.compute_positions
