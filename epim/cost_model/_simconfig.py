@@ -10,9 +10,7 @@ Every key of MNSIM's configuration format is handled one of three ways:
   default is an error naming the key, its value and what is supported.
 
 Unknown keys and sections are errors too. Parameters the configuration does not determine
-keep the ``mnsim`` preset's values and sources; the two calibrated against MNSIM's default
-tile (``tile_periphery_area_m2``, ``buffer_access_energy_j``) are rescaled where the
-configuration changes what they contain (DAC area in the periphery).
+keep the ``mnsim`` preset's values and sources (MNSIM's default components).
 """
 
 from __future__ import annotations
@@ -45,7 +43,7 @@ IGNORED_KEYS: dict[str, frozenset[str]] = {
     "crossbar level": frozenset({"transistor_tech"}),
     "interface level": frozenset({"adc_interval_thres"}),
     "architecture level": frozenset({"lut_capacity", "lut_area", "lut_power",
-                                     "lut_bandwidth", "tile_num"}),
+                                     "lut_bandwidth"}),
     "algorithm configuration": frozenset({"weight_polarity"}),
 }
 
@@ -64,15 +62,15 @@ DEFAULT_ONLY: dict[str, dict[str, tuple[str, str]]] = {
     "process element level": {
         "pim_type": ("0", "only analog PIM is modelled"),
         "sub_position": ("0", "only analog subtraction of the polarity pair is modelled"),
-        "pe_inbuf_size": ("0", "PE buffers are one calibrated constant"),
-        "pe_inbuf_area": ("0", "PE buffers are one calibrated constant"),
-        "tile_outbuf_size": ("0", "tile buffers are one calibrated constant"),
-        "tile_outbuf_area": ("0", "tile buffers are one calibrated constant"),
-        "dfu_buf_size": ("0", "tile buffers are one calibrated constant"),
-        "dfu_buf_area": ("0", "tile buffers are one calibrated constant"),
+        "pe_inbuf_size": ("0", "buffers are MNSIM's <= 2 KB SRAM class"),
+        "pe_inbuf_area": ("0", "buffer areas come from MNSIM's SRAM table"),
+        "tile_outbuf_size": ("0", "buffers are MNSIM's <= 2 KB SRAM class"),
+        "tile_outbuf_area": ("0", "buffer areas come from MNSIM's SRAM table"),
+        "dfu_buf_size": ("0", "buffers are MNSIM's <= 2 KB SRAM class"),
+        "dfu_buf_area": ("0", "buffer areas come from MNSIM's SRAM table"),
     },
     "digital module": {
-        key: (default, "digital modules are part of the calibrated tile periphery")
+        key: (default, "the digital modules are MNSIM's default components")
         for key, default in (("adder_tech", "45"), ("adder_area", "0"), ("adder_power", "0"),
                              ("multiplier_tech", "45"), ("multiplier_area", "0"),
                              ("multiplier_power", "0"), ("shiftreg_tech", "65"),
@@ -82,28 +80,24 @@ DEFAULT_ONLY: dict[str, dict[str, tuple[str, str]]] = {
                              ("jointmodule_power", "0"))
     },
     "tile level": {
-        "pe_num": ("2,2", "the tile periphery is calibrated on MNSIM's 2x2-PE tile"),
-        "pooling_shape": ("3,3", "pooling units are part of the calibrated tile periphery"),
-        "pooling_unit_num": ("64", "pooling units are part of the calibrated tile periphery"),
-        "pooling_tech": ("65", "pooling units are part of the calibrated tile periphery"),
-        "pooling_area": ("0", "pooling units are part of the calibrated tile periphery"),
-        "tile_adder_num": ("0", "tile adders are part of the calibrated tile periphery"),
-        "tile_adder_level": ("0", "tile adders are part of the calibrated tile periphery"),
-        "tile_shiftreg_num": ("0", "tile shift registers are part of the calibrated periphery"),
-        "tile_shiftreg_level": ("0", "tile shift registers are part of the calibrated periphery"),
-        "tile_outbuf_size": ("0", "tile buffers are one calibrated constant"),
-        "tile_outbuf_area": ("0", "tile buffers are one calibrated constant"),
-        "dfu_buf_size": ("0", "tile buffers are one calibrated constant"),
-        "dfu_buf_area": ("0", "tile buffers are one calibrated constant"),
+        "pooling_shape": ("3,3", "the pooling unit is MNSIM's default (tile_periphery_area_m2)"),
+        "pooling_unit_num": ("64", "the pooling unit is MNSIM's default"),
+        "pooling_tech": ("65", "the pooling unit is MNSIM's default"),
+        "pooling_area": ("0", "the pooling unit is MNSIM's default"),
+        "tile_adder_num": ("0", "the tile's adders are MNSIM's joint-module H-tree"),
+        "tile_adder_level": ("0", "the tile's adders are MNSIM's joint-module H-tree"),
+        "tile_shiftreg_num": ("0", "the tile's shift registers are MNSIM's defaults"),
+        "tile_shiftreg_level": ("0", "the tile's shift registers are MNSIM's defaults"),
+        "tile_outbuf_size": ("0", "buffers are MNSIM's <= 2 KB SRAM class"),
+        "tile_outbuf_area": ("0", "buffer areas come from MNSIM's SRAM table"),
+        "dfu_buf_size": ("0", "buffers are MNSIM's <= 2 KB SRAM class"),
+        "dfu_buf_area": ("0", "buffer areas come from MNSIM's SRAM table"),
     },
     "architecture level": {
         "buffer_choice": ("1", "only MNSIM's SRAM buffer is modelled"),
-        "buffer_technology": ("90", "the buffer's timing and energy are MNSIM's 90 nm SRAM"),
-        "buffer_readpower": ("0", "the buffer's energy is one calibrated constant"),
-        "buffer_writepower": ("0", "the buffer's energy is one calibrated constant"),
-        "tile_connection": ("2", "inter-tile hops are fitted to MNSIM's default placement"),
-        "buffer_bitwidth": ("64", "the buffer's area and energy are calibrated on MNSIM's "
-                            "64-bit buffer (at 128 bits MNSIM's area is 5.9% larger)"),
+        "buffer_technology": ("90", "the buffer table is MNSIM's 90 nm SRAM"),
+        "buffer_readpower": ("0", "the buffer's energy comes from MNSIM's SRAM table"),
+        "buffer_writepower": ("0", "the buffer's energy comes from MNSIM's SRAM table"),
     },
     "algorithm configuration": {
         "simulation_level": ("0", "only the behaviour level (no weight values) is modelled"),
@@ -121,8 +115,8 @@ MAPPED_KEYS: dict[str, frozenset[str]] = {
                                   "adc_precision", "adc_power", "adc_sample_rate"}),
     "process element level": frozenset({"xbar_polarity", "dac_num", "adc_num", "group_num"}),
     "digital module": frozenset({"digital_frequency"}),
-    "tile level": frozenset({"inter_tile_bandwidth", "intra_tile_bandwidth"}),
-    "architecture level": frozenset(),
+    "tile level": frozenset({"inter_tile_bandwidth", "intra_tile_bandwidth", "pe_num"}),
+    "architecture level": frozenset({"tile_connection", "tile_num", "buffer_bitwidth"}),
     "algorithm configuration": frozenset(),
 }
 
@@ -191,10 +185,12 @@ def simconfig_to_preset(text: str, *, source: str = "SimConfig.ini",
     defaults = {key: float(entry["value"]) for key, entry in parameters.items()}
     for key, (value, why) in _map(reader, defaults).items():
         parameters[key] = {"value": value, "unit": parameters[key]["unit"], "source": why}
+    options = dict(base["options"])
+    options.update(_options(reader))
     document = {
         "name": name,
         "description": f"imported from {Path(source).name} (MNSIM 2.0 SimConfig format)",
-        "options": dict(base["options"]),
+        "options": options,
         "parameters": parameters,
     }
     return ImportedPreset(document=document, ignored=ignored)
@@ -315,7 +311,8 @@ def _map(reader: _Reader, defaults: dict[str, float]) -> dict[str, tuple[float, 
             "per PE"))
     if reader.raw(pe, "group_num") is not None:
         out["xbar_groups"] = (groups, line(pe, "group_num", "bit slices fill whole groups"))
-    out.update(_dac(reader, line, defaults))
+    out.update(_dac(reader, line))
+    out.update(_tile(reader, line))
     out.update(_adc(reader, line))
     rows, cols = (int(v) for v in (reader.numbers(xbar, "xbar_size", 2)
                                    if reader.raw(xbar, "xbar_size") is not None else (256, 256)))
@@ -332,11 +329,76 @@ def _map(reader: _Reader, defaults: dict[str, float]) -> dict[str, tuple[float, 
         mhz = reader.number("digital module", "digital_frequency", 500)
         out["digital_clock_s"] = (1e-6 / mhz, line("digital module", "digital_frequency",
                                                    "MHz"))
+    if reader.raw("architecture level", "tile_num") is not None:
+        values = reader.numbers("architecture level", "tile_num", 2)
+        if values[0] == 0:  # MNSIM's TCG: 0 means its default 8 x 8 chip
+            values = [8.0, 8.0]
+        if not all(v.is_integer() and v >= 1 for v in values):
+            raise PresetError(f"bad value {reader.raw('architecture level', 'tile_num')!r}",
+                              source=reader.source,
+                              field=reader.where("architecture level", "tile_num"),
+                              expected="two integers >= 1 (tile rows, columns), or 0,0 (8x8)")
+        out["chip_tile_rows"] = (int(values[0]), line("architecture level", "tile_num",
+                                                       "tile rows"))
+        out["chip_tile_cols"] = (int(values[1]), line("architecture level", "tile_num",
+                                                       "tile columns"))
     for key, parameter in (("inter_tile_bandwidth", "inter_tile_bandwidth_bps"),
                            ("intra_tile_bandwidth", "intra_tile_bandwidth_bps")):
         if reader.raw("tile level", key) is not None:
             out[parameter] = (reader.number("tile level", key, 1) * 1e9,
                               line("tile level", key, "Gb/s"))
+    return out
+
+
+def _options(reader: _Reader) -> dict[str, str]:
+    """Mapping options the configuration sets: the tile placement order."""
+    from epim.cost_model._placement import PLACEMENT_ORDERS
+
+    arch = "architecture level"
+    if reader.raw(arch, "tile_connection") is None:
+        return {}
+    order = reader.number(arch, "tile_connection", 2,
+                          lambda v: v.is_integer() and 0 <= v < len(PLACEMENT_ORDERS),
+                          "0 (row-major), 1 (snake), 2 (spiral) or 3 (zigzag)")
+    return {"tile_placement": PLACEMENT_ORDERS[int(order)]}
+
+
+def _tile(reader: _Reader, line: Callable[..., str]) -> dict[str, tuple[float, str]]:
+    """PEs per tile (``PE_Num``) and the buffers (``Buffer_Bitwidth``, MNSIM's SRAM table)."""
+    out: dict[str, tuple[float, str]] = {}
+    tile, arch = "tile level", "architecture level"
+    if reader.raw(tile, "pe_num") is not None:
+        values = reader.numbers(tile, "pe_num", 2)
+        if values == [0.0, 0.0]:  # MNSIM: 0,0 is its default 4 x 4
+            values = [4.0, 4.0]
+        if not all(v.is_integer() and v >= 1 for v in values):
+            raise PresetError(f"bad value {reader.raw(tile, 'pe_num')!r}", source=reader.source,
+                              field=reader.where(tile, "pe_num"),
+                              expected="two integers >= 1 (PE rows, columns), or 0,0 (4x4)")
+        pes = int(values[0] * values[1])
+        out["tile_pes"] = (pes, line(tile, "pe_num", f"{pes} PEs per tile"))
+    if reader.raw(arch, "buffer_bitwidth") is not None:
+        width = int(reader.number(arch, "buffer_bitwidth", 64,
+                                  lambda v: v >= 0 and v.is_integer(), "an integer >= 0"))
+        width = width or 256  # MNSIM: 0 is its default 256-bit bus
+        table = _tables()["buffer"]
+        bus = min((w for w in table if width <= w), default=None)
+        if bus is None:
+            raise PresetError(f"{width} is not supported: MNSIM's SRAM table has no buffer of "
+                              "at most 2 KB with a bus this wide", source=reader.source,
+                              field=reader.where(arch, "buffer_bitwidth"),
+                              expected="a width up to " + str(max(table)) + " bits")
+        entry = table[bus]
+        what = (f"MNSIM SRAM buffer table, 90 nm, <= 2 KB, {bus}-bit class (Buffer_Bitwidth = "
+                f"{width})")
+        cycle_s = 20e-9
+        out["buffer_width_bits"] = (width, line(arch, "buffer_bitwidth", "bits per access"))
+        for key in ("pe_buffer_area_m2", "tile_buffer_area_m2"):
+            out[key] = (entry["area_mm2"] * 1e-6, f"{what}: {entry['area_mm2']} mm^2")
+        for key, kind in (("buffer_read_energy_j", "read"), ("buffer_write_energy_j", "write")):
+            out[key] = ((entry[f"{kind}_nj"] * 1e-9 + entry["leakage_mw"] * 1e-3 * cycle_s),
+                        f"{what}: {entry[f'{kind}_nj']} nJ dynamic {kind} + "
+                        f"{entry['leakage_mw']} mW leakage x 20 ns, per access of one buffer")
     return out
 
 
@@ -394,12 +456,8 @@ def _component(reader: _Reader, kind: str) -> tuple[dict[str, Any], str]:
     return entry, f"{kind.upper()}_Choice = -1: user defined"
 
 
-def _dac(reader: _Reader, line: Callable[..., str], defaults: dict[str, float]
-         ) -> dict[str, tuple[float, str]]:
-    """The DAC's parameters, and the tile periphery with the default tile's DACs replaced.
-
-    The periphery is calibrated on MNSIM's default tile (``defaults``), whose DACs are in it.
-    """
+def _dac(reader: _Reader, line: Callable[..., str]) -> dict[str, tuple[float, str]]:
+    """The DAC's parameters: the component and its count per crossbar pair."""
     pe = "process element level"
     touched = _touched(reader, "dac")
     out: dict[str, tuple[float, str]] = {}
@@ -412,23 +470,12 @@ def _dac(reader: _Reader, line: Callable[..., str], defaults: dict[str, float]
         out["dac_latency_s"] = (latency, f"(bits + 2) / sample rate, MNSIM's DAC model; {what}")
         out["dac_energy_j"] = (entry["power_w"] * latency,
                                f"power x latency per conversion, MNSIM's DAC model; {what}")
-        out["dac_area_m2"] = (area, f"{what} (in tile_periphery_area_m2)")
+        out["dac_area_m2"] = (area, f"{what} (dacs_per_xbar per crossbar pair of each PE)")
     dacs = None
     if reader.raw(pe, "dac_num") is not None:
         dacs = int(reader.number(pe, "dac_num", 128, lambda v: v >= 1 and v.is_integer(),
                                  "an integer >= 1 (0, MNSIM's default, is not supported)"))
         out["dacs_per_xbar"] = (dacs, line(pe, "dac_num", "per crossbar pair"))
-    groups = _groups(reader)
-    if touched or dacs is not None or groups > 1:
-        base_area, pes = defaults["dac_area_m2"], int(defaults["tile_pes"])
-        base_count = int(defaults["dacs_per_xbar"]) * pes
-        area = out.get("dac_area_m2", (base_area, ""))[0]
-        count = (dacs or base_count // pes) * groups * pes
-        base = defaults["tile_periphery_area_m2"]
-        out["tile_periphery_area_m2"] = (
-            base + area * count - base_area * base_count,
-            f"MNSIM default tile periphery {base:.4g} m^2 with its {base_count} DACs of "
-            f"{base_area * 1e12:.4g} um^2 replaced by {count} of {area * 1e12:.4g} um^2")
     return out
 
 

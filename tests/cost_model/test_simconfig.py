@@ -29,12 +29,14 @@ from epim.workloads import resolve_network
 
 GOLDEN = Path(__file__).parent / "golden" / "mnsim"
 AGREEMENT = json.loads((GOLDEN / "mnsim_agreement.json").read_text())
-NETWORKS = {"vgg8": "vgg8", "alexnet": str(GOLDEN / "alexnet_cifar.yaml")}
+NETWORKS = {"vgg8": "vgg8", "alexnet": str(GOLDEN / "alexnet_cifar.yaml"),
+            "resnet18": str(GOLDEN / "resnet18_mnsim.yaml")}
 #: The issue's tolerances (relative): area, energy, layer-by-layer and pipelined latency.
 TOLERANCE = {"area_m2": 0.02, "energy_j": 0.10, "latency_layer_by_layer_s": 0.10,
              "latency_pipelined_s": 0.15}
 #: Runs measured outside a tolerance, with the bound they do meet (README agreement table).
-KNOWN_GAPS = {("xbar128", "alexnet", "latency_layer_by_layer_s"): 0.13}
+KNOWN_GAPS = {("pe1x1", "vgg8", "latency_pipelined_s"): 0.17,
+              ("tc0_bw8", "resnet18", "latency_pipelined_s"): 0.17}
 
 
 def ours(run: dict[str, Any]) -> Any:
@@ -70,10 +72,13 @@ def test_imported_presets_reproduce_mnsim(run: dict[str, Any]) -> None:
     assert breakdown["adc"][0] == pytest.approx(components["adc"], rel=0.02)
     assert breakdown["buffer"][0] == pytest.approx(components["buffer"], rel=0.10)
     # DACs: energy per conversion here, DAC power x busy time in MNSIM (fewer DACs work
-    # longer): within 4x of MNSIM's, and under 0.5% of the total in both
+    # longer): within 4x of MNSIM's, and under 1% of the total in both
     assert components["dac"] / 4 <= breakdown["dac"][0] <= components["dac"] * 4
-    assert breakdown["dac"][0] < 0.005 * costs.energy_j[0]
-    assert components["dac"] < 0.005 * run["energy_j"]
+    assert breakdown["dac"][0] < 0.01 * costs.energy_j[0]
+    assert components["dac"] < 0.01 * run["energy_j"]
+    # tile placement: every layer's merge and transfer hops are MNSIM's
+    assert costs.layer_merge_hops[0].tolist() == run["merge_hops"]
+    assert costs.layer_transfer_hops[0].tolist() == run["transfer_hops"]
 
 
 def test_known_gaps_are_still_gaps() -> None:
@@ -98,7 +103,9 @@ def test_default_config_reproduces_the_mnsim_preset() -> None:
     assert "SimConfig [Interface level] ADC_Choice = 6" in hardware.sources["adc_energy_j"] \
         or "ADC_Choice = 6" in hardware.sources["adc_energy_j"]
     assert "[Device level] Device_Variation" in imported.ignored
-    assert "[Architecture level] Tile_Num" in imported.ignored
+    assert hardware.sources["chip_tile_rows"].startswith(
+        "SimConfig [Architecture level] Tile_Num")
+    assert hardware.option("tile_placement") == "spiral"  # Tile_Connection = 2
     assert hardware.sources["xbar_rows"].startswith("SimConfig [Crossbar level] Xbar_Size")
 
 
@@ -110,9 +117,11 @@ def test_components_come_from_the_tables() -> None:
     assert hardware["adc_energy_j"] == pytest.approx(0.7e-3 * 6e-9)
     assert hardware["dac_energy_j"] == pytest.approx(0.4992 * 10e-9)
     assert hardware["dac_area_m2"] == pytest.approx(21.248e-12)
-    # 512 DACs of 21.248 um^2 instead of 0.166 um^2 in the tile periphery
-    assert hardware["tile_periphery_area_m2"] == pytest.approx(
-        3.628e-7 + 512 * (21.248 - 0.166) * 1e-12)
+    # a tile's 512 DACs are 21.248 um^2 each instead of 0.166 um^2
+    dac_only = hardware_from_dict(simconfig_to_preset("[Interface level]\nDAC_Choice = 6\n")
+                                  .document)
+    assert dac_only.tile_area_m2 - load_hardware("mnsim").tile_area_m2 == pytest.approx(
+        512 * (21.248 - 0.166) * 1e-12)
     user = hardware_from_dict(simconfig_to_preset(
         "[Interface level]\nADC_Choice = -1\nADC_Precision = 5\nADC_Area = 800\n"
         "ADC_Power = 1e-3\nADC_Sample_Rate = 2e9\n").document)
@@ -120,11 +129,35 @@ def test_components_come_from_the_tables() -> None:
     assert user["adc_area_m2"] == pytest.approx(800e-12)
 
 
+def test_tile_structure_and_buffers_come_from_the_config() -> None:
+    hardware = hardware_from_dict(simconfig_to_preset(
+        "[Tile level]\nPE_Num = 0,0\n[Architecture level]\nBuffer_Bitwidth = 0\n"
+        "Tile_Connection = 3\nTile_Num = 0,0\n").document)
+    assert hardware["tile_pes"] == 16  # MNSIM: 0,0 is 4 x 4
+    assert hardware["buffer_width_bits"] == 256  # MNSIM: 0 is a 256-bit bus
+    assert hardware["pe_buffer_area_m2"] == pytest.approx(0.170796e-6)
+    assert hardware["buffer_read_energy_j"] == pytest.approx(0.0374838e-9 + 1.253224e-3 * 20e-9)
+    assert (hardware["chip_tile_rows"], hardware["chip_tile_cols"]) == (8, 8)  # 0,0 is 8 x 8
+    assert hardware.option("tile_placement") == "zigzag"
+    assert "PE_Num = 0,0" in hardware.sources["tile_pes"]
+    # 16 PEs: 16 input buffers and 15 x 128 joint modules, as MNSIM's 4x4 tile
+    base = load_hardware("mnsim")
+    assert hardware.constants.joint_modules_per_tile == 15 * 128
+    assert base.constants.joint_modules_per_tile == 3 * 128
+    assert base.tile_area_m2 == pytest.approx(4.3177981e-6, rel=1e-5)  # MNSIM's 2x2 tile
+
+
 @pytest.mark.parametrize(("text", "field"), [
     ("[Process element level]\nGroup_Num = -2\n", "[Process element level] Group_Num"),
-    ("[Tile level]\nPE_Num = 4,4\n", "[Tile level] PE_Num"),
-    ("[Architecture level]\nTile_Connection = 0\n", "[Architecture level] Tile_Connection"),
-    ("[Architecture level]\nBuffer_Bitwidth = 128\n", "[Architecture level] Buffer_Bitwidth"),
+    ("[Tile level]\nPE_Num = 4\n", "[Tile level] PE_Num"),
+    ("[Tile level]\nPE_Num = 2.5,2\n", "[Tile level] PE_Num"),
+    ("[Tile level]\nPE_Num = 0,2\n", "[Tile level] PE_Num"),
+    ("[Architecture level]\nTile_Connection = 4\n", "[Architecture level] Tile_Connection"),
+    ("[Architecture level]\nTile_Num = 8,-1\n", "[Architecture level] Tile_Num"),
+    ("[Architecture level]\nTile_Num = 8.5,8\n", "[Architecture level] Tile_Num"),
+    ("[Architecture level]\nBuffer_Bitwidth = 512\n", "[Architecture level] Buffer_Bitwidth"),
+    ("[Architecture level]\nBuffer_Technology = 65\n",
+     "[Architecture level] Buffer_Technology"),
     ("[Tile level]\nWarp_Drive = 1\n", "[Tile level] Warp_Drive"),
     ("[Interface level]\nADC_Choice = 12\n", "[Interface level] ADC_Choice"),
     ("[Interface level]\nADC_Choice = 6\nADC_Area = 5\n", "[Interface level] ADC_Area"),
@@ -166,7 +199,7 @@ def test_cli_import_and_cost_with_a_simconfig(tmp_path: Path) -> None:
     a, b = json.loads(from_yaml.output), json.loads(from_ini.output)
     assert a["crossbars"] == b["crossbars"] and a["energy_j"] == pytest.approx(b["energy_j"])
     bad = tmp_path / "bad.ini"
-    bad.write_text("[Tile level]\nPE_Num = 4,4\n")
+    bad.write_text("[Tile level]\nPE_Num = 4\n")
     refused = runner.invoke(app, ["presets", "import", str(bad)])
     assert refused.exit_code == 2 and "PE_Num" in refused.output
     assert len(refused.output.strip().splitlines()) == 1
