@@ -1,10 +1,11 @@
-"""Cost-model throughput: batched ResNet-50 designs per second on one core.
+"""Cost-model throughput: batched designs per second on one core (ResNet-50 by default).
 
 Prints the batched rate and, measured in the same run, the ratio to a straightforward loop
 that scores one design per call. The last line reads ``designs_per_second: N`` so the figure
 can be tracked. Run on one thread:
 
-    OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 .venv/bin/python benchmarks/cost_model.py
+    OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 .venv/bin/python benchmarks/cost_model.py \
+        [--network resnet18] [--preset mnsim]
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import os
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
+import argparse  # noqa: E402
 import time  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -23,8 +25,8 @@ from epim.space import DesignBatch  # noqa: E402
 from epim.workloads import get_network  # noqa: E402
 
 
-def random_designs(n: int, seed: int = 0) -> DesignBatch:
-    net = get_network("resnet50")
+def random_designs(n: int, seed: int = 0, network: str = "resnet50") -> DesignBatch:
+    net = get_network(network)
     rng = np.random.default_rng(seed)
     compute = net.compute_layers
     cin = np.array([layer.in_channels // layer.groups for layer in compute])
@@ -53,10 +55,14 @@ def best_rate(fn, n_designs: int, repeats: int) -> float:  # type: ignore[no-unt
 
 
 def main() -> None:
-    net = get_network("resnet50")
-    model = CostModel(network=net, hardware=load_hardware("mnsim"))
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--network", default="resnet50", help="a network of the zoo")
+    parser.add_argument("--preset", default="mnsim", help="a hardware preset")
+    args = parser.parse_args()
+    net = get_network(args.network)
+    model = CostModel(network=net, hardware=load_hardware(args.preset))
     batch_size = 20_000
-    batch = random_designs(batch_size)
+    batch = random_designs(batch_size, network=args.network)
     model.evaluate(batch)  # warm up
     batched = best_rate(lambda: model.evaluate(batch), batch_size, repeats=5)
 
@@ -69,7 +75,8 @@ def main() -> None:
             model.evaluate(single)
 
     looped = best_rate(loop, n_loop, repeats=3)
-    print(f"network: resnet50 ({len(net.compute_layers)} conv/fc layers), preset mnsim")
+    print(f"network: {args.network} ({len(net.compute_layers)} conv/fc layers), "
+          f"preset {args.preset}")
     print(f"batched ({batch_size} designs per call): {batched:,.0f} designs/s")
     print(f"per-design loop: {looped:,.0f} designs/s")
     print(f"speedup_vs_loop: {batched / looped:.1f}x")

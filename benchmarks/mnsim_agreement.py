@@ -18,7 +18,8 @@ from epim.space import DesignBatch
 from epim.workloads import resolve_network
 
 GOLDEN = Path(__file__).resolve().parents[1] / "tests/cost_model/golden/mnsim"
-NETWORKS = {"vgg8": "vgg8", "alexnet": str(GOLDEN / "alexnet_cifar.yaml")}
+NETWORKS = {"vgg8": "vgg8", "alexnet": str(GOLDEN / "alexnet_cifar.yaml"),
+            "resnet18": str(GOLDEN / "resnet18_mnsim.yaml")}
 METRICS = [("area_m2", "area"), ("energy_j", "energy"),
            ("latency_layer_by_layer_s", "layer-by-layer"), ("latency_pipelined_s", "pipelined")]
 
@@ -28,7 +29,7 @@ def main() -> None:
     parser.add_argument("--markdown", action="store_true", help="print a Markdown table")
     args = parser.parse_args()
     runs = json.loads((GOLDEN / "mnsim_agreement.json").read_text())["runs"]
-    header = ["variant", "network", "changed keys", "crossbars", "tiles",
+    header = ["variant", "network", "changed keys", "crossbars", "tiles", "hops",
               *[label for _, label in METRICS]]
     rows = []
     worst = dict.fromkeys([label for _, label in METRICS], 0.0)
@@ -37,6 +38,9 @@ def main() -> None:
         network = resolve_network(NETWORKS[run["network"]])
         costs = CostModel(network=network, hardware=hardware).evaluate(
             DesignBatch.dense(network, 1, weight_bits=9, act_bits=9))
+        same = (costs.layer_merge_hops[0].tolist() == run["merge_hops"]
+                and costs.layer_transfer_hops[0].tolist() == run["transfer_hops"])
+        hops = "exact" if same else "differ"
         measured = {"area_m2": costs.area_m2[0], "energy_j": costs.energy_j[0],
                     "latency_layer_by_layer_s": costs.latency_s("layer_by_layer")[0],
                     "latency_pipelined_s": costs.latency_s("pipelined")[0]}
@@ -51,12 +55,21 @@ def main() -> None:
             worst[label] = max(worst[label], abs(error))
             errors.append(f"{error:+.1f}%")
         changes = ", ".join(f"{k}={v}" for k, v in run["changes"].items()) or "(default)"
-        rows.append([run["variant"], run["network"], changes, crossbars, tiles, *errors])
-    if args.markdown:
-        print("| " + " | ".join(header) + " |")
-        print("|" + " --- |" * len(header))
-        for row in rows:
-            print("| " + " | ".join(row) + " |")
+        rows.append([run["variant"], run["network"], changes, crossbars, tiles, hops, *errors])
+    if args.markdown:  # one row per variant, the networks' figures side by side
+        networks = [name for name in NETWORKS if any(r[1] == name for r in rows)]
+        print("| variant | changed keys | crossbars, tiles, hops | "
+              + " | ".join(label for _, label in METRICS) + " |")
+        print("|" + " --- |" * (3 + len(METRICS)))
+        for variant in dict.fromkeys(r[0] for r in rows):
+            mine = {r[1]: r for r in rows if r[0] == variant}
+            first = next(iter(mine.values()))
+            structure = "exact" if all(v == "exact" for r in mine.values() for v in r[3:6]) \
+                else "; ".join(f"{n}: {', '.join(r[3:6])}" for n, r in mine.items())
+            cells = [" / ".join(mine[n][6 + i] if n in mine else "-" for n in networks)
+                     for i in range(len(METRICS))]
+            print(f"| {variant} | {first[2]} | {structure} | " + " | ".join(cells) + " |")
+        print(f"\nfigures: {' / '.join(networks)}")
     else:
         widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
         for row in [header, *rows]:
