@@ -73,6 +73,9 @@ class HardwareConstants:
     buffer_read_energy_j: float
     buffer_write_energy_j: float
     digital_op_energy_j: float
+    pooling_unit_latency_s: float
+    pooling_units: int
+    pooling_window: int
     inter_tile_bandwidth_bps: float
     intra_tile_bandwidth_bps: float
     hop_energy_j_per_bit: float

@@ -34,7 +34,7 @@ OPTION_CHOICES: dict[str, tuple[str, ...]] = {
 INTEGER_PARAMETERS = frozenset({
     "xbar_rows", "xbar_cols", "polarity", "cell_bits", "dac_bits", "dacs_per_xbar", "adc_bits",
     "adcs_per_xbar", "adcs_per_pe", "pe_crossbars", "tile_pes", "buffer_width_bits",
-    "xbar_groups", "chip_tile_rows", "chip_tile_cols",
+    "xbar_groups", "chip_tile_rows", "chip_tile_cols", "pooling_units", "pooling_window",
 })
 #: Largest value of a count or bit-width parameter (a crossbar of 2^20 rows is already absurd).
 MAX_COUNT = 2**20

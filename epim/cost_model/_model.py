@@ -242,11 +242,14 @@ class CostModel:
                       ) -> tuple[FloatArray, dict[str, FloatArray]]:
         """Latency and energy of pooling and add layers, ``[n, n_other]`` each.
 
-        Per output pixel a pooling layer writes ``stride`` new input columns into its line
-        buffer, reads the window and writes the result; an add reads both operands and writes
-        the sum; a global pool reads the whole map once (buffer accesses of ``width`` bits).
-        Each output pixel then travels ``transfer_hops`` to the layers fed (MNSIM's pooling
-        and element-sum transfer time, ``hops * C * b_a / B_inter``).
+        A pooling layer follows MNSIM's pooling timing (docs/cost_model.md section 3): per
+        output pixel it writes the new input columns into its line buffer (``stride`` columns;
+        at the start of an output row the ``in_w * (stride - 1)`` skipped values and a window
+        column; at the first pixel the first ``k - pad - 1`` rows), reads the new window
+        columns (the whole ``k x k`` window at a row start), pools (``pooling_unit_latency_s``
+        per ``pooling_units`` channels and ``pooling_window`` values), writes and reads its
+        output, and sends it ``transfer_hops`` on. An add reads both operands and writes the
+        sum; a global pool reads the whole map once. Buffer accesses are ``width``-bit.
         """
         g, c = self.geometry, self.hardware.constants
         width = c.buffer_width_bits
@@ -254,20 +257,34 @@ class CostModel:
         channel_bits = g.other_channels * bits
         is_add = kinds == "add"
         is_global = kinds == "globalpool"
-        line = np.where(is_add | is_global, 0.0,
-                        ceil_div_f(g.other_stride_h * channel_bits, width))
-        window = np.where(is_add, 2 * ceil_div_f(channel_bits, width),
-                          ceil_div_f(g.other_window * channel_bits, width))
+        windowed = ~(is_add | is_global)
+        k, pad, s_h, s_w = g.other_kernel_h, g.other_pad_h, g.other_stride_h, g.other_stride_w
+        rows, cols = g.other_out_h, g.other_out_w
+        edge = np.maximum(k - pad, 0)
+        # line-buffer writes over the layer: first pixel, row starts, the rest
+        line = (ceil_div_f((g.other_in_w * np.maximum(k - pad - 1, 0) + edge) * channel_bits,
+                           width)
+                + (rows - 1) * ceil_div_f((g.other_in_w * (s_h - 1) + edge) * channel_bits,
+                                          width)
+                + rows * (cols - 1) * ceil_div_f(s_w * channel_bits, width))
+        window = (rows * ceil_div_f(g.other_window * channel_bits, width)
+                  + rows * (cols - 1) * ceil_div_f(s_w * k * channel_bits, width))
         out = ceil_div_f(channel_bits, width)
-        accesses = line + window + out
-        reads, writes = window, line + out  # an add's window is its two operand reads
+        pool_s = (c.pooling_unit_latency_s * np.ceil(g.other_channels / c.pooling_units)
+                  * np.ceil(g.other_window / c.pooling_window))
+        pooled_reads = window + g.other_pixels * out  # the window, then the output for sending
+        pooled_writes = line + g.other_pixels * out
+        whole_map = ceil_div_f(g.other_window * channel_bits, width)  # a global pool's one read
+        reads = np.where(windowed, pooled_reads,
+                         g.other_pixels * np.where(is_add, 2 * out, whole_map))
+        writes = np.where(windowed, pooled_writes, g.other_pixels * out)
         hop_bits = g.other_pixels * transfer_hops * channel_bits
-        latency = g.other_pixels * (accesses * c.buffer_access_s + c.digital_clock_s) \
-            + hop_bits / c.inter_tile_bandwidth_bps
+        latency = ((reads + writes) * c.buffer_access_s
+                   + g.other_pixels * np.where(windowed, pool_s, c.digital_clock_s)
+                   + hop_bits / c.inter_tile_bandwidth_bps)
         ops = g.other_pixels * g.other_channels * np.where(is_add, 1, g.other_window)
         energy = {
-            "buffer": g.other_pixels * (reads * c.buffer_read_energy_j
-                                        + writes * c.buffer_write_energy_j),
+            "buffer": reads * c.buffer_read_energy_j + writes * c.buffer_write_energy_j,
             "digital": np.broadcast_to(ops * c.digital_op_energy_j, latency.shape).astype(float),
             "interconnect": hop_bits * c.hop_energy_j_per_bit,
         }

@@ -226,17 +226,26 @@ def activation_latency(c: HardwareConstants, g: NetworkArrays, d: DesignArrays,
                 - merge_levels * (merge_levels + 1) / 2) * m.cols_used
                / c.intra_tile_bandwidth_bps)
     cin_pe = m.rows_used / m.kernel_area
-    line_write = np.where(g.is_linear, ceil_div_f(m.rows_used * abits, width),
-                          ceil_div_f(g.stride_h * cin_pe * abits, width))
-    window_read = np.where(g.is_linear, ceil_div_f(m.rows_used * abits, width),
-                           ceil_div_f(g.stride_w * d.epitome_w * cin_pe * abits, width))
+    # MNSIM's line buffer, averaged over the output map: the first pixel fills k - pad - 1
+    # input rows and a window column, each row start skips stride - 1 input rows and reads a
+    # whole window, every other pixel writes stride new columns and reads stride window columns
+    rows, cols = g.out_h, g.out_w
+    edge = np.maximum(g.kh - g.pad_h, 0)
+    first = ceil_div_f((g.in_w * np.maximum(g.kh - g.pad_h - 1, 0) + edge) * cin_pe * abits,
+                       width)
+    row_start = ceil_div_f((g.in_w * (g.stride_h - 1) + edge) * cin_pe * abits, width)
+    step = ceil_div_f(g.stride_w * cin_pe * abits, width)
+    full_window = ceil_div_f(m.rows_used * abits, width)
+    conv_line = (first + (rows - 1) * row_start + rows * (cols - 1) * step) / g.pixels
+    conv_window = (rows * full_window + rows * (cols - 1) * ceil_div_f(
+        g.stride_w * d.epitome_w * cin_pe * abits, width)) / g.pixels
+    line_write = np.where(g.is_linear, full_window, conv_line)
+    window_read = np.where(g.is_linear, full_window, conv_window)
     psum_write = ceil_div_f((c.adc_bits + merge_levels) * m.cols_used * m.pes, width)
     out_read = ceil_div_f(m.cols_used * abits * m.pes, width)
     reads, writes = window_read + out_read, line_write + psum_write
-    multi_tile = m.tiles > 1
     inter_bw = c.inter_tile_bandwidth_bps
-    t_merge = np.where(multi_tile, ceil_div_f(m.cols_used * abits, width) * t_acc, 0.0) + \
-        merge_hops * (clk + m.cols_used * m.pes * abits / inter_bw)
+    t_merge = merge_hops * (clk + m.cols_used * m.pes * abits / inter_bw)
     return ActivationLatency(
         dac_cycles=dac_cycles, steps=steps, compute_s=t_compute, digital_s=t_digital,
         intra_tile_s=t_intra, buffer_reads=reads, buffer_writes=writes,

@@ -30,6 +30,10 @@ class NetworkArrays:
     kw: IntArray
     stride_h: IntArray
     stride_w: IntArray
+    pad_h: IntArray
+    in_w: IntArray
+    out_h: IntArray
+    out_w: IntArray
     pixels: IntArray
     in_pixels: IntArray
     is_linear: npt.NDArray[np.bool_]
@@ -39,6 +43,12 @@ class NetworkArrays:
     other_pixels: IntArray
     other_window: IntArray
     other_stride_h: IntArray
+    other_stride_w: IntArray
+    other_kernel_h: IntArray
+    other_pad_h: IntArray
+    other_in_w: IntArray
+    other_out_h: IntArray
+    other_out_w: IntArray
     other_act_source: IntArray
     # all layers, network order
     order: IntArray
@@ -78,7 +88,10 @@ class NetworkArrays:
                 # MNSIM TCG trans_time: rows (k - p - 1) of the producer, plus one window.
                 edge = max(layer.kernel[0] - layer.padding[0] - 1, 0)
                 need_first.append(edge * layer.in_hw[1] + edge + 1)
-                drain.append(layer.out_hw[1])
+                # after the producer's last pixel: the output rows whose windows reach its
+                # last row, but for the pixels those rows could already compute
+                reach = -(-(layer.kernel[0] - layer.padding[0]) // layer.stride[0])
+                drain.append((max(reach, 1) - 1) * layer.out_hw[1] + 1)
 
         def ints(values: list[int]) -> IntArray:
             return np.asarray(values, dtype=np.int64)
@@ -92,6 +105,10 @@ class NetworkArrays:
             kw=ints([layer.kernel[1] for layer in compute]),
             stride_h=ints([layer.stride[0] for layer in compute]),
             stride_w=ints([layer.stride[1] for layer in compute]),
+            pad_h=ints([layer.padding[0] for layer in compute]),
+            in_w=ints([layer.in_hw[1] for layer in compute]),
+            out_h=ints([layer.out_hw[0] for layer in compute]),
+            out_w=ints([layer.out_hw[1] for layer in compute]),
             pixels=ints([layer.output_pixels for layer in compute]),
             in_pixels=ints([layer.in_hw[0] * layer.in_hw[1] for layer in compute]),
             is_linear=np.asarray([layer.kind == "linear" for layer in compute]),
@@ -100,6 +117,12 @@ class NetworkArrays:
             other_pixels=ints([layer.output_pixels for layer in other]),
             other_window=ints([layer.kernel[0] * layer.kernel[1] for layer in other]),
             other_stride_h=ints([layer.stride[0] for layer in other]),
+            other_stride_w=ints([layer.stride[1] for layer in other]),
+            other_kernel_h=ints([layer.kernel[0] for layer in other]),
+            other_pad_h=ints([layer.padding[0] for layer in other]),
+            other_in_w=ints([layer.in_hw[1] for layer in other]),
+            other_out_h=ints([layer.out_hw[0] for layer in other]),
+            other_out_w=ints([layer.out_hw[1] for layer in other]),
             other_act_source=ints(act_source),
             order=ints(order),
             compute_positions=ints([i for i, layer in enumerate(network.layers)

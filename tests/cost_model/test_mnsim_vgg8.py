@@ -33,8 +33,8 @@ def test_area_within_2_percent(costs) -> None:  # type: ignore[no-untyped-def]
     assert costs.area_m2[0] == pytest.approx(MNSIM["area_m2"], rel=0.02)
 
 
-def test_energy_within_10_percent(costs) -> None:  # type: ignore[no-untyped-def]
-    assert costs.energy_j[0] == pytest.approx(MNSIM["energy_j"], rel=0.10)
+def test_energy_within_2_percent(costs) -> None:  # type: ignore[no-untyped-def]
+    assert costs.energy_j[0] == pytest.approx(MNSIM["energy_j"], rel=0.02)
     breakdown = costs.energy_breakdown_j
     assert breakdown["adc"][0] == pytest.approx(MNSIM["adc_j"], rel=0.01)
     assert breakdown["buffer"][0] == pytest.approx(MNSIM["buffer_j"], rel=0.05)
@@ -44,8 +44,9 @@ def test_energy_within_10_percent(costs) -> None:  # type: ignore[no-untyped-def
 def test_latency_within_tolerance(costs) -> None:  # type: ignore[no-untyped-def]
     lbl = costs.latency_s("layer_by_layer")[0]
     pipe = costs.latency_s("pipelined")[0]
-    assert lbl == pytest.approx(MNSIM["latency_layer_by_layer_s"], rel=0.10)
-    assert pipe == pytest.approx(MNSIM["latency_pipelined_s"], rel=0.15)
+    # measured: -1.1% and -0.3% (the tolerances are 10% and 15%)
+    assert lbl == pytest.approx(MNSIM["latency_layer_by_layer_s"], rel=0.03)
+    assert pipe == pytest.approx(MNSIM["latency_pipelined_s"], rel=0.03)
     assert costs.latency_s("throughput")[0] <= pipe <= lbl
 
 

@@ -34,9 +34,6 @@ NETWORKS = {"vgg8": "vgg8", "alexnet": str(GOLDEN / "alexnet_cifar.yaml"),
 #: The issue's tolerances (relative): area, energy, layer-by-layer and pipelined latency.
 TOLERANCE = {"area_m2": 0.02, "energy_j": 0.10, "latency_layer_by_layer_s": 0.10,
              "latency_pipelined_s": 0.15}
-#: Runs measured outside a tolerance, with the bound they do meet (README agreement table).
-KNOWN_GAPS = {("pe1x1", "vgg8", "latency_pipelined_s"): 0.17,
-              ("tc0_bw8", "resnet18", "latency_pipelined_s"): 0.17}
 
 
 def ours(run: dict[str, Any]) -> Any:
@@ -65,8 +62,7 @@ def test_imported_presets_reproduce_mnsim(run: dict[str, Any]) -> None:
                 "latency_layer_by_layer_s": costs.latency_s("layer_by_layer")[0],
                 "latency_pipelined_s": costs.latency_s("pipelined")[0]}
     for metric, tolerance in TOLERANCE.items():
-        bound = KNOWN_GAPS.get((run["variant"], run["network"], metric), tolerance)
-        assert measured[metric] == pytest.approx(run[metric], rel=bound), metric
+        assert measured[metric] == pytest.approx(run[metric], rel=tolerance), metric
     components = run["energy_by_component_j"]
     breakdown = costs.energy_breakdown_j
     assert breakdown["adc"][0] == pytest.approx(components["adc"], rel=0.02)
@@ -79,18 +75,6 @@ def test_imported_presets_reproduce_mnsim(run: dict[str, Any]) -> None:
     # tile placement: every layer's merge and transfer hops are MNSIM's
     assert costs.layer_merge_hops[0].tolist() == run["merge_hops"]
     assert costs.layer_transfer_hops[0].tolist() == run["transfer_hops"]
-
-
-def test_known_gaps_are_still_gaps() -> None:
-    """A known gap that closed must leave the list (the README table reports it)."""
-    for (variant, network, metric), bound in KNOWN_GAPS.items():
-        run = next(r for r in AGREEMENT["runs"]
-                   if r["variant"] == variant and r["network"] == network)
-        costs = ours(run)
-        value = costs.latency_s("layer_by_layer")[0] if metric.endswith("by_layer_s") \
-            else costs.latency_s("pipelined")[0]
-        error = abs(value / run[metric] - 1)
-        assert TOLERANCE[metric] < error < bound
 
 
 def test_default_config_reproduces_the_mnsim_preset() -> None:
