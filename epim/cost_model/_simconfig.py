@@ -80,8 +80,6 @@ DEFAULT_ONLY: dict[str, dict[str, tuple[str, str]]] = {
                              ("jointmodule_power", "0"))
     },
     "tile level": {
-        "pooling_shape": ("3,3", "the pooling unit is MNSIM's default (tile_periphery_area_m2)"),
-        "pooling_unit_num": ("64", "the pooling unit is MNSIM's default"),
         "pooling_tech": ("65", "the pooling unit is MNSIM's default"),
         "pooling_area": ("0", "the pooling unit is MNSIM's default"),
         "tile_adder_num": ("0", "the tile's adders are MNSIM's joint-module H-tree"),
@@ -115,7 +113,8 @@ MAPPED_KEYS: dict[str, frozenset[str]] = {
                                   "adc_precision", "adc_power", "adc_sample_rate"}),
     "process element level": frozenset({"xbar_polarity", "dac_num", "adc_num", "group_num"}),
     "digital module": frozenset({"digital_frequency"}),
-    "tile level": frozenset({"inter_tile_bandwidth", "intra_tile_bandwidth", "pe_num"}),
+    "tile level": frozenset({"inter_tile_bandwidth", "intra_tile_bandwidth", "pe_num",
+                             "pooling_shape", "pooling_unit_num"}),
     "architecture level": frozenset({"tile_connection", "tile_num", "buffer_bitwidth"}),
     "algorithm configuration": frozenset(),
 }
@@ -377,6 +376,25 @@ def _tile(reader: _Reader, line: Callable[..., str]) -> dict[str, tuple[float, s
                               expected="two integers >= 1 (PE rows, columns), or 0,0 (4x4)")
         pes = int(values[0] * values[1])
         out["tile_pes"] = (pes, line(tile, "pe_num", f"{pes} PEs per tile"))
+    if reader.raw(tile, "pooling_unit_num") is not None:
+        units = reader.number(tile, "pooling_unit_num", 64, lambda v: v >= 0 and v.is_integer(),
+                              "an integer >= 0 (0: MNSIM's 64)")
+        units = units or 64.0
+        out["pooling_units"] = (int(units), line(tile, "pooling_unit_num", "channels at once"))
+        area_um2 = 91917.1562 * units / 64
+        out["tile_periphery_area_m2"] = (area_um2 * 1e-12, line(
+            tile, "pooling_unit_num", f"MNSIM Pooling area 91917.1562 um^2 per 64 units at "
+            f"65 nm: {area_um2:.1f} um^2"))
+    if reader.raw(tile, "pooling_shape") is not None:
+        shape = reader.numbers(tile, "pooling_shape", 2)
+        if shape == [0.0, 0.0]:  # MNSIM: 0,0 is its default 3 x 3
+            shape = [3.0, 3.0]
+        if not all(v.is_integer() and v >= 1 for v in shape):
+            raise PresetError(f"bad value {reader.raw(tile, 'pooling_shape')!r}",
+                              source=reader.source, field=reader.where(tile, "pooling_shape"),
+                              expected="two integers >= 1 (window rows, columns), or 0,0 (3x3)")
+        window = int(shape[0] * shape[1])
+        out["pooling_window"] = (window, line(tile, "pooling_shape", f"{window} values at once"))
     if reader.raw(arch, "buffer_bitwidth") is not None:
         width = int(reader.number(arch, "buffer_bitwidth", 64,
                                   lambda v: v >= 0 and v.is_integer(), "an integer >= 0"))
@@ -527,6 +545,10 @@ def _same(raw: str, default: str) -> bool:
 
 def _pretty(key: str) -> str:
     """``xbar_size`` -> ``Xbar_Size`` (MNSIM's spelling, for messages)."""
+    irregular = {"pooling_shape": "Pooling_shape", "pooling_unit_num": "Pooling_unit_num",
+                 "pooling_area": "Pooling_area"}
+    if key in irregular:
+        return irregular[key]
     special = {"adc": "ADC", "dac": "DAC", "pe": "PE", "pim": "PIM", "noc": "NoC",
                "saf": "SAF", "lut": "LUT", "dfu": "DFU", "inbuf": "inBuf", "outbuf": "outBuf",
                "readpower": "ReadPower", "writepower": "WritePower", "shiftreg": "ShiftReg",

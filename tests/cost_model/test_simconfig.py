@@ -123,6 +123,10 @@ def test_tile_structure_and_buffers_come_from_the_config() -> None:
     assert hardware["buffer_read_energy_j"] == pytest.approx(0.0374838e-9 + 1.253224e-3 * 20e-9)
     assert (hardware["chip_tile_rows"], hardware["chip_tile_cols"]) == (8, 8)  # 0,0 is 8 x 8
     assert hardware.option("tile_placement") == "zigzag"
+    pooled = hardware_from_dict(simconfig_to_preset(
+        "[Tile level]\nPooling_unit_num = 128\nPooling_shape = 2,2\n").document)
+    assert (pooled["pooling_units"], pooled["pooling_window"]) == (128, 4)
+    assert pooled["tile_periphery_area_m2"] == pytest.approx(2 * 91917.1562e-12)
     assert "PE_Num = 0,0" in hardware.sources["tile_pes"]
     # 16 PEs: 16 input buffers and 15 x 128 joint modules, as MNSIM's 4x4 tile
     base = load_hardware("mnsim")
@@ -136,6 +140,8 @@ def test_tile_structure_and_buffers_come_from_the_config() -> None:
     ("[Tile level]\nPE_Num = 4\n", "[Tile level] PE_Num"),
     ("[Tile level]\nPE_Num = 2.5,2\n", "[Tile level] PE_Num"),
     ("[Tile level]\nPE_Num = 0,2\n", "[Tile level] PE_Num"),
+    ("[Tile level]\nPooling_shape = 3\n", "[Tile level] Pooling_shape"),
+    ("[Tile level]\nPooling_unit_num = -4\n", "[Tile level] Pooling_unit_num"),
     ("[Architecture level]\nTile_Connection = 4\n", "[Architecture level] Tile_Connection"),
     ("[Architecture level]\nTile_Num = 8,-1\n", "[Architecture level] Tile_Num"),
     ("[Architecture level]\nTile_Num = 8.5,8\n", "[Architecture level] Tile_Num"),
