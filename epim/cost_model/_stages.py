@@ -171,7 +171,8 @@ class ActivationLatency:
         dac_cycles: Input bit-serial cycles, ``ceil(b_a / dac_bits)``.
         steps: DAC/read/ADC steps per activation.
         compute_s: DAC + cell read + ADC, per step.
-        digital_s: Registers, shift-add, decoders, muxes and the PE adder tree.
+        digital_s: Registers, shift-add, decoders, muxes, the crossbar-group adders and the
+            PE adder tree.
         intra_tile_s: The tile's adder tree over the intra-tile bus.
         buffer_reads: Buffer reads per activation (window read, output read).
         buffer_writes: Buffer writes per activation (line write, partial-sum write).
@@ -220,8 +221,12 @@ def activation_latency(c: HardwareConstants, g: NetworkArrays, d: DesignArrays,
     merge_levels = np.ceil(np.log2(m.pes))
     tile_levels = float(np.ceil(np.log2(c.tile_pes)))
     t_compute = steps * (c.dac_latency_s + c.cell_read_latency_s + c.adc_latency_s)
+    # MNSIM's group adders: the groups' partial sums meet in a tree of ceil(log2 G) levels,
+    # once per ADC pass over the columns
+    group_levels = float(np.ceil(np.log2(c.xbar_groups)))
     t_digital = (steps * 2.2 * clk + clk + c.decoder_latency_s + c.mux_latency_s
-                 + merge_levels * clk)
+                 + merge_levels * clk
+                 + group_levels * ceil_div(m.cols_used, c.adcs_per_xbar) * clk)
     t_intra = ((tile_levels * (c.adc_bits + merge_levels)
                 - merge_levels * (merge_levels + 1) / 2) * m.cols_used
                / c.intra_tile_bandwidth_bps)
