@@ -162,7 +162,8 @@ class ChipGrid:
         level = self.floor_log2[count]
         first = level * self.capacity + start
         second = first + count - (1 << level)
-        return [np.where(has, np.minimum(table[first], table[second]), empty).astype(table.dtype)
+        return [np.where(has, np.minimum(np.take(table, first), np.take(table, second)),
+                         empty).astype(table.dtype)
                 for table, empty in zip(self.tables, self.empty, strict=True)]
 
 
@@ -293,18 +294,20 @@ def layer_distances(grid: ChipGrid, graph: PlacementGraph,
     # the aggregation tile of each layer: its only tile, or the candidate with the smallest
     # (own + target distance, row-major cell), over every tile of the layer
     flat_counts, flat_starts = counts.ravel(), starts.ravel()
-    best = grid.cell[np.minimum(flat_starts, grid.capacity - 1)].astype(np.int32)
+    best = np.take(grid.cell, np.minimum(flat_starts, grid.capacity - 1)).astype(np.int32)
     multi = np.flatnonzero(flat_counts > 1)
     if multi.size:
         sizes = np.where(flat_counts > 1, flat_counts, 0)
         ends = np.cumsum(sizes)
-        tile = (np.arange(int(ends[-1]), dtype=np.int32)
-                + np.repeat((flat_starts - (ends - sizes)).astype(np.int32), sizes))
-        u, v = grid.u[tile], grid.v[tile]
-        key = (_farthest(u, v, [np.repeat(k, sizes) for k in own])
-               + _farthest(u, v, [np.repeat(k, sizes) for k in target])).astype(grid.key_dtype)
+        # candidate -> its layer (np.take gathers about twice as fast as fancy indexing)
+        owner = np.repeat(np.arange(sizes.size, dtype=np.int32), sizes)
+        tile = np.arange(int(ends[-1]), dtype=np.int32)
+        tile += np.take((flat_starts - (ends - sizes)).astype(np.int32), owner)
+        u, v = np.take(grid.u, tile), np.take(grid.v, tile)
+        key = _farthest(u, v, [np.take(k, owner) for k in own]).astype(grid.key_dtype)
+        key += _farthest(u, v, [np.take(k, owner) for k in target])
         key *= grid.capacity
-        key += grid.cell[tile]
+        key += np.take(grid.cell, tile)
         best[multi] = np.minimum.reduceat(key, (ends - sizes)[multi]) % grid.capacity
     br, bc = np.divmod(best, grid.cols)
     bu, bv = 2 * (br + bc), 2 * (br - bc)
@@ -342,9 +345,12 @@ def _farthest(u: IntArray, v: IntArray, box: list[IntArray]) -> IntArray:
     0 for an empty set. The farthest point in L1 is extreme in ``u = r + c`` or ``v = r - c``:
     ``max(u_max - u, u - u_min, v_max - v, v - v_min) = max(|u - cu| + hu, |v - cv| + hv)``.
     """
-    du = np.abs(u - box[0])
+    du = np.subtract(u, box[0])
+    np.abs(du, out=du)
     du += box[1]
-    dv = np.abs(v - box[2])
+    dv = np.subtract(v, box[2])
+    np.abs(dv, out=dv)
     dv += box[3]
-    result: IntArray = np.maximum(np.maximum(du, dv), 0)
+    result: IntArray = np.maximum(du, dv, out=du)
+    np.maximum(result, 0, out=result)
     return result
