@@ -151,6 +151,7 @@ class CostModel:
         self.paths = CriticalPaths.from_network(network)
         g = self.geometry
         self._pixels = np.maximum(np.concatenate([g.pixels, g.other_pixels])[g.order], 1)
+        self._other_tiles = self._tiles_of_other_layers()
         self.macs = network.macs
 
     def evaluate(self, batch: DesignBatch) -> CostBatch:
@@ -173,8 +174,7 @@ class CostModel:
         d = DesignArrays.from_batch(batch)
         n = len(batch)
         mapping = map_layers(c, g, d)
-        other_tiles = self._other_tiles()
-        layer_tiles_f = self._assemble(mapping.tiles, other_tiles)
+        layer_tiles_f = self._assemble(mapping.tiles, self._other_tiles)
         grid = ChipGrid.build(c.tile_placement, c.chip_tile_rows, c.chip_tile_cols,
                               int(layer_tiles_f.sum(axis=1).max(initial=0)))
         hops = layer_distances(grid, self.placement, layer_tiles_f)
@@ -201,6 +201,7 @@ class CostModel:
         breakdown = {name: self._assemble(energy[name], other_energy.get(name, 0.0))
                      for name in ENERGY_COMPONENTS}
         layer_energy_j = np.add.reduce(list(breakdown.values()))
+        shares = self.paths.shares(layer_latency_s, self._pixels)
 
         params = (d.cin_e * d.cout_e * mapping.kernel_area).sum(axis=1).astype(np.int64)
         return CostBatch(
@@ -209,12 +210,12 @@ class CostModel:
             layer_crossbars=layer_crossbars,
             layer_tiles=layer_tiles,
             layer_latency_s=layer_latency_s,
-            layer_latency_share_s=self.paths.shares(layer_latency_s, self._pixels),
+            layer_latency_share_s=shares,
             layer_merge_hops=hops.merge_hops.astype(np.int64),
             layer_transfer_hops=hops.transfer_hops.astype(np.int64),
             layer_energy_j=layer_energy_j,
             layer_energy_breakdown_j=breakdown,
-            latency_s_by_mode=self._network_latency(layer_latency_s, n),
+            latency_s_by_mode=self._network_latency(layer_latency_s, shares, n),
             params=params,
             macs=self.macs,
         )
@@ -228,7 +229,7 @@ class CostModel:
         out[:, g.other_positions] = other
         return out
 
-    def _other_tiles(self) -> FloatArray:
+    def _tiles_of_other_layers(self) -> FloatArray:
         """Tiles of each pooling and add layer, ``[n_other]``.
 
         One per pooling layer where the preset gives pooling its own tiles (MNSIM), none for
@@ -290,13 +291,15 @@ class CostModel:
         }
         return latency.astype(np.float64), energy
 
-    def _network_latency(self, layer_latency: FloatArray, n: int) -> dict[str, FloatArray]:
+    def _network_latency(self, layer_latency: FloatArray, shares: FloatArray,
+                         n: int) -> dict[str, FloatArray]:
         """Network latency in the three modes from per-layer latencies ``[n, L]``.
 
         ``layer_by_layer`` is MNSIM's mode with its pipeline off: each layer in turn after
         the layer it reads, branches side by side, element-wise adds streaming with their
-        inputs (the critical path, :class:`epim.cost_model._paths.CriticalPaths`; the sum of
-        the layers for a chain).
+        inputs: the sum of the layers' ``shares`` of that critical path
+        (:meth:`epim.cost_model._paths.CriticalPaths.shares`; the sum of the layers for a
+        chain).
 
         ``pipelined`` is the closed form of the inter-layer pixel pipeline (MNSIM's default
         mode), taking the layers in network order as a chain: the critical path fills the
@@ -314,7 +317,7 @@ class CostModel:
         drain_after = drain.sum(axis=1, keepdims=True) - np.cumsum(drain, axis=1)
         pipelined = (fill + layer_latency + drain_after).max(axis=1)
         return {
-            "layer_by_layer": self.paths.latency(layer_latency, pixels),
+            "layer_by_layer": shares.sum(axis=1),
             "pipelined": pipelined,
             "throughput": layer_latency.max(axis=1),
         }

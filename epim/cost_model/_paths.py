@@ -9,7 +9,8 @@ latency is then the longest path through the layer graph.
 To keep that a fixed sequence of array operations (no loop over layers at evaluation time),
 the graph is cut into *segments* once per network: a layer that no edge jumps over is a
 segment of its own, and the layers between two such cuts form one segment whose source-to-sink
-paths are listed (two per residual block). The latency is then
+paths are listed (two per residual block). The latency (the sum of :meth:`CriticalPaths.shares`)
+is then
 ``sum over segments of max over the segment's paths of the path's summed latency``, one matrix
 product and one segment-wise maximum.
 """
@@ -88,18 +89,12 @@ class CriticalPaths:
         return cls(membership=membership, segment_starts=np.asarray(starts, dtype=np.int64),
                    streamed=streamed, stream_source=np.maximum(np.arange(n) - 1, 0))
 
-    def latency(self, layer_latency: FloatArray, pixels: IntArray) -> FloatArray:
-        """Layer-by-layer latency ``[n]`` from per-layer busy times ``[n, L]`` (s)."""
-        path_latency = self._effective(layer_latency, pixels) @ self.membership
-        total: FloatArray = np.maximum.reduceat(path_latency, self.segment_starts,
-                                                axis=1).sum(axis=1)
-        return total
-
     def shares(self, layer_latency: FloatArray, pixels: IntArray) -> FloatArray:
         """Each layer's share of the layer-by-layer latency, ``[n, L]`` (s).
 
         Its effective time where it lies on its segment's longest path (the first on a tie),
-        else 0. The shares sum to :meth:`latency`.
+        else 0. Their sum over layers is the network's layer-by-layer latency: over
+        segments, the longest path of each.
         """
         effective = self._effective(layer_latency, pixels)
         path_latency = effective @ self.membership
