@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
     from epim.cost_model._hardware import Hardware
+    from epim.cost_model._placement import PlacementOrder
 
 
 @dataclass(frozen=True)
@@ -29,7 +30,7 @@ class HardwareConstants:
     slice_placement: Literal["crossbar", "columns"]
     adc_accounting: Literal["mnsim", "per_column"]
     pooling_tiles: bool
-    tile_placement: Literal["row_major", "snake", "spiral", "zigzag"]
+    tile_placement: PlacementOrder
     pe_input_buffers: bool
     # crossbar and cell
     xbar_rows: int

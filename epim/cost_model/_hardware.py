@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from epim.cost_model._constants import HardwareConstants
+from epim.cost_model._placement import PLACEMENT_ORDERS
 from epim.errors import PresetError
 
 PRESET_DIR = Path(__file__).parent / "presets"
@@ -26,7 +27,7 @@ OPTION_CHOICES: dict[str, tuple[str, ...]] = {
     "slice_placement": ("crossbar", "columns"),
     "adc_accounting": ("mnsim", "per_column"),
     "pooling_tiles": ("true", "false"),
-    "tile_placement": ("row_major", "snake", "spiral", "zigzag"),
+    "tile_placement": PLACEMENT_ORDERS,
     "pe_input_buffers": ("true", "false"),
 }
 

@@ -84,11 +84,6 @@ def placement_positions(order: str, rows: int, cols: int) -> tuple[IntArray, Int
     return r[numbering], c[numbering]
 
 
-#: The five keys tabled per tile: ``-u``, ``u``, ``-v``, ``v`` (u = r + c, v = r - c) and
-#: the row-major cell index; range minima of the first four give a tile set's extremes.
-KEYS = 5
-
-
 @dataclass(frozen=True)
 class ChipGrid:
     """A chip's tile numbering with range-extreme tables (built once per order and size).
@@ -101,7 +96,8 @@ class ChipGrid:
             between two rows, and doubled coordinates keep its distances integers).
         v: ``2 (r - c)`` of each tile number.
         cell: Row-major index ``r * cols + c`` of each tile number.
-        tables: ``KEYS`` sparse tables, each ``[levels * capacity]``: entry
+        tables: Five sparse tables, of ``-u``, ``u``, ``-v``, ``v`` (whose range minima give
+            a tile set's extremes) and ``cell``, each ``[levels * capacity]``: entry
             ``level * capacity + k`` is the minimum of that key over tile numbers
             ``[k, k + 2**level)``.
         floor_log2: ``floor(log2(count))`` for counts ``0..capacity`` (0 for 0).
@@ -146,14 +142,14 @@ class ChipGrid:
         return _grid(order, rows, cols, placed_rows)
 
     def range_minima(self, start: IntArray, count: IntArray) -> list[IntArray]:
-        """Minima of the ``KEYS`` keys over tile numbers ``[start, start + count)``.
+        """Minima of the five tabled keys over tile numbers ``[start, start + count)``.
 
         Args:
             start: First tile number of each range (any shape).
             count: Tiles in each range (any shape; an empty range gives ``empty``).
 
         Returns:
-            ``KEYS`` arrays shaped like ``start``.
+            Five arrays shaped like ``start``.
 
         """
         has = count > 0
