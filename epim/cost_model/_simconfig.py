@@ -235,6 +235,23 @@ class _Reader:
                               field=self.where(section, key), expected=f"{shape} >= 0")
         return values
 
+    def pair(self, section: str, key: str, default: tuple[int, int], what: str,
+             means_default: Callable[[list[float]], bool] = lambda v: v == [0.0, 0.0]
+             ) -> tuple[int, int]:
+        """Two integers >= 1 (``what``: their meaning), or MNSIM's ``default``.
+
+        ``means_default`` says when the value asks for the default (``0,0``).
+        """
+        values = self.numbers(section, key, 2)
+        if means_default(values):
+            return default
+        if not all(v.is_integer() and v >= 1 for v in values):
+            raise PresetError(f"bad value {self.raw(section, key)!r}", source=self.source,
+                              field=self.where(section, key),
+                              expected=f"two integers >= 1 ({what}), or 0,0 "
+                              f"({default[0]}x{default[1]})")
+        return int(values[0]), int(values[1])
+
     def check_keys(self) -> list[str]:
         ignored = []
         for section, values in self.config.items():
@@ -329,18 +346,10 @@ def _map(reader: _Reader, defaults: dict[str, float]) -> dict[str, tuple[float, 
         out["digital_clock_s"] = (1e-6 / mhz, line("digital module", "digital_frequency",
                                                    "MHz"))
     if reader.raw("architecture level", "tile_num") is not None:
-        values = reader.numbers("architecture level", "tile_num", 2)
-        if values[0] == 0:  # MNSIM's TCG: 0 means its default 8 x 8 chip
-            values = [8.0, 8.0]
-        if not all(v.is_integer() and v >= 1 for v in values):
-            raise PresetError(f"bad value {reader.raw('architecture level', 'tile_num')!r}",
-                              source=reader.source,
-                              field=reader.where("architecture level", "tile_num"),
-                              expected="two integers >= 1 (tile rows, columns), or 0,0 (8x8)")
-        out["chip_tile_rows"] = (int(values[0]), line("architecture level", "tile_num",
-                                                       "tile rows"))
-        out["chip_tile_cols"] = (int(values[1]), line("architecture level", "tile_num",
-                                                       "tile columns"))
+        rows, cols = reader.pair("architecture level", "tile_num", (8, 8),
+                                 "tile rows, columns", lambda v: v[0] == 0)  # MNSIM's TCG
+        out["chip_tile_rows"] = (rows, line("architecture level", "tile_num", "tile rows"))
+        out["chip_tile_cols"] = (cols, line("architecture level", "tile_num", "tile columns"))
     for key, parameter in (("inter_tile_bandwidth", "inter_tile_bandwidth_bps"),
                            ("intra_tile_bandwidth", "intra_tile_bandwidth_bps")):
         if reader.raw("tile level", key) is not None:
@@ -367,14 +376,8 @@ def _tile(reader: _Reader, line: Callable[..., str]) -> dict[str, tuple[float, s
     out: dict[str, tuple[float, str]] = {}
     tile, arch = "tile level", "architecture level"
     if reader.raw(tile, "pe_num") is not None:
-        values = reader.numbers(tile, "pe_num", 2)
-        if values == [0.0, 0.0]:  # MNSIM: 0,0 is its default 4 x 4
-            values = [4.0, 4.0]
-        if not all(v.is_integer() and v >= 1 for v in values):
-            raise PresetError(f"bad value {reader.raw(tile, 'pe_num')!r}", source=reader.source,
-                              field=reader.where(tile, "pe_num"),
-                              expected="two integers >= 1 (PE rows, columns), or 0,0 (4x4)")
-        pes = int(values[0] * values[1])
+        pe_rows, pe_cols = reader.pair(tile, "pe_num", (4, 4), "PE rows, columns")
+        pes = pe_rows * pe_cols
         out["tile_pes"] = (pes, line(tile, "pe_num", f"{pes} PEs per tile"))
     if reader.raw(tile, "pooling_unit_num") is not None:
         units = reader.number(tile, "pooling_unit_num", 64, lambda v: v >= 0 and v.is_integer(),
@@ -386,14 +389,9 @@ def _tile(reader: _Reader, line: Callable[..., str]) -> dict[str, tuple[float, s
             tile, "pooling_unit_num", f"MNSIM Pooling area 91917.1562 um^2 per 64 units at "
             f"65 nm: {area_um2:.1f} um^2"))
     if reader.raw(tile, "pooling_shape") is not None:
-        shape = reader.numbers(tile, "pooling_shape", 2)
-        if shape == [0.0, 0.0]:  # MNSIM: 0,0 is its default 3 x 3
-            shape = [3.0, 3.0]
-        if not all(v.is_integer() and v >= 1 for v in shape):
-            raise PresetError(f"bad value {reader.raw(tile, 'pooling_shape')!r}",
-                              source=reader.source, field=reader.where(tile, "pooling_shape"),
-                              expected="two integers >= 1 (window rows, columns), or 0,0 (3x3)")
-        window = int(shape[0] * shape[1])
+        window_rows, window_cols = reader.pair(tile, "pooling_shape", (3, 3),
+                                               "window rows, columns")
+        window = window_rows * window_cols
         out["pooling_window"] = (window, line(tile, "pooling_shape", f"{window} values at once"))
     if reader.raw(arch, "buffer_bitwidth") is not None:
         width = int(reader.number(arch, "buffer_bitwidth", 64,
