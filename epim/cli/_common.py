@@ -128,6 +128,16 @@ def read_document(path: Path, what: str) -> Any:
         raise InputError(f"not valid YAML/JSON: {exc}", source=str(path)) from None
 
 
+def print_or_write(text: str, out: Path | None, wrote: str = "") -> None:
+    """Print ``text``, or write it to ``out`` and say so (``wrote``: what to add)."""
+    if out is None:
+        typer.echo(text, nl=False)
+        return
+    check_out_dir(out)
+    out.write_text(text, encoding="utf-8")
+    typer.echo(f"wrote {out}{wrote}")
+
+
 def check_out_dir(path: Path) -> None:
     """Refuse an ``--out`` file whose directory does not exist (before any work is done).
 

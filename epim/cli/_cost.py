@@ -7,7 +7,14 @@ from typing import Annotated, Any
 
 import typer
 
-from epim.cli._common import FormatOption, OutputFormat, check_out_dir, emit, user_errors
+from epim.cli._common import (
+    FormatOption,
+    OutputFormat,
+    check_out_dir,
+    emit,
+    print_or_write,
+    user_errors,
+)
 from epim.cost_model import LatencyMode
 
 
@@ -88,12 +95,7 @@ def _import_simconfig(simconfig: Path | None, out: Path | None) -> None:
         typer.echo("note: no effect on the hardware path, ignored: "
                    + ", ".join(imported.ignored), err=True)
     text = yaml.safe_dump(imported.document, sort_keys=False, width=200)
-    if out is None:
-        typer.echo(text, nl=False)
-        return
-    check_out_dir(out)
-    out.write_text(text, encoding="utf-8")
-    typer.echo(f"wrote {out} ({len(imported.document['parameters'])} parameters)")
+    print_or_write(text, out, f" ({len(imported.document['parameters'])} parameters)")
 
 
 @user_errors

@@ -18,6 +18,7 @@ from epim.cli._common import (
     OutputFormat,
     check_out_dir,
     emit,
+    print_or_write,
     read_document,
     settings,
     simple_table,
@@ -265,13 +266,7 @@ def study_design(study: StudyRef, number: TrialRef, database_url: DatabaseOption
     if fmt not in ("yaml", "json"):
         raise InputError(f"bad value {fmt!r}", field="--format", expected="yaml or json")
     _, trial = _stored_trial(settings(database_url).database_url, study, number)
-    text = design_text(trial.design, fmt)
-    if out is None:
-        typer.echo(text, nl=False)
-        return
-    check_out_dir(out)
-    out.write_text(text, encoding="utf-8")
-    typer.echo(f"wrote {out}")
+    print_or_write(design_text(trial.design, fmt), out)
 
 
 @study_app.command("model")
