@@ -87,20 +87,22 @@ def check_proxy_memory(prepared: PreparedStudy, max_bytes: int,
     batch = accuracy.batch_size if accuracy.proxy == "train" else ZERO_COST_BATCH
     # Too large even for one image: the network itself (width, image size) must shrink.
     size_field = "image_size" if accuracy.image_size else "width"
-    shrink = "a smaller accuracy.width or accuracy.image_size"
-    needs = [(memory.training(batch), ("accuracy",),
-              size_field if memory.training(1) > max_bytes else "batch_size",
-              f"training on batches of {batch} images of {size}x{size}",
-              "a smaller accuracy.batch_size, accuracy.width or accuracy.image_size")]
+    sizes = "accuracy.width or accuracy.image_size"
+    # (bytes, location, field, what needs them, what to lower), in the order they happen
+    needs: list[tuple[int, tuple[str, ...], str, str, str]] = [(
+        memory.training(batch), ("accuracy",),
+        size_field if memory.training(1) > max_bytes else "batch_size",
+        f"training on batches of {batch} images of {size}x{size}",
+        f"a smaller accuracy.batch_size, {sizes}")]
     if accuracy.proxy == "train":
         images = min(EVAL_CHUNK, accuracy.eval_samples or EVAL_CHUNK)
         needs.append((memory.inference(images), ("accuracy",), size_field,
-                      f"evaluating {images} images at once", shrink))
+                      f"evaluating {images} images at once", f"a smaller {sizes}"))
     if spec.sampler.name == "layerwise":
         samples = spec.sampler.layerwise.profile_samples
         needs.append((memory.inference(samples, copies=2), ("sampler", "layerwise"),
                       "profile_samples", f"profiling on {samples} images at once",
-                      f"a smaller sampler.layerwise.profile_samples, or {shrink[10:]}"))
+                      f"a smaller sampler.layerwise.profile_samples, {sizes}"))
     for needed, location, field, what, remedy in needs:  # the first phase past the limit
         if needed > max_bytes:
             raise InputError(

@@ -90,8 +90,8 @@ def validate_layer_design(layer: Layer, choice: LayerDesign, source: str | None 
     bounds = {
         "epitome_in": (1, cin_g),
         "epitome_out": (1, cout),
-        "epitome_h": (kh, None),
-        "epitome_w": (kw, None),
+        "epitome_h": (kh, layer.params),  # an epitome never outgrows the dense kernel
+        "epitome_w": (kw, layer.params),
         "weight_bits": (MIN_BITS, MAX_BITS),
         "act_bits": (MIN_BITS, MAX_BITS),
         "channel_offsets": (0, 1),
@@ -103,7 +103,7 @@ def validate_layer_design(layer: Layer, choice: LayerDesign, source: str | None 
                               location=where, field=name)
         if value < low or (high is not None and value > high):
             allowed = f"{low}..{high}" if high is not None else f">= {low}"
-            raise DesignError(f"{value} is out of range for this layer", source=source,
+            raise DesignError(f"{_shown(value)} is out of range for this layer", source=source,
                               location=where, field=name, expected=allowed)
     stored = choice.epitome_in * choice.epitome_out * choice.epitome_h * choice.epitome_w
     if stored > layer.params:

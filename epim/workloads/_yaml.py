@@ -20,11 +20,11 @@ class _NoAliasLoader(yaml.SafeLoader):
     """``yaml.SafeLoader`` that refuses anchors (``&name``) and aliases (``*name``)."""
 
     def compose_node(self, parent: Any, index: Any) -> Any:
-        event = self.peek_event()
+        event = self.peek_event()  # type: ignore[no-untyped-call]
         if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
             raise ComposerError(None, None, "YAML anchors and aliases (&name, *name) are not "
                                 "allowed; write the values out", event.start_mark)
-        return super().compose_node(parent, index)  # type: ignore[no-untyped-call]
+        return super().compose_node(parent, index)
 
 
 def load_document_text(text: str, *, json_only: bool = False) -> Any:

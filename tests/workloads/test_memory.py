@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 import torch
-import torch.nn.functional as F
+from torch.nn import functional
 
 from epim.nn import build
 from epim.workloads import Network, get_network, proxy_memory, scale_network
@@ -36,7 +36,7 @@ def saved_for_backward(network: Network, batch: int) -> int:
 
     x = torch.randn(batch, *network.input_shape)
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
-        F.cross_entropy(model(x), torch.zeros(batch, dtype=torch.long))
+        functional.cross_entropy(model(x), torch.zeros(batch, dtype=torch.long))
     return sum(storages.values())
 
 
