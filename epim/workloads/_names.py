@@ -56,38 +56,39 @@ class UnsafeText(NamedTuple):
     shown: str
 
 
-def find_unsafe_text(data: Any, max_depth: int = 64) -> UnsafeText | None:
+def find_unsafe_text(data: Any) -> UnsafeText | None:
     """The first key or string value inside ``data`` that :func:`unsafe_text` refuses.
 
     Args:
-        data: A parsed document (mappings, lists, scalars).
-        max_depth: Nesting depth searched (deeper documents are refused by their schema).
+        data: A parsed document (mappings, lists, scalars), searched to any depth.
 
     Returns:
         Where and why, or ``None`` if every text is safe.
 
     """
-    for path, text in _texts(data, (), max_depth):
+    for path, text in _texts(data):
         reason = unsafe_text(text)
         if reason is not None:
             return UnsafeText(path, reason, printable(text))
     return None
 
 
-def _texts(data: Any, path: tuple[str | int, ...], depth: int
-           ) -> Iterator[tuple[tuple[str | int, ...], str]]:
-    if isinstance(data, str):
-        yield path, data
-    elif depth <= 0:
-        return
-    elif isinstance(data, Mapping):
-        for key, value in data.items():
-            if isinstance(key, str):
-                yield (*path, printable(key)), key
-            yield from _texts(value, (*path, printable(str(key))), depth - 1)
-    elif isinstance(data, list | tuple):
-        for index, value in enumerate(data):
-            yield from _texts(value, (*path, index), depth - 1)
+def _texts(data: Any) -> Iterator[tuple[tuple[str | int, ...], str]]:
+    """Every key and string of ``data`` with its path, depth first (no recursion limit)."""
+    stack: list[tuple[tuple[str | int, ...], Any]] = [((), data)]
+    while stack:
+        path, node = stack.pop()
+        if isinstance(node, str):
+            yield path, node
+        elif isinstance(node, Mapping):
+            children: list[tuple[tuple[str | int, ...], Any]] = []
+            for key, value in node.items():
+                if isinstance(key, str):
+                    yield (*path, printable(key)), key
+                children.append(((*path, printable(str(key))), value))
+            stack.extend(reversed(children))
+        elif isinstance(node, list | tuple):
+            stack.extend(reversed([((*path, index), value) for index, value in enumerate(node)]))
 
 
 #: First characters that make a spreadsheet read a CSV cell as a formula (OWASP "CSV

@@ -4,6 +4,7 @@ built by hypothesis: generated requests never get a 5xx (on SQLite and PostgreSQ
 from __future__ import annotations
 
 import json
+import os
 from collections import Counter
 from collections.abc import Iterator
 from typing import Any
@@ -21,7 +22,9 @@ from epim.search import StudySpec
 from epim.service import run_study_here
 from tests.api.conftest import make_settings
 
-EXAMPLES_PER_OPERATION = 40  # per generation mode: valid requests, and invalid ones
+#: Per generation mode (valid requests, and invalid ones); ``EPIM_FUZZ_EXAMPLES`` asks for
+#: more in a longer run (the counts below scale with it).
+EXAMPLES_PER_OPERATION = int(os.environ.get("EPIM_FUZZ_EXAMPLES", "40"))
 MIN_REQUESTS = 1000
 
 
@@ -79,7 +82,7 @@ NAMES = st.one_of(st.sampled_from(["c", "layer1.0.conv1", "x" * 101]), ANY_TEXT)
 SIZES = st.one_of(st.integers(-1, 9), st.integers(0, 2**64), st.sampled_from([2**31, 2**28]))
 RATIOS = st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.integers(-1, 2**70),
                    ANY_TEXT, st.booleans())
-HOSTILE_EXAMPLES = 60
+HOSTILE_EXAMPLES = EXAMPLES_PER_OPERATION * 3 // 2
 
 
 @st.composite

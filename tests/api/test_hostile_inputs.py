@@ -170,3 +170,27 @@ def test_the_throttle_forgets_after_its_window() -> None:
         throttle.failed(client)
         throttle.failed(client)
     assert throttle.retry_after("b") is None and throttle.retry_after("d") is not None
+
+
+def test_the_new_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EPIM_MAX_PROXY_BYTES", "1000")
+    monkeypatch.setenv("EPIM_MAX_STUDY_BYTES", "2000")
+    monkeypatch.setenv("EPIM_COOKIE_SECURE", "")
+    monkeypatch.setenv("EPIM_SESSION_S", "60")
+    settings = Settings()
+    assert settings.limits().max_proxy_bytes == 1000
+    assert settings.limits().max_study_bytes == 2000
+    assert settings.cookie_secure is None and settings.session_s == 60
+    monkeypatch.setenv("EPIM_COOKIE_SECURE", "true")
+    assert Settings().cookie_secure is True
+    assert Settings().login_failures_per_minute == 10
+
+
+def test_text_deep_in_a_free_form_document_is_checked(unchecked: TestClient) -> None:
+    deep: Any = "\ud800"
+    for _ in range(200):
+        deep = {"k": deep}
+    response = post_text(unchecked, "/studies", {**SPEC, "network": "resnet20",
+                                                 "hardware": {"preset": {"name": "p", **deep}}})
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"][0]["loc"][:4] == ["body", "hardware", "preset", "k"]

@@ -179,3 +179,11 @@ def test_epim_submit_refuses_an_alias_bomb_on_one_line(tmp_path: Path) -> None:
     assert result.returncode == 2, result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and str(spec) in lines[0] and "aliases" in lines[0]
+
+
+def test_unsafe_text_is_found_at_any_depth() -> None:
+    deep: Any = "x\x00"
+    for _ in range(5_000):  # deeper than Python's recursion limit
+        deep = {"k": [deep]}
+    found = find_unsafe_text(deep)
+    assert found is not None and len(found.path) == 10_000
