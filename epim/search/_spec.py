@@ -318,8 +318,9 @@ class StudySpec(_Strict):
             sampler = {}
         if not isinstance(sampler, dict) or "name" in sampler:
             return data
-        used = [item.get("metric") for key in ("objectives", "constraints")
-                for item in (data.get(key) or []) if isinstance(item, dict)]
+        items = [item for key in ("objectives", "constraints")
+                 if isinstance(data.get(key), list) for item in data[key]]
+        used = [item.get("metric") for item in items if isinstance(item, dict)]
         accuracy = data.get("accuracy") or {}
         proxy = accuracy.get("proxy", "train") if isinstance(accuracy, dict) else "train"
         uses_proxy = any(m in ACCURACY_METRICS for m in used if isinstance(m, str))

@@ -216,3 +216,11 @@ def test_other_unicode_text_is_still_welcome() -> None:
     spec = StudySpec.model_validate(with_change(["space", "frozen"],
                                                 ["first", "caf\u00e9 \U0001f600"]))
     assert spec.space.frozen == ["first", "caf\u00e9 \U0001f600"]
+
+
+@pytest.mark.parametrize("value", [True, 1.0, "energy_j", {"metric": "energy_j"}])
+def test_lists_of_another_type_are_validation_errors(value: Any) -> None:
+    for key in ("objectives", "constraints"):  # never a TypeError (a 500 in the API)
+        with pytest.raises(ValidationError):
+            StudySpec.model_validate({"name": "s", "network": {}, key: value,
+                                      "objectives": [{"metric": "edp"}]} | {key: value})
