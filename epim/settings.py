@@ -40,6 +40,14 @@ class Settings(BaseSettings):
         max_layers, max_channels, max_kernel, max_input_size, max_layer_weights: Bounds on an
             inline network (``epim.workloads.NetworkLimits``).
         max_parameters: Most searched parameters per study.
+        max_proxy_bytes: Memory the accuracy proxy of a study may need (bytes, estimated at
+            submission from the scaled network, the batch and the evaluation chunks).
+        max_study_bytes: What one study may store (bytes, its trials' estimated size).
+        session_s: Lifetime of a UI login (s); the signed cookie is refused after it.
+        cookie_secure: Mark the UI cookie ``Secure`` (``EPIM_COOKIE_SECURE``; unset: when
+            the request came over HTTPS; set it behind a TLS-terminating proxy).
+        login_failures_per_minute: Failed UI logins one client may make per minute before
+            it gets 429.
         runner_concurrency: Studies one runner runs at once.
         heartbeat_s: Runner heartbeat period (s).
         stale_after_s: A running study without a heartbeat this long is requeued (s).
@@ -66,11 +74,16 @@ class Settings(BaseSettings):
     max_input_size: PositiveInt = 4_096
     max_layer_weights: PositiveInt = 2**28
     max_parameters: PositiveInt = 2_000
+    max_proxy_bytes: PositiveInt = 4 * 2**30
+    max_study_bytes: PositiveInt = 4 * 2**30
+    session_s: PositiveFloat = 12 * 3600.0
+    cookie_secure: bool | None = None
+    login_failures_per_minute: PositiveInt = 10
     runner_concurrency: PositiveInt = 1
     heartbeat_s: PositiveFloat = 5.0
     stale_after_s: PositiveFloat = 60.0
 
-    @field_validator("api_key", "api_read_key", "ray_address", mode="before")
+    @field_validator("api_key", "api_read_key", "ray_address", "cookie_secure", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: Any) -> Any:
         return None if value == "" else value
@@ -115,7 +128,8 @@ class Settings(BaseSettings):
                                   max_kernel=self.max_kernel,
                                   max_input_size=self.max_input_size,
                                   max_layer_weights=self.max_layer_weights),
-            max_parameters=self.max_parameters, max_trials=self.max_trials)
+            max_parameters=self.max_parameters, max_trials=self.max_trials,
+            max_proxy_bytes=self.max_proxy_bytes, max_study_bytes=self.max_study_bytes)
 
 
 def environment_variables() -> tuple[str, ...]:

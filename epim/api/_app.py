@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, Protocol
+from urllib.parse import parse_qsl
 
 from fastapi import FastAPI, Request, status
 from fastapi.exceptions import RequestValidationError
@@ -13,10 +15,12 @@ from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from epim.api._throttle import FailureThrottle
 from epim.api.routers import catalog, health, studies, ui
 from epim.errors import EpimError, InputError
 from epim.results import TRANSIENT_ERRORS
 from epim.settings import Settings, get_settings
+from epim.workloads import printable
 
 
 class RunnerLike(Protocol):
@@ -41,7 +45,13 @@ class RunnerLike(Protocol):
 
 
 class BodyLimit:
-    """Reject request bodies over ``limit`` bytes with 413 (before they are read whole)."""
+    """Reject request bodies over ``limit`` bytes with 413, before they are read whole.
+
+    A body that declares its length (``Content-Length``) is judged by it (the server never
+    delivers more than declared). A body without one (``Transfer-Encoding: chunked``) is read
+    here, chunk by chunk, up to the limit: past it the request gets 413 at once; within it the
+    app receives the body as one message.
+    """
 
     def __init__(self, app: ASGIApp, limit: int) -> None:
         self.app, self.limit = app, limit
@@ -51,36 +61,63 @@ class BodyLimit:
             await self.app(scope, receive, send)
             return
         declared = dict(scope.get("headers") or []).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.limit:
-            await self._reject(send)
+        if declared is not None:
+            if declared.isdigit() and int(declared) > self.limit:
+                await reject(send, 413, f"request body larger than {self.limit} bytes")
+                return
+            await self.app(scope, receive, send)
             return
+        chunks: list[bytes] = []
         received = 0
-
-        async def limited() -> Any:
-            nonlocal received
+        while True:
             message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.limit:
-                    raise _BodyTooLargeError
-            return message
+            if message["type"] != "http.request":  # the client went away
+                return
+            chunk = message.get("body", b"")
+            received += len(chunk)
+            if received > self.limit:
+                await reject(send, 413, f"request body larger than {self.limit} bytes")
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        replayed = False
 
-        try:
-            await self.app(scope, limited, send)
-        except _BodyTooLargeError:
-            await self._reject(send)
+        async def replay() -> Any:
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
 
-    async def _reject(self, send: Send) -> None:
-        body = (b'{"detail":"request body larger than ' + str(self.limit).encode()
-                + b' bytes"}')
-        await send({"type": "http.response.start", "status": 413,
-                    "headers": [(b"content-type", b"application/json"),
-                                (b"content-length", str(len(body)).encode())]})
-        await send({"type": "http.response.body", "body": body})
+        await self.app(scope, replay, send)
 
 
-class _BodyTooLargeError(Exception):
-    """Raised inside the app when the streamed body passes the limit."""
+class TextInQuery:
+    """Answer 422 to a query string holding a NUL (no database compares text with one)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        raw = scope.get("query_string", b"") if scope["type"] == "http" else b""
+        if raw and (b"%00" in raw or b"\x00" in raw):
+            for name, value in parse_qsl(raw.decode("latin-1"), keep_blank_values=True):
+                if "\x00" in name or "\x00" in value:
+                    detail = [{"loc": ["query", printable(name)], "type": "unstorable_text",
+                               "msg": "text holds a NUL character: not allowed"}]
+                    await reject(send, 422, detail)
+                    return
+        await self.app(scope, receive, send)
+
+
+async def reject(send: Send, status_code: int, detail: Any) -> None:
+    """Answer ``{"detail": detail}`` with ``status_code`` from an ASGI middleware."""
+    body = json.dumps({"detail": detail}).encode()
+    await send({"type": "http.response.start", "status": status_code,
+                "headers": [(b"content-type", b"application/json"),
+                            (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
 
 
 def create_app(settings: Settings | None = None, *,
@@ -119,16 +156,19 @@ def create_app(settings: Settings | None = None, *,
     )
     app.state.settings = settings
     app.state.runners = list(runners)
+    app.state.login_throttle = FailureThrottle(limit=settings.login_failures_per_minute)
 
     @app.exception_handler(InputError)
     async def input_error(_: Request, exc: InputError) -> JSONResponse:
         loc = ["body", *exc.location, *([exc.field] if exc.field else [])]
-        return JSONResponse({"detail": [{"loc": loc, "msg": str(exc), "type": "value_error"}]},
+        return JSONResponse({"detail": [{"loc": [printable(part) for part in loc],
+                                         "msg": printable(str(exc)), "type": "value_error"}]},
                             status.HTTP_422_UNPROCESSABLE_CONTENT)
 
     @app.exception_handler(EpimError)
     async def epim_error(_: Request, exc: EpimError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status.HTTP_503_SERVICE_UNAVAILABLE)
+        return JSONResponse({"detail": printable(str(exc))},
+                            status.HTTP_503_SERVICE_UNAVAILABLE)
 
     async def database_unavailable(_: Request, exc: Exception) -> JSONResponse:
         """An unreachable database is a 503 with a retry hint, never a 500 with its URL."""
@@ -141,7 +181,8 @@ def create_app(settings: Settings | None = None, *,
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [{"loc": list(e.get("loc", [])), "msg": e.get("msg", ""),
+        errors = [{"loc": [printable(p) if isinstance(p, str) else p for p in e.get("loc", [])],
+                   "msg": printable(str(e.get("msg", ""))),
                    "type": e.get("type", "value_error")} for e in exc.errors()]
         return JSONResponse({"detail": errors}, status.HTTP_422_UNPROCESSABLE_CONTENT)
 
@@ -153,6 +194,7 @@ def create_app(settings: Settings | None = None, *,
         app.include_router(module.router)
     app.mount("/ui/static", StaticFiles(directory=ui.STATIC_DIR), name="ui-static")
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    app.add_middleware(TextInQuery)
     app.add_middleware(PagePolicy)
     return app
 

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import time
 from typing import Annotated
 
 from fastapi import Cookie, Depends, Header, HTTPException, Request, status
 
 from epim.settings import Settings
 
-#: The cookie the UI's login sets: a token derived from the key, never the key itself.
+#: The cookie the UI's login sets: an expiry signed with the key, never the key itself.
 SESSION_COOKIE = "epim_session"
+#: Digits of a session's expiry (Unix seconds) in its cookie, at most.
+_EXPIRY_DIGITS = 12
 
 
 def settings_dep(request: Request) -> Settings:
@@ -23,9 +26,38 @@ def settings_dep(request: Request) -> Settings:
 SettingsDep = Annotated[Settings, Depends(settings_dep)]
 
 
-def session_token(key: str) -> str:
-    """The UI session token of an API key (HMAC-SHA256; the key never leaves the server)."""
-    return hmac.new(key.encode(), b"epim-ui-session", hashlib.sha256).hexdigest()
+def session_token(key: str, expires: int) -> str:
+    """The UI session cookie of an API key, valid until ``expires`` (Unix time, s).
+
+    ``<expires>.<HMAC-SHA256 of the expiry under the key>``: the key never leaves the server,
+    and the expiry cannot be changed without it.
+    """
+    mac = hmac.new(key.encode(), f"epim-ui-session:{expires}".encode(), hashlib.sha256)
+    return f"{expires}.{mac.hexdigest()}"
+
+
+def new_session(key: str, lifetime_s: float, now: float | None = None) -> str:
+    """A session cookie of ``key`` that expires ``lifetime_s`` from ``now`` (default: now)."""
+    return session_token(key, int((time.time() if now is None else now) + lifetime_s))
+
+
+def session_valid(settings: Settings, cookie: str | None, now: float | None = None) -> bool:
+    """Whether ``cookie`` is a session of a configured key that has not expired.
+
+    A session is refused past its expiry, and also when its expiry lies further ahead than
+    ``settings.session_s`` (a lifetime the operator has since shortened).
+    """
+    if cookie is None:
+        return False
+    expiry, _, _ = cookie.partition(".")
+    if not (expiry.isascii() and expiry.isdigit() and len(expiry) <= _EXPIRY_DIGITS):
+        return False
+    expires = int(expiry)
+    now = time.time() if now is None else now
+    if not now < expires <= now + settings.session_s + 1:
+        return False
+    keys = [k for k in (settings.api_read_key, settings.api_key) if k is not None]
+    return any(_matches(cookie, session_token(k, expires)) for k in keys)
 
 
 def _matches(given: str | None, expected: str | None) -> bool:
@@ -44,8 +76,7 @@ def read_allowed(settings: Settings, key: str | None, cookie: str | None) -> boo
     if settings.api_read_key is None:
         return True
     keys = [k for k in (settings.api_read_key, settings.api_key) if k is not None]
-    return (any(_matches(key, k) for k in keys)
-            or any(_matches(cookie, session_token(k)) for k in keys))
+    return any(_matches(key, k) for k in keys) or session_valid(settings, cookie)
 
 
 def require_read(settings: SettingsDep,

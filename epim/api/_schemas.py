@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from epim.cost_model import LatencyMode
 from epim.results import StudyStatus
-from epim.search import StudySpec
+from epim.search import StudySpec, refuse_unstorable_text
 
 
 class StudyProgress(BaseModel):
@@ -175,6 +175,12 @@ class EvaluateRequest(BaseModel):
     act_bits: int = Field(9, ge=1, le=16)
     latency_mode: LatencyMode = "layer_by_layer"
     baseline_bits: int | None = Field(None, ge=1, le=16)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _storable_text(cls, data: Any) -> Any:
+        """No text in the request may hold a NUL or a lone surrogate."""
+        return refuse_unstorable_text(data, cls.__name__)
 
 
 STUDY_EXAMPLE = {

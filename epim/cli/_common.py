@@ -77,14 +77,22 @@ def emit(rows: Sequence[dict[str, Any]], fmt: OutputFormat, *,
     elif fmt is OutputFormat.csv:
         out = io.StringIO()
         columns = list(dict.fromkeys(k for row in rows for k in row))
-        writer = csv.DictWriter(out, fieldnames=columns)
-        writer.writeheader()
+        writer = csv.writer(out)
+        writer.writerow([_cell(c) for c in columns])
         for row in rows:
-            writer.writerow({k: json.dumps(v) if isinstance(v, dict | list) else v
-                             for k, v in row.items()})
+            writer.writerow([_cell(row.get(c)) for c in columns])
         typer.echo(out.getvalue(), nl=False)
     else:
         typer.echo(table(rows) if table is not None else simple_table(rows))
+
+
+def _cell(value: Any) -> Any:
+    """A CSV cell: mappings and lists as JSON; text that would start a formula escaped."""
+    from epim.workloads import formula_safe
+
+    if isinstance(value, dict | list):
+        value = json.dumps(value)
+    return formula_safe(value) if isinstance(value, str) else value
 
 
 def simple_table(rows: Sequence[dict[str, Any]]) -> str:
@@ -113,19 +121,23 @@ def simple_table(rows: Sequence[dict[str, Any]]) -> str:
 
 
 def read_document(path: Path, what: str) -> Any:
-    """A YAML or JSON file the CLI's user named (the CLI may read its own user's files)."""
-    import yaml
+    """A YAML or JSON file the CLI's user named (the CLI may read its own user's files).
 
+    YAML anchors and aliases are refused (``epim.workloads.load_document_text``): a few
+    lines of aliases can stand for billions of nodes.
+    """
     from epim.errors import InputError
+    from epim.workloads import load_document_text
 
     try:
         text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise InputError(f"cannot read {what} ({exc.strerror})", source=str(path)) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise InputError(f"cannot read {what} ({reason})", source=str(path)) from None
     try:
-        return json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-    except (json.JSONDecodeError, yaml.YAMLError) as exc:
-        raise InputError(f"not valid YAML/JSON: {exc}", source=str(path)) from None
+        return load_document_text(text, json_only=path.suffix == ".json")
+    except ValueError as exc:
+        raise InputError(str(exc), source=str(path)) from None
 
 
 def print_or_write(text: str, out: Path | None, wrote: str = "") -> None:

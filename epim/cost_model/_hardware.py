@@ -14,11 +14,10 @@ from functools import cache, cached_property
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from epim.cost_model._constants import HardwareConstants
 from epim.cost_model._placement import PLACEMENT_ORDERS
 from epim.errors import PresetError
+from epim.workloads import load_document_text
 
 PRESET_DIR = Path(__file__).parent / "presets"
 
@@ -247,11 +246,11 @@ def _parse_preset(data: Any, source: str, required: frozenset[str] | None) -> Ha
 
 def _read_yaml(path: Path, source: str) -> Any:
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
+        return load_document_text(path.read_text(encoding="utf-8"))  # no YAML aliases
     except OSError as exc:
         raise PresetError(f"cannot read preset file ({exc.strerror})", source=source) from None
-    except yaml.YAMLError as exc:
-        raise PresetError(f"not valid YAML: {exc}", source=source) from None
+    except ValueError as exc:
+        raise PresetError(str(exc), source=source) from None
 
 
 @cache

@@ -10,6 +10,7 @@ from epim.datasets._load import (
     ArrayDataset,
     DatasetName,
     check_dataset,
+    dataset_shape,
     load_cached_dataset,
     load_dataset,
 )
@@ -23,6 +24,7 @@ __all__ = [
     "DatasetName",
     "check_dataset",
     "check_named_dataset",
+    "dataset_shape",
     "load_cached_dataset",
     "load_dataset",
     "read_cifar_batch",

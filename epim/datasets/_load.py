@@ -114,6 +114,30 @@ def check_dataset(name: str, data_root: str | Path | None = None) -> None:
         _classes(root / "train" if _split(root) else root)
 
 
+#: ``(C, H, W)`` of one image of each dataset as :func:`load_dataset` returns it.
+IMAGE_SHAPES: dict[str, tuple[int, int, int]] = {
+    "fashion-mnist": (1, 28, 28), "digits": (1, 8, 8), "cifar10": (3, 32, 32),
+    "imagefolder": (3, 32, 32),
+}
+
+
+def dataset_shape(name: str, data_root: str | Path | None = None
+                  ) -> tuple[tuple[int, int, int], int]:
+    """``(C, H, W)`` of one image and the number of classes, without reading an image.
+
+    Raises:
+        InputError: As :func:`check_dataset` would (an ``imagefolder`` root is listed).
+
+    """
+    if name not in DATASETS:
+        raise InputError(f"unknown dataset '{name}'", field="dataset",
+                         expected="one of " + ", ".join(DATASETS))
+    if name != "imagefolder":
+        return IMAGE_SHAPES[name], 10
+    root = _root(name, data_root)
+    return IMAGE_SHAPES[name], len(_classes(root / "train" if _split(root) else root))
+
+
 def _root(name: str, data_root: str | Path | None) -> Path:
     if name not in DATASETS:
         raise InputError(f"unknown dataset '{name}'", field="dataset",

@@ -20,7 +20,14 @@ from epim.search._records import (
     TrialRecord,
 )
 from epim.search._sampler import default_population, make_sampler
-from epim.search._spec import HIGHER_IS_BETTER, METRICS, SAMPLERS, Metric, StudySpec
+from epim.search._spec import (
+    HIGHER_IS_BETTER,
+    METRICS,
+    SAMPLERS,
+    Metric,
+    StudySpec,
+    refuse_unstorable_text,
+)
 from epim.search._strategy import (
     AccuracyEvaluator,
     Proposal,
@@ -63,4 +70,5 @@ __all__ = [
     "non_dominated",
     "normalized_hypervolume",
     "prepare_study",
+    "refuse_unstorable_text",
 ]

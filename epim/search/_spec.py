@@ -8,12 +8,20 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from epim.cost_model import LATENCY_MODES, OPTION_CHOICES, LatencyMode, list_presets
 from epim.datasets import DATASETS, ROOT_NAME_PATTERN, DatasetName
 from epim.space import MAX_BITS, MIN_BITS
-from epim.workloads import list_networks
+from epim.workloads import find_unsafe_text, list_networks
 
 Metric = Literal[
     "accuracy", "accuracy_drop", "crossbars", "crossbar_area_m2", "area_m2", "latency_s",
@@ -38,6 +46,21 @@ Name = Annotated[str, Field(min_length=1, max_length=200)]
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True, allow_inf_nan=False)
+
+
+def refuse_unstorable_text(data: Any, title: str) -> Any:
+    """Refuse text no database stores and no UTF-8 response carries; else return ``data``.
+
+    A validation error is raised at the first key or string of ``data`` holding a NUL or a
+    lone surrogate, located at the text's path (for a ``mode="before"`` model validator).
+    """
+    found = find_unsafe_text(data)
+    if found is None:
+        return data
+    error = PydanticCustomError("unstorable_text", "text holds {reason}: not allowed",
+                                {"reason": found.reason})
+    raise ValidationError.from_exception_data(title, [InitErrorDetails(
+        type=error, loc=found.path, input=found.shown)])
 
 
 class HardwareSpec(_Strict):
@@ -264,6 +287,12 @@ class StudySpec(_Strict):
     latency_mode: LatencyMode = "layer_by_layer"
     batch_size: Annotated[int, Field(ge=1, le=4096)] = 32
 
+    @model_validator(mode="before")
+    @classmethod
+    def _storable_text(cls, data: Any) -> Any:
+        """No text anywhere in the spec may hold a NUL or a lone surrogate."""
+        return refuse_unstorable_text(data, cls.__name__)
+
     @field_validator("network")
     @classmethod
     def _known_network(cls, value: str | dict[str, Any]) -> str | dict[str, Any]:
@@ -289,8 +318,9 @@ class StudySpec(_Strict):
             sampler = {}
         if not isinstance(sampler, dict) or "name" in sampler:
             return data
-        used = [item.get("metric") for key in ("objectives", "constraints")
-                for item in (data.get(key) or []) if isinstance(item, dict)]
+        items = [item for key in ("objectives", "constraints")
+                 if isinstance(data.get(key), list) for item in data[key]]
+        used = [item.get("metric") for item in items if isinstance(item, dict)]
         accuracy = data.get("accuracy") or {}
         proxy = accuracy.get("proxy", "train") if isinstance(accuracy, dict) else "train"
         uses_proxy = any(m in ACCURACY_METRICS for m in used if isinstance(m, str))

@@ -15,6 +15,7 @@ from epim import results
 from epim.errors import InputError
 from epim.search import StudySpec, front_indices, normalized_hypervolume
 from epim.space import DESIGN_FIELDS
+from epim.workloads import formula_safe
 
 #: Trial numbers fit the databases' 32-bit integer columns.
 MAX_ROWS = 2**31 - 1
@@ -112,9 +113,14 @@ def trials_csv(trials: list[results.TrialRow]) -> str:
     """Every trial as CSV, from the trials' DataFrame (``epim.results.frame_from_trials``).
 
     Columns: number, state, feasible, on_front, source, node, error, every metric, then one
-    column per layer and design field (``<layer>:<field>``).
+    column per layer and design field (``<layer>:<field>``). A text cell or column name that
+    a spreadsheet would run as a formula starts with ``'`` (``epim.workloads.formula_safe``).
     """
-    text: str = results.frame_from_trials(trials).to_csv(index=False)
+    frame = results.frame_from_trials(trials).rename(columns=formula_safe)
+    for column in frame.select_dtypes(include=["object", "string"]).columns:
+        frame[column] = frame[column].map(
+            lambda value: formula_safe(value) if isinstance(value, str) else value)
+    text: str = frame.to_csv(index=False)
     return text
 
 

@@ -2,27 +2,45 @@
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping
 from pathlib import Path
 
-from epim.datasets import check_named_dataset
+from epim.datasets import check_named_dataset, dataset_shape
 from epim.errors import InputError
 from epim.search import PreparedStudy, StudyLimits, StudySpec, prepare_study
 from epim.service._evaluators import ProxyAccuracy
+from epim.space import Design
+from epim.workloads import proxy_memory, scale_network
+
+#: Images the proxy evaluates at once (``epim.proxy.evaluate``, without gradients).
+EVAL_CHUNK = 500
+#: Images a zero-cost proxy scores at once (``epim.proxy`` synflow and NASWOT).
+ZERO_COST_BATCH = 64
+#: Stored bytes of one trial besides its design, parameters and per-layer lists: metrics,
+#: constraints, objective values, sampler state, hashes, flags and the row itself.
+TRIAL_FIXED_BYTES = 1_000
+#: Stored bytes per layer and per-layer list (crossbars, tiles, latency, energy): a number
+#: in JSON and its separator.
+LAYER_VALUE_BYTES = 22
 
 
 def prepare_submission(spec: StudySpec, *, limits: StudyLimits | None = None,
                        data_roots: Mapping[str, Path] | None = None) -> PreparedStudy:
     """Resolve everything a runner would: network, hardware, space and the proxy's dataset.
 
-    A spec that passes runs; one that would fail later fails here, with the field path.
+    A spec that passes runs; one that would fail later fails here, with the field path. It
+    also bounds what the study costs the server: the memory its proxy needs to train
+    (``limits.max_proxy_bytes``) and the bytes its trials store (``limits.max_study_bytes``).
 
     Raises:
         InputError: With ``location`` the path of the offending field in the spec.
 
     """
+    limits = limits or StudyLimits()
     prepared = prepare_study(spec, limits)
+    check_stored_bytes(prepared, limits.max_study_bytes)
     accuracy = spec.accuracy
     if spec.needs_accuracy and accuracy is not None:
         try:
@@ -30,7 +48,121 @@ def prepare_submission(spec: StudySpec, *, limits: StudyLimits | None = None,
         except InputError as exc:
             raise InputError(exc.message, location=("accuracy",), field=exc.field,
                              expected=exc.expected) from None
+        root = accuracy.data_root
+        check_proxy_memory(prepared, limits.max_proxy_bytes,
+                           None if root is None else (data_roots or {}).get(root))
     return prepared
+
+
+def check_proxy_memory(prepared: PreparedStudy, max_bytes: int,
+                       data_root: Path | None = None) -> None:
+    """Refuse a study whose proxy would need more than ``max_bytes`` of memory.
+
+    The proxy is the study's network scaled by ``accuracy.width`` and ``image_size`` to the
+    dataset's channels and classes (as ``epim.proxy`` builds it); its memory is the largest of
+    training on ``accuracy.batch_size`` images, evaluating ``EVAL_CHUNK`` images at once, and,
+    for the ``layerwise`` sampler, profiling ``profile_samples`` images at once
+    (``epim.workloads.proxy_memory`` says what each counts).
+
+    Raises:
+        InputError: Naming the setting to lower (``accuracy.batch_size``, ``accuracy.width``,
+            ``accuracy.image_size`` or ``sampler.layerwise.profile_samples``) with the
+            estimate and the limit.
+
+    """
+    spec = prepared.spec
+    accuracy = spec.accuracy
+    if accuracy is None:
+        return
+    (channels, height, _), classes = dataset_shape(accuracy.dataset, data_root)
+    size = accuracy.image_size or height
+    try:
+        proxy = scale_network(prepared.network, width=accuracy.width, image_size=size,
+                              in_channels=channels, num_classes=classes)
+    except InputError as exc:
+        raise InputError(f"the proxy network cannot be built: {exc}", location=("accuracy",),
+                         field="width", expected="a width and image_size the network can "
+                         "be scaled to") from None
+    memory = proxy_memory(proxy)
+    batch = accuracy.batch_size if accuracy.proxy == "train" else ZERO_COST_BATCH
+    # Too large even for one image: the network itself (width, image size) must shrink.
+    size_field = "image_size" if accuracy.image_size else "width"
+    sizes = "accuracy.width or accuracy.image_size"
+    # (bytes, location, field, what needs them, what to lower), in the order they happen
+    needs: list[tuple[int, tuple[str, ...], str, str, str]] = [(
+        memory.training(batch), ("accuracy",),
+        size_field if memory.training(1) > max_bytes else "batch_size",
+        f"training on batches of {batch} images of {size}x{size}",
+        f"a smaller accuracy.batch_size, {sizes}")]
+    if accuracy.proxy == "train":
+        images = min(EVAL_CHUNK, accuracy.eval_samples or EVAL_CHUNK)
+        needs.append((memory.inference(images), ("accuracy",), size_field,
+                      f"evaluating {images} images at once", f"a smaller {sizes}"))
+    if spec.sampler.name == "layerwise":
+        samples = spec.sampler.layerwise.profile_samples
+        needs.append((memory.inference(samples, copies=2), ("sampler", "layerwise"),
+                      "profile_samples", f"profiling on {samples} images at once",
+                      f"a smaller sampler.layerwise.profile_samples, {sizes}"))
+    for needed, location, field, what, remedy in needs:  # the first phase past the limit
+        if needed > max_bytes:
+            raise InputError(
+                f"the proxy would need about {_gib(needed)} for {what} (weights and their "
+                f"training state {_gib(memory.weights)}, "
+                f"{_gib(memory.activations_per_image)} of activations per training image)",
+                location=location, field=field,
+                expected=f"at most {_gib(max_bytes)} on this server (EPIM_MAX_PROXY_BYTES): "
+                f"{remedy}")
+
+
+def stored_bytes_per_trial(prepared: PreparedStudy) -> int:
+    """Estimated bytes one stored trial takes (its JSON columns and its row).
+
+    A trial stores its design (every compute layer's name and fields), the sampler's
+    parameters (one per searched field, named after its layer), four lists over the network's
+    layers (crossbars, tiles, latency, energy) and a fixed part (``TRIAL_FIXED_BYTES``).
+    """
+    network = prepared.network
+    # The dense design's values are the largest a layer takes (but for spatial growth).
+    design_bytes = len(json.dumps(Design.dense(network, 16, 16).to_dict()))
+    params = sum(len(json.dumps(name)) + 2 + len(str(max(choices))) + 2
+                 for name, choices in prepared.space.parameters().items())
+    layers = 4 * len(network.layers) * LAYER_VALUE_BYTES
+    return design_bytes + params + layers + TRIAL_FIXED_BYTES
+
+
+def stored_trials(spec: StudySpec) -> int:
+    """Trials a study stores at most.
+
+    ``n_trials``, plus the screening rungs of the ``layerwise`` sampler (``screen_factor``
+    short trainings per trial).
+    """
+    layerwise = spec.sampler.layerwise
+    screening = spec.sampler.name == "layerwise" and layerwise.screen_steps != 0
+    return spec.budget.n_trials * (1 + (layerwise.screen_factor if screening else 0))
+
+
+def check_stored_bytes(prepared: PreparedStudy, max_bytes: int) -> None:
+    """Refuse a study whose trials would store more than ``max_bytes``.
+
+    Raises:
+        InputError: Naming ``budget.n_trials`` with the estimate per trial and the largest
+            trial count this server admits for the network.
+
+    """
+    per_trial = stored_bytes_per_trial(prepared)
+    trials = stored_trials(prepared.spec)
+    if per_trial * trials > max_bytes:
+        factor = trials // prepared.spec.budget.n_trials
+        most = max(1, max_bytes // (per_trial * factor))
+        raise InputError(
+            f"{prepared.spec.budget.n_trials} trials of about {per_trial / 1e3:.1f} kB each "
+            f"would store about {_gib(per_trial * trials)}", location=("budget",),
+            field="n_trials", expected=f"at most {_gib(max_bytes)} per study on this server "
+            f"(EPIM_MAX_STUDY_BYTES): at most {most} trials of this network and space")
+
+
+def _gib(size: float) -> str:
+    return f"{size / 2**30:.2f} GiB" if size >= 2**28 else f"{size / 2**20:.1f} MiB"
 
 
 def make_accuracy(spec: StudySpec, data_roots: Mapping[str, Path] | None = None

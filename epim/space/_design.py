@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import fnmatch
 import hashlib
-import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
@@ -19,10 +18,9 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-import yaml
 
 from epim.errors import DesignError
-from epim.workloads import Layer, Network
+from epim.workloads import Layer, Network, load_document_text
 
 MIN_BITS = 1
 MAX_BITS = 16
@@ -34,6 +32,8 @@ DESIGN_FIELDS: tuple[str, ...] = (
     "channel_offsets",
 )
 _LAYER_KEYS = {*DESIGN_FIELDS, "in_ratio", "out_ratio"}
+#: Longest layer name or glob pattern a design file may use (characters).
+MAX_PATTERN_LENGTH = 200
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,8 +90,8 @@ def validate_layer_design(layer: Layer, choice: LayerDesign, source: str | None 
     bounds = {
         "epitome_in": (1, cin_g),
         "epitome_out": (1, cout),
-        "epitome_h": (kh, None),
-        "epitome_w": (kw, None),
+        "epitome_h": (kh, layer.params),  # an epitome never outgrows the dense kernel
+        "epitome_w": (kw, layer.params),
         "weight_bits": (MIN_BITS, MAX_BITS),
         "act_bits": (MIN_BITS, MAX_BITS),
         "channel_offsets": (0, 1),
@@ -99,11 +99,11 @@ def validate_layer_design(layer: Layer, choice: LayerDesign, source: str | None 
     for name, (low, high) in bounds.items():
         value = getattr(choice, name)
         if isinstance(value, bool) or not isinstance(value, int | np.integer):
-            raise DesignError(f"not an integer: {value!r}", source=source, location=where,
-                              field=name)
+            raise DesignError(f"not an integer: {_shown(value)}", source=source,
+                              location=where, field=name)
         if value < low or (high is not None and value > high):
             allowed = f"{low}..{high}" if high is not None else f">= {low}"
-            raise DesignError(f"{value} is out of range for this layer", source=source,
+            raise DesignError(f"{_shown(value)} is out of range for this layer", source=source,
                               location=where, field=name, expected=allowed)
     stored = choice.epitome_in * choice.epitome_out * choice.epitome_h * choice.epitome_w
     if stored > layer.params:
@@ -231,6 +231,10 @@ def design_from_dict(data: Any, network: Network, *, default_weight_bits: int = 
     names = [layer.name for layer in compute]
     resolved: dict[str, dict[str, Any]] = {name: dict(default) for name in names}
     for key, entry in entries.items():
+        if len(str(key)) > MAX_PATTERN_LENGTH:
+            raise DesignError(f"a layer name or pattern of {len(str(key))} characters",
+                              source=source, location=("layers", str(key)[:40] + "..."),
+                              expected=f"at most {MAX_PATTERN_LENGTH} characters")
         _check_entry_keys(entry, ("layers", str(key)), source)
         matches = [n for n in names if n == key] or fnmatch.filter(names, str(key))
         if not matches:
@@ -270,9 +274,10 @@ def _choice(layer: Layer, entry: Mapping[str, Any], weight_bits: int, act_bits: 
 
     def ratio(key: str, full: int) -> int:
         value = entry[key]
-        if isinstance(value, bool) or not isinstance(value, int | float) or value < 1:
-            raise DesignError(f"bad value {value!r}", source=source, location=where, field=key,
-                              expected="a number >= 1")
+        if (isinstance(value, bool) or not isinstance(value, int | float)
+                or not math.isfinite(value) or value < 1):
+            raise DesignError(f"bad value {_shown(value)}", source=source, location=where,
+                              field=key, expected="a finite number >= 1")
         return max(1, math.ceil(full / value))
 
     cin_e = ratio("in_ratio", cin_g) if "in_ratio" in entry else entry.get("epitome_in", cin_g)
@@ -284,8 +289,19 @@ def _choice(layer: Layer, entry: Mapping[str, Any], weight_bits: int, act_bits: 
         epitome_w=entry.get("epitome_w", kw),
         weight_bits=entry.get("weight_bits", weight_bits),
         act_bits=entry.get("act_bits", act_bits),
-        channel_offsets=int(entry.get("channel_offsets", 0)),
+        channel_offsets=_flag(entry.get("channel_offsets", 0)),
     )
+
+
+def _flag(value: Any) -> Any:
+    """``true``/``false`` as 1/0; anything else as given (checked by the layer's bounds)."""
+    return int(value) if isinstance(value, bool) else value
+
+
+def _shown(value: Any) -> str:
+    """A bad value for a message: its repr, cut to 60 characters."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def load_design_file(path: str | Path, network: Network, *, default_weight_bits: int = 9,
@@ -302,9 +318,9 @@ def load_design_file(path: str | Path, network: Network, *, default_weight_bits:
     except OSError as exc:
         raise DesignError(f"cannot read design file ({exc.strerror})", source=str(path)) from None
     try:
-        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-    except (json.JSONDecodeError, yaml.YAMLError) as exc:
-        raise DesignError(f"not valid YAML/JSON: {exc}", source=str(path)) from None
+        data = load_document_text(text, json_only=path.suffix == ".json")
+    except ValueError as exc:
+        raise DesignError(str(exc), source=str(path)) from None
     return design_from_dict(data, network, default_weight_bits=default_weight_bits,
                             default_act_bits=default_act_bits, source=str(path))
 

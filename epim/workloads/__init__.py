@@ -1,6 +1,18 @@
 """Network layer tables: the built-in zoo and user network files."""
 
 from epim.workloads._layer import COMPUTE_KINDS, LAYER_KINDS, Layer, Network
+from epim.workloads._memory import ProxyMemory, proxy_memory
+from epim.workloads._names import (
+    MAX_NAME_LENGTH,
+    NAME_CHARSET,
+    NAME_PATTERN,
+    UnsafeText,
+    find_unsafe_text,
+    formula_safe,
+    is_valid_name,
+    printable,
+    unsafe_text,
+)
 from epim.workloads._parse import (
     NetworkLimits,
     load_network_file,
@@ -14,19 +26,32 @@ from epim.workloads._registry import (
     resolve_network,
 )
 from epim.workloads._scale import scale_network
+from epim.workloads._yaml import load_document_text
 
 __all__ = [
     "COMPUTE_KINDS",
     "LAYER_KINDS",
+    "MAX_NAME_LENGTH",
+    "NAME_CHARSET",
+    "NAME_PATTERN",
     "Layer",
     "Network",
     "NetworkLimits",
+    "ProxyMemory",
+    "UnsafeText",
+    "find_unsafe_text",
+    "formula_safe",
     "get_network",
+    "is_valid_name",
     "list_networks",
+    "load_document_text",
     "load_network_file",
     "network_from_dict",
     "network_to_dict",
+    "printable",
+    "proxy_memory",
     "register_network",
     "resolve_network",
     "scale_network",
+    "unsafe_text",
 ]

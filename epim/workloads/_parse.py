@@ -17,16 +17,15 @@ network input); a ``linear`` after a spatial map flattens it.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from epim.errors import NetworkError
 from epim.workloads._layer import LAYER_KINDS, Layer, LayerKind, Network
+from epim.workloads._names import MAX_NAME_LENGTH, NAME_CHARSET, is_valid_name
+from epim.workloads._yaml import load_document_text
 
 _INPUT = "input"
 _TOP_KEYS = {"name", "input", "layers"}
@@ -49,12 +48,15 @@ class NetworkLimits:
     """Bounds on a network description, so an inline network cannot exhaust a server.
 
     The defaults admit every built-in network with room to spare; a service may lower them.
+    Besides these, a conv's padding must be smaller than its dilated kernel (every output sees
+    an input pixel) and a pooling layer's at most half its kernel.
 
     Attributes:
         max_layers: Layers of every type.
         max_channels: Input channels and every layer's output channels or features.
         max_kernel: Kernel height or width of a conv or pooling layer.
-        max_input_size: Input height or width.
+        max_input_size: Input height or width, and the largest stride, dilation and feature
+            map (height or width) of any layer.
         max_layer_weights: Weights of one conv or linear layer.
 
     """
@@ -91,9 +93,9 @@ def load_network_file(path: str | Path) -> Network:
             f"cannot read network file ({exc.strerror})", source=str(path)
         ) from None
     try:
-        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-    except (json.JSONDecodeError, yaml.YAMLError) as exc:
-        raise NetworkError(f"not valid YAML/JSON: {exc}", source=str(path)) from None
+        data = load_document_text(text, json_only=path.suffix == ".json")
+    except ValueError as exc:
+        raise NetworkError(str(exc), source=str(path)) from None
     try:
         return network_from_dict(data)
     except NetworkError as exc:
@@ -122,6 +124,7 @@ def network_from_dict(data: Any, limits: NetworkLimits = DEFAULT_LIMITS) -> Netw
     name = data.get("name")
     if not isinstance(name, str) or not name:
         raise NetworkError("missing or empty", field="name", expected="a non-empty string")
+    _check_name(name, ())
     input_shape = _int_list(data.get("input"), 3, (), "input", minimum=1)
     if input_shape[0] > limits.max_channels or max(input_shape[1:]) > limits.max_input_size:
         raise NetworkError(f"input {input_shape} is too large", field="input",
@@ -137,7 +140,7 @@ def network_from_dict(data: Any, limits: NetworkLimits = DEFAULT_LIMITS) -> Netw
     layers: list[Layer] = []
     previous = _INPUT
     for position, raw in enumerate(layers_raw):
-        layer = _build_layer(raw, position, previous, shapes)
+        layer = _build_layer(raw, position, previous, shapes, limits)
         _check_size(layer, limits)
         layers.append(layer)
         shapes[layer.name] = (layer.out_channels, layer.out_hw[0], layer.out_hw[1])
@@ -148,12 +151,24 @@ def network_from_dict(data: Any, limits: NetworkLimits = DEFAULT_LIMITS) -> Netw
                    layers=tuple(layers))
 
 
+def _check_name(name: str, where: Sequence[str]) -> None:
+    if not is_valid_name(name):
+        shown = name if len(name) <= 40 else name[:40] + "..."
+        raise NetworkError(f"bad name {shown!r} ({len(name)} characters)", location=where,
+                           field="name", expected=f"at most {MAX_NAME_LENGTH} characters: "
+                           + NAME_CHARSET)
+
+
 def _check_size(layer: Layer, limits: NetworkLimits) -> None:
     where = ("layers", layer.name)
     field = "out_features" if layer.kind == "linear" else "out_channels"
     if layer.out_channels > limits.max_channels:
         raise NetworkError(f"{layer.out_channels} is too large", location=where, field=field,
                            expected=f"at most {limits.max_channels}")
+    if max(layer.out_hw) > limits.max_input_size:
+        raise NetworkError(f"output map {layer.out_hw} is too large", location=where,
+                           field="padding", expected=f"feature maps of at most "
+                           f"{limits.max_input_size} pixels a side")
     if max(layer.kernel) > limits.max_kernel and layer.kind not in ("globalpool", "linear"):
         raise NetworkError(f"kernel {layer.kernel} is too large", location=where,
                            field="kernel_size", expected=f"at most {limits.max_kernel}")
@@ -162,7 +177,8 @@ def _check_size(layer: Layer, limits: NetworkLimits) -> None:
                            expected=f"at most {limits.max_layer_weights} weights per layer")
 
 
-def _build_layer(raw: Any, position: int, previous: str, shapes: dict[str, _Shape]) -> Layer:
+def _build_layer(raw: Any, position: int, previous: str, shapes: dict[str, _Shape],
+                 limits: NetworkLimits) -> Layer:
     where: tuple[str, ...] = ("layers", f"[{position}]")
     if not isinstance(raw, Mapping):
         raise NetworkError("a layer must be a mapping", location=where)
@@ -170,6 +186,7 @@ def _build_layer(raw: Any, position: int, previous: str, shapes: dict[str, _Shap
     if not isinstance(name, str) or not name:
         raise NetworkError("missing or empty", location=where, field="name",
                            expected="a non-empty string")
+    _check_name(name, where)
     where = ("layers", name)
     if name in shapes:
         raise NetworkError("duplicate layer name", location=where, field="name",
@@ -184,7 +201,7 @@ def _build_layer(raw: Any, position: int, previous: str, shapes: dict[str, _Shap
                            expected="only " + ", ".join(sorted(_KEYS[kind])))
     sources = _sources(raw.get("from", previous), kind, where, shapes)
     builder = _BUILDERS[kind]
-    return builder(raw, name, kind, where, sources, shapes)
+    return builder(raw, name, kind, where, sources, shapes, limits)
 
 
 def _sources(value: Any, kind: str, where: Sequence[str], shapes: dict[str, _Shape]
@@ -208,44 +225,58 @@ def _sources(value: Any, kind: str, where: Sequence[str], shapes: dict[str, _Sha
 
 
 def _int(raw: Mapping[str, Any], key: str, where: Sequence[str], *, default: int | None = None,
-         minimum: int = 1) -> int:
+         minimum: int = 1, maximum: int | None = None) -> int:
     value = raw.get(key, default)
     if value is None:
         raise NetworkError("missing", location=where, field=key,
-                           expected=f"an integer >= {minimum}")
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise NetworkError(f"bad value {value!r}", location=where, field=key,
-                           expected=f"an integer >= {minimum}")
+                           expected=_int_range(minimum, maximum))
+    if (isinstance(value, bool) or not isinstance(value, int) or value < minimum
+            or (maximum is not None and value > maximum)):
+        raise NetworkError(f"bad value {_shown(value)}", location=where, field=key,
+                           expected=_int_range(minimum, maximum))
     return value
 
 
-def _int_list(value: Any, length: int, where: Sequence[str], key: str, *, minimum: int
-              ) -> list[int]:
+def _int_range(minimum: int, maximum: int | None) -> str:
+    return (f"an integer >= {minimum}" if maximum is None
+            else f"an integer {minimum}..{maximum}")
+
+
+def _shown(value: Any) -> str:
+    """A bad value for a message: its repr, cut to 60 characters."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _int_list(value: Any, length: int, where: Sequence[str], key: str, *, minimum: int,
+              maximum: int | None = None) -> list[int]:
     ok = (
         isinstance(value, list)
         and len(value) == length
-        and all(isinstance(v, int) and not isinstance(v, bool) and v >= minimum for v in value)
+        and all(isinstance(v, int) and not isinstance(v, bool) and v >= minimum
+                and (maximum is None or v <= maximum) for v in value)
     )
     if not ok:
-        raise NetworkError(f"bad value {value!r}", location=where, field=key,
-                           expected=f"a list of {length} integers >= {minimum}")
+        bounds = f">= {minimum}" if maximum is None else f"{minimum}..{maximum}"
+        raise NetworkError(f"bad value {_shown(value)}", location=where, field=key,
+                           expected=f"a list of {length} integers {bounds}")
     return list(value)
 
 
 def _pair(raw: Mapping[str, Any], key: str, where: Sequence[str], *, default: int | None,
-          minimum: int) -> tuple[int, int]:
+          minimum: int, maximum: int | None = None) -> tuple[int, int]:
     value = raw.get(key, default)
     if isinstance(value, list):
-        pair = _int_list(value, 2, where, key, minimum=minimum)
+        pair = _int_list(value, 2, where, key, minimum=minimum, maximum=maximum)
         return (pair[0], pair[1])
-    single = _int({key: value}, key, where, minimum=minimum)
+    single = _int({key: value}, key, where, minimum=minimum, maximum=maximum)
     return (single, single)
 
 
 def _bool(raw: Mapping[str, Any], key: str, where: Sequence[str], default: bool) -> bool:
     value = raw.get(key, default)
     if not isinstance(value, bool):
-        raise NetworkError(f"bad value {value!r}", location=where, field=key,
+        raise NetworkError(f"bad value {_shown(value)}", location=where, field=key,
                            expected="true or false")
     return value
 
@@ -264,17 +295,28 @@ def _out_size(size: int, kernel: int, stride: int, padding: int, dilation: int,
     return out
 
 
-def _spatial(raw: Mapping[str, Any], where: Sequence[str], in_shape: _Shape, *,
-             default_stride: int | None, with_dilation: bool
+def _spatial(raw: Mapping[str, Any], where: Sequence[str], in_shape: _Shape,
+             limits: NetworkLimits, *, default_stride: int | None, with_dilation: bool
              ) -> tuple[tuple[int, int], tuple[int, int], tuple[int, int], tuple[int, int],
                         tuple[int, int]]:
-    kernel = _pair(raw, "kernel_size", where, default=None, minimum=1)
+    largest = limits.max_input_size
+    kernel = _pair(raw, "kernel_size", where, default=None, minimum=1,
+                   maximum=limits.max_kernel)
     if "stride" in raw:
-        stride = _pair(raw, "stride", where, default=None, minimum=1)
+        stride = _pair(raw, "stride", where, default=None, minimum=1, maximum=largest)
     else:  # convolutions default to stride 1, pooling to its kernel (as in PyTorch)
         stride = kernel if default_stride is None else (default_stride, default_stride)
-    padding = _pair(raw, "padding", where, default=0, minimum=0)
-    dilation = _pair(raw, "dilation", where, default=1, minimum=1) if with_dilation else (1, 1)
+    padding = _pair(raw, "padding", where, default=0, minimum=0, maximum=largest)
+    dilation = (_pair(raw, "dilation", where, default=1, minimum=1, maximum=largest)
+                if with_dilation else (1, 1))
+    if with_dilation:
+        spans = [d * (k - 1) + 1 for d, k in zip(dilation, kernel, strict=True)]
+        if padding[0] >= spans[0] or padding[1] >= spans[1]:
+            raise NetworkError(
+                f"padding {padding} is not smaller than the (dilated) kernel {tuple(spans)}",
+                location=where, field="padding",
+                expected="at most dilation * (kernel_size - 1) per side, so that every "
+                "output sees an input pixel")
     out_h = _out_size(in_shape[1], kernel[0], stride[0], padding[0], dilation[0], where, "height")
     out_w = _out_size(in_shape[2], kernel[1], stride[1], padding[1], dilation[1], where, "width")
     return kernel, stride, padding, dilation, (out_h, out_w)
@@ -289,7 +331,8 @@ def _check_given(raw: Mapping[str, Any], key: str, actual: int, where: Sequence[
 
 
 def _conv(raw: Mapping[str, Any], name: str, kind: LayerKind, where: Sequence[str],
-          sources: tuple[str, ...], shapes: dict[str, _Shape]) -> Layer:
+          sources: tuple[str, ...], shapes: dict[str, _Shape], limits: NetworkLimits
+          ) -> Layer:
     in_shape = shapes[sources[0]]
     _check_given(raw, "in_channels", in_shape[0], where)
     out_channels = _int(raw, "out_channels", where)
@@ -301,7 +344,7 @@ def _conv(raw: Mapping[str, Any], name: str, kind: LayerKind, where: Sequence[st
             location=where, field="groups", expected="a common divisor of both channel counts",
         )
     kernel, stride, padding, dilation, out_hw = _spatial(
-        raw, where, in_shape, default_stride=1, with_dilation=True
+        raw, where, in_shape, limits, default_stride=1, with_dilation=True
     )
     return Layer(name=name, kind=kind, inputs=sources, in_channels=in_shape[0],
                  out_channels=out_channels, kernel=kernel, stride=stride, padding=padding,
@@ -310,7 +353,8 @@ def _conv(raw: Mapping[str, Any], name: str, kind: LayerKind, where: Sequence[st
 
 
 def _linear(raw: Mapping[str, Any], name: str, kind: LayerKind, where: Sequence[str],
-            sources: tuple[str, ...], shapes: dict[str, _Shape]) -> Layer:
+            sources: tuple[str, ...], shapes: dict[str, _Shape], limits: NetworkLimits
+            ) -> Layer:
     in_shape = shapes[sources[0]]
     in_features = in_shape[0] * in_shape[1] * in_shape[2]
     _check_given(raw, "in_features", in_features, where)
@@ -320,10 +364,11 @@ def _linear(raw: Mapping[str, Any], name: str, kind: LayerKind, where: Sequence[
 
 
 def _pool(raw: Mapping[str, Any], name: str, kind: LayerKind, where: Sequence[str],
-          sources: tuple[str, ...], shapes: dict[str, _Shape]) -> Layer:
+          sources: tuple[str, ...], shapes: dict[str, _Shape], limits: NetworkLimits
+          ) -> Layer:
     in_shape = shapes[sources[0]]
     kernel, stride, padding, _, out_hw = _spatial(
-        raw, where, in_shape, default_stride=None, with_dilation=False
+        raw, where, in_shape, limits, default_stride=None, with_dilation=False
     )
     if padding[0] * 2 > kernel[0] or padding[1] * 2 > kernel[1]:
         raise NetworkError(f"padding {padding} is more than half the kernel {kernel}",
@@ -334,7 +379,8 @@ def _pool(raw: Mapping[str, Any], name: str, kind: LayerKind, where: Sequence[st
 
 
 def _globalpool(raw: Mapping[str, Any], name: str, kind: LayerKind, where: Sequence[str],
-                sources: tuple[str, ...], shapes: dict[str, _Shape]) -> Layer:
+                sources: tuple[str, ...], shapes: dict[str, _Shape], limits: NetworkLimits
+                ) -> Layer:
     in_shape = shapes[sources[0]]
     return Layer(name=name, kind=kind, inputs=sources, in_channels=in_shape[0],
                  out_channels=in_shape[0], kernel=(in_shape[1], in_shape[2]),
@@ -343,7 +389,8 @@ def _globalpool(raw: Mapping[str, Any], name: str, kind: LayerKind, where: Seque
 
 
 def _add(raw: Mapping[str, Any], name: str, kind: LayerKind, where: Sequence[str],
-         sources: tuple[str, ...], shapes: dict[str, _Shape]) -> Layer:
+         sources: tuple[str, ...], shapes: dict[str, _Shape], limits: NetworkLimits
+         ) -> Layer:
     first = shapes[sources[0]]
     for source in sources[1:]:
         if shapes[source] != first:

@@ -11,6 +11,7 @@ from typing import Any
 
 from epim.errors import InputError
 from epim.workloads._layer import Network
+from epim.workloads._names import MAX_NAME_LENGTH
 from epim.workloads._parse import network_from_dict, network_to_dict
 
 SMALL_IMAGE = 64  #: inputs at most this size get a small-image stem
@@ -83,7 +84,8 @@ def scale_network(network: Network, *, width: float = 1.0, image_size: int | Non
                 layer["padding"] = [pad, pad]
         sizes[layer["name"]] = _out_size(layer, size)
     _resolve_depthwise(spec)
-    spec["name"] = f"{network.name}-proxy"
+    suffix = "-proxy"
+    spec["name"] = network.name[:MAX_NAME_LENGTH - len(suffix)] + suffix
     return network_from_dict(spec)
 
 

@@ -186,3 +186,41 @@ def test_an_inline_preset_is_a_preset_document() -> None:
     prepared = prepare_study(spec)
     assert prepared.hardware["adc_bits"] == 7 and prepared.hardware["xbar_rows"] == 64
     assert spec.hardware.preset_name == "isaac"
+
+
+UNSTORABLE = [  # text no database stores and no UTF-8 response carries, anywhere in a spec
+    (["name"], "a\x00b", ("name",)),
+    (["network"], {"name": "n\ud800", "input": [3, 8, 8], "layers": []}, ("network", "name")),
+    (["network"], {"name": "n", "input": [3, 8, 8], "layers": [{"name": "c", "from": "\x00"}]},
+     ("network", "layers", 0, "from")),
+    (["hardware", "set"], {"xbar\udc00": 1}, ("hardware", "set", "xbar\\udc00")),
+    (["hardware", "set"], {"placement": "a\x00"}, ("hardware", "set", "placement")),
+    (["hardware"], {"preset": {"name": "p", "description": "\ud83d"}},
+     ("hardware", "preset", "description")),
+    (["space", "frozen"], ["first", "x\x00"], ("space", "frozen", 1)),
+]
+
+
+@pytest.mark.parametrize(("path", "value", "loc"), UNSTORABLE)
+def test_unstorable_text_is_refused_at_its_path(path: list[Any], value: Any,
+                                                loc: tuple[Any, ...]) -> None:
+    with pytest.raises(ValidationError) as info:
+        StudySpec.model_validate(with_change(path, value))
+    errors = info.value.errors()
+    assert len(errors) == 1 and errors[0]["type"] == "unstorable_text", errors
+    assert tuple(errors[0]["loc"]) == loc, errors
+    str(info.value).encode("utf-8")  # the message itself is sendable
+
+
+def test_other_unicode_text_is_still_welcome() -> None:
+    spec = StudySpec.model_validate(with_change(["space", "frozen"],
+                                                ["first", "caf\u00e9 \U0001f600"]))
+    assert spec.space.frozen == ["first", "caf\u00e9 \U0001f600"]
+
+
+@pytest.mark.parametrize("value", [True, 1.0, "energy_j", {"metric": "energy_j"}])
+def test_lists_of_another_type_are_validation_errors(value: Any) -> None:
+    for key in ("objectives", "constraints"):  # never a TypeError (a 500 in the API)
+        with pytest.raises(ValidationError):
+            StudySpec.model_validate({"name": "s", "network": {}, key: value,
+                                      "objectives": [{"metric": "edp"}]} | {key: value})

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from urllib.parse import parse_qs, quote
 
 from fastapi import APIRouter, Cookie, HTTPException, Request, status
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from epim import results
@@ -15,9 +15,10 @@ from epim.api._deps import (
     SESSION_COOKIE,
     SettingsDep,
     matching_key,
+    new_session,
     read_allowed,
-    session_token,
 )
+from epim.api._throttle import FailureThrottle
 from epim.settings import Settings
 
 router = APIRouter(prefix="/ui", tags=["ui"], include_in_schema=False)
@@ -40,7 +41,20 @@ def login_page(request: Request, next: str = "/ui/", failed: bool = False) -> Re
 
 @router.post("/login")
 async def login(request: Request, settings: SettingsDep) -> Response:
-    """Check the key; on success set an HttpOnly session cookie derived from it."""
+    """Check the key; on success set an HttpOnly session cookie that expires.
+
+    The cookie carries its expiry (``EPIM_SESSION_S`` from now) signed with the key; it is
+    ``Secure`` over HTTPS, or as ``EPIM_COOKIE_SECURE`` says. A client with
+    ``EPIM_LOGIN_FAILURES_PER_MINUTE`` failed logins in the last minute gets 429.
+    """
+    throttle: FailureThrottle = request.app.state.login_throttle
+    client = request.client.host if request.client is not None else "unknown"
+    wait = throttle.retry_after(client)
+    if wait is not None:
+        seconds = max(1, int(wait + 0.999))
+        return PlainTextResponse(f"too many failed logins; try again in {seconds} s",
+                                 status.HTTP_429_TOO_MANY_REQUESTS,
+                                 headers={"Retry-After": str(seconds)})
     form = parse_qs((await request.body()).decode("utf-8", "replace"))
     key = (form.get("key") or [""])[0]
     target = _safe_next((form.get("next") or ["/ui/"])[0])
@@ -48,11 +62,15 @@ async def login(request: Request, settings: SettingsDep) -> Response:
         return RedirectResponse(target, status.HTTP_303_SEE_OTHER)
     matching = matching_key(settings, key)
     if matching is None:
+        throttle.failed(client)
         return RedirectResponse(f"/ui/login?failed=true&next={quote(target, safe='/')}",
                                 status.HTTP_303_SEE_OTHER)
+    secure = (settings.cookie_secure if settings.cookie_secure is not None
+              else request.url.scheme == "https")
     response = RedirectResponse(target, status.HTTP_303_SEE_OTHER)
-    response.set_cookie(SESSION_COOKIE, session_token(matching), httponly=True,
-                        samesite="strict", secure=request.url.scheme == "https", path="/")
+    response.set_cookie(SESSION_COOKIE, new_session(matching, settings.session_s),
+                        max_age=int(settings.session_s), httponly=True, samesite="strict",
+                        secure=secure, path="/")
     return response
 
 

@@ -1,0 +1,50 @@
+"""CSV exports never hand a spreadsheet a formula (OWASP CSV injection)."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import pytest
+
+from epim import results
+from epim.cli._common import OutputFormat, emit
+from epim.service import trials_csv
+
+
+def trial(number: int, layer: str, error: str | None) -> results.TrialRow:
+    """A stored trial as an old study may hold it (before layer names had a pattern)."""
+    return results.TrialRow(
+        number=number, state="failed" if error else "complete", feasible=error is None,
+        on_front=False, source="=random", node="@host", error=error,
+        metrics={"latency_s": -1.5e-3}, design={"network": "n", "layers": {
+            layer: {"weight_bits": 4, "act_bits": 8}}})
+
+
+def test_trial_exports_escape_formula_starts() -> None:
+    text = trials_csv([trial(0, "=HYPERLINK(\"http://x\")", None),
+                       trial(1, "=HYPERLINK(\"http://x\")", "+cmd|' /C calc'!A0")])
+    rows = list(csv.reader(io.StringIO(text)))
+    header, first, second = rows
+    assert "'=HYPERLINK(\"http://x\"):weight_bits" in header
+    assert not any(cell.startswith(("=", "+", "-", "@", "\t", "\r"))
+                   for row in rows for cell in row if not _number(cell)), rows
+    assert second[header.index("error")] == "'+cmd|' /C calc'!A0"
+    assert first[header.index("source")] == "'=random"
+    assert first[header.index("node")] == "'@host"
+    assert float(first[header.index("latency_s")]) == pytest.approx(-1.5e-3)  # numbers stay
+
+
+def _number(cell: str) -> bool:
+    try:
+        float(cell)
+    except ValueError:
+        return False
+    return True
+
+
+def test_cli_csv_escapes_text_cells(capsys: pytest.CaptureFixture[str]) -> None:
+    emit([{"name": "=1+1", "value": -2, "note": "\tx", "list": ["=a"]}], OutputFormat.csv)
+    header, row = list(csv.reader(io.StringIO(capsys.readouterr().out)))
+    assert header == ["name", "value", "note", "list"]
+    assert row == ["'=1+1", "-2", "'\tx", '["=a"]']
