@@ -10,6 +10,7 @@ from epim.nn._crossbar import (
     calibrate_crossbars,
     crossbar_layers,
     crossbar_model,
+    pair_weight_levels,
     sample_devices,
 )
 from epim.nn._epitome import EpitomeConv2d, EpitomeLayer, EpitomeLinear, wrap_index
@@ -36,6 +37,7 @@ __all__ = [
     "export_bytes",
     "load",
     "module_key",
+    "pair_weight_levels",
     "sample_devices",
     "weight_levels",
     "wrap_index",

@@ -21,13 +21,14 @@ exact arithmetic on quantized weights and activations. On a PIM accelerator the 
    weight and the negative cell that of a negative one, subtracted in the analog domain
    (MNSIM ``Sub_Position 0``) so the ADC sees a signed current; the magnitude saturates at
    ``2^(b-1) - 1`` (MNSIM's ``thres``), so the quantizer's lowest level ``-2^(b-1)`` is read as
-   ``-(2^(b-1) - 1)``. ``polarity: 1``: offset-binary cells ``u = q + 2^(b-1)`` (``b`` bits;
-   ``(q + 1) / 2`` at 1 bit), the offset's share ``2^(b-1) * sum(x)`` subtracted digitally
-   (ISAAC's biased encoding). Inputs are fed bit-serially, ``dac_bits`` per cycle; pre-summed
-   inputs are wider than the activations and take the cycles their width needs. Inputs that
-   may be negative (a layer without an activation quantizer, e.g. the first convolution) are
-   quantized here to ``act_bits`` (sign included, step from calibration) and fed as signed
-   slices, as MNSIM does.
+   ``-(2^(b-1) - 1)`` (``pair_weight_levels`` keeps a proxy off it). ``polarity: 1``:
+   offset-binary cells ``u = q + 2^(b-1)`` (``b`` bits; ``(q + 1) / 2`` at 1 bit), the
+   offset's share ``2^(b-1) * sum(x)`` subtracted digitally (ISAAC's biased encoding).
+   Inputs are fed bit-serially, ``dac_bits`` per cycle; pre-summed inputs are wider than the
+   activations and take the cycles their width needs. Inputs that may be negative (a layer
+   without an activation quantizer, e.g. the first convolution) are quantized here to
+   ``act_bits`` (sign included, step from calibration) and fed as signed slices, as MNSIM
+   does.
 4. **ADC.** Each (input slice, weight slice, row group) partial sum of each column is
    quantized uniformly: signed ``[-(2^(a-1) - 1), 2^(a-1) - 1]`` levels (MNSIM's clamp) when
    the current can be negative, else ``[0, 2^a - 1]``, over one range per layer: calibrated
@@ -474,7 +475,8 @@ class CrossbarLayer(nn.Module):
             stored = self._stored_inputs(digits.flatten(0, 1))     # [rows, A*I*m*L]
             inputs = (stored.index_select(0, rows) if self.gather_rows else stored).view(
                 groups, self.group_rows, acts * in_slices * m * pixels)   # [G, r, A*I*m*L]
-            partial = torch.bmm(weights, inputs)                       # [G, S*C, A*I*m*L]
+            partial = torch.mm(weights[0], inputs[0]).unsqueeze(0) if groups == 1 else \
+                torch.bmm(weights, inputs)                             # [G, S*C, A*I*m*L]
             lsb = 1.0
             if self.calibrating == "adc" or (self.calibrating is None
                                              and not bool(self.calibrated)):
@@ -551,6 +553,9 @@ class CrossbarLayer(nn.Module):
             q, w_step = self._weight_integers()
             cells, alpha, beta = self._cells(q)
             values = self._device_values(cells)
+            if self.calibrating == "input":  # ideal ADCs and cells: the matrix product is exact
+                y = self._surrogate(x, x_int, x_step, values, alpha, beta, w_step)
+                return y.reshape(*lead, -1) if self.linear else y
             y = self._crossbar(x_int, values, signed, alpha, beta)
             y = y * (w_step[self.column].view(1, -1, 1) * x_step)
             y = self._shape_output(y, x)
@@ -674,6 +679,24 @@ def _replace(model: nn.Module, name: str, module: nn.Module) -> None:
     setattr(parent, attribute, module)
 
 
+def pair_weight_levels(model: nn.Module) -> int:
+    """Restrict every weight quantizer of ``model`` to the levels a +/- pair stores.
+
+    A ``b``-bit weight on a polarity-2 crossbar pair has ``b - 1`` magnitude bits, so
+    ``-2^(b-1)`` (the quantizer's lowest level) reads as ``-(2^(b-1) - 1)``; a proxy trained
+    for such hardware should never use it (MNSIM's networks are quantized symmetrically).
+    Sets ``q_min = -q_max`` on quantizers of 2 bits or more, before training (the MSE step
+    search then uses the symmetric grid too). Returns how many quantizers it changed.
+    """
+    changed = 0
+    for module in model.modules():
+        if isinstance(module, WeightQuantizer) and module.bits >= 2 \
+                and module.q_min != -module.q_max:
+            module.q_min = -module.q_max
+            changed += 1
+    return changed
+
+
 def sample_devices(model: nn.Module, seed: int) -> None:
     """Draw every crossbar layer's stuck cells and conductance gains from ``seed``."""
     generator = torch.Generator().manual_seed(seed)
@@ -686,9 +709,9 @@ def calibrate_crossbars(model: nn.Module, batches: Iterable[torch.Tensor]) -> No
     """Set every crossbar layer's input and ADC ranges from ``batches`` (design time).
 
     Two passes over the batches in eval mode, with ideal ADCs and ideal cells: the first sets
-    the input ranges of layers that quantize their own inputs (largest ``|x|``), the second
-    the ADC ranges (the ``adc_percentile`` of ``|partial sum|``; the largest over chunks and
-    batches).
+    the input ranges of layers that quantize their own inputs (largest ``|x|``; the layers
+    compute their exact product there, which ideal ADCs give), the second the ADC ranges (the
+    ``adc_percentile`` of ``|partial sum|``; the largest over chunks and batches).
     """
     layers = crossbar_layers(model)
     inputs = list(batches)

@@ -28,6 +28,7 @@ from epim.nn import (
     calibrate_crossbars,
     crossbar_layers,
     crossbar_model,
+    pair_weight_levels,
     sample_devices,
 )
 from epim.space import Design
@@ -141,6 +142,10 @@ def test_a_pair_cannot_store_the_lowest_level() -> None:
     calibrate_crossbars(offset, [x])
     with torch.no_grad():
         assert float((offset(x) - ideal).abs().max()) < 1e-4  # offset binary stores -4
+    assert pair_weight_levels(op) == 1 and op.quantizer.q_min == -3  # train for the pair
+    calibrate_crossbars(layer, [x])
+    with torch.no_grad():
+        assert float((layer(x) - op(x)).abs().max()) < 1e-4
 
 
 def test_adc_error_shrinks_as_bits_grow() -> None:
