@@ -79,6 +79,9 @@ Calibration = Literal["input", "adc"]
 #: Largest number of partial sums one chunk of images computes at once (float32: 64 MiB);
 #: a larger batch is split into chunks of images.
 CHUNK_ELEMENTS = 2**24
+#: Most row groups a convolution layer computes with masked convolutions instead of an
+#: unfolded matrix product (each group costs a full convolution there).
+CONV_PATH_GROUPS = 4
 #: Partial sums a percentile calibration looks at per chunk (an evenly strided sample).
 PERCENTILE_SAMPLE = 2**20
 
@@ -233,6 +236,7 @@ class CrossbarLayer(nn.Module):
     activation: torch.Tensor
     window_rows: torch.Tensor
     group_index: torch.Tensor
+    group_mask: torch.Tensor
     group_rows: int
 
     def __init__(self, op: EpitomeConv2d | EpitomeLinear, *, spec: CrossbarSpec,
@@ -315,11 +319,19 @@ class CrossbarLayer(nn.Module):
         #: Whether the groups are not simply the stored rows in order.
         self.gather_rows = self.padded_groups or not torch.equal(
             group_index.flatten(), torch.arange(stored))
+        #: Whether a convolution with per-group masked weights computes the partial sums (one
+        #: activation, a few groups): no unfolded copy of the input, ``G`` times the products.
+        self.conv_path = not self.linear and self.identity_window and self.shifts == [0] \
+            and len(groups) <= CONV_PATH_GROUPS
+        mask = torch.zeros(len(groups), stored)
+        for g, members in enumerate(groups):
+            mask[g, members] = 1.0
         device = self.op.epitome.device
         self.register_buffer("column", column.to(device), persistent=False)
         self.register_buffer("activation", activation.to(device), persistent=False)
         self.register_buffer("window_rows", window.to(device), persistent=False)
         self.register_buffer("group_index", group_index.to(device), persistent=False)
+        self.register_buffer("group_mask", mask.to(device), persistent=False)
 
     # ---------------------------------------------------------------- weights and cells
     def _weight_integers(self) -> tuple[torch.Tensor, torch.Tensor]:
@@ -462,6 +474,11 @@ class CrossbarLayer(nn.Module):
         per_image = groups * max(self.group_rows, self.slices * self.cout_e) * in_slices \
             * acts * pixels
         chunk = max(1, CHUNK_ELEMENTS // per_image)
+        conv_weights = None
+        if self.conv_path:  # each group's rows of the stored epitome, zero elsewhere
+            masked = values.unsqueeze(0) * self.group_mask.view(groups, 1, 1, -1)
+            conv_weights = masked.reshape(groups * self.slices * self.cout_e, self.cin_e,
+                                          self.kh, self.kw)
         outputs = []
         for start in range(0, xs.shape[0], chunk):  # chunks of images only (memory bound)
             part = xs[start:start + chunk]
@@ -472,17 +489,30 @@ class CrossbarLayer(nn.Module):
             digits = ((magnitude >> shifts.view(shape)) & (2**spec.dac_bits - 1)).to(xs.dtype)
             if signed_in:
                 digits = digits * part.sign()
+            if conv_weights is not None:  # one convolution gives every group's partial sums
+                assert isinstance(self.op, EpitomeConv2d)
+                op = self.op
+                partial = F.conv2d(digits.flatten(0, 1), conv_weights, None, op.stride,
+                                   op.padding, op.dilation)            # [I*m, G*S*C, Ho, Wo]
+                lsb = self._adc(partial, signed_adc)
+                y = torch.matmul((in_powers * lsb).view(1, -1), partial.view(in_slices, -1))
+                y = y.view(m, groups, self.slices, self.cout_e, pixels).sum(dim=1)
+                y = torch.tensordot(w_powers, y, dims=([0], [1]))      # [m, C, L]
+                if alpha != 1.0:
+                    y = y * alpha
+                if beta:
+                    ones = part.new_ones(1, 1, *op.kernel_size)
+                    offset = F.conv2d(part.sum(dim=1, keepdim=True), ones, None, op.stride,
+                                      op.padding, op.dilation)
+                    y = y - beta * offset.view(m, 1, pixels)
+                outputs.append(y[:, self.column])                      # [m, Cout, L]
+                continue
             stored = self._stored_inputs(digits.flatten(0, 1))     # [rows, A*I*m*L]
             inputs = (stored.index_select(0, rows) if self.gather_rows else stored).view(
                 groups, self.group_rows, acts * in_slices * m * pixels)   # [G, r, A*I*m*L]
             partial = torch.mm(weights[0], inputs[0]).unsqueeze(0) if groups == 1 else \
                 torch.bmm(weights, inputs)                             # [G, S*C, A*I*m*L]
-            lsb = 1.0
-            if self.calibrating == "adc" or (self.calibrating is None
-                                             and not bool(self.calibrated)):
-                self._observe(partial)
-            if self.calibrating is None:
-                lsb = self._quantize_adc(partial, signed_adc)          # codes, in place
+            lsb = self._adc(partial, signed_adc)
             # shift-and-add: input slices (a GEMV per column), then weight slices and groups
             partial = partial.view(groups * self.slices * self.cout_e * acts, in_slices,
                                    m * pixels)
@@ -511,6 +541,13 @@ class CrossbarLayer(nn.Module):
         op = self.op
         return [(x.shape[2 + i] + 2 * op.padding[i] - op.dilation[i] * (op.kernel_size[i] - 1)
                  - 1) // op.stride[i] + 1 for i in range(2)]
+
+    def _adc(self, partial: torch.Tensor, signed: bool) -> float:
+        """Calibrate on, or convert (in place, to codes), one chunk's partial sums; the LSB."""
+        if self.calibrating == "adc" or (self.calibrating is None
+                                         and not bool(self.calibrated)):
+            self._observe(partial)
+        return self._quantize_adc(partial, signed) if self.calibrating is None else 1.0
 
     def _observe(self, partial: torch.Tensor) -> None:
         """Widen the calibrated ADC range to this chunk's statistic of ``|partial sum|``."""
