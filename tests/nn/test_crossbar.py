@@ -295,3 +295,21 @@ def test_bad_specs_name_the_field(changes: dict[str, Any], field: str) -> None:
     with pytest.raises(InputError) as info:
         dataclasses.replace(spec(), **changes)
     assert info.value.field == field and info.value.expected
+
+
+def test_the_convolution_and_matrix_paths_agree(monkeypatch: pytest.MonkeyPatch) -> None:
+    from epim.nn import _crossbar
+
+    op, act, x = quantized_pair("conv-wrapped", 4)
+    outputs = []
+    for groups in (_crossbar.CONV_PATH_GROUPS, 0):
+        monkeypatch.setattr(_crossbar, "CONV_PATH_GROUPS", groups)
+        for polarity in (1, 2):
+            layer = CrossbarLayer(op, spec=spec(adc_bits=5, polarity=polarity),
+                                  input_quantizer=act).eval()
+            calibrate_crossbars(layer, [x])
+            with torch.no_grad():
+                outputs.append((layer.conv_path, layer(x)))
+    assert [path for path, _ in outputs] == [True, True, False, False]
+    for (_, a), (_, b) in zip(outputs[:2], outputs[2:], strict=True):
+        assert torch.allclose(a, b, atol=1e-5)
