@@ -44,8 +44,9 @@ largest level ``2^cell_bits - 1``), then conductance variation ``G' = G * max(0,
 N(0, 1))`` (NeuroSim's ``vari``: ``remainderQ + remainderQ * normal(0, vari)``; MNSIM's
 ``Device_Variation`` draws the resistance instead, ``R' = R + N(0, R v / 100)``, the same
 relative sigma to first order). Cells at HRS are taken as zero conductance (an infinite on/off
-ratio). A sample stays fixed (``sample_devices``) until resampled; in training mode every
-forward pass draws a new one (noise injection for hardware-aware fine-tuning).
+ratio). A sample stays fixed (``sample_devices``) until resampled (a layer never sampled
+draws seed 0); in training mode every forward pass draws a new one (noise injection for
+hardware-aware fine-tuning).
 
 Training: the hardware output is returned with the gradient of a surrogate, the ideal layer
 on the sampled device's effective weights (straight-through over bit slicing, the ADC and
