@@ -22,7 +22,8 @@ class HardwareConstants:
 
     Counts and bit-widths are ``int``; every other field is SI with its unit in the name
     (``_s`` seconds, ``_j`` joules, ``_m2`` square metres, ``_v`` volts, ``_ohm`` ohms,
-    ``_bps`` bits per second, ``_j_per_bit``).
+    ``_bps`` bits per second, ``_j_per_bit``); the device non-idealities are fractions
+    (``cell_variation`` a relative standard deviation, the stuck-at rates fractions of cells).
     """
 
     # mapping options (docs/cost_model.md sections 1 and 5)
@@ -42,6 +43,10 @@ class HardwareConstants:
     cell_read_latency_s: float
     read_voltage_v: float
     cell_r_read_ohm: float
+    # device non-idealities (read by the crossbar-faithful accuracy, not by the cost model)
+    cell_variation: float
+    cell_stuck_on_rate: float
+    cell_stuck_off_rate: float
     # converters
     dac_bits: int
     dacs_per_xbar: int

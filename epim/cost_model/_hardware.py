@@ -43,6 +43,15 @@ POSITIVE_PARAMETERS = frozenset({
     "buffer_access_s", "inter_tile_bandwidth_bps", "intra_tile_bandwidth_bps", "read_voltage_v",
     "cell_r_read_ohm",
 })
+#: Fractions of cells (0..1): the stuck-at fault rates; together at most 1.
+FRACTION_PARAMETERS = frozenset({"cell_stuck_on_rate", "cell_stuck_off_rate"})
+#: Parameters a user preset (file or inline document) may leave out, and what they then are:
+#: the device non-idealities, added after presets without them were written. 0 is an ideal
+#: device, which is what the cost model assumed before.
+OPTIONAL_PARAMETERS: dict[str, tuple[float, str, str]] = {
+    key: (0.0, "1", "default 0 (not in the preset): ideal cells")
+    for key in ("cell_variation", "cell_stuck_on_rate", "cell_stuck_off_rate")
+}
 
 
 def list_presets() -> list[str]:
@@ -135,6 +144,7 @@ class Hardware:
                     expected="one of xbar_size, "
                     + ", ".join(sorted([*parameters, *options])),
                 )
+        _check_stuck_rates(parameters, source=source)
         suffix = ",".join(f"{k}={overrides[k]}" for k in sorted(overrides))
         return Hardware(name=f"{self.name}+{suffix}", description=self.description,
                         options=options, parameters=parameters, sources=self.sources,
@@ -180,7 +190,19 @@ def _coerce_parameter(key: str, raw: Any, *, source: str) -> float:
         bound = "> 0" if key in POSITIVE_PARAMETERS else ">= 0"
         raise PresetError(f"bad value {raw!r}", source=source, field=key,
                           expected=f"a finite number {bound}")
+    if key in FRACTION_PARAMETERS and value > 1:
+        raise PresetError(f"bad value {raw!r}", source=source, field=key,
+                          expected="a fraction of cells, 0..1")
     return value
+
+
+def _check_stuck_rates(parameters: Mapping[str, float], *, source: str) -> None:
+    """Stuck-on and stuck-off cells are disjoint, so their rates add up to at most 1."""
+    total = sum(parameters.get(key, 0.0) for key in FRACTION_PARAMETERS)
+    if total > 1:
+        raise PresetError(f"stuck-at rates add up to {total:g}", source=source,
+                          field="cell_stuck_on_rate",
+                          expected="cell_stuck_on_rate + cell_stuck_off_rate <= 1")
 
 
 def _coerce_option(key: str, raw: Any, *, source: str) -> str:
@@ -231,6 +253,9 @@ def _parse_preset(data: Any, source: str, required: frozenset[str] | None) -> Ha
         units[key] = str(entry.get("unit", ""))
         sources[key] = str(entry.get("source", ""))
     if required is not None:
+        for key, (value, unit, why) in OPTIONAL_PARAMETERS.items():
+            if key not in parameters:
+                parameters[key], units[key], sources[key] = value, unit, why
         missing = required - set(parameters)
         if missing:
             raise PresetError(f"missing parameter(s) {sorted(missing)}", source=source,
@@ -240,6 +265,7 @@ def _parse_preset(data: Any, source: str, required: frozenset[str] | None) -> Ha
             raise PresetError(f"unknown parameter(s) {sorted(extra_parameters)}", source=source,
                               field="parameters",
                               expected="only the parameters of the mnsim preset")
+    _check_stuck_rates(parameters, source=source)
     return Hardware(name=name, description=str(data.get("description", "")), options=options,
                     parameters=parameters, sources=sources, units=units)
 

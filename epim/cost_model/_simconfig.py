@@ -4,8 +4,8 @@ Every key of MNSIM's configuration format is handled one of three ways:
 
 - **mapped**: it sets preset parameters, each with a source line naming the key, its value
   and the MNSIM table it was looked up in (``epim/cost_model/mnsim_tables.yaml``);
-- **ignored**: it cannot affect the hardware path (device variation, write settings, the
-  accuracy simulation); reported back as a list;
+- **ignored**: it can affect neither the hardware path nor the crossbar-faithful accuracy
+  (write settings, SRAM-only energies, LUTs); reported back as a list;
 - **default only**: the model has no parameter for it yet; any value other than MNSIM's
   default is an error naming the key, its value and what is supported.
 
@@ -34,14 +34,12 @@ SECTION_NAMES = {name.lower(): name for name in (
     "Device level", "Crossbar level", "Interface level", "Process element level",
     "Digital module", "Tile level", "Architecture level", "Algorithm Configuration")}
 
-#: Keys that cannot change MNSIM's hardware results (accuracy simulation, writes, SRAM-only
-#: energies for an NVM device, NoC simulation switches handled below).
+#: Keys that change neither MNSIM's hardware results nor the crossbar-faithful accuracy
+#: (writes, SRAM-only energies for an NVM device, NoC simulation switches handled below).
 IGNORED_KEYS: dict[str, frozenset[str]] = {
-    "device level": frozenset({"device_variation", "device_saf", "write_level",
-                               "write_voltage", "write_latency", "read_level",
+    "device level": frozenset({"write_level", "write_voltage", "write_latency", "read_level",
                                "read_energy", "write_energy", "device_tech"}),
     "crossbar level": frozenset({"transistor_tech"}),
-    "interface level": frozenset({"adc_interval_thres"}),
     "architecture level": frozenset({"lut_capacity", "lut_area", "lut_power",
                                      "lut_bandwidth"}),
     "algorithm configuration": frozenset({"weight_polarity"}),
@@ -58,7 +56,11 @@ DEFAULT_ONLY: dict[str, dict[str, tuple[str, str]]] = {
         "load_resistance": ("-1", "load resistance is not modelled"),
         "area_calculation": ("0", "crossbar area comes from Device_Area"),
     },
-    "interface level": {"logic_op": ("-1", "digital PIM logic is not modelled")},
+    "interface level": {
+        "logic_op": ("-1", "digital PIM logic is not modelled"),
+        "adc_interval_thres": ("-1", "the crossbar-faithful accuracy models a uniform ADC; "
+                               "non-uniform thresholds are not modelled"),
+    },
     "process element level": {
         "pim_type": ("0", "only analog PIM is modelled"),
         "sub_position": ("0", "only analog subtraction of the polarity pair is modelled"),
@@ -106,7 +108,7 @@ DEFAULT_ONLY: dict[str, dict[str, tuple[str, str]]] = {
 #: Keys that set parameters (handled in ``_map``).
 MAPPED_KEYS: dict[str, frozenset[str]] = {
     "device level": frozenset({"device_area", "read_voltage", "read_latency", "device_level",
-                               "device_resistance"}),
+                               "device_resistance", "device_variation", "device_saf"}),
     "crossbar level": frozenset({"xbar_size"}),
     "interface level": frozenset({"dac_choice", "dac_area", "dac_precision", "dac_power",
                                   "dac_sample_rate", "adc_choice", "adc_area",
@@ -126,7 +128,8 @@ class ImportedPreset:
 
     Attributes:
         document: The preset in the preset file format (``epim/cost_model/presets``).
-        ignored: ``section.Key`` of every key read that cannot affect the hardware path.
+        ignored: ``section.Key`` of every key read that can affect neither the hardware
+            path nor the crossbar-faithful accuracy.
 
     """
 
@@ -327,6 +330,7 @@ def _map(reader: _Reader, defaults: dict[str, float]) -> dict[str, tuple[float, 
             "per PE"))
     if reader.raw(pe, "group_num") is not None:
         out["xbar_groups"] = (groups, line(pe, "group_num", "bit slices fill whole groups"))
+    out.update(_device_effects(reader, line))
     out.update(_dac(reader, line))
     out.update(_tile(reader, line))
     out.update(_adc(reader, line))
@@ -355,6 +359,37 @@ def _map(reader: _Reader, defaults: dict[str, float]) -> dict[str, tuple[float, 
         if reader.raw("tile level", key) is not None:
             out[parameter] = (reader.number("tile level", key, 1) * 1e9,
                               line("tile level", key, "Gb/s"))
+    return out
+
+
+def _device_effects(reader: _Reader, line: Callable[..., str]) -> dict[str, tuple[float, str]]:
+    """Conductance variation (``Device_Variation``) and stuck-at faults (``Device_SAF``).
+
+    MNSIM gives both in percent: ``Device_Variation = v`` draws each resistance level as
+    ``R + N(0, R v / 100)`` (MNSIM ``Accuracy_Model/Weight_update.py``), i.e. a relative sigma
+    of ``v / 100``, here applied to the conductance as NeuroSim does (the same to first order);
+    ``Device_SAF = a,b`` sets ``a`` % of cells stuck at HRS (level 0, stuck-off) and ``b`` %
+    stuck at LRS (the largest level, stuck-on).
+    """
+    dev = "device level"
+    out: dict[str, tuple[float, str]] = {}
+    if reader.raw(dev, "device_variation") is not None:
+        percent = reader.number(dev, "device_variation", 0, lambda v: v >= 0,
+                                "a number >= 0 (percent of the ideal resistance)")
+        out["cell_variation"] = (percent / 100, line(
+            dev, "device_variation", f"% of the ideal resistance: relative sigma {percent / 100:g}"
+            " (MNSIM Weight_update.py: R + N(0, R v/100))"))
+    if reader.raw(dev, "device_saf") is not None:
+        off, on = reader.numbers(dev, "device_saf", 2)
+        if off + on > 100:
+            raise PresetError(f"bad value {reader.raw(dev, 'device_saf')!r}",
+                              source=reader.source, field=reader.where(dev, "device_saf"),
+                              expected="two percentages (stuck at HRS, stuck at LRS) adding up "
+                              "to at most 100")
+        out["cell_stuck_off_rate"] = (off / 100, line(dev, "device_saf",
+                                                      f"{off:g} % of cells stuck at HRS"))
+        out["cell_stuck_on_rate"] = (on / 100, line(dev, "device_saf",
+                                                    f"{on:g} % of cells stuck at LRS"))
     return out
 
 

@@ -4,6 +4,15 @@ torch is imported only here and in ``epim.proxy``.
 """
 
 from epim.nn._build import ComputeBlock, EpimNet, build, epitomize, module_key
+from epim.nn._crossbar import (
+    CrossbarLayer,
+    CrossbarSpec,
+    calibrate_crossbars,
+    crossbar_layers,
+    crossbar_model,
+    pair_weight_levels,
+    sample_devices,
+)
 from epim.nn._epitome import EpitomeConv2d, EpitomeLayer, EpitomeLinear, wrap_index
 from epim.nn._export import default_device, export, export_bytes, load
 from epim.nn._quant import ActivationQuantizer, WeightQuantizer, weight_levels
@@ -11,18 +20,25 @@ from epim.nn._quant import ActivationQuantizer, WeightQuantizer, weight_levels
 __all__ = [
     "ActivationQuantizer",
     "ComputeBlock",
+    "CrossbarLayer",
+    "CrossbarSpec",
     "EpimNet",
     "EpitomeConv2d",
     "EpitomeLayer",
     "EpitomeLinear",
     "WeightQuantizer",
     "build",
+    "calibrate_crossbars",
+    "crossbar_layers",
+    "crossbar_model",
     "default_device",
     "epitomize",
     "export",
     "export_bytes",
     "load",
     "module_key",
+    "pair_weight_levels",
+    "sample_devices",
     "weight_levels",
     "wrap_index",
 ]

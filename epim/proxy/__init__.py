@@ -5,6 +5,13 @@ torch is imported only here and in ``epim.nn``.
 
 from epim.datasets import DATASETS, ArrayDataset, load_dataset
 from epim.proxy._cache import JsonFileCache, MemoryCache, ResultCache
+from epim.proxy._hardware import (
+    RobustAccuracy,
+    crossbar_spec,
+    finetune_hardware,
+    robust_accuracy,
+    train_steps,
+)
 from epim.proxy._profile import ProfileResult, profile_layers
 from epim.proxy._train import (
     DenseStart,
@@ -34,10 +41,13 @@ __all__ = [
     "ProxyConfig",
     "ProxyResult",
     "ResultCache",
+    "RobustAccuracy",
+    "crossbar_spec",
     "dense_baseline",
     "dense_start",
     "dense_start_key",
     "evaluate",
+    "finetune_hardware",
     "load_dataset",
     "naswot_score",
     "profile_layers",
@@ -45,9 +55,11 @@ __all__ = [
     "proxy_key",
     "proxy_model",
     "remember_dense_start",
+    "robust_accuracy",
     "start_model",
     "synflow_score",
     "torch_threads",
     "train_proxy",
+    "train_steps",
     "zero_cost_scores",
 ]

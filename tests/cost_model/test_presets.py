@@ -43,6 +43,10 @@ def test_overrides_apply_and_rename() -> None:
     ({"buffer_access_s": "0"}, "buffer_access_s", "> 0"),
     ({"row_packing": "diagonal"}, "row_packing", "kernel, unrolled"),
     ({"xbar_size": "-4"}, "xbar_rows", "an integer 1.."),
+    ({"cell_stuck_on_rate": "1.5"}, "cell_stuck_on_rate", "0..1"),
+    ({"cell_stuck_on_rate": "0.6", "cell_stuck_off_rate": "0.5"}, "cell_stuck_on_rate",
+     "<= 1"),
+    ({"cell_variation": "-0.1"}, "cell_variation", ">= 0"),
 ])
 def test_bad_overrides_name_field_and_allowed(overrides: dict[str, str], field: str,
                                               expected: str) -> None:
@@ -65,6 +69,20 @@ def test_user_preset_file(tmp_path: Path) -> None:
     path.write_text(yaml.safe_dump(data))
     hw = load_hardware(str(path))
     assert hw.name == "mine" and hw["adc_bits"] == 7
+
+
+def test_user_presets_without_device_effects_get_ideal_cells(tmp_path: Path) -> None:
+    data = yaml.safe_load((PRESET_DIR / "mnsim.yaml").read_text())
+    for key in ("cell_variation", "cell_stuck_on_rate", "cell_stuck_off_rate"):
+        del data["parameters"][key]  # a preset written before these parameters existed
+    path = tmp_path / "old.yaml"
+    path.write_text(yaml.safe_dump(data))
+    hw = load_hardware(str(path))
+    assert hw["cell_variation"] == hw["cell_stuck_on_rate"] == hw["cell_stuck_off_rate"] == 0
+    assert "default 0" in hw.sources["cell_variation"]
+    noisy = load_hardware("mnsim", {"cell_variation": "0.1", "cell_stuck_off_rate": "0.01"})
+    assert noisy.constants.cell_variation == 0.1
+    assert noisy.constants.cell_stuck_off_rate == 0.01
 
 
 @pytest.mark.parametrize(("edit", "message"), [

@@ -81,12 +81,21 @@ def test_default_config_reproduces_the_mnsim_preset() -> None:
     imported = read_simconfig(GOLDEN / "simconfig" / "default.ini")
     hardware = hardware_from_dict(imported.document, source="default.ini")
     preset = load_hardware("mnsim")
+    # the preset's cells are ideal (0); MNSIM's default file asks for 1 % variation and
+    # 0.1 % of cells stuck at each of HRS and LRS
+    device = {"cell_variation": 0.01, "cell_stuck_off_rate": 0.001,
+              "cell_stuck_on_rate": 0.001}
     for key, value in preset.parameters.items():
-        assert hardware[key] == pytest.approx(value, rel=1e-3), key
+        assert hardware[key] == pytest.approx(device.get(key, value), rel=1e-3), key
+    assert all(preset[key] == 0 for key in device)
+    assert hardware.sources["cell_variation"].startswith(
+        "SimConfig [Device level] Device_Variation = 1")
+    assert "Device_SAF = 0.1,0.1" in hardware.sources["cell_stuck_on_rate"]
     assert hardware.options == preset.options
     assert "SimConfig [Interface level] ADC_Choice = 6" in hardware.sources["adc_energy_j"] \
         or "ADC_Choice = 6" in hardware.sources["adc_energy_j"]
-    assert "[Device level] Device_Variation" in imported.ignored
+    assert not any("Device_Variation" in key or "Device_SAF" in key for key in imported.ignored)
+    assert "[Device level] Write_Latency" in imported.ignored
     assert hardware.sources["chip_tile_rows"].startswith(
         "SimConfig [Architecture level] Tile_Num")
     assert hardware.option("tile_placement") == "spiral"  # Tile_Connection = 2
@@ -111,6 +120,19 @@ def test_components_come_from_the_tables() -> None:
         "ADC_Power = 1e-3\nADC_Sample_Rate = 2e9\n").document)
     assert user["adc_bits"] == 5 and user["adc_latency_s"] == pytest.approx(3.5e-9)
     assert user["adc_area_m2"] == pytest.approx(800e-12)
+
+
+def test_device_variation_and_stuck_at_faults_are_mapped() -> None:
+    hardware = hardware_from_dict(simconfig_to_preset(
+        "[Device level]\nDevice_Variation = 5\nDevice_SAF = 2,0.5\n").document)
+    assert hardware["cell_variation"] == pytest.approx(0.05)
+    assert hardware["cell_stuck_off_rate"] == pytest.approx(0.02)  # stuck at HRS
+    assert hardware["cell_stuck_on_rate"] == pytest.approx(0.005)  # stuck at LRS
+    assert hardware.constants.cell_variation == pytest.approx(0.05)
+    assert hardware["adc_bits"] == 6  # the ADC is untouched: MNSIM's default choice
+    low = hardware_from_dict(simconfig_to_preset(
+        "[Interface level]\nADC_Choice = 8\n").document)
+    assert low["adc_bits"] == 1 and low["cell_variation"] == 0  # the sense amplifier
 
 
 def test_tile_structure_and_buffers_come_from_the_config() -> None:
@@ -153,6 +175,11 @@ def test_tile_structure_and_buffers_come_from_the_config() -> None:
     ("[Interface level]\nADC_Choice = 6\nADC_Area = 5\n", "[Interface level] ADC_Area"),
     ("[Crossbar level]\nXbar_Size = 256\n", "[Crossbar level] Xbar_Size"),
     ("[Crossbar level]\nXbar_Size = 128,128\n", "[Crossbar level] Subarray_Size"),
+    ("[Device level]\nDevice_Variation = -1\n", "[Device level] Device_Variation"),
+    ("[Device level]\nDevice_SAF = 0.1\n", "[Device level] Device_SAF"),
+    ("[Device level]\nDevice_SAF = 60,50\n", "[Device level] Device_SAF"),
+    ("[Interface level]\nADC_Interval_Thres = 0.1,0.2\n",
+     "[Interface level] ADC_Interval_Thres"),
 ])
 def test_unsupported_and_bad_keys_name_the_key(text: str, field: str) -> None:
     if "Subarray_Size" in field:
