@@ -1,0 +1,307 @@
+"""The pipelined latency of a layer graph: MNSIM 2.0's inter-layer pixel pipeline, in closed form.
+
+MNSIM's pipelined mode (``Model_latency.calculate_model_latency``) streams one image through
+the layers pixel by pixel, in raster order. Output pixel ``p`` of layer ``c`` starts when the
+layer has finished its previous pixel and every producer ``q`` has finished the pixel
+``pos_c(p)`` its window needs last, and takes ``t_c(p)``:
+
+    F_c(p) = max(F_c(p - 1), max_q F_q(pos_c(p))) + t_c(p)
+
+(docs/cost_model.md section 4 gives ``pos``: the window's last input pixel, clamped to the
+map; the same pixel for an element-wise add; the whole map for a fully connected layer). The
+network's latency, the last layer's last finish, is the longest path through the graph whose
+nodes are (layer, pixel). Such a path runs through a chain of layers ``l_0 -> l_1 -> ...``,
+entering each at a pixel ``a_k`` and leaving it at ``pos_{l_{k+1}}(a_{k+1}) >= a_k``, so its
+length is the sum over the chain of (pixels spanned) x (time per pixel).
+
+The path enters each layer at one of a few *candidate* pixels, found once per network
+(:meth:`PipelineSchedule.from_network`): the first pixel (the pipeline fill), the first pixel
+that waits for the producer's last one (the drain), the first pixel that waits for a
+producer's candidate (a path that crosses the producer at once), and the starts of those
+pixels' rows (where ``pos`` jumps by a row of the producer). The longest path over candidates
+is a dynamic programme over the layers in topological order, one gather, one multiply-add and
+one segment-wise maximum per graph level, vectorized over designs: no loop over designs or
+pixels. With per-pixel times constant within a layer, it matches the pixel-by-pixel recurrence
+to within 0.3% on MNSIM's networks (``tests/cost_model/test_pipeline.py`` checks it against a
+pixel-by-pixel simulation).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from epim.workloads import Layer, Network
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+
+#: Layers upstream of each layer through which the pixels its first pixel waits for (its
+#: fill cone) become candidate entries.
+CONE_DEPTH = 8
+
+DRAIN_CONES = False
+
+#: The latest entries of a producer whose first waiting pixel becomes a candidate entry.
+FORWARD_FROM = 5
+
+#: Layers that wait for their producers' whole map (MNSIM's ``fc``).
+WHOLE_MAP_KINDS = ("linear", "globalpool")
+
+
+def dependency_pixels(layer: Layer, producer_pixels: int) -> IntArray:
+    """For each output pixel of ``layer`` (raster order), the producer pixel it waits for last.
+
+    MNSIM's ``calculate_model_latency`` (mode 1): a convolution or pooling window's last input
+    pixel ``(min(e + s i, H) - 1, min(e + s j, W) - 1)`` with ``e = max(k - pad, 1)`` (``k``
+    the dilated kernel extent), a 1x1 convolution's ``(s i, s j)``, an element-wise add's own
+    pixel, a fully connected or global-pool layer's producer's last pixel.
+
+    Args:
+        layer: The consuming layer.
+        producer_pixels: Pixels of the producer's output map.
+
+    Returns:
+        ``[out_h * out_w]`` producer pixel indices.
+
+    """
+    out_h, out_w = layer.out_hw
+    if layer.kind in WHOLE_MAP_KINDS:
+        return np.full(out_h * out_w, producer_pixels - 1, dtype=np.int64)
+    i = np.repeat(np.arange(out_h, dtype=np.int64), out_w)
+    j = np.tile(np.arange(out_w, dtype=np.int64), out_h)
+    if layer.kind == "add":
+        same: IntArray = np.minimum(i * out_w + j, producer_pixels - 1)
+        return same
+    in_h, in_w = layer.in_hw
+    (kh, kw), (sh, sw) = layer.kernel, layer.stride
+    if layer.kind == "conv" and kh == 1 and kw == 1:
+        row, col = sh * i, sw * j
+    else:
+        extent_h = layer.dilation[0] * (kh - 1) + 1
+        extent_w = layer.dilation[1] * (kw - 1) + 1
+        row = np.minimum(max(extent_h - layer.padding[0], 1) + sh * i, in_h) - 1
+        col = np.minimum(max(extent_w - layer.padding[1], 1) + sw * j, in_w) - 1
+    last: IntArray = np.minimum(row * in_w + col, producer_pixels - 1)
+    return last
+
+
+@dataclass(frozen=True)
+class _Options:
+    """Options of some nodes: leaving a producer at a pixel, from its best entry before it.
+
+    Each option is worth ``U_q(source) + (b + 1) t_q - a t_c``: the producer's prefix maximum
+    at its latest entry ``<= b`` plus the span up to the exit ``b``, less the node's entry term
+    (``U = V - a t_c``), the time terms summed over ``layers`` with weights ``coef``.
+
+    Attributes:
+        rows: The nodes (rows of the value array).
+        sources: Per node, the producer's row (its latest entry at or before the exit).
+        layers: The layers whose per-pixel times the options read.
+        coef: ``[n_options, len(layers)]``, ``b + 1`` at the producer, ``-a`` at the node's layer.
+
+    """
+
+    rows: IntArray
+    sources: IntArray
+    layers: IntArray
+    coef: FloatArray
+
+    @classmethod
+    def pack(cls, options: list[tuple[int, int, int, int, int, int]]) -> _Options:
+        """From ``(row, source row, producer, b + 1, layer, a)`` tuples."""
+        layers = sorted({o[2] for o in options} | {o[4] for o in options if o[5]})
+        column = {layer: i for i, layer in enumerate(layers)}
+        coef = np.zeros((len(options), len(layers)))
+        for i, (_, _, producer, pixels, layer, entry) in enumerate(options):
+            coef[i, column[producer]] += pixels
+            if entry:
+                coef[i, column[layer]] -= entry
+        return cls(rows=np.asarray([o[0] for o in options], dtype=np.int64),
+                   sources=np.asarray([o[1] for o in options], dtype=np.int64),
+                   layers=np.asarray(layers, dtype=np.int64), coef=coef)
+
+    def values(self, value: FloatArray, t: FloatArray, out: FloatArray | None = None
+               ) -> FloatArray:
+        """``[n_options, n]`` option values (into ``out`` if given)."""
+        result: FloatArray = value[self.sources] if out is None else \
+            np.take(value, self.sources, axis=0, out=out)
+        for column, layer in enumerate(self.layers):
+            result += self.coef[:, column, None] * t[layer]
+        return result
+
+
+@dataclass(frozen=True)
+class _Level:
+    """One graph level of the programme (its layers read only earlier levels).
+
+    The level's nodes are the rows ``first .. first + n - 1``, ordered by entry rank and,
+    within a rank, by layer (layers with more entries first): the rows of rank ``k`` then
+    line up with the first rows of rank ``k - 1``, the same layers' previous entries.
+
+    Attributes:
+        first: First row of the level.
+        n: Rows of the level.
+        options: Each node's option through its first producer (``rows`` are the level's).
+        extra: Options through further producers (an element-wise add's other input).
+        ranks: ``(start, stop)`` rows of each rank.
+
+    """
+
+    first: int
+    n: int
+    options: _Options
+    extra: tuple[_Options, ...]
+    ranks: tuple[tuple[int, int], ...]
+
+
+@dataclass(frozen=True)
+class PipelineSchedule:
+    """The candidate entry pixels of a network's layers and the programme over them.
+
+    Per node ``(layer c, entry pixel a)`` the programme keeps ``U = V - a t_c``, ``V`` the
+    longest path up to the producer pixel that ``a`` waits for, as a prefix maximum over the
+    layer's entries ``<= a``: a path that leaves producer ``q`` at pixel ``b`` from its best
+    entry ``e <= b`` is then worth ``U_q + (b + 1) t_q``, and the network's latency is
+    ``U + N t`` at a sink's last entry (``N`` its pixels).
+
+    Attributes:
+        pixels: ``[n_layers]`` output pixels per layer.
+        entries: Per layer, its candidate entry pixels (ascending; the first is 0).
+        n_rows: Nodes in all.
+        n_sources: Nodes of the source layers (the first rows; their ``U`` is 0).
+        levels: The programme, one step per graph level after the sources.
+        sink_rows: The last (latest-entry) row of each sink (a layer nobody reads).
+        sink_layers: The sinks.
+
+    """
+
+    pixels: IntArray
+    entries: tuple[tuple[int, ...], ...]
+    n_rows: int
+    n_sources: int
+    levels: tuple[_Level, ...]
+    sink_rows: IntArray
+    sink_layers: IntArray
+
+    @classmethod
+    def from_network(cls, network: Network) -> PipelineSchedule:
+        """Candidates and programme of ``network`` (network order is topological)."""
+        layers = network.layers
+        index = {layer.name: i for i, layer in enumerate(layers)}
+        producers = [[index[name] for name in layer.inputs if name in index]
+                     for layer in layers]
+        pixels = [max(layer.out_hw[0] * layer.out_hw[1], 1) for layer in layers]
+        depth: list[int] = []
+        positions: list[list[IntArray]] = []
+        for c, layer in enumerate(layers):
+            positions.append([dependency_pixels(layer, pixels[q]) for q in producers[c]])
+            depth.append(1 + max((depth[q] for q in producers[c]), default=-1))
+        entries = _candidates(layers, producers, positions)
+        # rows: level by level; in a level rank by rank; in a rank, layers by entries (desc)
+        row: dict[tuple[int, int], int] = {}
+        members_of: list[list[int]] = []
+        for level in range(max(depth, default=-1) + 1):
+            members = sorted((c for c in range(len(layers)) if depth[c] == level),
+                             key=lambda c: (-len(entries[c]), c))
+            members_of.append(members)
+            for rank in range(len(entries[members[0]])):
+                for c in members:
+                    if rank < len(entries[c]):
+                        row[(c, entries[c][rank])] = len(row)
+        levels = []
+        for members in members_of[1:]:
+            nodes = sorted((r, c, a) for (c, a), r in row.items() if c in members)
+            slots: list[list[tuple[int, int, int, int, int, int]]] = []
+            for r, c, a in nodes:
+                for slot, (q, pos) in enumerate(zip(producers[c], positions[c], strict=True)):
+                    exit_pixel = int(pos[a])
+                    best = max(e for e in entries[q] if e <= exit_pixel)
+                    slots.extend([] for _ in range(slot + 1 - len(slots)))
+                    slots[slot].append((r, row[(q, best)], q, exit_pixel + 1, c, a))
+            ranks, start = [], nodes[0][0]
+            for rank in range(len(entries[members[0]])):
+                size = sum(1 for c in members if rank < len(entries[c]))
+                ranks.append((start, start + size))
+                start += size
+            levels.append(_Level(first=nodes[0][0], n=len(nodes),
+                                 options=_Options.pack(slots[0]),
+                                 extra=tuple(_Options.pack(slot) for slot in slots[1:]),
+                                 ranks=tuple(ranks)))
+        read = {q for c in range(len(layers)) for q in producers[c]}
+        sinks = [c for c in range(len(layers)) if c not in read]
+        return cls(
+            pixels=np.asarray(pixels, dtype=np.int64), entries=tuple(entries),
+            n_rows=len(row), n_sources=sum(len(entries[c]) for c in members_of[0]),
+            levels=tuple(levels),
+            sink_rows=np.asarray([row[(c, entries[c][-1])] for c in sinks], dtype=np.int64),
+            sink_layers=np.asarray(sinks, dtype=np.int64))
+
+    def latency(self, per_pixel: FloatArray) -> FloatArray:
+        """The pipelined latency per design, ``[n]`` (s).
+
+        Args:
+            per_pixel: ``[n, n_layers]`` each layer's time per output pixel in the pipeline
+                (s; a fully connected layer's whole time).
+
+        Returns:
+            The longest path through the (layer, pixel) graph over the candidates.
+
+        """
+        t = np.ascontiguousarray(per_pixel.T, dtype=np.float64)  # layers as rows
+        value = np.empty((self.n_rows, t.shape[1]))
+        value[:self.n_sources] = 0.0
+        for level in self.levels:
+            level.options.values(value, t, out=value[level.first:level.first + level.n])
+            for extra in level.extra:
+                value[extra.rows] = np.maximum(value[extra.rows], extra.values(value, t))
+            for (start, _), (lo, hi) in zip(level.ranks, level.ranks[1:], strict=False):
+                np.maximum(value[lo:hi], value[start:start + hi - lo], out=value[lo:hi])
+        ends = value[self.sink_rows] + t[self.sink_layers] * \
+            self.pixels[self.sink_layers][:, None].astype(np.float64)
+        latency: FloatArray = ends.max(axis=0)
+        return latency
+
+
+def _candidates(layers: tuple[Layer, ...], producers: list[list[int]],
+                positions: list[list[IntArray]]) -> list[tuple[int, ...]]:
+    """Candidate entry pixels of every layer (ascending, 0 first).
+
+    The first pixel; the fill cones (the pixel of each layer up to ``CONE_DEPTH`` upstream
+    that a layer's first pixel waits for, through its chain of windows); the drain (the first
+    pixel that waits for a producer's last); the first pixel that waits for one of a
+    producer's ``FORWARD_FROM`` latest candidates (a path crossing the producer at once); and
+    the row starts of the last two kinds (where ``pos`` jumps by a producer row).
+    """
+    found: list[set[int]] = [set() for _ in layers]
+    anchors = [(m, 0) for m in range(len(layers))]
+    if DRAIN_CONES:
+        anchors += [(m, max(layer.out_hw[0] * layer.out_hw[1], 1) - 1)
+                    for m, layer in enumerate(layers)]
+    for anchor in anchors:
+        front = {anchor}
+        for _ in range(CONE_DEPTH):
+            front = {(q, int(pos[x])) for c, x in front
+                     for q, pos in zip(producers[c], positions[c], strict=True)}
+            for q, x in front:
+                found[q].add(x)
+    entries: list[tuple[int, ...]] = []
+    for c, layer in enumerate(layers):
+        if layer.kind in WHOLE_MAP_KINDS or not producers[c]:
+            entries.append((0,))
+            continue
+        crossing = set()
+        for q, pos in zip(producers[c], positions[c], strict=True):
+            # a pixel also waits for what its predecessors waited for (clamped rows repeat)
+            waits = np.maximum.accumulate(pos)
+            crossing.add(int(np.searchsorted(waits, waits[-1])))
+            for entry in entries[q][-FORWARD_FROM:]:
+                if 0 < entry <= waits[-1]:
+                    crossing.add(int(np.searchsorted(waits, entry)))
+        width = max(layer.out_hw[1], 1)
+        found[c] |= crossing | {a - a % width for a in crossing}
+        found[c].discard(0)
+        entries.append((0, *sorted(found[c])))
+    return entries
