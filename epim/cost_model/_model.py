@@ -259,12 +259,13 @@ class CostModel:
         column; at the first pixel the first ``k - pad - 1`` rows), reads the new window
         columns (the whole ``k x k`` window at a row start), pools (``pooling_unit_latency_s``
         per ``pooling_units`` channels and ``pooling_window`` values), writes and reads its
-        output (a read MNSIM times twice, in its pooling latency and as its merge, and
-        charges once), and sends it ``transfer_hops`` on. In MNSIM's pipelined mode the line buffer
+        output (a read MNSIM times twice, in its pooling latency and as its merge), and sends
+        it ``transfer_hops`` on. In MNSIM's pipelined mode the line buffer
         fills a window column at a time instead (``(k - pad)^2`` values at the first pixel,
-        ``stride (k - pad)`` at a row start, ``stride^2`` at the others). An add reads and
-        writes all its operands (MNSIM's ``element_sum``: ``inputs x C x bits`` each way);
-        a global pool reads the whole map once. Buffer accesses are ``width``-bit.
+        ``stride (k - pad)`` at a row start, ``stride^2`` at the others). An add reads both
+        operands and writes the sum, and takes MNSIM's ``element_sum`` time: its buffer reads
+        and writes all its operands (``inputs x C x bits`` each way). A global pool reads the
+        whole map once. Buffer accesses are ``width``-bit; energy counts each access once.
 
         Returns:
             Layer-by-layer latency, pipelined-mode latency (s) and energy by component (J).
@@ -299,14 +300,15 @@ class CostModel:
         pooled_writes = line + g.other_pixels * out
         whole_map = ceil_div_f(g.other_window * channel_bits, width)  # a global pool's one read
         reads = np.where(windowed, pooled_reads,
-                         g.other_pixels * np.where(is_add, operands, whole_map))
-        writes = np.where(windowed, pooled_writes,
-                          g.other_pixels * np.where(is_add, operands, out))
+                         g.other_pixels * np.where(is_add, 2 * out, whole_map))
+        writes = np.where(windowed, pooled_writes, g.other_pixels * out)
         hop_bits = g.other_pixels * transfer_hops * channel_bits
-        # MNSIM times a pooling layer's output read twice per pixel (in its pooling latency
-        # and again as its merge) but charges its energy once
-        timed_reads = reads + np.where(windowed, g.other_pixels * out, 0.0)
-        latency = ((timed_reads + writes) * c.buffer_access_s
+        # the time as MNSIM's: a pooling layer's output read counted twice per pixel (in its
+        # pooling latency and again as its merge), an add's buffer reading and writing all
+        # its operands; the energy counts each access once and the add's one sum written
+        timed = np.where(windowed, reads + writes + g.other_pixels * out,
+                         np.where(is_add, 2 * g.other_pixels * operands, reads + writes))
+        latency = (timed * c.buffer_access_s
                    + g.other_pixels * np.where(windowed, pool_s, c.digital_clock_s)
                    + hop_bits / c.inter_tile_bandwidth_bps)
         pipelined = latency + np.where(windowed, pipelined_line - line, 0.0) * c.buffer_access_s
