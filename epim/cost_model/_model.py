@@ -66,6 +66,9 @@ class CostBatch:
         layer_latency_share_s: Each layer's share of the layer-by-layer network latency (s):
             its latency on the critical path (element-wise adds: what they add after their
             input), 0 off it; sums to ``latency_s("layer_by_layer")``.
+        layer_pipelined_latency_s: Each layer's time over its output map in MNSIM's
+            pipelined mode (s), which fills line buffers a window column at a time: the
+            pipeline's per-pixel times (``pipelined``) and stages (``throughput``).
         layer_merge_hops: Tile-to-tile hops over which each layer merges its partial sums.
         layer_transfer_hops: Hops from each layer's aggregation tile to the farthest tile it
             feeds (the tile placement, docs/cost_model.md section 3).
@@ -83,6 +86,7 @@ class CostBatch:
     layer_tiles: IntArray
     layer_latency_s: FloatArray
     layer_latency_share_s: FloatArray
+    layer_pipelined_latency_s: FloatArray
     layer_merge_hops: IntArray
     layer_transfer_hops: IntArray
     layer_energy_j: FloatArray
@@ -209,6 +213,7 @@ class CostModel:
                      for name in ENERGY_COMPONENTS}
         layer_energy_j = np.add.reduce(list(breakdown.values()))
         shares = self.paths.shares(layer_latency_s, self._pixels)
+        layer_pipelined_s = self._assemble(layer_pipelined, other_pipelined)
 
         params = (d.cin_e * d.cout_e * mapping.kernel_area).sum(axis=1).astype(np.int64)
         return CostBatch(
@@ -218,13 +223,14 @@ class CostModel:
             layer_tiles=layer_tiles,
             layer_latency_s=layer_latency_s,
             layer_latency_share_s=shares,
+            layer_pipelined_latency_s=layer_pipelined_s,
             layer_merge_hops=hops.merge_hops.astype(np.int64),
             layer_transfer_hops=hops.transfer_hops.astype(np.int64),
             layer_energy_j=layer_energy_j,
             layer_energy_breakdown_j=breakdown,
             latency_s_by_mode={
                 "layer_by_layer": shares.sum(axis=1),
-                **self._pipelined_latency(self._assemble(layer_pipelined, other_pipelined)),
+                **self._pipelined_latency(layer_pipelined_s),
             },
             params=params,
             macs=self.macs,
