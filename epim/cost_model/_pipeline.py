@@ -114,8 +114,10 @@ class _Options:
     @classmethod
     def pack(cls, options: list[tuple[int, int, int, int, int, int]], first: int, n: int
              ) -> _Options:
-        """From ``(row, source row, producer, b + 1, layer, a)`` tuples of a level's nodes
-        (rows ``first .. first + n - 1``)."""
+        """Pack ``(row, source row, producer, b + 1, layer, a)`` options of a level.
+
+        The level's nodes are the rows ``first .. first + n - 1``.
+        """
         layers = sorted({o[2] for o in options} | {o[4] for o in options if o[5]})
         column = {layer: i for i, layer in enumerate(layers)}
         coef = np.zeros((len(options), len(layers)), dtype=np.float32)
