@@ -28,7 +28,7 @@ pixel-by-pixel simulation).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
@@ -44,6 +44,9 @@ IntArray = npt.NDArray[np.int64]
 CONE_DEPTH = 8
 
 DRAIN_CONES = False
+
+#: Bytes of the programme's value array per chunk of designs.
+CHUNK_BYTES = 8 << 20
 
 #: The latest entries of a producer whose first waiting pixel becomes a candidate entry.
 FORWARD_FROM = 8
@@ -110,6 +113,14 @@ class _Options:
     layers: IntArray
     coef: npt.NDArray[np.float32]
     whole_level: bool
+    _terms: list[tuple[npt.NDArray[np.float32], int]] = field(
+        init=False, repr=False, compare=False)
+
+    @property
+    def terms(self) -> list[tuple[npt.NDArray[np.float32], int]]:
+        """``(weights [n_options, 1], layer)`` per time term."""
+        return [(self.coef[:, column, None], int(layer))
+                for column, layer in enumerate(self.layers)]
 
     @classmethod
     def pack(cls, options: list[tuple[int, int, int, int, int, int]], first: int, n: int
@@ -136,9 +147,13 @@ class _Options:
         """``[n_options, n]`` option values (into ``out`` if given)."""
         result: Float32Array = value[self.sources] if out is None else \
             np.take(value, self.sources, axis=0, out=out)
-        for column, layer in enumerate(self.layers):
-            result += self.coef[:, column, None] * t[layer]
+        for weights, layer in self._terms:
+            result += weights * t[layer]
         return result
+
+    def __post_init__(self) -> None:
+        """Keep the terms (the programme's inner loop reads them)."""
+        object.__setattr__(self, "_terms", self.terms)
 
 
 @dataclass(frozen=True)
@@ -163,6 +178,12 @@ class _Level:
     options: _Options
     extra: tuple[_Options, ...]
     ranks: tuple[tuple[int, int], ...]
+
+    @property
+    def prefix(self) -> list[tuple[slice, slice]]:
+        """``(rows of rank k, the same layers' rows of rank k - 1)`` for k = 1, 2, ..."""
+        return [(slice(lo, hi), slice(start, start + hi - lo))
+                for (start, _), (lo, hi) in zip(self.ranks, self.ranks[1:], strict=False)]
 
 
 @dataclass(frozen=True)
@@ -193,6 +214,7 @@ class PipelineSchedule:
     levels: tuple[_Level, ...]
     sink_rows: IntArray
     sink_layers: IntArray
+    _prefixes: list[list[tuple[slice, slice]]] = field(init=False, repr=False, compare=False)
 
     @classmethod
     def from_network(cls, network: Network) -> PipelineSchedule:
@@ -260,24 +282,42 @@ class PipelineSchedule:
             The longest path through the (layer, pixel) graph over the candidates.
 
         """
-        # float32 halves the memory traffic; its 1e-7 relative rounding is far below the
-        # model's error, and each design's figure is the same whatever the batch
+        n = per_pixel.shape[0]
+        latency: FloatArray = np.empty(n)
+        # designs in chunks whose value array (float32) stays under CHUNK_BYTES: a large
+        # fresh array costs its page faults on every call
+        step = max(1, CHUNK_BYTES // (4 * self.n_rows))
+        for start in range(0, n, step):
+            latency[start:start + step] = self._latency(per_pixel[start:start + step])
+        return latency
+
+    def _latency(self, per_pixel: FloatArray) -> FloatArray:
+        """:meth:`latency` of one chunk of designs.
+
+        float32 halves the memory traffic; its 1e-7 relative rounding is far below the
+        model's error, and each design's figure is the same whatever the batch.
+        """
         t = np.ascontiguousarray(per_pixel.T, dtype=np.float32)  # layers as rows
         value = np.empty((self.n_rows, t.shape[1]), dtype=np.float32)
         value[:self.n_sources] = 0.0
-        for level in self.levels:
+        maximum = np.maximum
+        for level, prefix in zip(self.levels, self._prefixes, strict=True):
             block = level.options.values(value, t, out=value[level.first:level.first + level.n])
             for extra in level.extra:
                 if extra.whole_level:  # every node of the level has this producer slot
-                    np.maximum(block, extra.values(value, t), out=block)
+                    maximum(block, extra.values(value, t), out=block)
                 else:
-                    value[extra.rows] = np.maximum(value[extra.rows], extra.values(value, t))
-            for (start, _), (lo, hi) in zip(level.ranks, level.ranks[1:], strict=False):
-                np.maximum(value[lo:hi], value[start:start + hi - lo], out=value[lo:hi])
+                    value[extra.rows] = maximum(value[extra.rows], extra.values(value, t))
+            for rows, previous in prefix:
+                maximum(value[rows], value[previous], out=value[rows])
         ends = value[self.sink_rows] + t[self.sink_layers] * \
             self.pixels[self.sink_layers][:, None].astype(np.float32)
         latency: FloatArray = ends.max(axis=0).astype(np.float64)
         return latency
+
+    def __post_init__(self) -> None:
+        """Keep each level's prefix slices (the programme's inner loop reads them)."""
+        object.__setattr__(self, "_prefixes", [level.prefix for level in self.levels])
 
 
 def _candidates(layers: tuple[Layer, ...], producers: list[list[int]],
