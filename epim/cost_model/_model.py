@@ -194,8 +194,8 @@ class CostModel:
         overheads = epitome_overheads(c, g, d, mapping, activations)
         epitome_s = g.pixels * overheads.latency_per_pixel_s
         layer_latency = activations.total * per_activation.total_s + epitome_s
-        layer_pipelined = (activations.total * per_activation.pipelined_s(c.buffer_access_s)
-                           + epitome_s)
+        layer_pipelined = layer_latency + activations.total * per_activation.pipelined_extra_s(
+            c.buffer_access_s)
         counts = count_actions(c, g, d, mapping, activations, per_activation, overheads)
         energy = energy_by_component(c, counts)
         abits = d.act_bits
@@ -282,43 +282,47 @@ class CostModel:
         kinds = np.asarray(g.other_kind, dtype=object)
         channel_bits = g.other_channels * bits
         is_add = kinds == "add"
-        is_global = kinds == "globalpool"
-        windowed = ~(is_add | is_global)
-        k, pad, s_h, s_w = g.other_kernel_h, g.other_pad_h, g.other_stride_h, g.other_stride_w
-        rows, cols = g.other_out_h, g.other_out_w
-        edge = np.maximum(k - pad, 0)
-        # line-buffer writes over the layer: first pixel, row starts, the rest
-        line = (ceil_div_f((g.other_in_w * np.maximum(k - pad - 1, 0) + edge) * channel_bits,
-                           width)
-                + (rows - 1) * ceil_div_f((g.other_in_w * (s_h - 1) + edge) * channel_bits,
-                                          width)
-                + rows * (cols - 1) * ceil_div_f(s_w * channel_bits, width))
-        pipelined_line = (ceil_div_f(edge * edge * channel_bits, width)
-                          + (rows - 1) * ceil_div_f(s_h * edge * channel_bits, width)
-                          + rows * (cols - 1) * ceil_div_f(s_h * s_w * channel_bits, width))
-        window = (rows * ceil_div_f(g.other_window * channel_bits, width)
-                  + rows * (cols - 1) * ceil_div_f(s_w * k * channel_bits, width))
+        pooled = np.flatnonzero((kinds != "add") & (kinds != "globalpool"))  # windowed layers
+        pixels = g.other_pixels
         out = ceil_div_f(channel_bits, width)
         operands = ceil_div_f(self._add_inputs * channel_bits, width)
-        pool_s = (c.pooling_unit_latency_s * np.ceil(g.other_channels / c.pooling_units)
-                  * np.ceil(g.other_window / c.pooling_window))
-        pooled_reads = window + g.other_pixels * out  # the window, then the output for sending
-        pooled_writes = line + g.other_pixels * out
         whole_map = ceil_div_f(g.other_window * channel_bits, width)  # a global pool's one read
-        reads = np.where(windowed, pooled_reads,
-                         g.other_pixels * np.where(is_add, 2 * out, whole_map))
-        writes = np.where(windowed, pooled_writes, g.other_pixels * out)
-        hop_bits = g.other_pixels * transfer_hops * channel_bits
-        # the time as MNSIM's: a pooling layer's output read counted twice per pixel (in its
-        # pooling latency and again as its merge), an add's buffer reading and writing all
-        # its operands; the energy counts each access once and the add's one sum written
-        timed = np.where(windowed, reads + writes + g.other_pixels * out,
-                         np.where(is_add, 2 * g.other_pixels * operands, reads + writes))
-        latency = (timed * c.buffer_access_s
-                   + g.other_pixels * np.where(windowed, pool_s, c.digital_clock_s)
+        # adds: both operands read, the sum written; global pools: the map read, one write
+        reads = pixels * np.where(is_add, 2 * out, whole_map)
+        writes = pixels * out
+        # the time as MNSIM's: an add's buffer reads and writes all its operands
+        timed = np.where(is_add, 2 * pixels * operands, reads + writes)
+        per_pixel_s = np.broadcast_to(np.float64(c.digital_clock_s), reads.shape).copy()
+        pipelined_extra = np.zeros_like(reads)
+        if pooled.size:  # pooling-only work on the pooling columns alone
+            bits_p = channel_bits[:, pooled]
+            k, pad = g.other_kernel_h[pooled], g.other_pad_h[pooled]
+            s_h, s_w = g.other_stride_h[pooled], g.other_stride_w[pooled]
+            rows, cols, in_w = g.other_out_h[pooled], g.other_out_w[pooled], g.other_in_w[pooled]
+            edge = np.maximum(k - pad, 0)
+            # line-buffer writes over the layer: first pixel, row starts, the rest
+            line = (ceil_div_f((in_w * np.maximum(k - pad - 1, 0) + edge) * bits_p, width)
+                    + (rows - 1) * ceil_div_f((in_w * (s_h - 1) + edge) * bits_p, width)
+                    + rows * (cols - 1) * ceil_div_f(s_w * bits_p, width))
+            pipelined_line = (ceil_div_f(edge * edge * bits_p, width)
+                              + (rows - 1) * ceil_div_f(s_h * edge * bits_p, width)
+                              + rows * (cols - 1) * ceil_div_f(s_h * s_w * bits_p, width))
+            window = (rows * ceil_div_f(g.other_window[pooled] * bits_p, width)
+                      + rows * (cols - 1) * ceil_div_f(s_w * k * bits_p, width))
+            sent = pixels[pooled] * out[:, pooled]
+            reads[:, pooled] = window + sent  # the window, then the output for sending
+            writes[:, pooled] = line + sent
+            # MNSIM times the output read twice (its pooling latency and its merge)
+            timed[:, pooled] = reads[:, pooled] + writes[:, pooled] + sent
+            per_pixel_s[:, pooled] = (
+                c.pooling_unit_latency_s * np.ceil(g.other_channels[pooled] / c.pooling_units)
+                * np.ceil(g.other_window[pooled] / c.pooling_window))
+            pipelined_extra[:, pooled] = (pipelined_line - line) * c.buffer_access_s
+        hop_bits = pixels * transfer_hops * channel_bits
+        latency = (timed * c.buffer_access_s + pixels * per_pixel_s
                    + hop_bits / c.inter_tile_bandwidth_bps)
-        pipelined = latency + np.where(windowed, pipelined_line - line, 0.0) * c.buffer_access_s
-        ops = g.other_pixels * g.other_channels * np.where(is_add, 1, g.other_window)
+        pipelined = latency + pipelined_extra
+        ops = pixels * g.other_channels * np.where(is_add, 1, g.other_window)
         energy = {
             "buffer": reads * c.buffer_read_energy_j + writes * c.buffer_write_energy_j,
             "digital": np.broadcast_to(ops * c.digital_op_energy_j, latency.shape).astype(float),

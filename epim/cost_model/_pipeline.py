@@ -45,6 +45,8 @@ CONE_DEPTH = 8
 
 DRAIN_CONES = False
 
+ROW_STARTS_OF_CROSSINGS = True
+
 #: Bytes of the programme's value array per chunk of designs.
 CHUNK_BYTES = 8 << 20
 
@@ -347,16 +349,17 @@ def _candidates(layers: tuple[Layer, ...], producers: list[list[int]],
         if layer.kind in WHOLE_MAP_KINDS or not producers[c]:
             entries.append((0,))
             continue
-        crossing = set()
+        crossing, drains = set(), set()
         for q, pos in zip(producers[c], positions[c], strict=True):
             # a pixel also waits for what its predecessors waited for (clamped rows repeat)
             waits = np.maximum.accumulate(pos)
-            crossing.add(int(np.searchsorted(waits, waits[-1])))
+            drains.add(int(np.searchsorted(waits, waits[-1])))
             for entry in entries[q][-FORWARD_FROM:]:
                 if 0 < entry <= waits[-1]:
                     crossing.add(int(np.searchsorted(waits, entry)))
         width = max(layer.out_hw[1], 1)
-        found[c] |= crossing | {a - a % width for a in crossing}
+        starts = drains | crossing if ROW_STARTS_OF_CROSSINGS else drains
+        found[c] |= drains | crossing | {a - a % width for a in starts}
         found[c].discard(0)
         entries.append((0, *sorted(found[c])))
     return entries

@@ -211,11 +211,10 @@ class ActivationLatency:
                              + self.buffer_s + self.merge_s + self.transfer_s)
         return total
 
-    def pipelined_s(self, buffer_access_s: float) -> FloatArray:
-        """The whole activation in MNSIM's pipelined mode (s): its line-buffer writes."""
-        pipelined: FloatArray = self.total_s + (
-            self.pipelined_line_writes - self.line_writes) * buffer_access_s
-        return pipelined
+    def pipelined_extra_s(self, buffer_access_s: float) -> FloatArray:
+        """What MNSIM's pipelined mode adds to an activation (s; its line-buffer writes)."""
+        extra: FloatArray = (self.pipelined_line_writes - self.line_writes) * buffer_access_s
+        return extra
 
 
 def activation_latency(c: HardwareConstants, g: NetworkArrays, d: DesignArrays,
@@ -266,12 +265,12 @@ def activation_latency(c: HardwareConstants, g: NetworkArrays, d: DesignArrays,
     # MNSIM's pipelined mode (calculate_model_latency, mode 1) fills the line buffer a window
     # column at a time: the first pixel (k - p)^2 values, a row start stride x (k - p), the
     # rest of the first row stride x k, every other pixel stride^2 (window reads unchanged)
-    pipe_first = ceil_div_f(edge * edge * cin_pe * abits, width)
-    pipe_row_start = ceil_div_f(g.stride_h * edge * cin_pe * abits, width)
-    pipe_first_row = ceil_div_f(g.stride_w * g.kh * cin_pe * abits, width)
-    pipe_step = ceil_div_f(g.stride_h * g.stride_w * cin_pe * abits, width)
-    pipe_line = (pipe_first + (rows - 1) * pipe_row_start + (cols - 1) * pipe_first_row
-                 + (rows - 1) * (cols - 1) * pipe_step) / g.pixels
+    channel_bits = cin_pe * abits
+    pipe_line = np.zeros_like(channel_bits)
+    for values, count in ((edge * edge, 1), (g.stride_h * edge, rows - 1),
+                          (g.stride_w * g.kh, cols - 1), (g.stride_h * g.stride_w,
+                                                          (rows - 1) * (cols - 1))):
+        pipe_line += np.ceil(channel_bits * values / width) * (count / g.pixels)
     psum_write = ceil_div_f((c.adc_bits + merge_levels) * m.cols_used * m.pes, width)
     out_read = ceil_div_f(m.cols_used * abits * m.pes, width)
     reads, writes = window_read + out_read, line_write + psum_write
