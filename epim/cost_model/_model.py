@@ -240,10 +240,12 @@ class CostModel:
         """Place compute-layer and other-layer columns into one ``[n, L]`` array, network order."""
         g = self.geometry
         compute = np.asarray(compute, dtype=np.float64)
-        out = np.empty((compute.shape[0], len(g.order)))
-        out[:, g.compute_positions] = compute
-        out[:, g.other_positions] = other
-        return out
+        other = np.broadcast_to(np.asarray(other, dtype=np.float64),
+                                (compute.shape[0], len(g.other_positions)))
+        # one gather of whole rows (``order`` maps network positions into [compute, other])
+        assembled: FloatArray = np.take(np.concatenate([compute, other], axis=1), g.order,
+                                        axis=1)
+        return assembled
 
     def _tiles_of_other_layers(self) -> FloatArray:
         """Tiles of each pooling and add layer, ``[n_other]``.

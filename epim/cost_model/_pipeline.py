@@ -45,7 +45,7 @@ CONE_DEPTH = 8
 
 DRAIN_CONES = False
 
-ROW_STARTS_OF_CROSSINGS = True
+ROW_STARTS_OF_CROSSINGS = False
 
 #: Bytes of the programme's value array per chunk of designs.
 CHUNK_BYTES = 8 << 20
