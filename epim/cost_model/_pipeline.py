@@ -43,9 +43,8 @@ IntArray = npt.NDArray[np.int64]
 #: fill cone) become candidate entries.
 CONE_DEPTH = 8
 
-DRAIN_CONES = False
-
-ROW_STARTS_OF_CROSSINGS = False
+#: Candidates per layer at most (the first pixel, drains and nearest others).
+MAX_CANDIDATES = 100
 
 #: Bytes of the programme's value array per chunk of designs.
 CHUNK_BYTES = 8 << 20
@@ -326,40 +325,42 @@ def _candidates(layers: tuple[Layer, ...], producers: list[list[int]],
                 positions: list[list[IntArray]]) -> list[tuple[int, ...]]:
     """Candidate entry pixels of every layer (ascending, 0 first).
 
-    The first pixel; the fill cones (the pixel of each layer up to ``CONE_DEPTH`` upstream
-    that a layer's first pixel waits for, through its chain of windows); the drain (the first
-    pixel that waits for a producer's last); the first pixel that waits for one of a
-    producer's ``FORWARD_FROM`` latest candidates (a path crossing the producer at once); and
-    the row starts of the last two kinds (where ``pos`` jumps by a producer row).
+    The first pixel; the drain (the first pixel that waits for a producer's last) and the
+    start of its row (where ``pos`` jumps by a producer row); then, nearest first, up to
+    ``MAX_CANDIDATES`` in all: the fill cones (the pixel of each layer up to ``CONE_DEPTH``
+    upstream that a layer's first pixel waits for, through its chain of windows) and the first
+    pixel that waits for one of a producer's ``FORWARD_FROM`` latest candidates (a path
+    crossing the producer at once; chains of them carry a late slow layer's drain).
     """
-    found: list[set[int]] = [set() for _ in layers]
-    anchors = [(m, 0) for m in range(len(layers))]
-    if DRAIN_CONES:
-        anchors += [(m, max(layer.out_hw[0] * layer.out_hw[1], 1) - 1)
-                    for m, layer in enumerate(layers)]
-    for anchor in anchors:
-        front = {anchor}
-        for _ in range(CONE_DEPTH):
+    cone: list[dict[int, int]] = [{} for _ in layers]  # pixel -> depth of its nearest cone
+    for m in range(len(layers)):
+        front = {(m, 0)}
+        for depth in range(1, CONE_DEPTH + 1):
             front = {(q, int(pos[x])) for c, x in front
                      for q, pos in zip(producers[c], positions[c], strict=True)}
             for q, x in front:
-                found[q].add(x)
+                cone[q][x] = min(cone[q].get(x, depth), depth)
     entries: list[tuple[int, ...]] = []
     for c, layer in enumerate(layers):
         if layer.kind in WHOLE_MAP_KINDS or not producers[c]:
             entries.append((0,))
             continue
-        crossing, drains = set(), set()
+        nearest = dict(cone[c])  # candidate -> rank (lower first)
+        drains = set()
         for q, pos in zip(producers[c], positions[c], strict=True):
             # a pixel also waits for what its predecessors waited for (clamped rows repeat)
             waits = np.maximum.accumulate(pos)
             drains.add(int(np.searchsorted(waits, waits[-1])))
-            for entry in entries[q][-FORWARD_FROM:]:
+            latest = entries[q][-FORWARD_FROM:]
+            for rank, entry in enumerate(reversed(latest), start=1):
                 if 0 < entry <= waits[-1]:
-                    crossing.add(int(np.searchsorted(waits, entry)))
+                    a = int(np.searchsorted(waits, entry))
+                    nearest[a] = min(nearest.get(a, rank), rank)
         width = max(layer.out_hw[1], 1)
-        starts = drains | crossing if ROW_STARTS_OF_CROSSINGS else drains
-        found[c] |= drains | crossing | {a - a % width for a in starts}
-        found[c].discard(0)
-        entries.append((0, *sorted(found[c])))
+        kept = (drains | {a - a % width for a in drains}) - {0}
+        for a in sorted(set(nearest) - kept - {0}, key=lambda a: (nearest[a], -a)):
+            if len(kept) + 1 >= MAX_CANDIDATES:
+                break
+            kept.add(a)
+        entries.append((0, *sorted(kept)))
     return entries

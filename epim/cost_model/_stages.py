@@ -228,8 +228,9 @@ def activation_latency(c: HardwareConstants, g: NetworkArrays, d: DesignArrays,
     width, t_acc, clk = c.buffer_width_bits, c.buffer_access_s, c.digital_clock_s
     abits = d.act_bits
     dac_cycles = ceil_div(abits, c.dac_bits)
-    steps = (dac_cycles * ceil_div(m.rows_used, c.dacs_per_xbar)
-             * ceil_div(m.cols_used, c.adcs_per_xbar))
+    column_passes = ceil_div(m.cols_used, c.adcs_per_xbar)
+    blocks = ceil_div(m.rows_used, c.dacs_per_xbar) * column_passes
+    steps = dac_cycles * blocks
     merge_levels = np.ceil(np.log2(m.pes))
     tile_levels = float(np.ceil(np.log2(c.tile_pes)))
     t_compute = steps * (c.dac_latency_s + c.cell_read_latency_s + c.adc_latency_s)
@@ -238,11 +239,10 @@ def activation_latency(c: HardwareConstants, g: NetworkArrays, d: DesignArrays,
     # ADC pass over the columns an output-register clock and the group adders (the groups'
     # partial sums meet in a tree of ceil(log2 G) levels); then the PE adder tree
     group_levels = float(np.ceil(np.log2(c.xbar_groups)))
-    column_passes = ceil_div(m.cols_used, c.adcs_per_xbar)
-    t_digital = (steps * (2 * clk + c.decoder_latency_s + c.mux_latency_s)
-                 + steps / dac_cycles * clk
-                 + column_passes * (1 + group_levels) * clk
-                 + merge_levels * clk)
+    t_digital = steps * (2 * clk + c.decoder_latency_s + c.mux_latency_s)
+    t_digital += blocks * clk
+    t_digital += column_passes * ((1 + group_levels) * clk)
+    t_digital += merge_levels * clk
     t_intra = ((tile_levels * (c.adc_bits + merge_levels)
                 - merge_levels * (merge_levels + 1) / 2) * m.cols_used
                / c.intra_tile_bandwidth_bps)
@@ -265,12 +265,19 @@ def activation_latency(c: HardwareConstants, g: NetworkArrays, d: DesignArrays,
     # MNSIM's pipelined mode (calculate_model_latency, mode 1) fills the line buffer a window
     # column at a time: the first pixel (k - p)^2 values, a row start stride x (k - p), the
     # rest of the first row stride x k, every other pixel stride^2 (window reads unchanged)
+    # (at stride 1 a row start and the other pixels write what they write layer by layer)
     channel_bits = cin_pe * abits
-    pipe_line = np.zeros_like(channel_bits)
-    for values, count in ((edge * edge, 1), (g.stride_h * edge, rows - 1),
-                          (g.stride_w * g.kh, cols - 1), (g.stride_h * g.stride_w,
-                                                          (rows - 1) * (cols - 1))):
-        pipe_line += np.ceil(channel_bits * values / width) * (count / g.pixels)
+    pipe_row_start, pipe_step = row_start, step
+    strided = np.flatnonzero(g.stride_h > 1)
+    if strided.size:
+        pipe_row_start, pipe_step = row_start.copy(), step.copy()
+        bits_s = channel_bits[:, strided]
+        pipe_row_start[:, strided] = np.ceil(bits_s * (g.stride_h * edge)[strided] / width)
+        pipe_step[:, strided] = np.ceil(bits_s * (g.stride_h * g.stride_w)[strided] / width)
+    pipe_line = (np.ceil(channel_bits * (edge * edge) / width)
+                 + (rows - 1) * pipe_row_start
+                 + (cols - 1) * np.ceil(channel_bits * (g.stride_w * g.kh) / width)
+                 + (rows - 1) * (cols - 1) * pipe_step) / g.pixels
     psum_write = ceil_div_f((c.adc_bits + merge_levels) * m.cols_used * m.pes, width)
     out_read = ceil_div_f(m.cols_used * abits * m.pes, width)
     reads, writes = window_read + out_read, line_write + psum_write
