@@ -16,6 +16,7 @@ import numpy.typing as npt
 
 from epim.cost_model._hardware import Hardware
 from epim.cost_model._paths import CriticalPaths
+from epim.cost_model._pipeline import PipelineSchedule
 from epim.cost_model._placement import ChipGrid, PlacementGraph, layer_distances
 from epim.cost_model._stages import (
     DesignArrays,
@@ -65,6 +66,9 @@ class CostBatch:
         layer_latency_share_s: Each layer's share of the layer-by-layer network latency (s):
             its latency on the critical path (element-wise adds: what they add after their
             input), 0 off it; sums to ``latency_s("layer_by_layer")``.
+        layer_pipelined_latency_s: Each layer's time over its output map in MNSIM's
+            pipelined mode (s), which fills line buffers a window column at a time: the
+            pipeline's per-pixel times (``pipelined``) and stages (``throughput``).
         layer_merge_hops: Tile-to-tile hops over which each layer merges its partial sums.
         layer_transfer_hops: Hops from each layer's aggregation tile to the farthest tile it
             feeds (the tile placement, docs/cost_model.md section 3).
@@ -82,6 +86,7 @@ class CostBatch:
     layer_tiles: IntArray
     layer_latency_s: FloatArray
     layer_latency_share_s: FloatArray
+    layer_pipelined_latency_s: FloatArray
     layer_merge_hops: IntArray
     layer_transfer_hops: IntArray
     layer_energy_j: FloatArray
@@ -149,9 +154,13 @@ class CostModel:
         self.placement = PlacementGraph.from_network(
             network, pooling_tiles=hardware.constants.pooling_tiles)
         self.paths = CriticalPaths.from_network(network)
+        self.schedule = PipelineSchedule.from_network(network)
         g = self.geometry
         self._pixels = np.maximum(np.concatenate([g.pixels, g.other_pixels])[g.order], 1)
         self._other_tiles = self._tiles_of_other_layers()
+        # operands an element-wise add reads and writes (MNSIM: all its inputs)
+        self._add_inputs = np.asarray([len(layer.inputs) for layer in network.layers
+                                       if not layer.is_compute], dtype=np.float64)
         self.macs = network.macs
 
     def evaluate(self, batch: DesignBatch) -> CostBatch:
@@ -183,15 +192,17 @@ class CostModel:
             c, g, d, mapping, hops.merge_hops[:, g.compute_positions],
             hops.transfer_hops[:, g.compute_positions])
         overheads = epitome_overheads(c, g, d, mapping, activations)
-        layer_latency = (activations.total * per_activation.total_s
-                         + g.pixels * overheads.latency_per_pixel_s)
+        epitome_s = g.pixels * overheads.latency_per_pixel_s
+        layer_latency = activations.total * per_activation.total_s + epitome_s
+        layer_pipelined = layer_latency + activations.total * per_activation.pipelined_extra_s(
+            c.buffer_access_s)
         counts = count_actions(c, g, d, mapping, activations, per_activation, overheads)
         energy = energy_by_component(c, counts)
         abits = d.act_bits
 
         # --- Pooling and add layers (digital; one tile per pooling layer in MNSIM) ---
         other_bits = abits[:, g.other_act_source] if g.other_kind else np.zeros((n, 0))
-        other_latency, other_energy = self._other_layers(
+        other_latency, other_pipelined, other_energy = self._other_layers(
             other_bits, hops.transfer_hops[:, g.other_positions])
 
         # --- Assemble in network order ---
@@ -202,6 +213,7 @@ class CostModel:
                      for name in ENERGY_COMPONENTS}
         layer_energy_j = np.add.reduce(list(breakdown.values()))
         shares = self.paths.shares(layer_latency_s, self._pixels)
+        layer_pipelined_s = self._assemble(layer_pipelined, other_pipelined)
 
         params = (d.cin_e * d.cout_e * mapping.kernel_area).sum(axis=1).astype(np.int64)
         return CostBatch(
@@ -211,11 +223,15 @@ class CostModel:
             layer_tiles=layer_tiles,
             layer_latency_s=layer_latency_s,
             layer_latency_share_s=shares,
+            layer_pipelined_latency_s=layer_pipelined_s,
             layer_merge_hops=hops.merge_hops.astype(np.int64),
             layer_transfer_hops=hops.transfer_hops.astype(np.int64),
             layer_energy_j=layer_energy_j,
             layer_energy_breakdown_j=breakdown,
-            latency_s_by_mode=self._network_latency(layer_latency_s, shares, n),
+            latency_s_by_mode={
+                "layer_by_layer": shares.sum(axis=1),
+                **self._pipelined_latency(layer_pipelined_s),
+            },
             params=params,
             macs=self.macs,
         )
@@ -224,10 +240,12 @@ class CostModel:
         """Place compute-layer and other-layer columns into one ``[n, L]`` array, network order."""
         g = self.geometry
         compute = np.asarray(compute, dtype=np.float64)
-        out = np.empty((compute.shape[0], len(g.order)))
-        out[:, g.compute_positions] = compute
-        out[:, g.other_positions] = other
-        return out
+        other = np.broadcast_to(np.asarray(other, dtype=np.float64),
+                                (compute.shape[0], len(g.other_positions)))
+        # one gather of whole rows (``order`` maps network positions into [compute, other])
+        assembled: FloatArray = np.take(np.concatenate([compute, other], axis=1), g.order,
+                                        axis=1)
+        return assembled
 
     def _tiles_of_other_layers(self) -> FloatArray:
         """Tiles of each pooling and add layer, ``[n_other]``.
@@ -240,8 +258,8 @@ class CostModel:
         return (pooling & c.pooling_tiles).astype(np.float64)
 
     def _other_layers(self, bits: FloatArray, transfer_hops: FloatArray
-                      ) -> tuple[FloatArray, dict[str, FloatArray]]:
-        """Latency and energy of pooling and add layers, ``[n, n_other]`` each.
+                      ) -> tuple[FloatArray, FloatArray, dict[str, FloatArray]]:
+        """Latency (both modes) and energy of pooling and add layers, ``[n, n_other]`` each.
 
         A pooling layer follows MNSIM's pooling timing (docs/cost_model.md section 3): per
         output pixel it writes the new input columns into its line buffer (``stride`` columns;
@@ -249,75 +267,80 @@ class CostModel:
         column; at the first pixel the first ``k - pad - 1`` rows), reads the new window
         columns (the whole ``k x k`` window at a row start), pools (``pooling_unit_latency_s``
         per ``pooling_units`` channels and ``pooling_window`` values), writes and reads its
-        output, and sends it ``transfer_hops`` on. An add reads both operands and writes the
-        sum; a global pool reads the whole map once. Buffer accesses are ``width``-bit.
+        output (a read MNSIM times twice, in its pooling latency and as its merge), and sends
+        it ``transfer_hops`` on. In MNSIM's pipelined mode the line buffer
+        fills a window column at a time instead (``(k - pad)^2`` values at the first pixel,
+        ``stride (k - pad)`` at a row start, ``stride^2`` at the others). An add reads both
+        operands and writes the sum, and takes MNSIM's ``element_sum`` time: its buffer reads
+        and writes all its operands (``inputs x C x bits`` each way). A global pool reads the
+        whole map once. Buffer accesses are ``width``-bit; energy counts each access once.
+
+        Returns:
+            Layer-by-layer latency, pipelined-mode latency (s) and energy by component (J).
+
         """
         g, c = self.geometry, self.hardware.constants
         width = c.buffer_width_bits
         kinds = np.asarray(g.other_kind, dtype=object)
         channel_bits = g.other_channels * bits
         is_add = kinds == "add"
-        is_global = kinds == "globalpool"
-        windowed = ~(is_add | is_global)
-        k, pad, s_h, s_w = g.other_kernel_h, g.other_pad_h, g.other_stride_h, g.other_stride_w
-        rows, cols = g.other_out_h, g.other_out_w
-        edge = np.maximum(k - pad, 0)
-        # line-buffer writes over the layer: first pixel, row starts, the rest
-        line = (ceil_div_f((g.other_in_w * np.maximum(k - pad - 1, 0) + edge) * channel_bits,
-                           width)
-                + (rows - 1) * ceil_div_f((g.other_in_w * (s_h - 1) + edge) * channel_bits,
-                                          width)
-                + rows * (cols - 1) * ceil_div_f(s_w * channel_bits, width))
-        window = (rows * ceil_div_f(g.other_window * channel_bits, width)
-                  + rows * (cols - 1) * ceil_div_f(s_w * k * channel_bits, width))
+        pooled = np.flatnonzero((kinds != "add") & (kinds != "globalpool"))  # windowed layers
+        pixels = g.other_pixels
         out = ceil_div_f(channel_bits, width)
-        pool_s = (c.pooling_unit_latency_s * np.ceil(g.other_channels / c.pooling_units)
-                  * np.ceil(g.other_window / c.pooling_window))
-        pooled_reads = window + g.other_pixels * out  # the window, then the output for sending
-        pooled_writes = line + g.other_pixels * out
+        operands = ceil_div_f(self._add_inputs * channel_bits, width)
         whole_map = ceil_div_f(g.other_window * channel_bits, width)  # a global pool's one read
-        reads = np.where(windowed, pooled_reads,
-                         g.other_pixels * np.where(is_add, 2 * out, whole_map))
-        writes = np.where(windowed, pooled_writes, g.other_pixels * out)
-        hop_bits = g.other_pixels * transfer_hops * channel_bits
-        latency = ((reads + writes) * c.buffer_access_s
-                   + g.other_pixels * np.where(windowed, pool_s, c.digital_clock_s)
+        # adds: both operands read, the sum written; global pools: the map read, one write
+        reads = pixels * np.where(is_add, 2 * out, whole_map)
+        writes = pixels * out
+        # the time as MNSIM's: an add's buffer reads and writes all its operands
+        timed = np.where(is_add, 2 * pixels * operands, reads + writes)
+        per_pixel_s = np.broadcast_to(np.float64(c.digital_clock_s), reads.shape).copy()
+        pipelined_extra = np.zeros_like(reads)
+        if pooled.size:  # pooling-only work on the pooling columns alone
+            bits_p = channel_bits[:, pooled]
+            k, pad = g.other_kernel_h[pooled], g.other_pad_h[pooled]
+            s_h, s_w = g.other_stride_h[pooled], g.other_stride_w[pooled]
+            rows, cols, in_w = g.other_out_h[pooled], g.other_out_w[pooled], g.other_in_w[pooled]
+            edge = np.maximum(k - pad, 0)
+            # line-buffer writes over the layer: first pixel, row starts, the rest
+            line = (ceil_div_f((in_w * np.maximum(k - pad - 1, 0) + edge) * bits_p, width)
+                    + (rows - 1) * ceil_div_f((in_w * (s_h - 1) + edge) * bits_p, width)
+                    + rows * (cols - 1) * ceil_div_f(s_w * bits_p, width))
+            pipelined_line = (ceil_div_f(edge * edge * bits_p, width)
+                              + (rows - 1) * ceil_div_f(s_h * edge * bits_p, width)
+                              + rows * (cols - 1) * ceil_div_f(s_h * s_w * bits_p, width))
+            window = (rows * ceil_div_f(g.other_window[pooled] * bits_p, width)
+                      + rows * (cols - 1) * ceil_div_f(s_w * k * bits_p, width))
+            sent = pixels[pooled] * out[:, pooled]
+            reads[:, pooled] = window + sent  # the window, then the output for sending
+            writes[:, pooled] = line + sent
+            # MNSIM times the output read twice (its pooling latency and its merge)
+            timed[:, pooled] = reads[:, pooled] + writes[:, pooled] + sent
+            per_pixel_s[:, pooled] = (
+                c.pooling_unit_latency_s * np.ceil(g.other_channels[pooled] / c.pooling_units)
+                * np.ceil(g.other_window[pooled] / c.pooling_window))
+            pipelined_extra[:, pooled] = (pipelined_line - line) * c.buffer_access_s
+        hop_bits = pixels * transfer_hops * channel_bits
+        latency = (timed * c.buffer_access_s + pixels * per_pixel_s
                    + hop_bits / c.inter_tile_bandwidth_bps)
-        ops = g.other_pixels * g.other_channels * np.where(is_add, 1, g.other_window)
+        pipelined = latency + pipelined_extra
+        ops = pixels * g.other_channels * np.where(is_add, 1, g.other_window)
         energy = {
             "buffer": reads * c.buffer_read_energy_j + writes * c.buffer_write_energy_j,
             "digital": np.broadcast_to(ops * c.digital_op_energy_j, latency.shape).astype(float),
             "interconnect": hop_bits * c.hop_energy_j_per_bit,
         }
-        return latency.astype(np.float64), energy
+        return latency.astype(np.float64), pipelined.astype(np.float64), energy
 
-    def _network_latency(self, layer_latency: FloatArray, shares: FloatArray,
-                         n: int) -> dict[str, FloatArray]:
-        """Network latency in the three modes from per-layer latencies ``[n, L]``.
+    def _pipelined_latency(self, busy: FloatArray) -> dict[str, FloatArray]:
+        """The ``pipelined`` and ``throughput`` latencies from pipelined busy times ``[n, L]``.
 
-        ``layer_by_layer`` is MNSIM's mode with its pipeline off: each layer in turn after
-        the layer it reads, branches side by side, element-wise adds streaming with their
-        inputs: the sum of the layers' ``shares`` of that critical path
-        (:meth:`epim.cost_model._paths.CriticalPaths.shares`; the sum of the layers for a
-        chain).
-
-        ``pipelined`` is the closed form of the inter-layer pixel pipeline (MNSIM's default
-        mode), taking the layers in network order as a chain: the critical path fills the
-        pipeline up to some layer ``m`` (each layer waits for the ``need_first`` producer
-        pixels its first window needs, MNSIM's ``trans_time``), streams all of ``m``'s pixels,
-        then drains one output row of every later layer. The latency is the maximum over
-        ``m`` of fill + stream + drain, computed with cumulative sums (no loop over layers).
+        ``busy`` is each layer's time over its output map in MNSIM's pipelined mode (its
+        line buffer filled a window column at a time). ``pipelined`` is one image through
+        MNSIM's inter-layer pixel pipeline on the layer graph: the longest path through the
+        (layer, pixel) graph, each layer taking ``busy / pixels`` per output pixel
+        (:class:`epim.cost_model._pipeline.PipelineSchedule`). ``throughput`` is the period
+        of a full pipeline, the busiest layer (ISAAC, NeuroSim): never above ``pipelined``.
         """
-        g = self.geometry
-        pixels = self._pixels
-        per_pixel = layer_latency / pixels
-        previous = np.concatenate([np.zeros((n, 1)), per_pixel[:, :-1]], axis=1)
-        fill = np.cumsum(g.need_first * previous, axis=1)
-        drain = g.drain_pixels * per_pixel
-        drain_after = drain.sum(axis=1, keepdims=True) - np.cumsum(drain, axis=1)
-        pipelined = (fill + layer_latency + drain_after).max(axis=1)
-        return {
-            "layer_by_layer": shares.sum(axis=1),
-            "pipelined": pipelined,
-            "throughput": layer_latency.max(axis=1),
-        }
+        return {"pipelined": self.schedule.latency(busy / self._pixels),
+                "throughput": busy.max(axis=1)}

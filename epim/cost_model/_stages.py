@@ -177,6 +177,11 @@ class ActivationLatency:
         buffer_reads: Buffer reads per activation (window read, output read).
         buffer_writes: Buffer writes per activation (line write, partial-sum write).
         buffer_s: Their time.
+        pipelined_line_writes: Line-buffer writes per activation in MNSIM's pipelined mode,
+            which fills the line buffer a window column at a time (its mode 1) where the
+            layer-by-layer mode fills whole input rows (averaged over the output map).
+        line_writes: The layer-by-layer line-buffer writes per activation (in
+            ``buffer_writes``).
         merge_hops: Hops over which the layer merges its partial sums (placement).
         transfer_hops: Hops to the farthest tile the layer feeds (placement).
         merge_s: That merge.
@@ -192,6 +197,8 @@ class ActivationLatency:
     buffer_reads: FloatArray
     buffer_writes: FloatArray
     buffer_s: FloatArray
+    pipelined_line_writes: FloatArray
+    line_writes: FloatArray
     merge_hops: FloatArray
     transfer_hops: FloatArray
     merge_s: FloatArray
@@ -203,6 +210,11 @@ class ActivationLatency:
         total: FloatArray = (self.compute_s + self.digital_s + self.intra_tile_s
                              + self.buffer_s + self.merge_s + self.transfer_s)
         return total
+
+    def pipelined_extra_s(self, buffer_access_s: float) -> FloatArray:
+        """What MNSIM's pipelined mode adds to an activation (s; its line-buffer writes)."""
+        extra: FloatArray = (self.pipelined_line_writes - self.line_writes) * buffer_access_s
+        return extra
 
 
 def activation_latency(c: HardwareConstants, g: NetworkArrays, d: DesignArrays,
@@ -216,17 +228,21 @@ def activation_latency(c: HardwareConstants, g: NetworkArrays, d: DesignArrays,
     width, t_acc, clk = c.buffer_width_bits, c.buffer_access_s, c.digital_clock_s
     abits = d.act_bits
     dac_cycles = ceil_div(abits, c.dac_bits)
-    steps = (dac_cycles * ceil_div(m.rows_used, c.dacs_per_xbar)
-             * ceil_div(m.cols_used, c.adcs_per_xbar))
+    column_passes = ceil_div(m.cols_used, c.adcs_per_xbar)
+    blocks = ceil_div(m.rows_used, c.dacs_per_xbar) * column_passes
+    steps = dac_cycles * blocks
     merge_levels = np.ceil(np.log2(m.pes))
     tile_levels = float(np.ceil(np.log2(c.tile_pes)))
     t_compute = steps * (c.dac_latency_s + c.cell_read_latency_s + c.adc_latency_s)
-    # MNSIM's group adders: the groups' partial sums meet in a tree of ceil(log2 G) levels,
-    # once per ADC pass over the columns
+    # MNSIM's PE_latency: per step an input-register and a shift-register clock, the input
+    # demux and the output mux; per row-and-column block one more input-register clock; per
+    # ADC pass over the columns an output-register clock and the group adders (the groups'
+    # partial sums meet in a tree of ceil(log2 G) levels); then the PE adder tree
     group_levels = float(np.ceil(np.log2(c.xbar_groups)))
-    t_digital = (steps * 2.2 * clk + clk + c.decoder_latency_s + c.mux_latency_s
-                 + merge_levels * clk
-                 + group_levels * ceil_div(m.cols_used, c.adcs_per_xbar) * clk)
+    t_digital = steps * (2 * clk + c.decoder_latency_s + c.mux_latency_s)
+    t_digital += blocks * clk
+    t_digital += column_passes * ((1 + group_levels) * clk)
+    t_digital += merge_levels * clk
     t_intra = ((tile_levels * (c.adc_bits + merge_levels)
                 - merge_levels * (merge_levels + 1) / 2) * m.cols_used
                / c.intra_tile_bandwidth_bps)
@@ -246,6 +262,22 @@ def activation_latency(c: HardwareConstants, g: NetworkArrays, d: DesignArrays,
         g.stride_w * d.epitome_w * cin_pe * abits, width)) / g.pixels
     line_write = np.where(g.is_linear, full_window, conv_line)
     window_read = np.where(g.is_linear, full_window, conv_window)
+    # MNSIM's pipelined mode (calculate_model_latency, mode 1) fills the line buffer a window
+    # column at a time: the first pixel (k - p)^2 values, a row start stride x (k - p), the
+    # rest of the first row stride x k, every other pixel stride^2 (window reads unchanged)
+    # (at stride 1 a row start and the other pixels write what they write layer by layer)
+    channel_bits = cin_pe * abits
+    pipe_row_start, pipe_step = row_start, step
+    strided = np.flatnonzero(g.stride_h > 1)
+    if strided.size:
+        pipe_row_start, pipe_step = row_start.copy(), step.copy()
+        bits_s = channel_bits[:, strided]
+        pipe_row_start[:, strided] = np.ceil(bits_s * (g.stride_h * edge)[strided] / width)
+        pipe_step[:, strided] = np.ceil(bits_s * (g.stride_h * g.stride_w)[strided] / width)
+    pipe_line = (np.ceil(channel_bits * (edge * edge) / width)
+                 + (rows - 1) * pipe_row_start
+                 + (cols - 1) * np.ceil(channel_bits * (g.stride_w * g.kh) / width)
+                 + (rows - 1) * (cols - 1) * pipe_step) / g.pixels
     psum_write = ceil_div_f((c.adc_bits + merge_levels) * m.cols_used * m.pes, width)
     out_read = ceil_div_f(m.cols_used * abits * m.pes, width)
     reads, writes = window_read + out_read, line_write + psum_write
@@ -255,6 +287,8 @@ def activation_latency(c: HardwareConstants, g: NetworkArrays, d: DesignArrays,
         dac_cycles=dac_cycles, steps=steps, compute_s=t_compute, digital_s=t_digital,
         intra_tile_s=t_intra, buffer_reads=reads, buffer_writes=writes,
         buffer_s=(reads + writes) * t_acc,
+        pipelined_line_writes=np.where(g.is_linear, full_window, pipe_line),
+        line_writes=line_write,
         merge_hops=merge_hops, transfer_hops=transfer_hops, merge_s=t_merge,
         transfer_s=transfer_hops * g.cout * abits / inter_bw)
 

@@ -54,8 +54,6 @@ class NetworkArrays:
     order: IntArray
     compute_positions: IntArray
     other_positions: IntArray
-    need_first: IntArray
-    drain_pixels: IntArray
 
     @classmethod
     def from_network(cls, network: Network) -> NetworkArrays:
@@ -74,25 +72,6 @@ class NetworkArrays:
                 act_source.append(last_compute)
         order = [compute_index.get(layer.name, other_index.get(layer.name, -1))
                  for layer in network.layers]
-        need_first: list[int] = []
-        drain: list[int] = []
-        for layer in network.layers:
-            producer_pixels = layer.in_hw[0] * layer.in_hw[1]
-            if layer.kind in ("linear", "globalpool"):
-                need_first.append(producer_pixels)
-                drain.append(1)
-            elif layer.kind == "add":
-                need_first.append(1)
-                drain.append(1)
-            else:
-                # MNSIM TCG trans_time: rows (k - p - 1) of the producer, plus one window.
-                edge = max(layer.kernel[0] - layer.padding[0] - 1, 0)
-                need_first.append(edge * layer.in_hw[1] + edge + 1)
-                # after the producer's last pixel: the output rows whose windows reach its
-                # last row, but for the pixels those rows could already compute
-                reach = -(-(layer.kernel[0] - layer.padding[0]) // layer.stride[0])
-                drain.append((max(reach, 1) - 1) * layer.out_hw[1] + 1)
-
         def ints(values: list[int]) -> IntArray:
             return np.asarray(values, dtype=np.int64)
 
@@ -129,6 +108,4 @@ class NetworkArrays:
                                     if layer.is_compute]),
             other_positions=ints([i for i, layer in enumerate(network.layers)
                                   if not layer.is_compute]),
-            need_first=ints(need_first),
-            drain_pixels=ints(drain),
         )

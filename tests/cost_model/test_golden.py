@@ -27,6 +27,8 @@ def test_matches_golden(case: tuple) -> None:  # type: ignore[type-arg]
         assert got["energy_j"] == pytest.approx(want["energy_j"], rel=1e-9)
     for key in ("area_m2", "crossbar_area_m2", "energy_j", "latency_s"):
         assert actual[key] == pytest.approx(expected[key], rel=1e-9)
+    for mode, seconds in expected["latency_s_by_mode"].items():  # every mode, not just the case's
+        assert actual["latency_s_by_mode"][mode] == pytest.approx(seconds, rel=1e-9), mode
     assert actual["energy_breakdown_j"].keys() == expected["energy_breakdown_j"].keys()
     for component, joules in expected["energy_breakdown_j"].items():  # per component
         assert actual["energy_breakdown_j"][component] == pytest.approx(joules, rel=1e-9,

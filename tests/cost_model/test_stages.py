@@ -67,6 +67,26 @@ def test_mapping_counts_by_hand() -> None:
     assert m.units[0, 0] == 2 and m.crossbars[0, 0] == 4 and m.tiles[0, 0] == 1
 
 
+def test_line_buffer_writes_by_hand() -> None:
+    # the 3x3, pad 1 conv on 16x16 with 28 channels per PE at 9 bits: 252 bits per input
+    # column; 64-bit accesses. Layer by layer (MNSIM's nopipe): the first pixel writes a whole
+    # input row and two columns, the 15 other row starts 2 columns, the rest 1 column each.
+    # Pipelined (MNSIM's mode 1): the first pixel a 2x2 corner, the row starts 2 columns, the
+    # rest of the first row 3 columns (a column of the kernel height), the others 1 column.
+    c, g, d, m, _ = stages({"network": "two-layers", "default": {"weight_bits": 9,
+                                                                 "act_bits": 9}})
+    t = activation_latency(c, g, d, m, np.zeros((1, 2)), np.zeros((1, 2)))
+    column = -(-252 // 64)  # 4 accesses per input column
+    nopipe = (-(-(16 + 2) * 252 // 64) + 15 * -(-2 * 252 // 64) + 16 * 15 * column) / 256
+    pipe = (-(-4 * 252 // 64) + 15 * -(-2 * 252 // 64) + 15 * -(-3 * 252 // 64)
+            + 15 * 15 * column) / 256
+    assert t.line_writes[0, 0] == pytest.approx(nopipe, rel=1e-12)
+    assert t.pipelined_line_writes[0, 0] == pytest.approx(pipe, rel=1e-12)
+    extra = t.pipelined_extra_s(c.buffer_access_s)
+    assert extra[0, 0] == pytest.approx((pipe - nopipe) * c.buffer_access_s, rel=1e-12)
+    assert extra[0, 1] == 0.0  # a fully connected layer reads its input once either way
+
+
 @pytest.mark.parametrize(("conv", "per_pixel"), [
     ({"epitome_in": 16, "epitome_out": 32}, 1),                         # plain wrapping
     ({"epitome_in": 16, "epitome_out": 32, "channel_offsets": 1}, 4),   # 4 output blocks
