@@ -3,7 +3,7 @@
 torch is imported only here and in ``epim.proxy``.
 """
 
-from epim.nn._build import ComputeBlock, EpimNet, build, epitomize, module_key
+from epim.nn._build import ComputeBlock, EpimNet, build, epitomize, merge, module_key
 from epim.nn._crossbar import (
     CrossbarLayer,
     CrossbarSpec,
@@ -36,6 +36,7 @@ __all__ = [
     "export",
     "export_bytes",
     "load",
+    "merge",
     "module_key",
     "pair_weight_levels",
     "sample_devices",

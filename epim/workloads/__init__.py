@@ -1,6 +1,6 @@
 """Network layer tables: the built-in zoo and user network files."""
 
-from epim.workloads._layer import COMPUTE_KINDS, LAYER_KINDS, Layer, Network
+from epim.workloads._layer import COMPUTE_KINDS, LAYER_KINDS, MERGE_KINDS, Layer, Network
 from epim.workloads._memory import ProxyMemory, proxy_memory
 from epim.workloads._names import (
     MAX_NAME_LENGTH,
@@ -32,6 +32,7 @@ __all__ = [
     "COMPUTE_KINDS",
     "LAYER_KINDS",
     "MAX_NAME_LENGTH",
+    "MERGE_KINDS",
     "NAME_CHARSET",
     "NAME_PATTERN",
     "Layer",
