@@ -1,4 +1,8 @@
-"""Network layer tables: the built-in zoo and user network files."""
+"""Network layer tables: the built-in zoo, user network files and ONNX files.
+
+``onnx`` is imported only when an ONNX file is read (``load_onnx_network``). Networks from a
+PyTorch module come from ``epim.nn.from_torch`` (torch stays in ``epim.nn``).
+"""
 
 from epim.workloads._layer import COMPUTE_KINDS, LAYER_KINDS, MERGE_KINDS, Layer, Network
 from epim.workloads._memory import ProxyMemory, proxy_memory
@@ -13,6 +17,8 @@ from epim.workloads._names import (
     printable,
     unsafe_text,
 )
+from epim.workloads._naming import LayerNamer
+from epim.workloads._onnx import load_onnx_network, onnx_network_dict
 from epim.workloads._parse import (
     NetworkLimits,
     load_network_file,
@@ -36,6 +42,7 @@ __all__ = [
     "NAME_CHARSET",
     "NAME_PATTERN",
     "Layer",
+    "LayerNamer",
     "Network",
     "NetworkLimits",
     "ProxyMemory",
@@ -47,8 +54,10 @@ __all__ = [
     "list_networks",
     "load_document_text",
     "load_network_file",
+    "load_onnx_network",
     "network_from_dict",
     "network_to_dict",
+    "onnx_network_dict",
     "printable",
     "proxy_memory",
     "register_network",
