@@ -1,4 +1,5 @@
-"""PyTorch side: the epitome operator, quantizers, models from a design, and their export.
+"""PyTorch side: the epitome operator, quantizers, models from a design, their export, and
+networks from a user's own module (``from_torch``).
 
 torch is imported only here and in ``epim.proxy``.
 """
@@ -14,6 +15,7 @@ from epim.nn._crossbar import (
     sample_devices,
 )
 from epim.nn._epitome import EpitomeConv2d, EpitomeLayer, EpitomeLinear, wrap_index
+from epim.nn._from_torch import from_torch
 from epim.nn._export import default_device, export, export_bytes, load
 from epim.nn._quant import ActivationQuantizer, WeightQuantizer, weight_levels
 
@@ -35,6 +37,7 @@ __all__ = [
     "epitomize",
     "export",
     "export_bytes",
+    "from_torch",
     "load",
     "merge",
     "module_key",

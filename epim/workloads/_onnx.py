@@ -18,7 +18,8 @@ What maps to what:
   ``concat``.
 - ``Flatten`` (axis 1), ``Reshape`` to ``[N, C*H*W]`` and ``Squeeze`` of a 1x1 map feed a
   linear layer (which flattens its input anyway).
-- Free in the cost model, so folded away: ``BatchNormalization``, activations (``Relu``,
+- Free in the cost model, so folded away: ``BatchNormalization`` (the conv or linear layer
+  it follows gets a bias, as when folded into it, which PyTorch's export does), activations (``Relu``,
   ``Clip`` / ReLU6, ``Sigmoid``, ``HardSwish``, ...), ``Dropout``, ``Identity``,
   ``Softmax``, and ``Add`` / ``Sub`` / ``Mul`` / ``Div`` by a constant (a bias or scale).
 - Nodes that read no activation (``Constant``, ``Shape`` arithmetic) are skipped.
@@ -232,6 +233,8 @@ class _Converter:
             if node.input[0] not in self.acts:
                 self._unsupported(node, position)
             source = self.acts[node.input[0]]
+            if op == "BatchNormalization" and source.direct:  # folded: the layer's bias
+                self._fold_bias(source.layer)
             self._set(node, _Act(source.layer, source.flat, direct=False))
         elif op == "Shape":
             return
@@ -531,11 +534,15 @@ class _Converter:
     def _affine(self, node: NodeProto, act_input: str) -> None:
         """A constant added to, or scaling, an activation: free (a conv's bias when direct)."""
         act = self.acts[act_input]
-        layer = self.by_name.get(act.layer)
-        if (node.op_type == "Add" and act.direct and layer is not None
-                and layer["type"] in ("conv", "linear")):
-            layer["bias"] = True
+        if node.op_type == "Add" and act.direct:
+            self._fold_bias(act.layer)
         self._set(node, _Act(act.layer, act.flat, direct=False))
+
+    def _fold_bias(self, name: str) -> None:
+        """A BatchNorm or constant added right after a conv or linear layer: its bias."""
+        layer = self.by_name.get(name)
+        if layer is not None and layer["type"] in ("conv", "linear"):
+            layer["bias"] = True
 
 
 def _attributes(node: NodeProto) -> dict[str, Any]:
