@@ -65,6 +65,10 @@ class CriticalPaths:
             if k - j > 1:
                 jumped[j + 1] += 1
                 jumped[k] -= 1
+        for k, layer in enumerate(layers):  # the network input feeds branches side by side
+            if k > 0 and "input" in layer.inputs:
+                jumped[0] += 1
+                jumped[k] -= 1
         cut = np.cumsum(jumped[:n]) == 0
         consumers: list[list[int]] = [[] for _ in layers]
         for j, k in edges:
