@@ -64,7 +64,8 @@ def dependency_pixels(layer: Layer, producer_pixels: int) -> IntArray:
     MNSIM's ``calculate_model_latency`` (mode 1): a convolution or pooling window's last input
     pixel ``(min(e + s i, H) - 1, min(e + s j, W) - 1)`` with ``e = max(k - pad, 1)`` (``k``
     the dilated kernel extent), a 1x1 convolution's ``(s i, s j)``, an element-wise add's own
-    pixel (a concat's too: it takes every producer's same pixel, at no cost of its own), a fully connected or global-pool layer's producer's last pixel.
+    pixel (a concat's too: it takes every producer's same pixel, at no cost of its own), a
+    fully connected or global-pool layer's producer's last pixel.
 
     Args:
         layer: The consuming layer.

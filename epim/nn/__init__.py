@@ -1,5 +1,6 @@
-"""PyTorch side: the epitome operator, quantizers, models from a design, their export, and
-networks from a user's own module (``from_torch``).
+"""PyTorch side: epitome operator, quantizers, models from a design, export, from_torch.
+
+``from_torch`` gives the network of a user's own module.
 
 torch is imported only here and in ``epim.proxy``.
 """
@@ -15,8 +16,8 @@ from epim.nn._crossbar import (
     sample_devices,
 )
 from epim.nn._epitome import EpitomeConv2d, EpitomeLayer, EpitomeLinear, wrap_index
-from epim.nn._from_torch import from_torch
 from epim.nn._export import default_device, export, export_bytes, load
+from epim.nn._from_torch import from_torch
 from epim.nn._quant import ActivationQuantizer, WeightQuantizer, weight_levels
 
 __all__ = [

@@ -372,7 +372,7 @@ class _Converter:
         }, flat=True)
 
     def _flatten(self, node: fx.Node, source: Any) -> None:
-        act = self._act(node, source, spatial=False)
+        self._act(node, source, spatial=False)
         before, after = _shape(source), _shape(node)
         if before is None or after is None:
             raise self._error(node, "unknown shape", expected="a tensor")

@@ -28,16 +28,21 @@ def scoped(scope: str, base: str) -> str:
 def torch_scope(node_name: str) -> str:
     """The dotted module path of a node named by PyTorch's ONNX exporter, else ``""``.
 
-    ``/layer1/layer1.0/conv1/Conv`` gives ``layer1.0.conv1``: the exporter writes each
-    enclosing module's name, a ``Sequential``'s children by their full path and other
-    children by their attribute name; the last part is the operator.
+    ``/layer2/layer2.0/downsample/downsample.0/Conv`` gives ``layer2.0.downsample.0``: the
+    exporter writes each enclosing module's attribute name, a container's children prefixed
+    by the container's own name (``layer2.0``, ``downsample.0``); the last part is the
+    operator.
     """
     if not node_name.startswith("/"):
         return ""
     parts = [part for part in node_name.split("/") if part][:-1]
-    path = ""
+    path = previous = ""
     for part in parts:
-        path = part if not path or part.startswith(path + ".") else f"{path}.{part}"
+        if previous and part.startswith(previous + "."):
+            path += part[len(previous):]
+        else:
+            path = f"{path}.{part}" if path else part
+        previous = part
     return path
 
 

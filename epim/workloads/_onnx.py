@@ -19,8 +19,8 @@ What maps to what:
 - ``Flatten`` (axis 1), ``Reshape`` to ``[N, C*H*W]`` and ``Squeeze`` of a 1x1 map feed a
   linear layer (which flattens its input anyway).
 - Free in the cost model, so folded away: ``BatchNormalization`` (the conv or linear layer
-  it follows gets a bias, as when folded into it, which PyTorch's export does), activations (``Relu``,
-  ``Clip`` / ReLU6, ``Sigmoid``, ``HardSwish``, ...), ``Dropout``, ``Identity``,
+  it follows gets a bias, as when folded into it, which PyTorch's export does), activations
+  (``Relu``, ``Clip`` / ReLU6, ``Sigmoid``, ``HardSwish``, ...), ``Dropout``, ``Identity``,
   ``Softmax``, and ``Add`` / ``Sub`` / ``Mul`` / ``Div`` by a constant (a bias or scale).
 - Nodes that read no activation (``Constant``, ``Shape`` arithmetic) are skipped.
 
