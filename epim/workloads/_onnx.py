@@ -348,7 +348,7 @@ class _Converter:
         act = self.acts.get(node.input[0])
         attrs = _attributes(node)
         if act is None or node.input[1] in self.acts:
-            raise self._error(node, position, "multiplies two activations",
+            raise self._error(node, position, "is not an activation times a constant matrix",
                               field="op_type", expected="an activation times a weight matrix")
         if node.op_type == "Gemm" and int(attrs.get("transA", 0)):
             raise self._error(node, position, "transA = 1", field="transA", expected="0")

@@ -180,3 +180,32 @@ def test_cli_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[s
         lines = stderr.strip().splitlines()
         assert code == 2 and len(lines) == 1, stderr
         assert lines[0].startswith(f"error: {tmp_path}") and needle in lines[0]
+
+
+def test_hand_written_graph_maps_every_kind() -> None:
+    def node(op: str, inputs: list[str], output: str, **attrs: Any) -> Any:
+        return helper.make_node(op, inputs, [output], name=output, **attrs)
+
+    nodes = [
+        conv(name="c1", out="h1"),
+        node("BatchNormalization", ["h1", "s", "b", "m", "v"], "h2"),
+        node("Clip", ["h2"], "h3"),
+        node("MaxPool", ["h3"], "p1", kernel_shape=[2, 2], strides=[2, 2]),
+        node("Conv", ["p1", "w2"], "c2", group=4, pads=[1, 1, 1, 1]),
+        node("Concat", ["p1", "c2"], "cat", axis=1),
+        node("ReduceMean", ["cat"], "gap", axes=[2, 3], keepdims=1),
+        node("Flatten", ["gap"], "flat", axis=1),
+        node("MatMul", ["flat", "fc_w"], "mm"),
+        node("Add", ["mm", "fc_b"], "logits"),
+        node("Softmax", ["logits"], "y"),
+    ]
+    weights = {**W, "w2": [4, 1, 3, 3], "s": [4], "b": [4], "m": [4], "v": [4],
+               "fc_w": [8, 5], "fc_b": [5]}
+    net = network_from_dict(onnx_network_dict(graph(nodes, weights=weights), name="n"))
+    assert [(layer.name, layer.kind) for layer in net.layers] == [
+        ("c1", "conv"), ("p1", "pool"), ("c2", "conv"), ("cat", "concat"),
+        ("gap", "globalpool"), ("mm", "linear")]
+    assert net.layer("c1").bias  # the BatchNorm after it, folded
+    assert net.layer("c2").groups == 4 and net.layer("cat").out_channels == 8
+    assert net.layer("mm").bias and net.layer("mm").out_channels == 5
+    assert net.layer("mm").inputs == ("gap",)
