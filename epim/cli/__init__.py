@@ -9,6 +9,7 @@ from __future__ import annotations
 import typer
 
 from epim.cli import _cost, _service
+from epim.cli._networks import networks_app
 from epim.cli._study import study_app
 
 app = typer.Typer(
@@ -19,6 +20,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 _cost.register(app)
+app.add_typer(networks_app, name="networks")
 app.add_typer(study_app, name="study")
 _service.register(app)
 

@@ -1,4 +1,4 @@
-"""``epim networks``, ``epim presets``, ``epim cost`` and ``epim export``."""
+"""``epim presets``, ``epim cost``, ``epim export`` and the listing of ``epim networks``."""
 
 from __future__ import annotations
 
@@ -20,7 +20,6 @@ from epim.cost_model import LatencyMode
 
 def register(app: typer.Typer) -> None:
     """Add the commands to ``app``."""
-    app.command("networks")(networks_command)
     app.command("presets")(presets_command)
     app.command("cost")(cost_command)
     app.command("export")(export_command)

@@ -35,7 +35,8 @@ def load_spec_file(path: Path) -> Any:
 
     The CLI may read its own user's files: a ``network`` or ``hardware`` naming a YAML/JSON
     file (relative to the spec) is read and put inline, so the stored spec is self-contained
-    and no server ever opens a path from it.
+    and no server ever opens a path from it; a ``network`` naming an ``.onnx`` file is
+    converted here and put inline as a network document.
     """
     from pydantic import ValidationError
 
@@ -59,7 +60,12 @@ def _is_file_name(value: Any) -> TypeGuard[str]:
 
 def _inline_files(data: dict[str, Any], base: Path) -> dict[str, Any]:
     data = dict(data)
-    if _is_file_name(data.get("network")):
+    network = data.get("network")
+    if isinstance(network, str) and network.lower().endswith(".onnx"):
+        from epim.workloads import load_onnx_network, network_to_dict
+
+        data["network"] = network_to_dict(load_onnx_network(base / network))
+    elif _is_file_name(network):
         data["network"] = read_document(base / data["network"], "network file")
     hardware = data.get("hardware")
     if _is_file_name(hardware):

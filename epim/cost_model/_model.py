@@ -251,10 +251,10 @@ class CostModel:
         """Tiles of each pooling and add layer, ``[n_other]``.
 
         One per pooling layer where the preset gives pooling its own tiles (MNSIM), none for
-        adds.
+        adds and concats.
         """
         g, c = self.geometry, self.hardware.constants
-        pooling = np.asarray([k != "add" for k in g.other_kind], dtype=bool)
+        pooling = np.asarray([k not in ("add", "concat") for k in g.other_kind], dtype=bool)
         return (pooling & c.pooling_tiles).astype(np.float64)
 
     def _other_layers(self, bits: FloatArray, transfer_hops: FloatArray
@@ -273,7 +273,9 @@ class CostModel:
         ``stride (k - pad)`` at a row start, ``stride^2`` at the others). An add reads both
         operands and writes the sum, and takes MNSIM's ``element_sum`` time: its buffer reads
         and writes all its operands (``inputs x C x bits`` each way). A global pool reads the
-        whole map once. Buffer accesses are ``width``-bit; energy counts each access once.
+        whole map once. Buffer accesses are ``width``-bit; energy counts each access once. A
+        concat costs nothing: MNSIM has it as a graph node but times and charges none, its
+        producers write their channels where the consumer reads them.
 
         Returns:
             Layer-by-layer latency, pipelined-mode latency (s) and energy by component (J).
@@ -284,7 +286,8 @@ class CostModel:
         kinds = np.asarray(g.other_kind, dtype=object)
         channel_bits = g.other_channels * bits
         is_add = kinds == "add"
-        pooled = np.flatnonzero((kinds != "add") & (kinds != "globalpool"))  # windowed layers
+        kept = kinds != "concat"  # a concat re-indexes its producers' outputs: free
+        pooled = np.flatnonzero(kept & (kinds != "add") & (kinds != "globalpool"))  # windowed
         pixels = g.other_pixels
         out = ceil_div_f(channel_bits, width)
         operands = ceil_div_f(self._add_inputs * channel_bits, width)
@@ -321,10 +324,11 @@ class CostModel:
                 * np.ceil(g.other_window[pooled] / c.pooling_window))
             pipelined_extra[:, pooled] = (pipelined_line - line) * c.buffer_access_s
         hop_bits = pixels * transfer_hops * channel_bits
-        latency = (timed * c.buffer_access_s + pixels * per_pixel_s
-                   + hop_bits / c.inter_tile_bandwidth_bps)
+        latency = kept * (timed * c.buffer_access_s + pixels * per_pixel_s
+                          + hop_bits / c.inter_tile_bandwidth_bps)
         pipelined = latency + pipelined_extra
-        ops = pixels * g.other_channels * np.where(is_add, 1, g.other_window)
+        reads, writes, hop_bits = reads * kept, writes * kept, hop_bits * kept
+        ops = kept * pixels * g.other_channels * np.where(is_add, 1, g.other_window)
         energy = {
             "buffer": reads * c.buffer_read_energy_j + writes * c.buffer_write_energy_j,
             "digital": np.broadcast_to(ops * c.digital_op_energy_j, latency.shape).astype(float),

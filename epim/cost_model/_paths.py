@@ -4,7 +4,9 @@ MNSIM 2.0's layer-by-layer mode (``calculate_model_latency_nopipe``) starts each
 the layer it reads has finished, so the branches of a residual block run side by side, and an
 element-wise add streams: it sums each pixel as soon as both inputs have it, finishing one add
 after its inputs unless it is slower than them (docs/cost_model.md section 4). The network's
-latency is then the longest path through the layer graph.
+latency is then the longest path through the layer graph. A concat has no entry in MNSIM's
+latency model (its ``interface.py`` makes it a graph node; ``Model_latency`` times none): here it
+costs nothing and waits for all its producers, so it only joins their paths.
 
 To keep that a fixed sequence of array operations (no loop over layers at evaluation time),
 the graph is cut into *segments* once per network: a layer that no edge jumps over is a
@@ -41,7 +43,7 @@ class CriticalPaths:
         segment_starts: First path of each segment (paths are grouped by segment).
         streamed: ``[n_layers]`` whether the layer is an element-wise add that streams.
         stream_source: ``[n_layers]`` the layer whose pixels a streaming add follows (the one
-            before it in network order).
+            before it in network order, looking through concats to their last producer).
 
     """
 
@@ -62,6 +64,10 @@ class CriticalPaths:
         for j, k in edges:
             if k - j > 1:
                 jumped[j + 1] += 1
+                jumped[k] -= 1
+        for k, layer in enumerate(layers):  # the network input feeds branches side by side
+            if k > 0 and "input" in layer.inputs:
+                jumped[0] += 1
                 jumped[k] -= 1
         cut = np.cumsum(jumped[:n]) == 0
         consumers: list[list[int]] = [[] for _ in layers]
@@ -87,7 +93,7 @@ class CriticalPaths:
             membership[path, p] = 1.0
         streamed = np.asarray([layer.kind == "add" for layer in layers], dtype=bool)
         return cls(membership=membership, segment_starts=np.asarray(starts, dtype=np.int64),
-                   streamed=streamed, stream_source=np.maximum(np.arange(n) - 1, 0))
+                   streamed=streamed, stream_source=_stream_sources(network, index))
 
     def shares(self, layer_latency: FloatArray, pixels: IntArray) -> FloatArray:
         """Each layer's share of the layer-by-layer latency, ``[n, L]`` (s).
@@ -121,6 +127,25 @@ class CriticalPaths:
             per_pixel - per_pixel[:, self.stream_source]))
         effective: FloatArray = np.where(self.streamed, add, layer_latency)
         return effective
+
+
+def _stream_sources(network: Network, index: dict[str, int]) -> IntArray:
+    """The layer whose pixels each layer would stream after: the one before it in network order.
+
+    A concat costs nothing and finishes a pixel when its producers do, so an add right after a
+    concat follows the concat's last producer (in network order) instead.
+    """
+    layers = network.layers
+    sources = []
+    for i in range(len(layers)):
+        source = max(i - 1, 0)
+        while layers[source].kind == "concat":
+            producers = [index[name] for name in layers[source].inputs if name in index]
+            if not producers:  # a concat of the network input alone
+                break
+            source = max(producers)
+        sources.append(source)
+    return np.asarray(sources, dtype=np.int64)
 
 
 def _segment_paths(first: int, end: int, edges: list[tuple[int, int]],

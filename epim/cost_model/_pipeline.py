@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from epim.workloads import Layer, Network
+from epim.workloads import MERGE_KINDS, Layer, Network
 
 FloatArray = npt.NDArray[np.float64]
 Float32Array = npt.NDArray[np.float32]
@@ -64,7 +64,8 @@ def dependency_pixels(layer: Layer, producer_pixels: int) -> IntArray:
     MNSIM's ``calculate_model_latency`` (mode 1): a convolution or pooling window's last input
     pixel ``(min(e + s i, H) - 1, min(e + s j, W) - 1)`` with ``e = max(k - pad, 1)`` (``k``
     the dilated kernel extent), a 1x1 convolution's ``(s i, s j)``, an element-wise add's own
-    pixel, a fully connected or global-pool layer's producer's last pixel.
+    pixel (a concat's too: it takes every producer's same pixel, at no cost of its own), a
+    fully connected or global-pool layer's producer's last pixel.
 
     Args:
         layer: The consuming layer.
@@ -79,7 +80,7 @@ def dependency_pixels(layer: Layer, producer_pixels: int) -> IntArray:
         return np.full(out_h * out_w, producer_pixels - 1, dtype=np.int64)
     i = np.repeat(np.arange(out_h, dtype=np.int64), out_w)
     j = np.tile(np.arange(out_w, dtype=np.int64), out_h)
-    if layer.kind == "add":
+    if layer.kind in MERGE_KINDS:  # element-wise: an add's or a concat's pixel is its inputs'
         same: IntArray = np.minimum(i * out_w + j, producer_pixels - 1)
         return same
     in_h, in_w = layer.in_hw

@@ -15,8 +15,9 @@ MNSIM:
 - an add layer (no tiles) sends from the port to the first tile, in row-major order, of
   each consumer; its merge distance is 0;
 - the last layer only merges: ``A`` minimises the farthest own tile; transfer 0;
-- a layer without tiles that is not an add (pooling where the preset gives it none) moves
-  nothing; its producers send to its consumers instead.
+- a layer without tiles that is not an add (pooling where the preset gives it none, and every
+  concat: a re-indexing of its producers' channels, no tiles of its own) moves nothing; its
+  producers send to its consumers instead.
 
 Vectorized: a layer's own and target tile sets enter only through the extremes of
 ``r + c`` and ``r - c`` over them (the farthest L1 point from ``A`` is one of those four
@@ -35,7 +36,7 @@ from typing import Any, Literal, get_args
 import numpy as np
 import numpy.typing as npt
 
-from epim.workloads import Network
+from epim.workloads import MERGE_KINDS, Network
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -216,7 +217,7 @@ class PlacementGraph:
                     consumers[index[name]].append(i)
 
         def tiled(i: int) -> bool:
-            return layers[i].is_compute or (pooling_tiles and layers[i].kind != "add")
+            return layers[i].is_compute or (pooling_tiles and layers[i].kind not in MERGE_KINDS)
 
         def resolved(i: int) -> list[int]:
             """Consumers of ``i``, looking through tile-less non-add layers."""

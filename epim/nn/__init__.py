@@ -1,9 +1,11 @@
-"""PyTorch side: the epitome operator, quantizers, models from a design, and their export.
+"""PyTorch side: epitome operator, quantizers, models from a design, export, from_torch.
+
+``from_torch`` gives the network of a user's own module.
 
 torch is imported only here and in ``epim.proxy``.
 """
 
-from epim.nn._build import ComputeBlock, EpimNet, build, epitomize, module_key
+from epim.nn._build import ComputeBlock, EpimNet, build, epitomize, merge, module_key
 from epim.nn._crossbar import (
     CrossbarLayer,
     CrossbarSpec,
@@ -15,6 +17,7 @@ from epim.nn._crossbar import (
 )
 from epim.nn._epitome import EpitomeConv2d, EpitomeLayer, EpitomeLinear, wrap_index
 from epim.nn._export import default_device, export, export_bytes, load
+from epim.nn._from_torch import from_torch
 from epim.nn._quant import ActivationQuantizer, WeightQuantizer, weight_levels
 
 __all__ = [
@@ -35,7 +38,9 @@ __all__ = [
     "epitomize",
     "export",
     "export_bytes",
+    "from_torch",
     "load",
+    "merge",
     "module_key",
     "pair_weight_levels",
     "sample_devices",

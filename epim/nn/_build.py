@@ -18,7 +18,7 @@ from epim.errors import DesignError
 from epim.nn._epitome import EpitomeConv2d, EpitomeLinear
 from epim.nn._quant import ActivationQuantizer
 from epim.space import Design, LayerDesign
-from epim.workloads import Layer, Network
+from epim.workloads import MERGE_KINDS, Layer, Network
 
 
 def module_key(name: str) -> str:
@@ -65,7 +65,7 @@ class ComputeBlock(nn.Module):
 
 
 class EpimNet(nn.Module):
-    """A network of :class:`ComputeBlock`, pooling and add layers, run in table order.
+    """A network of :class:`ComputeBlock`, pooling, add and concat layers, run in table order.
 
     Attributes:
         network: The layer table.
@@ -104,6 +104,8 @@ class EpimNet(nn.Module):
                 non_negative[layer.name] = relu
             elif layer.kind == "add":
                 non_negative[layer.name] = True
+            elif layer.kind == "concat":
+                non_negative[layer.name] = source_non_negative
             else:
                 self.blocks[key] = _pool(layer)
                 non_negative[layer.name] = source_non_negative
@@ -112,16 +114,30 @@ class EpimNet(nn.Module):
         """Run the network on ``x`` (N, C, H, W); returns the last layer's output."""
         outputs: dict[str, torch.Tensor] = {"input": x}
         for layer in self.network.layers:
-            if layer.kind == "add":
-                total = outputs[layer.inputs[0]]
-                for source in layer.inputs[1:]:
-                    total = total + outputs[source]
-                out = torch.relu(total)
+            if layer.kind in MERGE_KINDS:
+                out = merge(layer, outputs)
             else:
                 out = self.blocks[module_key(layer.name)](outputs[layer.inputs[0]])
             outputs[layer.name] = out
         result = outputs[self.network.layers[-1].name]
         return result.flatten(1) if result.dim() == 4 and result.shape[2:] == (1, 1) else result
+
+
+def merge(layer: Layer, outputs: dict[str, torch.Tensor]) -> torch.Tensor:
+    """The output of an ``add`` (the sum, then ReLU) or a ``concat`` (channels side by side).
+
+    Args:
+        layer: An add or concat layer.
+        outputs: Every earlier layer's output by name (``"input"`` the network input).
+
+    """
+    inputs = [outputs[source] for source in layer.inputs]
+    if layer.kind == "concat":
+        return torch.cat(inputs, dim=1)
+    total = inputs[0]
+    for other in inputs[1:]:
+        total = total + other
+    return torch.relu(total)
 
 
 def _pool(layer: Layer) -> nn.Module:

@@ -1,6 +1,10 @@
-"""Network layer tables: the built-in zoo and user network files."""
+"""Network layer tables: the built-in zoo, user network files and ONNX files.
 
-from epim.workloads._layer import COMPUTE_KINDS, LAYER_KINDS, Layer, Network
+``onnx`` is imported only when an ONNX file is read (``load_onnx_network``). Networks from a
+PyTorch module come from ``epim.nn.from_torch`` (torch stays in ``epim.nn``).
+"""
+
+from epim.workloads._layer import COMPUTE_KINDS, LAYER_KINDS, MERGE_KINDS, Layer, Network
 from epim.workloads._memory import ProxyMemory, proxy_memory
 from epim.workloads._names import (
     MAX_NAME_LENGTH,
@@ -13,6 +17,8 @@ from epim.workloads._names import (
     printable,
     unsafe_text,
 )
+from epim.workloads._naming import LayerNamer
+from epim.workloads._onnx import load_onnx_network, onnx_network_dict
 from epim.workloads._parse import (
     NetworkLimits,
     load_network_file,
@@ -32,9 +38,11 @@ __all__ = [
     "COMPUTE_KINDS",
     "LAYER_KINDS",
     "MAX_NAME_LENGTH",
+    "MERGE_KINDS",
     "NAME_CHARSET",
     "NAME_PATTERN",
     "Layer",
+    "LayerNamer",
     "Network",
     "NetworkLimits",
     "ProxyMemory",
@@ -46,8 +54,10 @@ __all__ = [
     "list_networks",
     "load_document_text",
     "load_network_file",
+    "load_onnx_network",
     "network_from_dict",
     "network_to_dict",
+    "onnx_network_dict",
     "printable",
     "proxy_memory",
     "register_network",

@@ -5,8 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-LayerKind = Literal["conv", "linear", "pool", "avgpool", "globalpool", "add"]
-LAYER_KINDS: tuple[str, ...] = ("conv", "linear", "pool", "avgpool", "globalpool", "add")
+LayerKind = Literal["conv", "linear", "pool", "avgpool", "globalpool", "add", "concat"]
+LAYER_KINDS: tuple[str, ...] = (
+    "conv", "linear", "pool", "avgpool", "globalpool", "add", "concat",
+)
+#: Layers that read several producers (element-wise sum; channel concatenation).
+MERGE_KINDS: tuple[str, ...] = ("add", "concat")
 COMPUTE_KINDS: tuple[str, ...] = ("conv", "linear")
 POOL_KINDS: tuple[str, ...] = ("pool", "avgpool", "globalpool")
 
@@ -20,7 +24,9 @@ class Layer:
 
     Attributes:
         name: Unique layer name.
-        kind: One of ``conv``, ``linear``, ``pool`` (max), ``avgpool``, ``globalpool``, ``add``.
+        kind: One of ``conv``, ``linear``, ``pool`` (max), ``avgpool``, ``globalpool``, ``add``,
+            ``concat`` (the inputs' channels side by side, in ``inputs`` order; ``in_channels``
+            and ``out_channels`` are their sum).
         inputs: Names of the producing layers (empty for the network input).
         in_channels: Input channels (features for linear layers).
         out_channels: Output channels (features for linear layers).

@@ -16,7 +16,8 @@ trains (the study's network already scaled by ``epim.workloads.scale_network``):
   image. A conv or linear block saves about three copies of its input (the activation, its
   fake-quantized copy and the quantizer's mask) and two of its output (the convolution's and
   BatchNorm's); a max pool its input and twice its output (values and int64 indices); an add
-  its output (for the ReLU after it); a global pool its input.
+  its output (for the ReLU after it); a global pool its input; a concat nothing (its
+  backward slices the gradient).
 - **Inference**: a forward pass without gradients keeps every layer's output of the batch
   until the end (the model's table of outputs), once more for a sensitivity profile, which
   recomputes the layers after each probe.
@@ -40,7 +41,7 @@ BYTES_PER_WEIGHT = 4 * 4 + 16 + 8
 #: ``(inputs, outputs)``.
 SAVED_PER_ELEMENT: dict[str, tuple[int, int]] = {
     "conv": (3, 2), "linear": (3, 2), "pool": (1, 2), "avgpool": (1, 2), "add": (0, 1),
-    "globalpool": (1, 0),
+    "globalpool": (1, 0), "concat": (0, 0),
 }
 
 

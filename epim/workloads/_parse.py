@@ -11,6 +11,8 @@ The format is a contract, documented in the README and in ``schema/network.schem
       - {name: pool1, type: pool, kernel_size: 2, stride: 2}
       - {name: fc, type: linear, out_features: 10}
 
+An ``add`` sums two or more layers of one shape; a ``concat`` puts the channels of two or
+more layers of one height and width side by side (``from`` in that order).
 Shapes propagate from ``input``; ``from`` defaults to the previous layer (``input`` names the
 network input); a ``linear`` after a spatial map flattens it.
 """
@@ -23,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from epim.errors import NetworkError
-from epim.workloads._layer import LAYER_KINDS, Layer, LayerKind, Network
+from epim.workloads._layer import LAYER_KINDS, MERGE_KINDS, Layer, LayerKind, Network
 from epim.workloads._names import MAX_NAME_LENGTH, NAME_CHARSET, is_valid_name
 from epim.workloads._yaml import load_document_text
 
@@ -39,6 +41,7 @@ _KEYS: dict[str, set[str]] = {
     "avgpool": {"name", "type", "from", "kernel_size", "stride", "padding"},
     "globalpool": {"name", "type", "from"},
     "add": {"name", "type", "from"},
+    "concat": {"name", "type", "from"},
 }
 _Shape = tuple[int, int, int]
 
@@ -214,10 +217,10 @@ def _sources(value: Any, kind: str, where: Sequence[str], shapes: dict[str, _Sha
         if source not in shapes:
             raise NetworkError(f"refers to unknown layer '{source}'", location=where,
                                field="from", expected="'input' or the name of an earlier layer")
-    if kind == "add":
+    if kind in MERGE_KINDS:
         if len(names) < 2:
-            raise NetworkError("an add needs at least two inputs", location=where, field="from",
-                               expected="a list of two or more earlier layers")
+            raise NetworkError(f"a {kind} needs at least two inputs", location=where,
+                               field="from", expected="a list of two or more earlier layers")
     elif len(names) != 1:
         raise NetworkError(f"a {kind} layer takes exactly one input", location=where,
                            field="from", expected="one layer name")
@@ -403,6 +406,23 @@ def _add(raw: Mapping[str, Any], name: str, kind: LayerKind, where: Sequence[str
                  out_channels=first[0], in_hw=(first[1], first[2]), out_hw=(first[1], first[2]))
 
 
+def _concat(raw: Mapping[str, Any], name: str, kind: LayerKind, where: Sequence[str],
+            sources: tuple[str, ...], shapes: dict[str, _Shape], limits: NetworkLimits
+            ) -> Layer:
+    first = shapes[sources[0]]
+    for source in sources[1:]:
+        if shapes[source][1:] != first[1:]:
+            raise NetworkError(
+                f"inputs have different map sizes: {sources[0]} {first} vs {source} "
+                f"{shapes[source]}",
+                location=where, field="from",
+                expected="inputs of one height and width (channels may differ)",
+            )
+    channels = sum(shapes[source][0] for source in sources)
+    return Layer(name=name, kind=kind, inputs=sources, in_channels=channels,
+                 out_channels=channels, in_hw=(first[1], first[2]), out_hw=(first[1], first[2]))
+
+
 _BUILDERS = {
     "conv": _conv,
     "linear": _linear,
@@ -410,6 +430,7 @@ _BUILDERS = {
     "avgpool": _pool,
     "globalpool": _globalpool,
     "add": _add,
+    "concat": _concat,
 }
 
 
@@ -421,7 +442,8 @@ def network_to_dict(network: Network) -> dict[str, Any]:
     layers: list[dict[str, Any]] = []
     for layer in network.layers:
         entry: dict[str, Any] = {"name": layer.name, "type": layer.kind}
-        sources: Any = list(layer.inputs) if layer.kind == "add" else layer.inputs[0]
+        sources: Any = (list(layer.inputs) if layer.kind in MERGE_KINDS
+                        else layer.inputs[0])
         entry["from"] = sources
         if layer.kind == "conv":
             entry.update(in_channels=layer.in_channels, out_channels=layer.out_channels,

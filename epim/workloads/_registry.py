@@ -10,6 +10,7 @@ from typing import Any
 from epim.errors import UnknownNameError
 from epim.workloads import _zoo
 from epim.workloads._layer import Network
+from epim.workloads._onnx import load_onnx_network
 from epim.workloads._parse import load_network_file, network_from_dict
 
 _FACTORIES: dict[str, Callable[[], dict[str, Any]]] = {}
@@ -49,12 +50,16 @@ def resolve_network(name_or_path: str | Path) -> Network:
     """Return a built-in network by name, or load a network file by path.
 
     A value that names an existing file, or ends in ``.yaml``/``.yml``/``.json``, is read as
-    a file; anything else must be a registered name.
+    a file (``.onnx``: an ONNX model, converted by :func:`load_onnx_network`); anything else
+    must be a registered name. For the CLI, which may read its own user's files; a server
+    never resolves a client's path.
     """
     text = str(name_or_path)
     if text in _FACTORIES:
         return get_network(text)
     path = Path(text)
+    if path.suffix.lower() == ".onnx":
+        return load_onnx_network(path)
     if path.suffix in (".yaml", ".yml", ".json") or path.exists():
         return load_network_file(path)
     raise UnknownNameError("network", text, list(_FACTORIES))

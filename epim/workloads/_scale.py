@@ -83,6 +83,7 @@ def scale_network(network: Network, *, width: float = 1.0, image_size: int | Non
                 pad = math.ceil((k - size) / 2)
                 layer["padding"] = [pad, pad]
         sizes[layer["name"]] = _out_size(layer, size)
+    _reconcile_adds(spec)
     _resolve_depthwise(spec)
     suffix = "-proxy"
     spec["name"] = network.name[:MAX_NAME_LENGTH - len(suffix)] + suffix
@@ -97,25 +98,103 @@ def _out_size(layer: dict[str, Any], size: int) -> int:
     kind = layer["type"]
     if kind in ("linear", "globalpool"):
         return 1
-    if kind == "add":
+    if kind in ("add", "concat"):
         return size
     k, s, p = layer["kernel_size"][0], layer["stride"][0], layer["padding"][0]
     d = layer.get("dilation", [1, 1])[0]
     return int((size + 2 * p - d * (k - 1) - 1) // s + 1)
 
 
-def _resolve_depthwise(spec: dict[str, Any]) -> None:
-    """Set ``groups`` of depthwise convs to their (scaled) input channels."""
-    channels = {"input": spec["input"][0]}
+def _channels(spec: dict[str, Any]) -> dict[str, int]:
+    """Output channels of every layer of a scaled spec (depthwise convs follow their input)."""
+    channels = {"input": int(spec["input"][0])}
     for layer in spec["layers"]:
-        source = layer["from"] if isinstance(layer["from"], str) else layer["from"][0]
-        cin = channels[source]
+        sources = [layer["from"]] if isinstance(layer["from"], str) else layer["from"]
+        cin = channels[sources[0]]
         if layer["type"] == "conv":
-            if layer["groups"] == "depthwise":
-                layer["groups"] = cin
-                layer["out_channels"] = cin
-            channels[layer["name"]] = layer["out_channels"]
+            channels[layer["name"]] = cin if layer["groups"] == "depthwise" \
+                else layer["out_channels"]
         elif layer["type"] == "linear":
             channels[layer["name"]] = layer["out_features"]
+        elif layer["type"] == "concat":
+            channels[layer["name"]] = sum(channels[source] for source in sources)
         else:
             channels[layer["name"]] = cin
+    return channels
+
+
+def _reconcile_adds(spec: dict[str, Any]) -> None:
+    """Make the inputs of every add agree on their scaled channels.
+
+    Each conv's width rounds up on its own, so a concat of scaled branches can differ from the
+    scaled conv it is added to (``ceil(3 w) + ceil(3 w) != ceil(6 w)``). At an add whose
+    inputs disagree, the inputs that can change take the channels of the one that cannot (one
+    fed by the network input alone) or else of the widest: a conv or linear layer changes its
+    own width, a concat its last input, a pooling layer or depthwise conv its producer, an add
+    all of its inputs. Repeated until every add agrees (or nothing more can change: the
+    network check then names the add).
+    """
+    layers = {layer["name"]: layer for layer in spec["layers"]}
+
+    def sources(name: str) -> list[str]:
+        value = layers[name]["from"]
+        return [value] if isinstance(value, str) else list(value)
+
+    def fixed(name: str) -> bool:
+        if name == "input":
+            return True
+        layer = layers[name]
+        kind = layer["type"]
+        if kind == "linear" or (kind == "conv" and layer["groups"] != "depthwise"):
+            return False
+        found = [fixed(source) for source in sources(name)]
+        return all(found) if kind == "concat" else any(found)
+
+    def adjust(name: str, delta: int) -> bool:
+        if name == "input":
+            return False
+        layer = layers[name]
+        kind = layer["type"]
+        key = {"conv": "out_channels", "linear": "out_features"}.get(kind)
+        if key is not None and layer.get("groups") != "depthwise":
+            groups = layer.get("groups", 1)
+            width = layer[key] + delta
+            if width < 1 or width % groups:
+                return False
+            layer[key] = width
+            return True
+        if kind == "concat":
+            return any(adjust(source, delta) for source in reversed(sources(name)))
+        if kind == "add":
+            return all([adjust(source, delta) for source in sources(name)])
+        return adjust(sources(name)[0], delta)
+
+    for _ in range(len(spec["layers"]) + 1):
+        channels = _channels(spec)
+        for layer in spec["layers"]:
+            if layer["type"] != "add":
+                continue
+            names = sources(layer["name"])
+            counts = [channels[name] for name in names]
+            if len(set(counts)) > 1:
+                anchored = [count for name, count in zip(names, counts, strict=True)
+                            if fixed(name)]
+                target = anchored[0] if anchored else max(counts)
+                changed = [adjust(name, target - count)
+                           for name, count in zip(names, counts, strict=True)
+                           if count != target]
+                if not any(changed):
+                    return
+                break
+        else:
+            return
+
+
+def _resolve_depthwise(spec: dict[str, Any]) -> None:
+    """Set ``groups`` of depthwise convs to their (scaled) input channels."""
+    channels = _channels(spec)
+    for layer in spec["layers"]:
+        source = layer["from"] if isinstance(layer["from"], str) else layer["from"][0]
+        if layer["type"] == "conv" and layer["groups"] == "depthwise":
+            layer["groups"] = channels[source]
+            layer["out_channels"] = channels[source]
