@@ -12,6 +12,7 @@ from epim.cli._common import (
     OutputFormat,
     check_out_dir,
     emit,
+    parse_assignments,
     print_or_write,
     user_errors,
 )
@@ -123,14 +124,14 @@ def cost_command(
     fmt: FormatOption = OutputFormat.table,
 ) -> None:
     """Cost one design of a network on a PIM preset: crossbars, area, latency, energy."""
-    from epim.cost_model import cost_report, load_hardware, parse_assignments
+    from epim.cost_model import cost_report, load_hardware
     from epim.space import Design, load_design_file
     from epim.workloads import resolve_network
 
     overrides: dict[str, Any] = parse_assignments(assignments or [])
     if xbar_size is not None:
         overrides["xbar_size"] = xbar_size
-    hw = load_hardware(hardware, overrides)
+    hw = load_hardware(hardware, overrides, source="--set")
     net = resolve_network(network)
     if design is not None:
         chosen = load_design_file(design, net, default_weight_bits=weight_bits,

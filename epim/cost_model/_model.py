@@ -19,6 +19,7 @@ from epim.cost_model._paths import CriticalPaths
 from epim.cost_model._pipeline import PipelineSchedule
 from epim.cost_model._placement import ChipGrid, PlacementGraph, layer_distances
 from epim.cost_model._stages import (
+    ActionCounts,
     DesignArrays,
     activation_latency,
     ceil_div_f,
@@ -152,7 +153,7 @@ class CostModel:
         self.hardware = hardware
         self.geometry = NetworkArrays.from_network(network)
         self.placement = PlacementGraph.from_network(
-            network, pooling_tiles=hardware.constants.pooling_tiles)
+            network, pooling_tiles=hardware.pooling_tiles)
         self.paths = CriticalPaths.from_network(network)
         self.schedule = PipelineSchedule.from_network(network)
         g = self.geometry
@@ -179,7 +180,7 @@ class CostModel:
         if batch.network.name != self.network.name or len(batch.network) != len(self.network):
             raise InputError(f"batch is for '{batch.network.name}'", field="network",
                              expected=self.network.name)
-        c, g = self.hardware.constants, self.geometry
+        c, g = self.hardware, self.geometry
         d = DesignArrays.from_batch(batch)
         n = len(batch)
         mapping = map_layers(c, g, d)
@@ -209,7 +210,7 @@ class CostModel:
         layer_crossbars = self._assemble(mapping.crossbars, 0.0).astype(np.int64)
         layer_tiles = layer_tiles_f.astype(np.int64)
         layer_latency_s = self._assemble(layer_latency, other_latency)
-        breakdown = {name: self._assemble(energy[name], other_energy.get(name, 0.0))
+        breakdown = {name: self._assemble(energy[name], other_energy[name])
                      for name in ENERGY_COMPONENTS}
         layer_energy_j = np.add.reduce(list(breakdown.values()))
         shares = self.paths.shares(layer_latency_s, self._pixels)
@@ -253,7 +254,7 @@ class CostModel:
         One per pooling layer where the preset gives pooling its own tiles (MNSIM), none for
         adds.
         """
-        g, c = self.geometry, self.hardware.constants
+        g, c = self.geometry, self.hardware
         pooling = np.asarray([k != "add" for k in g.other_kind], dtype=bool)
         return (pooling & c.pooling_tiles).astype(np.float64)
 
@@ -272,14 +273,16 @@ class CostModel:
         fills a window column at a time instead (``(k - pad)^2`` values at the first pixel,
         ``stride (k - pad)`` at a row start, ``stride^2`` at the others). An add reads both
         operands and writes the sum, and takes MNSIM's ``element_sum`` time: its buffer reads
-        and writes all its operands (``inputs x C x bits`` each way). A global pool reads the
-        whole map once. Buffer accesses are ``width``-bit; energy counts each access once.
+        and writes all its operands (``inputs x C x bits`` each way) and ``add_latency_s`` per
+        pixel (MNSIM's fixed 10 ns). A global pool reads the whole map once, a clock per
+        pixel. Buffer accesses are ``width``-bit; energy counts each access once, as action
+        counts x action energies (:func:`energy_by_component`, like every other layer).
 
         Returns:
             Layer-by-layer latency, pipelined-mode latency (s) and energy by component (J).
 
         """
-        g, c = self.geometry, self.hardware.constants
+        g, c = self.geometry, self.hardware
         width = c.buffer_width_bits
         kinds = np.asarray(g.other_kind, dtype=object)
         channel_bits = g.other_channels * bits
@@ -294,7 +297,8 @@ class CostModel:
         writes = pixels * out
         # the time as MNSIM's: an add's buffer reads and writes all its operands
         timed = np.where(is_add, 2 * pixels * operands, reads + writes)
-        per_pixel_s = np.broadcast_to(np.float64(c.digital_clock_s), reads.shape).copy()
+        per_pixel_s = np.broadcast_to(np.where(is_add, c.add_latency_s, c.digital_clock_s),
+                                      reads.shape).copy()
         pipelined_extra = np.zeros_like(reads)
         if pooled.size:  # pooling-only work on the pooling columns alone
             bits_p = channel_bits[:, pooled]
@@ -325,11 +329,13 @@ class CostModel:
                    + hop_bits / c.inter_tile_bandwidth_bps)
         pipelined = latency + pipelined_extra
         ops = pixels * g.other_channels * np.where(is_add, 1, g.other_window)
-        energy = {
-            "buffer": reads * c.buffer_read_energy_j + writes * c.buffer_write_energy_j,
-            "digital": np.broadcast_to(ops * c.digital_op_energy_j, latency.shape).astype(float),
-            "interconnect": hop_bits * c.hop_energy_j_per_bit,
-        }
+        none = np.zeros_like(latency)
+        counts = ActionCounts(
+            adc_conversions=none, dac_conversions=none, cell_reads=none,
+            buffer_reads=reads.astype(np.float64), buffer_writes=writes.astype(np.float64),
+            digital_ops=np.broadcast_to(ops, latency.shape).astype(np.float64),
+            hop_bits=hop_bits, presum_adds=none, table_lookups=none)
+        energy = energy_by_component(c, counts)
         return latency.astype(np.float64), pipelined.astype(np.float64), energy
 
     def _pipelined_latency(self, busy: FloatArray) -> dict[str, FloatArray]:

@@ -100,8 +100,7 @@ def build_space(space: SpaceSpec, network: Network, hardware: Hardware) -> Searc
                  for pattern, override in space.overrides.items()}
     return SearchSpace.build(network, options=options, frozen=space.frozen,
                              frozen_bits=space.frozen_bits, overrides=overrides,
-                             xbar_rows=int(hardware["xbar_rows"]),
-                             xbar_cols=int(hardware["xbar_cols"]))
+                             xbar_rows=hardware.xbar_rows, xbar_cols=hardware.xbar_cols)
 
 
 def _at(prefix: Sequence[str], build: Callable[[], T]) -> T:
