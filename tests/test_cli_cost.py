@@ -90,3 +90,21 @@ def test_networks_and_presets_commands() -> None:
     assert "mobilenet_v2" in names
     shown = runner.invoke(app, ["presets", "mnsim", "--format", "json"])
     assert json.loads(shown.output)["parameters"]["adc_bits"]["value"] == 6
+
+
+def test_a_design_with_hardware_genes_and_replication(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "design.yaml"
+    path.write_text("hardware: {adc_choice: 7}\nlayers:\n  conv1: {replication: 4}\n")
+    base = cost("--network", "resnet20", "--latency-mode", "pipelined")
+    report = cost("--network", "resnet20", "--design", str(path), "--latency-mode",
+                  "pipelined", "--baseline-bits", "9")
+    assert report["hardware"] == "mnsim+adc_choice=7"
+    assert report["layers"][0]["crossbars"] == 4 * base["layers"][0]["crossbars"]
+    assert report["energy_breakdown_j"]["adc"] < base["energy_breakdown_j"]["adc"]
+    assert report["baseline"]["hardware"] == "mnsim"  # the dense baseline: the preset
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("hardware: {adc_choice: 42}\n")
+    result = subprocess.run([sys.executable, "-m", "epim.cli", "cost", "--network", "resnet20",
+                             "--design", str(bad)], capture_output=True, text=True, check=False)
+    assert result.returncode == 2 and "adc_choice" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
