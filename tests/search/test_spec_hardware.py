@@ -75,3 +75,40 @@ def test_values_the_preset_cannot_take_fail_at_submission(
         prepare_study(spec(hardware=hardware))
     assert info.value.location == ("space", "hardware") and info.value.field == field
     assert expected in str(info.value)
+
+
+def test_the_layerwise_sampler_refuses_hardware_until_it_searches_it() -> None:
+    data = {"name": "lw", "network": "resnet20", "space": {"replication": [1, 2]},
+            "objectives": [{"metric": "energy_j"}, {"metric": "accuracy"}],
+            "accuracy": {"dataset": "digits"}}
+    spec = StudySpec.model_validate(data)
+    assert spec.sampler.name == "layerwise"
+    with pytest.raises(InputError, match="layerwise") as info:
+        prepare_study(spec)
+    assert info.value.location == ("sampler",) and info.value.field == "name"
+    nsga = StudySpec.model_validate({**data, "sampler": {"name": "nsga2"}})
+    assert prepare_study(nsga).space.replicated
+
+
+def test_a_cost_only_co_search_keeps_the_chip_budget() -> None:
+    from epim.search._driver import StudyDriver
+    from epim.search._records import MemoryStore
+    from epim.search.executors import LocalExecutor
+
+    study = spec(weight_bits=[2, 8], replication=[1, 4],
+                 hardware={"xbar_size": [128, 256], "adc_choice": [4, 7], "max_tiles": 150})
+    study = study.model_copy(update={"sampler": study.sampler.model_copy(
+        update={"population_size": 8}), "batch_size": 8,
+        "budget": study.budget.model_copy(update={"n_trials": 24})})
+    store = MemoryStore()
+    prepared = prepare_study(study)
+    StudyDriver(prepared, store=store, executor=LocalExecutor()).run()
+    records = store.load().records
+    assert len(records) == 24
+    for record in records:
+        tiles = sum(record.layers["tiles"])
+        assert record.feasible == (tiles <= 150)  # the budget is the last constraint value
+        assert record.constraints[-1] == pytest.approx(tiles / 150 - 1)
+        assert record.design["hardware"]["xbar_size"] in (128, 256)
+    assert {r.number for r in records if r.feasible} >= set(store.front)
+    assert any(not r.feasible for r in records) and any(r.feasible for r in records)
