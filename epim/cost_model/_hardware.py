@@ -431,14 +431,16 @@ class FieldSpec:
     @property
     def expected(self) -> str:
         """What the field accepts, in words."""
-        if self.kind == "option" or self.choices:
-            return " or ".join(map(str, self.choices)) if self.kind == "parameter" \
-                else "one of " + ", ".join(self.choices)
+        bound = self.bound
+        if self.kind == "option":
+            return "one of " + ", ".join(self.choices)
+        if self.choices:
+            return " or ".join(map(str, self.choices))
         if self.integer:
-            return f"an integer {self.bound.low:g}..{self.bound.high:g}"
-        if self.bound.high < math.inf:
-            return f"{self.bound.what}, {self.bound.low:g}..{self.bound.high:g}"
-        return f"a finite number {'>' if self.bound.low_open else '>='} {self.bound.low:g}"
+            return f"an integer {int(bound.low)}..{int(bound.high)}"
+        if bound.high < math.inf:
+            return f"{bound.what}, {bound.low:g}..{bound.high:g}"
+        return f"a finite number {'>' if bound.low_open else '>='} {bound.low:g}"
 
     def coerce(self, raw: Any, *, source: str) -> Any:
         """``raw`` as this field's value (text read as the CLI reads it).
@@ -463,7 +465,8 @@ class FieldSpec:
         if self.integer:
             if not value.is_integer() or not self.bound.low <= value <= self.bound.high:
                 raise PresetError(f"bad value {raw!r}", source=source, field=self.name,
-                                  expected=f"an integer {self.bound.low:g}..{self.bound.high:g}")
+                                  expected=f"an integer {int(self.bound.low)}.."
+                                  f"{int(self.bound.high)}")
             if self.choices and int(value) not in self.choices:
                 raise PresetError(f"bad value {raw!r}", source=source, field=self.name,
                                   expected=self.expected)
