@@ -44,7 +44,7 @@ def main() -> None:
         measured = {"area_m2": costs.area_m2[0], "energy_j": costs.energy_j[0],
                     "latency_layer_by_layer_s": costs.latency_s("layer_by_layer")[0],
                     "latency_pipelined_s": costs.latency_s("pipelined")[0]}
-        per_pe = int(hardware["pe_crossbars"])  # MNSIM counts PEs: groups x polarity each
+        per_pe = hardware.pe_crossbars  # MNSIM counts PEs: groups x polarity each
         crossbars = "exact" if int(costs.crossbars[0]) == run["units"] * per_pe else \
             f"{int(costs.crossbars[0])} vs {run['units'] * per_pe}"
         tiles = "exact" if int(costs.tiles[0]) == run["tiles"] else \

@@ -48,10 +48,15 @@ def test_options_change_the_numbers() -> None:
     low = cost("--network", "resnet20", "--weight-bits", "3", "--act-bits", "4")
     pipe = cost("--network", "resnet20", "--latency-mode", "pipelined")
     isaac = cost("--network", "resnet20", "--hardware", "isaac")
+    ramp = cost("--network", "resnet20", "--set", "adc_choice=7", "--set", " tile_pes = 16 ")
     assert small["crossbars"] > base["crossbars"]
     assert low["crossbars"] < base["crossbars"] and low["energy_j"] < base["energy_j"]
     assert pipe["latency_s"] == base["latency_s_by_mode"]["pipelined"]
     assert isaac["hardware"] == "isaac" and isaac["crossbars"] != base["crossbars"]
+    # a 4-bit ADC of MNSIM's table (0.7 mW for 6 ns instead of 1.26 mW for 8 ns), 16 PEs
+    assert ramp["hardware"] == "mnsim+adc_choice=7,tile_pes=16"
+    assert ramp["energy_breakdown_j"]["adc"] < 0.5 * base["energy_breakdown_j"]["adc"]
+    assert ramp["tiles"] < base["tiles"]
 
 
 def test_table_output() -> None:
@@ -66,6 +71,8 @@ def test_table_output() -> None:
     (["--network", "vgg8", "--weight-bits", "0"], "weight_bits"),
     (["--network", "vgg8", "--latency-mode", "fast"], "'layer_by_layer', 'pipelined'"),
     (["--network", "vgg8", "--set", "xbar_rows=-1"], "xbar_rows"),
+    (["--network", "vgg8", "--set", "novalue"], "KEY=VALUE"),
+    (["--network", "vgg8", "--set", "adc_choice=42"], "MNSIM's ADC table"),
     (["--network", "vgg8", "--design", "missing.yaml"], "missing.yaml"),
     (["--network", "vgg8", "--baseline-bits", "20"], "weight_bits"),
 ])
@@ -83,3 +90,21 @@ def test_networks_and_presets_commands() -> None:
     assert "mobilenet_v2" in names
     shown = runner.invoke(app, ["presets", "mnsim", "--format", "json"])
     assert json.loads(shown.output)["parameters"]["adc_bits"]["value"] == 6
+
+
+def test_a_design_with_hardware_genes_and_replication(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "design.yaml"
+    path.write_text("hardware: {adc_choice: 7}\nlayers:\n  conv1: {replication: 4}\n")
+    base = cost("--network", "resnet20", "--latency-mode", "pipelined")
+    report = cost("--network", "resnet20", "--design", str(path), "--latency-mode",
+                  "pipelined", "--baseline-bits", "9")
+    assert report["hardware"] == "mnsim+adc_choice=7"
+    assert report["layers"][0]["crossbars"] == 4 * base["layers"][0]["crossbars"]
+    assert report["energy_breakdown_j"]["adc"] < base["energy_breakdown_j"]["adc"]
+    assert report["baseline"]["hardware"] == "mnsim"  # the dense baseline: the preset
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("hardware: {adc_choice: 42}\n")
+    result = subprocess.run([sys.executable, "-m", "epim.cli", "cost", "--network", "resnet20",
+                             "--design", str(bad)], capture_output=True, text=True, check=False)
+    assert result.returncode == 2 and "adc_choice" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1

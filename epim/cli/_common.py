@@ -161,3 +161,22 @@ def check_out_dir(path: Path) -> None:
 
     if path.parent and not path.parent.exists():
         raise InputError("directory does not exist", source=str(path.parent), field="--out")
+
+
+def parse_assignments(assignments: Sequence[str], *, option: str = "--set") -> dict[str, str]:
+    """Turn ``["key=value", ...]`` (the CLI's ``--set``) into a mapping.
+
+    Raises:
+        InputError: If an item has no ``=`` or no key; names ``option``.
+
+    """
+    from epim.errors import InputError
+
+    result: dict[str, str] = {}
+    for item in assignments:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise InputError(f"bad assignment {item!r}", source=option,
+                             expected="KEY=VALUE, e.g. xbar_rows=128")
+        result[key.strip()] = value.strip()
+    return result

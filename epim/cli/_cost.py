@@ -12,10 +12,12 @@ from epim.cli._common import (
     OutputFormat,
     check_out_dir,
     emit,
+    parse_assignments,
     print_or_write,
     user_errors,
 )
 from epim.cost_model import LatencyMode
+from epim.space import MNSIM_BITS, TRAIN_BITS
 
 
 def register(app: typer.Typer) -> None:
@@ -106,14 +108,16 @@ def cost_command(
     xbar_size: Annotated[int | None, typer.Option(
         "--xbar-size", help="N x N crossbars (ADC/DAC counts per crossbar unchanged).")] = None,
     weight_bits: Annotated[int, typer.Option(
-        "--weight-bits", help="Weight bits of every layer, sign included (9 = sign + 8).")] = 9,
+        "--weight-bits", help="Weight bits of every layer, sign included (9 = sign + 8).")
+    ] = MNSIM_BITS,
     act_bits: Annotated[int, typer.Option("--act-bits", help="Activation bits of every layer.")
-                        ] = 9,
+                        ] = MNSIM_BITS,
     design: Annotated[Path | None, typer.Option(
-        "--design", help="Design file (YAML/JSON); --weight-bits/--act-bits are its defaults.")
-    ] = None,
+        "--design", help="Design file (YAML/JSON; may carry hardware genes and per-layer "
+        "replication); --weight-bits/--act-bits are its defaults.")] = None,
     assignments: Annotated[list[str] | None, typer.Option(
-        "--set", help="Override a hardware parameter, KEY=VALUE (repeatable).")] = None,
+        "--set", help="Override a hardware parameter or option, KEY=VALUE (repeatable); also "
+        "xbar_size, adc_choice, dac_choice and crossbars_per_pe.")] = None,
     latency_mode: Annotated[LatencyMode, typer.Option(
         "--latency-mode", help="layer_by_layer, pipelined or throughput.")] = "layer_by_layer",
     baseline_bits: Annotated[int | None, typer.Option(
@@ -121,15 +125,19 @@ def cost_command(
     ] = None,
     fmt: FormatOption = OutputFormat.table,
 ) -> None:
-    """Cost one design of a network on a PIM preset: crossbars, area, latency, energy."""
-    from epim.cost_model import cost_report, load_hardware, parse_assignments
+    """Cost one design of a network on a PIM preset: crossbars, area, latency, energy.
+
+    A design file's hardware genes apply to the preset after --set; the dense baseline of
+    --baseline-bits stays on the preset.
+    """
+    from epim.cost_model import cost_report, load_hardware
     from epim.space import Design, load_design_file
     from epim.workloads import resolve_network
 
     overrides: dict[str, Any] = parse_assignments(assignments or [])
     if xbar_size is not None:
         overrides["xbar_size"] = xbar_size
-    hw = load_hardware(hardware, overrides)
+    hw = load_hardware(hardware, overrides, source="--set")
     net = resolve_network(network)
     if design is not None:
         chosen = load_design_file(design, net, default_weight_bits=weight_bits,
@@ -153,9 +161,9 @@ def export_command(
     design: Annotated[Path | None, typer.Option(
         "--design", help="Design file (YAML/JSON); default: dense.")] = None,
     weight_bits: Annotated[int, typer.Option(
-        "--weight-bits", help="Default weight bits of the design's layers.")] = 8,
+        "--weight-bits", help="Default weight bits of the design's layers.")] = TRAIN_BITS,
     act_bits: Annotated[int, typer.Option(
-        "--act-bits", help="Default activation bits of the design's layers.")] = 8,
+        "--act-bits", help="Default activation bits of the design's layers.")] = TRAIN_BITS,
     float_model: Annotated[bool, typer.Option(
         "--float", help="Export without fake quantization (float training).")] = False,
 ) -> None:

@@ -3,12 +3,14 @@
 Equations: docs/cost_model.md (our restatement of MNSIM 2.0, Zhu et al., IEEE TCAD
 2023, with ISAAC, Shafiee et al., ISCA 2016); epitome datapath: docs/epitome.md
 section 5. Every quantity is SI and unprefixed (s, J, m^2). No Python loop runs over designs
-or layers in :meth:`CostModel.evaluate`: each step is a numpy broadcast.
+or layers in :meth:`CostModel.evaluate`: each step is a numpy broadcast. Designs that carry
+hardware genes are evaluated in one such pass per distinct hardware (each design's own
+preset with its genes applied), and their results put back in the batch's order.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 from typing import Literal, get_args
 
 import numpy as np
@@ -18,7 +20,9 @@ from epim.cost_model._hardware import Hardware
 from epim.cost_model._paths import CriticalPaths
 from epim.cost_model._pipeline import PipelineSchedule
 from epim.cost_model._placement import ChipGrid, PlacementGraph, layer_distances
+from epim.cost_model._replication import replicate
 from epim.cost_model._stages import (
+    ActionCounts,
     DesignArrays,
     activation_latency,
     ceil_div_f,
@@ -59,8 +63,9 @@ class CostBatch:
 
     Attributes:
         network: The network.
-        hardware: The hardware it was mapped on.
-        layer_crossbars: Physical crossbars per layer (both arrays of a +/- pair counted).
+        hardware: The preset the model was built on (a design's own: :meth:`hardware_of`).
+        layer_crossbars: Physical crossbars per layer (both arrays of a +/- pair counted;
+            every copy of a replicated layer).
         layer_tiles: Tiles per layer (pooling tiles where the preset counts them).
         layer_latency_s: Latency of each layer run alone (s).
         layer_latency_share_s: Each layer's share of the layer-by-layer network latency (s):
@@ -75,8 +80,11 @@ class CostBatch:
         layer_energy_j: Energy of each layer (J).
         layer_energy_breakdown_j: Component -> ``[n_designs, n_layers]`` energy (J).
         latency_s_by_mode: Mode -> network latency ``[n_designs]`` (s).
-        params: Stored (epitome) weights per design.
+        params: Stored (epitome) weights per design (one copy).
         macs: Multiply-accumulates of the virtual network per inference.
+        hardware_variants: The distinct hardware the designs were mapped on (the preset
+            first; then one per distinct set of hardware genes).
+        hardware_index: ``[n_designs]`` each design's entry of ``hardware_variants``.
 
     """
 
@@ -94,9 +102,21 @@ class CostBatch:
     latency_s_by_mode: dict[str, FloatArray]
     params: IntArray
     macs: int
+    hardware_variants: tuple[Hardware, ...]
+    hardware_index: IntArray
 
     def __len__(self) -> int:
         return int(self.layer_crossbars.shape[0])
+
+    def hardware_of(self, index: int) -> Hardware:
+        """The hardware design ``index`` was mapped on (its genes applied)."""
+        return self.hardware_variants[int(self.hardware_index[index])]
+
+    def _per_design(self, quantity: str) -> FloatArray:
+        """A hardware constant of each design's hardware, ``[n_designs]``."""
+        values = np.array([getattr(h, quantity) for h in self.hardware_variants])
+        chosen: FloatArray = values[self.hardware_index]
+        return chosen
 
     @property
     def crossbars(self) -> IntArray:
@@ -113,12 +133,12 @@ class CostBatch:
     @property
     def crossbar_area_m2(self) -> FloatArray:
         """Crossbar area (cells and row drivers) per design, what EPIM's reduction counts."""
-        return (self.crossbars * self.hardware.xbar_area_m2).astype(np.float64)
+        return (self.crossbars * self._per_design("xbar_area_m2")).astype(np.float64)
 
     @property
     def area_m2(self) -> FloatArray:
         """Chip area per design: tiles x fully populated tile area (MNSIM convention)."""
-        return (self.tiles * self.hardware.tile_area_m2).astype(np.float64)
+        return (self.tiles * self._per_design("tile_area_m2")).astype(np.float64)
 
     @property
     def energy_j(self) -> FloatArray:
@@ -152,7 +172,7 @@ class CostModel:
         self.hardware = hardware
         self.geometry = NetworkArrays.from_network(network)
         self.placement = PlacementGraph.from_network(
-            network, pooling_tiles=hardware.constants.pooling_tiles)
+            network, pooling_tiles=hardware.pooling_tiles)
         self.paths = CriticalPaths.from_network(network)
         self.schedule = PipelineSchedule.from_network(network)
         g = self.geometry
@@ -162,28 +182,65 @@ class CostModel:
         self._add_inputs = np.asarray([len(layer.inputs) for layer in network.layers
                                        if not layer.is_compute], dtype=np.float64)
         self.macs = network.macs
+        self._variants: dict[tuple[tuple[str, int], ...], Hardware] = {(): hardware}
 
     def evaluate(self, batch: DesignBatch) -> CostBatch:
         """Score every design of ``batch``.
+
+        Designs with hardware genes (``DesignBatch.hardware``) are scored on the preset with
+        their genes applied: one vectorized pass per distinct set of genes.
 
         Args:
             batch: Designs of this model's network.
 
         Returns:
-            Per-layer and total costs.
+            Per-layer and total costs, in the batch's order.
 
         Raises:
-            InputError: If the batch belongs to another network.
+            InputError: If the batch belongs to another network, or a design's hardware
+                gene has a value the preset cannot take (naming the gene).
 
         """
         if batch.network.name != self.network.name or len(batch.network) != len(self.network):
             raise InputError(f"batch is for '{batch.network.name}'", field="network",
                              expected=self.network.name)
-        c, g = self.hardware.constants, self.geometry
+        genes = batch.genes
+        if not genes:
+            return self._evaluate(self.hardware, batch, (self.hardware,), 0)
+        table = np.stack([batch.hardware[gene] for gene in genes], axis=1)
+        rows, inverse = np.unique(table, axis=0, return_inverse=True)
+        variants = [self.variant(dict(zip(genes, map(int, row), strict=True))) for row in rows]
+        if len(rows) == 1:
+            return self._evaluate(variants[0], batch, (variants[0],), 0)
+        inverse = inverse.reshape(-1)
+        parts = [(np.flatnonzero(inverse == k), k) for k in range(len(rows))]
+        return _scatter(len(batch), tuple(variants), [
+            (index, self._evaluate(variants[k], batch.take(index), tuple(variants), k))
+            for index, k in parts])
+
+    def variant(self, genes: dict[str, int]) -> Hardware:
+        """The preset with hardware ``genes`` applied (0: the preset's value), built once.
+
+        Raises:
+            PresetError: If a gene's value does not fit the preset (naming the gene).
+
+        """
+        chosen = {gene: value for gene, value in sorted(genes.items()) if value}
+        key = tuple(chosen.items())
+        if key not in self._variants:
+            self._variants[key] = self.hardware.with_overrides(chosen, source="hardware genes")
+        return self._variants[key]
+
+    def _evaluate(self, c: Hardware, batch: DesignBatch, variants: tuple[Hardware, ...],
+                  variant: int) -> CostBatch:
+        """Score ``batch`` on hardware ``c`` (entry ``variant`` of ``variants``)."""
+        g = self.geometry
         d = DesignArrays.from_batch(batch)
         n = len(batch)
         mapping = map_layers(c, g, d)
-        layer_tiles_f = self._assemble(mapping.tiles, self._other_tiles)
+        copies = batch.replication.astype(np.float64) if batch.replicated else None
+        tiles = mapping.tiles if copies is None else mapping.tiles * copies
+        layer_tiles_f = self._assemble(tiles, self._other_tiles)
         grid = ChipGrid.build(c.tile_placement, c.chip_tile_rows, c.chip_tile_cols,
                               int(layer_tiles_f.sum(axis=1).max(initial=0)))
         hops = layer_distances(grid, self.placement, layer_tiles_f)
@@ -197,19 +254,28 @@ class CostModel:
         layer_pipelined = layer_latency + activations.total * per_activation.pipelined_extra_s(
             c.buffer_access_s)
         counts = count_actions(c, g, d, mapping, activations, per_activation, overheads)
+        first_extra = None
+        if copies is not None:  # weight replication (epim.cost_model._replication)
+            copied = replicate(c, g, copies, mapping, activations, per_activation,
+                               layer_latency, layer_pipelined)
+            layer_latency, layer_pipelined = copied.latency_s, copied.pipelined_s
+            counts = replace(counts,
+                             buffer_writes=counts.buffer_writes + copied.extra_buffer_writes)
+            first_extra = self._assemble(copied.first_pixel_extra_s, 0.0)
         energy = energy_by_component(c, counts)
         abits = d.act_bits
 
         # --- Pooling and add layers (digital; one tile per pooling layer in MNSIM) ---
         other_bits = abits[:, g.other_act_source] if g.other_kind else np.zeros((n, 0))
         other_latency, other_pipelined, other_energy = self._other_layers(
-            other_bits, hops.transfer_hops[:, g.other_positions])
+            c, other_bits, hops.transfer_hops[:, g.other_positions])
 
         # --- Assemble in network order ---
-        layer_crossbars = self._assemble(mapping.crossbars, 0.0).astype(np.int64)
+        crossbars = mapping.crossbars if copies is None else mapping.crossbars * copies
+        layer_crossbars = self._assemble(crossbars, 0.0).astype(np.int64)
         layer_tiles = layer_tiles_f.astype(np.int64)
         layer_latency_s = self._assemble(layer_latency, other_latency)
-        breakdown = {name: self._assemble(energy[name], other_energy.get(name, 0.0))
+        breakdown = {name: self._assemble(energy[name], other_energy[name])
                      for name in ENERGY_COMPONENTS}
         layer_energy_j = np.add.reduce(list(breakdown.values()))
         shares = self.paths.shares(layer_latency_s, self._pixels)
@@ -230,10 +296,12 @@ class CostModel:
             layer_energy_breakdown_j=breakdown,
             latency_s_by_mode={
                 "layer_by_layer": shares.sum(axis=1),
-                **self._pipelined_latency(layer_pipelined_s),
+                **self._pipelined_latency(layer_pipelined_s, first_extra),
             },
             params=params,
             macs=self.macs,
+            hardware_variants=variants,
+            hardware_index=np.full(n, variant, dtype=np.int64),
         )
 
     def _assemble(self, compute: npt.ArrayLike, other: npt.ArrayLike) -> FloatArray:
@@ -253,11 +321,11 @@ class CostModel:
         One per pooling layer where the preset gives pooling its own tiles (MNSIM), none for
         adds and concats.
         """
-        g, c = self.geometry, self.hardware.constants
+        g, c = self.geometry, self.hardware
         pooling = np.asarray([k not in ("add", "concat") for k in g.other_kind], dtype=bool)
         return (pooling & c.pooling_tiles).astype(np.float64)
 
-    def _other_layers(self, bits: FloatArray, transfer_hops: FloatArray
+    def _other_layers(self, c: Hardware, bits: FloatArray, transfer_hops: FloatArray
                       ) -> tuple[FloatArray, FloatArray, dict[str, FloatArray]]:
         """Latency (both modes) and energy of pooling and add layers, ``[n, n_other]`` each.
 
@@ -272,16 +340,18 @@ class CostModel:
         fills a window column at a time instead (``(k - pad)^2`` values at the first pixel,
         ``stride (k - pad)`` at a row start, ``stride^2`` at the others). An add reads both
         operands and writes the sum, and takes MNSIM's ``element_sum`` time: its buffer reads
-        and writes all its operands (``inputs x C x bits`` each way). A global pool reads the
-        whole map once. Buffer accesses are ``width``-bit; energy counts each access once. A
-        concat costs nothing: MNSIM has it as a graph node but times and charges none, its
-        producers write their channels where the consumer reads them.
+        and writes all its operands (``inputs x C x bits`` each way) and ``add_latency_s`` per
+        pixel (MNSIM's fixed 10 ns). A global pool reads the whole map once, a clock per
+        pixel. Buffer accesses are ``width``-bit; energy counts each access once, as action
+        counts x action energies (:func:`energy_by_component`, like every other layer). A concat
+        costs nothing: MNSIM has it as a graph node but times and charges none, its producers
+        write their channels where the consumer reads them.
 
         Returns:
             Layer-by-layer latency, pipelined-mode latency (s) and energy by component (J).
 
         """
-        g, c = self.geometry, self.hardware.constants
+        g = self.geometry
         width = c.buffer_width_bits
         kinds = np.asarray(g.other_kind, dtype=object)
         channel_bits = g.other_channels * bits
@@ -297,7 +367,8 @@ class CostModel:
         writes = pixels * out
         # the time as MNSIM's: an add's buffer reads and writes all its operands
         timed = np.where(is_add, 2 * pixels * operands, reads + writes)
-        per_pixel_s = np.broadcast_to(np.float64(c.digital_clock_s), reads.shape).copy()
+        per_pixel_s = np.broadcast_to(np.where(is_add, c.add_latency_s, c.digital_clock_s),
+                                      reads.shape).copy()
         pipelined_extra = np.zeros_like(reads)
         if pooled.size:  # pooling-only work on the pooling columns alone
             bits_p = channel_bits[:, pooled]
@@ -329,22 +400,53 @@ class CostModel:
         pipelined = latency + pipelined_extra
         reads, writes, hop_bits = reads * kept, writes * kept, hop_bits * kept
         ops = kept * pixels * g.other_channels * np.where(is_add, 1, g.other_window)
-        energy = {
-            "buffer": reads * c.buffer_read_energy_j + writes * c.buffer_write_energy_j,
-            "digital": np.broadcast_to(ops * c.digital_op_energy_j, latency.shape).astype(float),
-            "interconnect": hop_bits * c.hop_energy_j_per_bit,
-        }
+        none = np.zeros_like(latency)
+        counts = ActionCounts(
+            adc_conversions=none, dac_conversions=none, cell_reads=none,
+            buffer_reads=reads.astype(np.float64), buffer_writes=writes.astype(np.float64),
+            digital_ops=np.broadcast_to(ops, latency.shape).astype(np.float64),
+            hop_bits=hop_bits, presum_adds=none, table_lookups=none)
+        energy = energy_by_component(c, counts)
         return latency.astype(np.float64), pipelined.astype(np.float64), energy
 
-    def _pipelined_latency(self, busy: FloatArray) -> dict[str, FloatArray]:
+    def _pipelined_latency(self, busy: FloatArray, first_extra: FloatArray | None = None
+                           ) -> dict[str, FloatArray]:
         """The ``pipelined`` and ``throughput`` latencies from pipelined busy times ``[n, L]``.
 
         ``busy`` is each layer's time over its output map in MNSIM's pipelined mode (its
         line buffer filled a window column at a time). ``pipelined`` is one image through
         MNSIM's inter-layer pixel pipeline on the layer graph: the longest path through the
         (layer, pixel) graph, each layer taking ``busy / pixels`` per output pixel
-        (:class:`epim.cost_model._pipeline.PipelineSchedule`). ``throughput`` is the period
-        of a full pipeline, the busiest layer (ISAAC, NeuroSim): never above ``pipelined``.
+        (:class:`epim.cost_model._pipeline.PipelineSchedule`), plus ``first_extra`` for a
+        pixel's own time where a replicated layer's copies overlap. ``throughput`` is the
+        period of a full pipeline, the busiest layer (ISAAC, NeuroSim): never above
+        ``pipelined``.
         """
-        return {"pipelined": self.schedule.latency(busy / self._pixels),
+        return {"pipelined": self.schedule.latency(busy / self._pixels, first_extra),
                 "throughput": busy.max(axis=1)}
+
+
+def _scatter(n: int, variants: tuple[Hardware, ...],
+             parts: list[tuple[IntArray, CostBatch]]) -> CostBatch:
+    """One :class:`CostBatch` of ``n`` designs from the batches of their positions ``parts``."""
+    first = parts[0][1]
+    values: dict[str, object] = {}
+    for spec in fields(CostBatch):
+        sample = getattr(first, spec.name)
+        if isinstance(sample, np.ndarray):
+            out = np.empty((n, *sample.shape[1:]), dtype=sample.dtype)
+            for index, part in parts:
+                out[index] = getattr(part, spec.name)
+            values[spec.name] = out
+        elif isinstance(sample, dict):
+            merged = {}
+            for key, array in sample.items():
+                out = np.empty((n, *array.shape[1:]), dtype=array.dtype)
+                for index, part in parts:
+                    out[index] = getattr(part, spec.name)[key]
+                merged[key] = out
+            values[spec.name] = merged
+        else:
+            values[spec.name] = sample
+    values["hardware_variants"] = variants
+    return CostBatch(**values)  # type: ignore[arg-type]

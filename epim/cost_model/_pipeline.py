@@ -107,6 +107,7 @@ class _Options:
     Attributes:
         rows: The nodes (rows of the value array).
         sources: Per node, the producer's row (its latest entry at or before the exit).
+        producers: Per node, the producer (the layer whose first-pixel extra it adds).
         layers: The layers whose per-pixel times the options read.
         coef: ``[n_options, len(layers)]``, ``b + 1`` at the producer, ``-a`` at the node's layer.
 
@@ -114,6 +115,7 @@ class _Options:
 
     rows: IntArray
     sources: IntArray
+    producers: IntArray
     layers: IntArray
     coef: npt.NDArray[np.float32]
     whole_level: bool
@@ -143,16 +145,22 @@ class _Options:
         rows = [o[0] for o in options]
         return cls(rows=np.asarray(rows, dtype=np.int64),
                    sources=np.asarray([o[1] for o in options], dtype=np.int64),
+                   producers=np.asarray([o[2] for o in options], dtype=np.int64),
                    layers=np.asarray(layers, dtype=np.int64), coef=coef,
                    whole_level=rows == list(range(first, first + n)))
 
-    def values(self, value: Float32Array, t: Float32Array, out: Float32Array | None = None
-               ) -> Float32Array:
-        """``[n_options, n]`` option values (into ``out`` if given)."""
+    def values(self, value: Float32Array, t: Float32Array, out: Float32Array | None = None,
+               first: Float32Array | None = None) -> Float32Array:
+        """``[n_options, n]`` option values (into ``out`` if given).
+
+        ``first`` (``[n_layers, n]``) adds each producer's first-pixel extra.
+        """
         result: Float32Array = value[self.sources] if out is None else \
             np.take(value, self.sources, axis=0, out=out)
         for weights, layer in self._terms:
             result += weights * t[layer]
+        if first is not None:
+            result += first[self.producers]
         return result
 
     def __post_init__(self) -> None:
@@ -275,12 +283,19 @@ class PipelineSchedule:
             sink_rows=np.asarray([row[(c, entries[c][-1])] for c in sinks], dtype=np.int64),
             sink_layers=np.asarray(sinks, dtype=np.int64))
 
-    def latency(self, per_pixel: FloatArray) -> FloatArray:
+    def latency(self, per_pixel: FloatArray, first_extra: FloatArray | None = None
+                ) -> FloatArray:
         """The pipelined latency per design, ``[n]`` (s).
 
         Args:
             per_pixel: ``[n, n_layers]`` each layer's time per output pixel in the pipeline
-                (s; a fully connected layer's whole time).
+                (s; a fully connected layer's whole time): the pixel rate of the layer.
+            first_extra: ``[n, n_layers]`` what a pixel takes beyond that rate from its
+                inputs (s), or ``None`` (0): a layer of ``r`` weight copies emits a pixel per
+                ``per_pixel`` but each pixel takes one copy's time, ``per_pixel +
+                first_extra``, so ``F(p) = max(F(p - 1) + s, max_q F_q(pos(p)) + s + x)``
+                and a path through the layer over pixels ``a..b`` is worth
+                ``(b - a + 1) s + x``.
 
         Returns:
             The longest path through the (layer, pixel) graph over the candidates.
@@ -292,30 +307,39 @@ class PipelineSchedule:
         # fresh array costs its page faults on every call
         step = max(1, CHUNK_BYTES // (4 * self.n_rows))
         for start in range(0, n, step):
-            latency[start:start + step] = self._latency(per_pixel[start:start + step])
+            latency[start:start + step] = self._latency(
+                per_pixel[start:start + step],
+                None if first_extra is None else first_extra[start:start + step])
         return latency
 
-    def _latency(self, per_pixel: FloatArray) -> FloatArray:
+    def _latency(self, per_pixel: FloatArray, first_extra: FloatArray | None = None
+                 ) -> FloatArray:
         """:meth:`latency` of one chunk of designs.
 
         float32 halves the memory traffic; its 1e-7 relative rounding is far below the
         model's error, and each design's figure is the same whatever the batch.
         """
         t = np.ascontiguousarray(per_pixel.T, dtype=np.float32)  # layers as rows
+        x = None if first_extra is None else np.ascontiguousarray(first_extra.T,
+                                                                  dtype=np.float32)
         value = np.empty((self.n_rows, t.shape[1]), dtype=np.float32)
         value[:self.n_sources] = 0.0
         maximum = np.maximum
         for level, prefix in zip(self.levels, self._prefixes, strict=True):
-            block = level.options.values(value, t, out=value[level.first:level.first + level.n])
+            block = level.options.values(value, t, out=value[level.first:level.first + level.n],
+                                         first=x)
             for extra in level.extra:
                 if extra.whole_level:  # every node of the level has this producer slot
-                    maximum(block, extra.values(value, t), out=block)
+                    maximum(block, extra.values(value, t, first=x), out=block)
                 else:
-                    value[extra.rows] = maximum(value[extra.rows], extra.values(value, t))
+                    value[extra.rows] = maximum(value[extra.rows],
+                                                extra.values(value, t, first=x))
             for rows, previous in prefix:
                 maximum(value[rows], value[previous], out=value[rows])
         ends = value[self.sink_rows] + t[self.sink_layers] * \
             self.pixels[self.sink_layers][:, None].astype(np.float32)
+        if x is not None:
+            ends += x[self.sink_layers]
         latency: FloatArray = ends.max(axis=0).astype(np.float64)
         return latency
 

@@ -38,7 +38,7 @@ def report_from_batch(costs: CostBatch, index: int, latency_mode: LatencyMode) -
     by_mode = {mode: float(values[index]) for mode, values in costs.latency_s_by_mode.items()}
     return {
         "network": costs.network.name,
-        "hardware": costs.hardware.name,
+        "hardware": costs.hardware_of(index).name,
         "crossbars": int(costs.crossbars[index]),
         "tiles": int(costs.tiles[index]),
         "area_m2": float(costs.area_m2[index]),

@@ -10,7 +10,8 @@ Every key of MNSIM's configuration format is handled one of three ways:
   default is an error naming the key, its value and what is supported.
 
 Unknown keys and sections are errors too. Parameters the configuration does not determine
-keep the ``mnsim`` preset's values and sources (MNSIM's default components).
+keep the base preset's values and sources (the ``mnsim`` preset: MNSIM's default components;
+``epim.cost_model._presets`` passes it in).
 """
 
 from __future__ import annotations
@@ -19,15 +20,13 @@ import configparser
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import cache
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from epim.cost_model._components import adc_parameters, dac_parameters, mnsim_tables
+from epim.cost_model._hardware import Hardware
+from epim.cost_model._placement import PLACEMENT_ORDERS
 from epim.errors import PresetError
-
-TABLES_PATH = Path(__file__).parent / "mnsim_tables.yaml"
 
 #: MNSIM's spelling of its sections (keys are read case-insensitively).
 SECTION_NAMES = {name.lower(): name for name in (
@@ -137,35 +136,16 @@ class ImportedPreset:
     ignored: list[str] = field(default_factory=list)
 
 
-@cache
-def _tables() -> dict[str, dict[int, dict[str, Any]]]:
-    data = yaml.safe_load(TABLES_PATH.read_text(encoding="utf-8"))
-    return {kind: {int(k): v for k, v in rows.items()} for kind, rows in data.items()}
-
-
-def read_simconfig(path: str | Path) -> ImportedPreset:
-    """Read ``path`` (MNSIM 2.0's ``SimConfig.ini`` format) into a preset.
+def simconfig_document(text: str, *, base: Hardware, source: str, name: str
+                       ) -> ImportedPreset:
+    """Turn the text of a ``SimConfig.ini`` into a preset over ``base`` (MNSIM's defaults).
 
     Raises:
-        PresetError: If the file cannot be read, or on an unknown section or key, a bad value,
-            or a non-default value of a key the model does not support; the message names
-            the key (``section.Key``), its value and what is allowed.
+        PresetError: On an unknown section or key, a bad value, or a non-default value of a
+            key the model does not support; the message names the key (``section.Key``), its
+            value and what is allowed.
 
     """
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise PresetError(f"cannot read SimConfig file ({exc.strerror})",
-                          source=str(path)) from None
-    return simconfig_to_preset(text, source=str(path), name=path.stem)
-
-
-def simconfig_to_preset(text: str, *, source: str = "SimConfig.ini",
-                        name: str = "simconfig") -> ImportedPreset:
-    """Turn the text of a ``SimConfig.ini`` into a preset (see :func:`read_simconfig`)."""
-    from epim.cost_model._hardware import PRESET_DIR
-
     parser = configparser.ConfigParser(inline_comment_prefixes=("#",), strict=False,
                                        interpolation=None)
     try:
@@ -180,21 +160,20 @@ def simconfig_to_preset(text: str, *, source: str = "SimConfig.ini",
                               expected="the sections of MNSIM 2.0's SimConfig.ini: "
                               + ", ".join(f"[{s}]" for s in MAPPED_KEYS))
         config.setdefault(key, {}).update({k: v.strip() for k, v in parser[section].items()})
-    base = yaml.safe_load((PRESET_DIR / "mnsim.yaml").read_text(encoding="utf-8"))
     reader = _Reader(config, source)
     ignored = reader.check_keys()
-    parameters: dict[str, dict[str, Any]] = {k: dict(v) for k, v in base["parameters"].items()}
+    document = base.to_dict()
+    document.pop("derived")
+    parameters: dict[str, dict[str, Any]] = document["parameters"]
     defaults = {key: float(entry["value"]) for key, entry in parameters.items()}
     for key, (value, why) in _map(reader, defaults).items():
         parameters[key] = {"value": value, "unit": parameters[key]["unit"], "source": why}
-    options = dict(base["options"])
-    options.update(_options(reader))
-    document = {
-        "name": name,
-        "description": f"imported from {Path(source).name} (MNSIM 2.0 SimConfig format)",
-        "options": options,
-        "parameters": parameters,
-    }
+    document["options"].update(_options(reader))
+    document["options"] = {key: value == "true" if value in ("true", "false") else value
+                           for key, value in document["options"].items()}  # YAML flags
+    document["name"] = name
+    document["description"] = (f"imported from {Path(source).name} (MNSIM 2.0 SimConfig "
+                               "format)")
     return ImportedPreset(document=document, ignored=ignored)
 
 
@@ -395,8 +374,6 @@ def _device_effects(reader: _Reader, line: Callable[..., str]) -> dict[str, tupl
 
 def _options(reader: _Reader) -> dict[str, str]:
     """Mapping options the configuration sets: the tile placement order."""
-    from epim.cost_model._placement import PLACEMENT_ORDERS
-
     arch = "architecture level"
     if reader.raw(arch, "tile_connection") is None:
         return {}
@@ -432,7 +409,7 @@ def _tile(reader: _Reader, line: Callable[..., str]) -> dict[str, tuple[float, s
         width = int(reader.number(arch, "buffer_bitwidth", 64,
                                   lambda v: v >= 0 and v.is_integer(), "an integer >= 0"))
         width = width or 256  # MNSIM: 0 is its default 256-bit bus
-        table = _tables()["buffer"]
+        table = mnsim_tables()["buffer"]
         bus = min((w for w in table if width <= w), default=None)
         if bus is None:
             raise PresetError(f"{width} is not supported: MNSIM's SRAM table has no buffer of "
@@ -479,7 +456,7 @@ def _component(reader: _Reader, kind: str) -> tuple[dict[str, Any], str]:
     """The ADC or DAC as MNSIM resolves it: a table choice, or user-defined (-1)."""
     io = "interface level"
     choice_key = f"{kind}_choice"
-    table = _tables()[kind]
+    table = mnsim_tables()[kind]
     choice = int(reader.number(io, choice_key, 1 if kind == "dac" else 6,
                                lambda v: v.is_integer() and (v == -1 or int(v) in table),
                                "-1 (user defined) or one of "
@@ -514,14 +491,7 @@ def _dac(reader: _Reader, line: Callable[..., str]) -> dict[str, tuple[float, st
     out: dict[str, tuple[float, str]] = {}
     if touched:
         entry, what = _component(reader, "dac")
-        bits = int(entry["bits"])
-        latency = (bits + 2) / (entry["rate_gsps"] * 1e9)
-        area = entry["area_um2"] * 1e-12
-        out["dac_bits"] = (bits, f"SimConfig {what}")
-        out["dac_latency_s"] = (latency, f"(bits + 2) / sample rate, MNSIM's DAC model; {what}")
-        out["dac_energy_j"] = (entry["power_w"] * latency,
-                               f"power x latency per conversion, MNSIM's DAC model; {what}")
-        out["dac_area_m2"] = (area, f"{what} (dacs_per_xbar per crossbar pair of each PE)")
+        out.update(dac_parameters(entry, what=what))
     dacs = None
     if reader.raw(pe, "dac_num") is not None:
         dacs = int(reader.number(pe, "dac_num", 128, lambda v: v >= 1 and v.is_integer(),
@@ -535,20 +505,9 @@ def _adc(reader: _Reader, line: Callable[..., str]) -> dict[str, tuple[float, st
     out: dict[str, tuple[float, str]] = {}
     if _touched(reader, "adc"):
         entry, what = _component(reader, "adc")
-        bits = int(entry["bits"])
-        rate = entry["rate_gsps"] * 1e9
         choice = reader.raw(io, "adc_choice")
-        if bits == 1:
-            latency, rule = 1 / rate, "1 / sample rate (1-bit)"
-        elif choice is not None and _same(choice, "9"):
-            latency, rule = 2**bits / rate, "2^bits / sample rate (ramp)"
-        else:
-            latency, rule = (bits + 2) / rate, "(bits + 2) / sample rate"
-        out["adc_bits"] = (bits, f"SimConfig {what}")
-        out["adc_latency_s"] = (latency, f"{rule}, MNSIM's ADC model; {what}")
-        out["adc_energy_j"] = (entry["power_w"] * latency,
-                               f"power x latency per conversion, MNSIM's ADC model; {what}")
-        out["adc_area_m2"] = (entry["area_um2"] * 1e-12, what)
+        chosen = None if choice is None else int(float(choice))
+        out.update(adc_parameters(entry, choice=chosen, what=what))
     groups = _groups(reader)
     if reader.raw(pe, "adc_num") is not None or groups > 1:
         adcs = int(reader.number(pe, "adc_num", 128, lambda v: v >= 1 and v.is_integer(),

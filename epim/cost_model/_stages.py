@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from epim.cost_model._constants import HardwareConstants
+from epim.cost_model._hardware import Hardware
 from epim.cost_model._static import NetworkArrays
 from epim.space import DesignBatch
 
@@ -94,7 +94,7 @@ class Mapping:
     pes: FloatArray
 
 
-def map_layers(c: HardwareConstants, g: NetworkArrays, d: DesignArrays) -> Mapping:
+def map_layers(c: Hardware, g: NetworkArrays, d: DesignArrays) -> Mapping:
     """Bit slices, row and column blocks, block-diagonal group packing, crossbars, tiles."""
     rows_x, cols_x = c.xbar_rows, c.xbar_cols
     mag = np.maximum(d.weight_bits - 1, 1) if c.polarity == 2 else d.weight_bits
@@ -217,7 +217,7 @@ class ActivationLatency:
         return extra
 
 
-def activation_latency(c: HardwareConstants, g: NetworkArrays, d: DesignArrays,
+def activation_latency(c: Hardware, g: NetworkArrays, d: DesignArrays,
                        m: Mapping, merge_hops: FloatArray,
                        transfer_hops: FloatArray) -> ActivationLatency:
     """MNSIM's PE and tile latency of one activation, in closed form.
@@ -311,7 +311,7 @@ class EpitomeOverheads:
     latency_per_pixel_s: FloatArray
 
 
-def epitome_overheads(c: HardwareConstants, g: NetworkArrays, d: DesignArrays, m: Mapping,
+def epitome_overheads(c: Hardware, g: NetworkArrays, d: DesignArrays, m: Mapping,
                       a: Activations) -> EpitomeOverheads:
     """Pre-sums of wrapped inputs, table lookups, output copies: counts and time."""
     presum_in = d.cin_e < g.cin_g
@@ -361,7 +361,7 @@ class ActionCounts:
     table_lookups: FloatArray
 
 
-def count_actions(c: HardwareConstants, g: NetworkArrays, d: DesignArrays, m: Mapping,
+def count_actions(c: Hardware, g: NetworkArrays, d: DesignArrays, m: Mapping,
                   a: Activations, t: ActivationLatency, e: EpitomeOverheads) -> ActionCounts:
     """Every component's action count, from the mapping, activations and datapath."""
     if c.adc_accounting == "mnsim":
@@ -386,7 +386,7 @@ def count_actions(c: HardwareConstants, g: NetworkArrays, d: DesignArrays, m: Ma
         table_lookups=e.lookups)
 
 
-def energy_by_component(c: HardwareConstants, n: ActionCounts) -> dict[str, FloatArray]:
+def energy_by_component(c: Hardware, n: ActionCounts) -> dict[str, FloatArray]:
     """Action counts x action energies (J), by ``ENERGY_COMPONENTS`` name."""
     return {
         "adc": n.adc_conversions * c.adc_energy_j,

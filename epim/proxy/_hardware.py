@@ -41,7 +41,7 @@ def crossbar_spec(hardware: Hardware, *, adc_range: AdcRange = "calibrated",
     and ADC bits, and the cells' variation and stuck-at rates; the ADC range rule is not a
     hardware constant and is chosen here.
     """
-    c = hardware.constants
+    c = hardware
     return CrossbarSpec(
         xbar_rows=c.xbar_rows, dac_rows=min(c.dacs_per_xbar, c.xbar_rows),
         row_packing=c.row_packing, polarity=c.polarity, cell_bits=c.cell_bits,

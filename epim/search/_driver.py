@@ -273,7 +273,10 @@ class StudyDriver:
         designs = self.study.space.decode_batch([p.values for p in proposals])
         costs = self.study.model.evaluate(designs)
         metrics = cost_metrics(costs, self.baseline.metrics, self.spec.latency_mode)
-        cost_ok = self._cost_feasible(metrics, size)
+        chip = self.study.space.chip  # the chip budget: one more constraint value
+        over = None if chip is None else chip.violation(costs.tiles, costs.area_m2)
+        cost_ok = [ok and (over is None or over[i] <= 0)
+                   for i, ok in enumerate(self._cost_feasible(metrics, size))]
         hashes = designs.digests()
         dicts = designs.to_dicts()
         accuracy, errors, nodes, cancelled, ran = self._evaluate_accuracy(dicts, hashes,
@@ -296,9 +299,11 @@ class StudyDriver:
                     row.update(accuracy=accuracy[i], accuracy_drop=base - accuracy[i])
                 value = accuracy.get(i, self._worst_accuracy())
                 told_row = {**row, "accuracy": value, "accuracy_drop": base - value}
+            constraints = self._constraint_values(told_row)
+            if over is not None:
+                constraints.append(float(over[i]))
             told.append(Told(proposal, None if i in errors else
-                             [told_row[m] for m in self.study.metrics],
-                             self._constraint_values(told_row), row))
+                             [told_row[m] for m in self.study.metrics], constraints, row))
             kept.append(i)
         strategy.discard([proposals[i] for i in cancelled])
         attrs = strategy.tell(told) if told else []

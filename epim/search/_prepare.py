@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Literal, TypeVar
 
 from epim.cost_model import CostModel, Hardware, hardware_from_dict, load_hardware
 from epim.errors import InputError
 from epim.search._limits import StudyLimits
 from epim.search._spec import SpaceSpec, StudySpec
-from epim.space import LayerOptions, SearchSpace
+from epim.space import ChipBudget, LayerOptions, SearchSpace
 from epim.workloads import Network, get_network, network_from_dict
 
 T = TypeVar("T")
@@ -68,13 +69,22 @@ def prepare_study(spec: StudySpec, limits: StudyLimits | None = None) -> Prepare
         spec.network, str) else network_from_dict(spec.network, limits.network))
     hardware = _at(("hardware",), lambda: build_hardware(spec))
     space = _at(("space",), lambda: build_space(spec.space, network, hardware))
+    model = CostModel(network=network, hardware=hardware)
+    for variant in space.hardware_variants():  # every tuple fits the preset
+        _at(("space", "hardware"), partial(model.variant, variant))
+    if spec.sampler.name == "layerwise" and (space.hardware or space.replicated
+                                             or space.chip is not None):
+        raise InputError("the layerwise sampler does not search hardware genes, replication "
+                         "or a chip budget yet", location=("sampler",), field="name",
+                         expected="nsga2, nsga3, tpe, random or gp with space.hardware or "
+                         "space.replication")
     searched = len(space.parameters())
     if searched > limits.max_parameters:
         raise InputError(f"{searched} searched parameters", location=("space",),
                          expected=f"at most {limits.max_parameters} on this server: freeze "
                          "layers or fix fields")
     return PreparedStudy(spec=spec, network=network, hardware=hardware, space=space,
-                         model=CostModel(network=network, hardware=hardware))
+                         model=model)
 
 
 def build_hardware(spec: StudySpec) -> Hardware:
@@ -88,20 +98,24 @@ def build_hardware(spec: StudySpec) -> Hardware:
 
 
 def build_space(space: SpaceSpec, network: Network, hardware: Hardware) -> SearchSpace:
-    """The spec's search space, crossbar-aligned to ``hardware``."""
+    """The spec's search space, crossbar-aligned to ``hardware`` (and its searched sizes)."""
     act = space.activation_bits
     options = LayerOptions(
         channel_ratios=tuple(space.epitome.channel_ratios),
         channels=tuple(space.epitome.channels), spatial=space.epitome.spatial,
         spatial_growth=tuple(space.epitome.spatial_growth),
         pim_aligned=space.epitome.pim_aligned, weight_bits=tuple(space.weight_bits),
-        activation_bits=tuple(act) if isinstance(act, list) else (act,))
+        activation_bits=tuple(act) if isinstance(act, list) else (act,),
+        replication=tuple(space.replication))
     overrides = {pattern: override.model_dump(exclude_none=True)
                  for pattern, override in space.overrides.items()}
+    budget = space.hardware
+    chip = None if budget.max_tiles is None and budget.max_area_m2 is None else ChipBudget(
+        max_tiles=budget.max_tiles, max_area_m2=budget.max_area_m2)
     return SearchSpace.build(network, options=options, frozen=space.frozen,
                              frozen_bits=space.frozen_bits, overrides=overrides,
-                             xbar_rows=int(hardware["xbar_rows"]),
-                             xbar_cols=int(hardware["xbar_cols"]))
+                             xbar_rows=hardware.xbar_rows, xbar_cols=hardware.xbar_cols,
+                             hardware=budget.genes, chip=chip)
 
 
 def _at(prefix: Sequence[str], build: Callable[[], T]) -> T:

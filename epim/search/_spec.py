@@ -20,7 +20,7 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from epim.cost_model import LATENCY_MODES, OPTION_CHOICES, LatencyMode, list_presets
 from epim.datasets import DATASETS, ROOT_NAME_PATTERN, DatasetName
-from epim.space import MAX_BITS, MIN_BITS
+from epim.space import HARDWARE_GENES, MAX_BITS, MAX_GENE_VALUE, MAX_REPLICATION, MIN_BITS
 from epim.workloads import find_unsafe_text, list_networks
 
 Metric = Literal[
@@ -40,6 +40,11 @@ SAMPLERS: tuple[str, ...] = get_args(SamplerName)
 MAX_SEED = 2**32 - 1
 
 Bits = Annotated[int, Field(ge=MIN_BITS, le=MAX_BITS)]
+Copies = Annotated[int, Field(ge=1, le=MAX_REPLICATION)]
+GeneValues = Annotated[list[Annotated[int, Field(ge=1, le=MAX_GENE_VALUE)]],
+                       Field(min_length=1, max_length=16)]
+#: Hardware tuples a space may list at most (the product of the genes' value counts).
+MAX_HARDWARE_VARIANTS = 256
 Seed = Annotated[int, Field(ge=0, le=MAX_SEED)]
 Name = Annotated[str, Field(min_length=1, max_length=200)]
 
@@ -119,10 +124,53 @@ class LayerOverride(_Strict):
     pim_aligned: bool | None = None
     weight_bits: list[Bits] | None = Field(None, min_length=1, max_length=16)
     activation_bits: list[Bits] | None = Field(None, min_length=1, max_length=16)
+    replication: list[Copies] | None = Field(None, min_length=1, max_length=8)
+
+
+class HardwareSpaceSpec(_Strict):
+    """Hardware genes to search, each a list of values, and the chip budget.
+
+    A design's hardware is one value of each listed gene (the preset's where a gene is not
+    listed), applied to the study's preset as ``hardware.set`` would be:
+    ``xbar_size`` (N x N crossbars), ``cell_bits``, ``adc_choice`` and ``dac_choice`` (MNSIM's
+    ADC and DAC tables: resolution, latency, energy and area together), ``tile_pes`` (PEs per
+    tile) and ``crossbars_per_pe`` (converters per crossbar kept). ``max_tiles`` and
+    ``max_area_m2`` are the chip budget: a constraint on every design (its tiles, its chip
+    area), ``epim.space.ChipBudget``.
+    """
+
+    xbar_size: GeneValues | None = None
+    cell_bits: GeneValues | None = None
+    adc_choice: GeneValues | None = None
+    dac_choice: GeneValues | None = None
+    tile_pes: GeneValues | None = None
+    crossbars_per_pe: GeneValues | None = None
+    max_tiles: Annotated[int, Field(ge=1, le=100_000_000)] | None = None
+    max_area_m2: Annotated[float, Field(gt=0, le=1)] | None = None
+
+    @model_validator(mode="after")
+    def _few_variants(self) -> HardwareSpaceSpec:
+        count = 1
+        for values in self.genes.values():
+            count *= len(set(values))
+        if count > MAX_HARDWARE_VARIANTS:
+            raise ValueError(f"{count} hardware tuples; at most {MAX_HARDWARE_VARIANTS} "
+                             "(fewer values per gene)")
+        return self
+
+    @property
+    def genes(self) -> dict[str, list[int]]:
+        """The listed genes: name -> values (``HARDWARE_GENES`` order)."""
+        return {gene: values for gene in HARDWARE_GENES
+                if (values := getattr(self, gene)) is not None}
 
 
 class SpaceSpec(_Strict):
-    """The search space (see ``epim.space.SearchSpace``)."""
+    """The search space (see ``epim.space.SearchSpace``).
+
+    ``replication`` lists the copies of each layer's weights to search (``[1]``: one copy,
+    nothing searched); ``hardware`` the hardware genes and the chip budget.
+    """
 
     epitome: EpitomeSpec = Field(default_factory=EpitomeSpec)
     weight_bits: list[Bits] = Field(default_factory=lambda: [2, 3, 4, 5, 6, 8], min_length=1,
@@ -131,6 +179,8 @@ class SpaceSpec(_Strict):
     frozen: list[Name] = Field(default_factory=lambda: ["first", "last"], max_length=1000)
     frozen_bits: Bits = 8
     overrides: dict[Name, LayerOverride] = Field(default_factory=dict, max_length=1000)
+    replication: list[Copies] = Field(default_factory=lambda: [1], min_length=1, max_length=8)
+    hardware: HardwareSpaceSpec = Field(default_factory=HardwareSpaceSpec)
 
 
 class ObjectiveSpec(_Strict):
@@ -355,4 +405,5 @@ def allowed_values() -> dict[str, tuple[str, ...]]:
         "metric": METRICS, "sampler": SAMPLERS, "latency_mode": LATENCY_MODES,
         "preset": tuple(list_presets()), "network": tuple(list_networks()),
         "dataset": DATASETS, **{f"hardware.set.{k}": v for k, v in OPTION_CHOICES.items()},
+        "space.hardware": HARDWARE_GENES,
     }

@@ -1,29 +1,43 @@
-"""Designs and (in a later issue) the search space over them."""
+"""Designs (per-layer epitomes, bits and replication, hardware genes) and the search space."""
 
 from epim.space._design import (
     DESIGN_FIELDS,
+    HARDWARE_GENES,
     MAX_BITS,
+    MAX_GENE_VALUE,
+    MAX_REPLICATION,
     MIN_BITS,
+    MNSIM_BITS,
+    TRAIN_BITS,
     Design,
     DesignBatch,
     LayerDesign,
+    check_hardware_genes,
     design_from_dict,
     load_design_file,
     scale_design,
     validate_layer_design,
 )
-from epim.space._space import LayerOptions, LayerSpace, SearchSpace
+from epim.space._space import HARDWARE_PREFIX, ChipBudget, LayerOptions, LayerSpace, SearchSpace
 
 __all__ = [
     "DESIGN_FIELDS",
+    "HARDWARE_GENES",
+    "HARDWARE_PREFIX",
     "MAX_BITS",
+    "MAX_GENE_VALUE",
+    "MAX_REPLICATION",
     "MIN_BITS",
+    "MNSIM_BITS",
+    "TRAIN_BITS",
+    "ChipBudget",
     "Design",
     "DesignBatch",
     "LayerDesign",
     "LayerOptions",
     "LayerSpace",
     "SearchSpace",
+    "check_hardware_genes",
     "design_from_dict",
     "load_design_file",
     "scale_design",

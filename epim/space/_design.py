@@ -4,6 +4,11 @@ A design gives every conv/linear layer of a network an epitome ``(Cin_E, Cout_E,
 (docs/epitome.md section 1), weight bits (including the sign bit, as in MNSIM: 9
 means sign + 8) and activation bits. The dense layer is the special case
 ``Cin_E = Cin/groups, Cout_E = Cout, P = kh, Q = kw``.
+
+A design may also carry hardware genes (``HARDWARE_GENES``: values that replace the preset's,
+e.g. ``{"adc_choice": 7}``; none means the preset as it is) and, per layer, a weight
+``replication`` (copies of the layer's weights that process its output pixels in turn; 1 is
+one copy). Both leave the network's function unchanged; the cost model reads them.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ import fnmatch
 import hashlib
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +29,21 @@ from epim.workloads import Layer, Network, load_document_text
 
 MIN_BITS = 1
 MAX_BITS = 16
+#: Bits of a dense layer in MNSIM's validation runs and ``epim cost``: sign + 8 (MNSIM counts
+#: the sign bit of a weight; its networks are 9-bit), so our numbers compare with MNSIM's.
+MNSIM_BITS = 9
+#: Bits the proxy trains a dense network at (8-bit weights and activations, the common
+#: quantization-aware training baseline; ``epim export`` and the dense start).
+TRAIN_BITS = 8
+#: Copies of a layer's weights at most (``replication``).
+MAX_REPLICATION = 64
+#: Hardware genes: override keys of the hardware preset a design may carry (integers;
+#: ``epim.cost_model.Hardware.with_overrides`` gives them their meaning).
+HARDWARE_GENES: tuple[str, ...] = (
+    "xbar_size", "cell_bits", "adc_choice", "dac_choice", "tile_pes", "crossbars_per_pe",
+)
+#: Largest value of a hardware gene (a crossbar size; the cost model checks each gene's own).
+MAX_GENE_VALUE = 1 << 16
 IntArray = npt.NDArray[np.int64]
 
 #: The integer columns of a :class:`DesignBatch`, in order.
@@ -31,7 +51,7 @@ DESIGN_FIELDS: tuple[str, ...] = (
     "epitome_in", "epitome_out", "epitome_h", "epitome_w", "weight_bits", "act_bits",
     "channel_offsets",
 )
-_LAYER_KEYS = {*DESIGN_FIELDS, "in_ratio", "out_ratio"}
+_LAYER_KEYS = {*DESIGN_FIELDS, "in_ratio", "out_ratio", "replication"}
 #: Longest layer name or glob pattern a design file may use (characters).
 MAX_PATTERN_LENGTH = 200
 
@@ -49,6 +69,9 @@ class LayerDesign:
         act_bits: Activation (input) bits, 1..16.
         channel_offsets: 1 to give each output block its own cyclic input-channel offset
             (docs/epitome.md section 2), 0 for plain wrapping.
+        replication: Copies of the layer's weights on the chip (1..``MAX_REPLICATION``),
+            each computing every ``replication``-th output pixel; not a ``DESIGN_FIELDS``
+            column (a batch keeps it as its own array).
 
     """
 
@@ -59,6 +82,7 @@ class LayerDesign:
     weight_bits: int
     act_bits: int
     channel_offsets: int = 0
+    replication: int = 1
 
     @classmethod
     def dense(cls, layer: Layer, weight_bits: int, act_bits: int) -> LayerDesign:
@@ -95,6 +119,7 @@ def validate_layer_design(layer: Layer, choice: LayerDesign, source: str | None 
         "weight_bits": (MIN_BITS, MAX_BITS),
         "act_bits": (MIN_BITS, MAX_BITS),
         "channel_offsets": (0, 1),
+        "replication": (1, MAX_REPLICATION),
     }
     for name, (low, high) in bounds.items():
         value = getattr(choice, name)
@@ -121,14 +146,17 @@ class Design:
     Attributes:
         network: The network name.
         layers: Layer name -> choice, for every conv/linear layer in network order.
+        hardware: Hardware genes (``HARDWARE_GENES``) -> value; empty: the preset as it is.
 
     """
 
     network: str
     layers: Mapping[str, LayerDesign]
+    hardware: Mapping[str, int] = field(default_factory=dict)
 
     @classmethod
-    def dense(cls, network: Network, weight_bits: int = 9, act_bits: int = 9) -> Design:
+    def dense(cls, network: Network, weight_bits: int = MNSIM_BITS,
+              act_bits: int = MNSIM_BITS) -> Design:
         """The dense design: every layer stores its whole kernel at the given bits."""
         for name, bits in (("weight_bits", weight_bits), ("act_bits", act_bits)):
             if not MIN_BITS <= bits <= MAX_BITS:
@@ -146,7 +174,7 @@ class Design:
                               expected="a conv/linear layer of " + self.network)
         layers = dict(self.layers)
         layers[name] = replace(layers[name], **changes)
-        return Design(self.network, layers)
+        return Design(self.network, layers, self.hardware)
 
     def validate(self, network: Network, source: str | None = None) -> None:
         """Check every layer choice against ``network``.
@@ -164,48 +192,100 @@ class Design:
             if layer.name not in self.layers:
                 raise DesignError("missing layer", source=source, location=("layers", layer.name))
             validate_layer_design(layer, self.layers[layer.name], source)
+        check_hardware_genes(self.hardware, source)
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain data, keyed by layer name (the design file format, all fields explicit)."""
-        return {
-            "network": self.network,
-            "layers": {name: asdict(choice) for name, choice in self.layers.items()},
-        }
+        """Plain data, keyed by layer name (the design file format, all fields explicit).
+
+        ``hardware`` and a layer's ``replication`` appear where they are not the default.
+        """
+        layers = {}
+        for name, choice in self.layers.items():
+            entry = asdict(choice)
+            if entry["replication"] == 1:
+                del entry["replication"]
+            layers[name] = entry
+        document: dict[str, Any] = {"network": self.network, "layers": layers}
+        if self.hardware:
+            document["hardware"] = dict(sorted(self.hardware.items()))
+        return document
 
     def digest(self) -> str:
         """A stable hash of the design (for caching proxy results).
 
-        Equal to :meth:`DesignBatch.digests` of a batch holding this design.
+        Equal to :meth:`DesignBatch.digests` of a batch holding this design; hardware genes
+        and replication enter only where they are not the default, so a design without them
+        keeps the digest it had before they existed.
         """
         table = np.array([choice.as_tuple() for choice in self.layers.values()],
                          dtype=np.int64)
-        return _digest(self.network, table.tobytes())
+        replication = np.array([choice.replication for choice in self.layers.values()],
+                               dtype=np.int64)
+        return _digest(self.network, table.tobytes(), _extras(replication, self.hardware))
 
 
-def _digest(network: str, table: bytes) -> str:
-    return hashlib.sha256(network.encode() + b"\0" + table).hexdigest()[:16]
+def _digest(network: str, table: bytes, extras: bytes = b"") -> str:
+    return hashlib.sha256(network.encode() + b"\0" + table + extras).hexdigest()[:16]
 
 
-def design_from_dict(data: Any, network: Network, *, default_weight_bits: int = 9,
-                     default_act_bits: int = 9, source: str | None = None) -> Design:
+def _extras(replication: IntArray, hardware: Mapping[str, int]) -> bytes:
+    """The digest's bytes for replication and hardware genes (none where all are default)."""
+    parts = b""
+    if (replication != 1).any():
+        parts += b"\0replication\0" + np.ascontiguousarray(replication, np.int64).tobytes()
+    genes = sorted((k, int(v)) for k, v in hardware.items() if v)
+    if genes:
+        parts += b"\0hardware\0" + ",".join(f"{k}={v}" for k, v in genes).encode()
+    return parts
+
+
+def check_hardware_genes(hardware: Any, source: str | None = None) -> dict[str, int]:
+    """Hardware genes as a design file or spec gives them: known names, integers >= 1.
+
+    Raises:
+        DesignError: Naming the gene and what is allowed.
+
+    """
+    if not isinstance(hardware, Mapping):
+        raise DesignError("must be a mapping of hardware gene -> value", source=source,
+                          field="hardware", expected="keys " + ", ".join(HARDWARE_GENES))
+    genes: dict[str, int] = {}
+    for key, value in hardware.items():
+        if key not in HARDWARE_GENES:
+            raise DesignError(f"unknown hardware gene {_shown(key)}", source=source,
+                              location=("hardware",),
+                              expected="one of " + ", ".join(HARDWARE_GENES))
+        if (isinstance(value, bool) or not isinstance(value, int | np.integer)
+                or not 1 <= value <= MAX_GENE_VALUE):
+            raise DesignError(f"bad value {_shown(value)}", source=source,
+                              location=("hardware",), field=key,
+                              expected=f"an integer 1..{MAX_GENE_VALUE}")
+        genes[key] = int(value)
+    return genes
+
+
+def design_from_dict(data: Any, network: Network, *, default_weight_bits: int = MNSIM_BITS,
+                     default_act_bits: int = MNSIM_BITS, source: str | None = None) -> Design:
     """Build a design for ``network`` from the design file format.
 
     The format::
 
         network: resnet50          # optional; checked against the network if given
+        hardware: {adc_choice: 7, xbar_size: 128}   # optional hardware genes
         default: {weight_bits: 3, act_bits: 8, in_ratio: 4, out_ratio: 4}   # optional
         layers:                    # layer name or glob pattern -> choices
-          conv1: {weight_bits: 8, in_ratio: 1, out_ratio: 1}
+          conv1: {weight_bits: 8, in_ratio: 1, out_ratio: 1, replication: 4}
           "layer*.conv2": {epitome_in: 32, epitome_out: 64}
 
     Per layer: ``epitome_in``, ``epitome_out`` (absolute) or ``in_ratio``, ``out_ratio``
     (``Cin_E = ceil(Cin/groups / in_ratio)``), ``epitome_h``, ``epitome_w``, ``weight_bits``,
-    ``act_bits``, ``channel_offsets``. Later entries override earlier ones; omitted fields are
-    dense at the default bits.
+    ``act_bits``, ``channel_offsets``, ``replication`` (1..64). Later entries override earlier
+    ones; omitted fields are dense at the default bits, one copy.
 
     Raises:
-        DesignError: On an unknown layer or pattern that matches nothing, an unknown field, an
-            epitome larger than the layer, or bits outside 1..16; the message names the layer.
+        DesignError: On an unknown layer or pattern that matches nothing, an unknown field or
+            hardware gene, an epitome larger than the layer, or bits outside 1..16; the
+            message names the layer.
 
     """
     if data is None:
@@ -213,10 +293,10 @@ def design_from_dict(data: Any, network: Network, *, default_weight_bits: int = 
     if not isinstance(data, Mapping):
         raise DesignError("a design must be a mapping", source=source,
                           expected="keys network, default, layers")
-    unknown_top = set(data) - {"network", "default", "layers"}
+    unknown_top = set(data) - {"network", "hardware", "default", "layers"}
     if unknown_top:
-        raise DesignError(f"unknown key(s) {sorted(unknown_top)}", source=source,
-                          expected="network, default, layers")
+        raise DesignError(f"unknown key(s) {sorted(map(str, unknown_top))}", source=source,
+                          expected="network, hardware, default, layers")
     declared = data.get("network")
     if declared is not None and declared != network.name:
         raise DesignError(f"design is for '{declared}', not '{network.name}'", source=source,
@@ -250,7 +330,8 @@ def design_from_dict(data: Any, network: Network, *, default_weight_bits: int = 
                          source)
         validate_layer_design(layer, choice, source)
         layers[layer.name] = choice
-    return Design(network.name, layers)
+    hardware = check_hardware_genes(data.get("hardware") or {}, source)
+    return Design(network.name, layers, hardware)
 
 
 def _check_entry_keys(entry: Any, where: Sequence[str], source: str | None) -> None:
@@ -290,6 +371,7 @@ def _choice(layer: Layer, entry: Mapping[str, Any], weight_bits: int, act_bits: 
         weight_bits=entry.get("weight_bits", weight_bits),
         act_bits=entry.get("act_bits", act_bits),
         channel_offsets=_flag(entry.get("channel_offsets", 0)),
+        replication=entry.get("replication", 1),
     )
 
 
@@ -304,8 +386,9 @@ def _shown(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def load_design_file(path: str | Path, network: Network, *, default_weight_bits: int = 9,
-                     default_act_bits: int = 9) -> Design:
+def load_design_file(path: str | Path, network: Network, *,
+                     default_weight_bits: int = MNSIM_BITS,
+                     default_act_bits: int = MNSIM_BITS) -> Design:
     """Read a design file (YAML or JSON) for ``network``.
 
     Raises:
@@ -331,17 +414,24 @@ class DesignBatch:
 
     Attributes:
         network: The network the designs belong to.
-        arrays: Field name (``DESIGN_FIELDS``) -> int64 array ``[n_designs, n_layers]``.
+        arrays: Field name (``DESIGN_FIELDS``) -> int64 array ``[n_designs, n_layers]``; may
+            also hold ``replication`` (same shape; absent: one copy of every layer).
+        hardware: Hardware gene (``HARDWARE_GENES``) -> int64 array ``[n_designs]`` of its
+            value per design, 0 where a design keeps the preset's; absent genes are the
+            preset's for every design.
 
     """
 
     network: Network
     arrays: Mapping[str, IntArray]
+    hardware: Mapping[str, IntArray] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         shape = None
-        for name in DESIGN_FIELDS:
+        for name in (*DESIGN_FIELDS, "replication"):
             if name not in self.arrays:
+                if name == "replication":
+                    continue
                 raise DesignError(f"missing array '{name}'", field=name)
             array = self.arrays[name]
             if array.ndim != 2 or array.shape[1] != len(self.network.compute_layers):
@@ -352,12 +442,49 @@ class DesignBatch:
             if shape is not None and array.shape != shape:
                 raise DesignError("arrays of different shapes", field=name)
             shape = array.shape
+        unknown = set(self.arrays) - {*DESIGN_FIELDS, "replication"}
+        if unknown:
+            raise DesignError(f"unknown array(s) {sorted(unknown)}", field="arrays",
+                              expected=", ".join((*DESIGN_FIELDS, "replication")))
+        for gene, values in self.hardware.items():
+            if gene not in HARDWARE_GENES:
+                raise DesignError(f"unknown hardware gene {gene!r}", field="hardware",
+                                  expected="one of " + ", ".join(HARDWARE_GENES))
+            if values.shape != (len(self),):
+                raise DesignError(f"array shape {values.shape} for {len(self)} designs",
+                                  location=("hardware",), field=gene,
+                                  expected=f"[{len(self)}]")
 
     def __len__(self) -> int:
         return int(self.arrays[DESIGN_FIELDS[0]].shape[0])
 
     def __getitem__(self, name: str) -> IntArray:
         return self.arrays[name]
+
+    @property
+    def replication(self) -> IntArray:
+        """Copies of each layer's weights, ``[n_designs, n_layers]`` (1 where not given)."""
+        given = self.arrays.get("replication")
+        if given is not None:
+            return given
+        ones: IntArray = np.ones_like(self.arrays[DESIGN_FIELDS[0]])
+        return ones
+
+    @property
+    def replicated(self) -> bool:
+        """Whether any layer of any design has more than one copy."""
+        given = self.arrays.get("replication")
+        return given is not None and bool((given != 1).any())
+
+    @property
+    def genes(self) -> tuple[str, ...]:
+        """The hardware genes some design sets (sorted)."""
+        return tuple(sorted(k for k, v in self.hardware.items() if v.any()))
+
+    def hardware_of(self, index: int) -> dict[str, int]:
+        """The hardware genes of design ``index`` (those it sets, sorted)."""
+        return {gene: int(self.hardware[gene][index]) for gene in self.genes
+                if self.hardware[gene][index]}
 
     @classmethod
     def from_designs(cls, network: Network, designs: Sequence[Design]) -> DesignBatch:
@@ -369,13 +496,27 @@ class DesignBatch:
             [[design.layers[name].as_tuple() for name in names] for design in designs],
             dtype=np.int64,
         ).reshape(len(designs), len(names), len(DESIGN_FIELDS))
-        return cls(network, {field: table[:, :, i] for i, field in enumerate(DESIGN_FIELDS)})
+        arrays = {field: table[:, :, i] for i, field in enumerate(DESIGN_FIELDS)}
+        replication = np.array([[design.layers[name].replication for name in names]
+                                for design in designs], dtype=np.int64).reshape(table.shape[:2])
+        if (replication != 1).any():
+            arrays["replication"] = replication
+        genes = sorted({gene for design in designs for gene in design.hardware})
+        hardware = {gene: np.array([design.hardware.get(gene, 0) for design in designs],
+                                   dtype=np.int64) for gene in genes}
+        return cls(network, arrays, hardware)
 
     @classmethod
-    def dense(cls, network: Network, n: int = 1, weight_bits: int = 9,
-              act_bits: int = 9) -> DesignBatch:
+    def dense(cls, network: Network, n: int = 1, weight_bits: int = MNSIM_BITS,
+              act_bits: int = MNSIM_BITS) -> DesignBatch:
         """``n`` copies of the dense design."""
         return cls.from_designs(network, [Design.dense(network, weight_bits, act_bits)] * n)
+
+    def take(self, index: npt.ArrayLike) -> DesignBatch:
+        """The designs at ``index`` (an integer array or a slice of positions), in that order."""
+        rows = np.arange(len(self))[index] if isinstance(index, slice) else np.asarray(index)
+        return DesignBatch(self.network, {k: v[rows] for k, v in self.arrays.items()},
+                           {k: v[rows] for k, v in self.hardware.items()})
 
     def table(self) -> IntArray:
         """All fields as one array ``[n_designs, n_layers, len(DESIGN_FIELDS)]``."""
@@ -384,24 +525,43 @@ class DesignBatch:
     def digests(self) -> list[str]:
         """:meth:`Design.digest` of every design (from the arrays, no ``Design`` built)."""
         table = np.ascontiguousarray(self.table(), dtype=np.int64)
-        return [_digest(self.network.name, row.tobytes()) for row in table]
+        if not self.replicated and not self.genes:
+            return [_digest(self.network.name, row.tobytes()) for row in table]
+        replication = self.replication
+        return [_digest(self.network.name, row.tobytes(),
+                        _extras(replication[i], self.hardware_of(i)))
+                for i, row in enumerate(table)]
 
     def to_dicts(self) -> list[dict[str, Any]]:
         """Every design in the design file format (:meth:`Design.to_dict`), from the arrays."""
         names = [layer.name for layer in self.network.compute_layers]
         a, b, c, d, e, f, g = DESIGN_FIELDS  # literal dicts: the hot path of storing trials
-        return [{"network": self.network.name,
-                 "layers": {name: {a: v[0], b: v[1], c: v[2], d: v[3], e: v[4], f: v[5],
-                                   g: v[6]} for name, v in zip(names, rows, strict=True)}}
-                for rows in self.table().tolist()]
+        documents: list[dict[str, Any]] = [{"network": self.network.name,
+                      "layers": {name: {a: v[0], b: v[1], c: v[2], d: v[3], e: v[4], f: v[5],
+                                        g: v[6]} for name, v in zip(names, rows, strict=True)}}
+                     for rows in self.table().tolist()]
+        if self.replicated:
+            for document, copies in zip(documents, self.replication.tolist(), strict=True):
+                for name, count in zip(names, copies, strict=True):
+                    if count != 1:
+                        document["layers"][name]["replication"] = count
+        if self.genes:
+            for i, document in enumerate(documents):
+                genes = self.hardware_of(i)
+                if genes:
+                    document["hardware"] = genes
+        return documents
 
     def design(self, index: int) -> Design:
         """The ``index``-th design as a :class:`Design`."""
-        layers = {
-            layer.name: LayerDesign(*(int(self.arrays[f][index, j]) for f in DESIGN_FIELDS))
-            for j, layer in enumerate(self.network.compute_layers)
-        }
-        return Design(self.network.name, layers)
+        replication = self.replication
+        layers = {}
+        for j, layer in enumerate(self.network.compute_layers):
+            cin, cout, height, width, wbits, abits, offsets = (
+                int(self.arrays[f][index, j]) for f in DESIGN_FIELDS)
+            layers[layer.name] = LayerDesign(cin, cout, height, width, wbits, abits, offsets,
+                                             int(replication[index, j]))
+        return Design(self.network.name, layers, self.hardware_of(index))
 
     def validate(self) -> None:
         """Check every design of the batch (vectorized bounds, then the first bad design).
@@ -423,10 +583,18 @@ class DesignBatch:
             & (a["weight_bits"] >= MIN_BITS) & (a["weight_bits"] <= MAX_BITS)
             & (a["act_bits"] >= MIN_BITS) & (a["act_bits"] <= MAX_BITS)
             & ((a["channel_offsets"] == 0) | (a["channel_offsets"] == 1))
+            & (self.replication >= 1) & (self.replication <= MAX_REPLICATION)
         )
         if not ok.all():
             row = int(np.argwhere(~ok)[0][0])
             self.design(row).validate(self.network, source=f"design {row}")
+        for gene, values in self.hardware.items():
+            bad = (values < 0) | (values > MAX_GENE_VALUE)
+            if bad.any():
+                row = int(np.flatnonzero(bad)[0])
+                raise DesignError(f"bad value {int(values[row])}", source=f"design {row}",
+                                  location=("hardware",), field=gene,
+                                  expected=f"0 (the preset's) or an integer 1..{MAX_GENE_VALUE}")
 
 
 def scale_design(design: Design, original: Network, scaled: Network) -> Design:
@@ -463,9 +631,10 @@ def scale_design(design: Design, original: Network, scaled: Network) -> Design:
             weight_bits=choice.weight_bits,
             act_bits=choice.act_bits,
             channel_offsets=choice.channel_offsets,
+            replication=choice.replication,
         )
         stored = (layers[name].epitome_in * layers[name].epitome_out * layers[name].epitome_h
                   * layers[name].epitome_w)
         if stored > after.params:  # a spatial epitome that outgrew a shrunken kernel
             layers[name] = replace(layers[name], epitome_h=kh2, epitome_w=kw2)
-    return Design(scaled.name, layers)
+    return Design(scaled.name, layers, design.hardware)

@@ -7,31 +7,54 @@ to a multiple of the channels one crossbar holds (``R // (kh*kw)``), output chan
 multiple of the crossbar's columns, so no candidate pays for crossbar rows or columns it leaves
 empty. Frozen layers stay dense at ``frozen_bits``. The space is encoded as categorical
 parameters (``name -> choices``) that any sampler can use, and decoded back to designs.
+
+Beside the network, a space may search hardware: per layer a weight ``replication`` (the
+``<layer>/rep`` parameters; frozen layers too, their weights are fixed but not their copies)
+and hardware genes (``hw/<gene>``, e.g. ``hw/xbar_size``), each a list of values; a design's
+hardware is one tuple of gene values (:meth:`SearchSpace.hardware_variants` lists them). With
+several crossbar sizes, channel candidates are aligned to each of them (their union). A chip
+budget (:class:`ChipBudget`, tiles or area) is a constraint on the costed design.
 """
 
 from __future__ import annotations
 
 import fnmatch
+import itertools
 import math
 import operator
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from epim.errors import InputError
-from epim.space._design import DESIGN_FIELDS, MAX_BITS, MIN_BITS, Design, DesignBatch, IntArray
+from epim.space._design import (
+    DESIGN_FIELDS,
+    HARDWARE_GENES,
+    MAX_BITS,
+    MAX_GENE_VALUE,
+    MAX_REPLICATION,
+    MIN_BITS,
+    Design,
+    DesignBatch,
+    IntArray,
+)
 from epim.workloads import Layer, Network
+
+FloatArray = npt.NDArray[np.float64]
 
 #: Parameter suffix -> the :class:`LayerSpace` field holding its candidates, in parameter
 #: order. ``spatial`` candidates are growths ``s`` (``P = kh + s``, ``Q = kw + s``).
 PARAM_FIELDS: tuple[tuple[str, str], ...] = (
     ("in", "epitome_in"), ("out", "epitome_out"), ("spatial", "spatial"),
-    ("wbits", "weight_bits"), ("abits", "act_bits"),
+    ("wbits", "weight_bits"), ("abits", "act_bits"), ("rep", "replication"),
 )
 PARAM_SUFFIXES: tuple[str, ...] = tuple(suffix for suffix, _ in PARAM_FIELDS)
+#: Prefix of the hardware genes' parameters (``hw/xbar_size``, ...).
+HARDWARE_PREFIX = "hw/"
 
 
 @dataclass(frozen=True)
@@ -46,6 +69,7 @@ class LayerOptions:
         pim_aligned: Round channel candidates up to crossbar-aligned values.
         weight_bits: Weight bit-width choices (sign included).
         activation_bits: Activation bit-width choices.
+        replication: Copies of the layer's weights to choose from (1: one copy).
 
     """
 
@@ -56,6 +80,7 @@ class LayerOptions:
     pim_aligned: bool = True
     weight_bits: tuple[int, ...] = (2, 3, 4, 5, 6, 8)
     activation_bits: tuple[int, ...] = (8,)
+    replication: tuple[int, ...] = (1,)
 
     def __post_init__(self) -> None:
         if not self.channel_ratios and not self.channels:
@@ -75,6 +100,10 @@ class LayerOptions:
         if any(g < 1 for g in self.spatial_growth):
             raise InputError(f"bad growth {self.spatial_growth}", field="spatial_growth",
                              expected="integers >= 1")
+        if not self.replication or any(not 1 <= r <= MAX_REPLICATION
+                                       for r in self.replication):
+            raise InputError(f"bad replication {self.replication}", field="replication",
+                             expected=f"a non-empty list of integers 1..{MAX_REPLICATION}")
 
 
 @dataclass(frozen=True)
@@ -88,6 +117,7 @@ class LayerSpace:
     weight_bits: tuple[int, ...]
     act_bits: tuple[int, ...]
     frozen: bool = False
+    replication: tuple[int, ...] = (1,)
 
     @property
     def size(self) -> int:
@@ -107,17 +137,24 @@ class SearchSpace:
     Attributes:
         network: The network.
         layers: One :class:`LayerSpace` per compute layer, in order.
+        hardware: Hardware gene (``HARDWARE_GENES``) -> its values (sorted, no duplicates);
+            empty: the preset's hardware for every design.
+        chip: The chip budget every design must fit, or ``None``.
 
     """
 
     network: Network
     layers: tuple[LayerSpace, ...]
+    hardware: Mapping[str, tuple[int, ...]] = field(default_factory=dict)
+    chip: ChipBudget | None = None
 
     @classmethod
     def build(cls, network: Network, *, options: LayerOptions | None = None,
               frozen: Sequence[str] = ("first", "last"), frozen_bits: int = 8,
               overrides: Mapping[str, Mapping[str, Any]] | None = None,
-              xbar_rows: int = 256, xbar_cols: int = 256) -> SearchSpace:
+              xbar_rows: int = 256, xbar_cols: int = 256,
+              hardware: Mapping[str, Sequence[int]] | None = None,
+              chip: ChipBudget | None = None) -> SearchSpace:
         """Build the space.
 
         Args:
@@ -130,11 +167,18 @@ class SearchSpace:
                 layers (later patterns win).
             xbar_rows: Crossbar rows (for alignment).
             xbar_cols: Crossbar columns (for alignment).
+            hardware: Hardware gene -> values to search (``xbar_size`` values are crossbar
+                sizes the channel candidates are also aligned to).
+            chip: The chip budget.
 
         Raises:
-            InputError: On a pattern that matches no layer, or bad options.
+            InputError: On a pattern that matches no layer, bad options, or an unknown
+                hardware gene or value.
 
         """
+        genes = _hardware_choices(hardware or {})
+        sizes = [(xbar_rows, xbar_cols)] if "xbar_size" not in genes else [
+            (size, size) for size in genes["xbar_size"]]
         options = options or LayerOptions()
         compute = network.compute_layers
         names = [layer.name for layer in compute]
@@ -167,25 +211,45 @@ class SearchSpace:
                                      expected="fields of space.epitome and bits") from None
         layers = tuple(
             _layer_space(layer, per_layer[layer.name], layer.name in frozen_names, frozen_bits,
-                         xbar_rows, xbar_cols)
+                         sizes)
             for layer in compute
         )
-        return cls(network, layers)
+        return cls(network, layers, genes, chip)
 
     @property
     def size(self) -> int:
-        """Number of distinct designs in the space."""
-        return math.prod(layer.size for layer in self.layers)
+        """Number of distinct designs in the space (hardware variants included)."""
+        return math.prod(layer.size for layer in self.layers) * len(self.hardware_variants())
 
     def parameters(self) -> dict[str, tuple[int, ...]]:
-        """Categorical parameters ``"<layer>/<field>" -> choices`` for the non-fixed fields."""
+        """Categorical parameters ``"<layer>/<field>" -> choices`` for the non-fixed fields.
+
+        Hardware genes with more than one value are ``"hw/<gene>"``, after the layers'.
+        """
         return dict(self._parameters)
 
     @cached_property
     def _parameters(self) -> dict[str, tuple[int, ...]]:
-        return {f"{layer.name}/{suffix}": layer.choices(suffix)
-                for layer in self.layers for suffix in PARAM_SUFFIXES
-                if len(layer.choices(suffix)) > 1}
+        layers = {f"{layer.name}/{suffix}": layer.choices(suffix)
+                  for layer in self.layers for suffix in PARAM_SUFFIXES
+                  if len(layer.choices(suffix)) > 1}
+        genes = {HARDWARE_PREFIX + gene: values for gene, values in self.hardware.items()
+                 if len(values) > 1}
+        return {**layers, **genes}
+
+    def hardware_variants(self) -> list[dict[str, int]]:
+        """Every hardware tuple of the space (gene -> value), in ``itertools.product`` order.
+
+        One empty tuple (the preset) when the space searches no hardware.
+        """
+        genes = list(self.hardware)
+        return [dict(zip(genes, values, strict=True))
+                for values in itertools.product(*self.hardware.values())]
+
+    @property
+    def replicated(self) -> bool:
+        """Whether some layer may have more than one copy of its weights."""
+        return any(layer.replication != (1,) for layer in self.layers)
 
     @cached_property
     def _kernels(self) -> tuple[IntArray, IntArray, IntArray]:
@@ -255,9 +319,10 @@ class SearchSpace:
         width = len(self.layers)
         columns = {name: np.zeros((n, width), dtype=np.int64) for name in DESIGN_FIELDS}
         growth = np.zeros((n, width), dtype=np.int64)
+        replication = np.ones((n, width), dtype=np.int64)
         targets = {"in": columns["epitome_in"], "out": columns["epitome_out"],
                    "spatial": growth, "wbits": columns["weight_bits"],
-                   "abits": columns["act_bits"]}
+                   "abits": columns["act_bits"], "rep": replication}
         for j, layer in enumerate(self.layers):
             for suffix in PARAM_SUFFIXES:
                 choices = layer.choices(suffix)
@@ -265,21 +330,20 @@ class SearchSpace:
                     targets[suffix][:, j] = choices[0]
                     continue
                 key = f"{layer.name}/{suffix}"
-                column = np.asarray(values[key], dtype=np.int64)
-                allowed = np.asarray(choices, dtype=np.int64)
-                position = np.minimum(np.searchsorted(allowed, column), len(allowed) - 1)
-                bad = allowed[position] != column
-                if bad.any():
-                    raise InputError(f"{column[bad][0]!r} is not a choice", field=key,
-                                     expected="one of " + ", ".join(map(str, choices)))
-                targets[suffix][:, j] = column
+                targets[suffix][:, j] = _chosen(values[key], choices, key)
+        hardware = {gene: (_chosen(values[HARDWARE_PREFIX + gene], choices,
+                                   HARDWARE_PREFIX + gene) if len(choices) > 1
+                           else np.full(n, choices[0], dtype=np.int64))
+                    for gene, choices in self.hardware.items()}
+        if self.replicated:
+            columns["replication"] = replication
         kh, kw, dense = self._kernels
         stored = (columns["epitome_in"] * columns["epitome_out"] * (kh + growth)
                   * (kw + growth))
         growth = np.where(stored > dense, 0, growth)  # never exceed the kernel
         columns["epitome_h"][:] = kh + growth
         columns["epitome_w"][:] = kw + growth
-        designs = DesignBatch(self.network, columns)
+        designs = DesignBatch(self.network, columns, hardware)
         designs.validate()
         return designs
 
@@ -297,7 +361,8 @@ class SearchSpace:
             kh = self.network.layer(layer.name).kernel[0]
             for suffix, value in (("in", choice.epitome_in), ("out", choice.epitome_out),
                                   ("spatial", choice.epitome_h - kh),
-                                  ("wbits", choice.weight_bits), ("abits", choice.act_bits)):
+                                  ("wbits", choice.weight_bits), ("abits", choice.act_bits),
+                                  ("rep", choice.replication)):
                 key = f"{layer.name}/{suffix}"
                 allowed = layer.choices(suffix)
                 if value not in allowed:
@@ -305,6 +370,18 @@ class SearchSpace:
                                      expected="one of " + ", ".join(map(str, allowed)))
                 if key in params:
                     values[key] = value
+        unknown = set(design.hardware) - set(self.hardware)
+        if unknown:
+            raise InputError(f"hardware gene(s) {sorted(unknown)} are not searched",
+                             field="hardware", expected="genes of space.hardware: "
+                             + (", ".join(self.hardware) or "none"))
+        for gene, choices in self.hardware.items():
+            value = design.hardware.get(gene, 0)
+            if value not in choices:
+                raise InputError(f"{value} is not in the space", field=HARDWARE_PREFIX + gene,
+                                 expected="one of " + ", ".join(map(str, choices)))
+            if HARDWARE_PREFIX + gene in params:
+                values[HARDWARE_PREFIX + gene] = value
         return values
 
     def uniform_choices(self) -> list[dict[str, int]]:
@@ -338,8 +415,85 @@ class SearchSpace:
         return designs
 
     def dense_choice(self) -> dict[str, int]:
-        """Parameter values of the least compressed design (largest epitome, most bits)."""
-        return {key: max(choices) for key, choices in self.parameters().items()}
+        """Parameter values of the least compressed design (largest epitome, most bits).
+
+        One copy of each layer (the fewest), and the first value of each hardware gene.
+        """
+        return {key: (choices[0] if key.startswith(HARDWARE_PREFIX) or key.endswith("/rep")
+                      else max(choices))
+                for key, choices in self.parameters().items()}
+
+
+@dataclass(frozen=True)
+class ChipBudget:
+    """What a design may occupy on the chip: tiles and/or area (static feasibility).
+
+    A constraint, not a filter: :meth:`violation` is how far a costed design exceeds it
+    (a study tells samplers the violation, so they learn where the budget lies).
+
+    Attributes:
+        max_tiles: Tiles at most (the design's tiles, pooling tiles included), or ``None``.
+        max_area_m2: Chip area at most (tiles x tile area of the design's hardware, m^2), or
+            ``None``.
+
+    """
+
+    max_tiles: int | None = None
+    max_area_m2: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.max_tiles is not None and self.max_tiles < 1:
+            raise InputError(f"{self.max_tiles}", field="max_tiles", expected="an integer >= 1")
+        if self.max_area_m2 is not None and not (self.max_area_m2 > 0
+                                                 and math.isfinite(self.max_area_m2)):
+            raise InputError(f"{self.max_area_m2}", field="max_area_m2",
+                             expected="a finite number > 0 (m^2)")
+
+    def violation(self, tiles: npt.ArrayLike, area_m2: npt.ArrayLike) -> FloatArray:
+        """Relative excess over the budget per design, ``[n]``: <= 0 fits, > 0 does not.
+
+        ``max(tiles / max_tiles, area_m2 / max_area_m2) - 1`` over the limits given (0 - 1
+        when there are none).
+        """
+        shares = [np.zeros(np.shape(tiles))]
+        if self.max_tiles is not None:
+            shares.append(np.asarray(tiles, dtype=np.float64) / self.max_tiles)
+        if self.max_area_m2 is not None:
+            shares.append(np.asarray(area_m2, dtype=np.float64) / self.max_area_m2)
+        excess: FloatArray = np.maximum.reduce(shares) - 1.0
+        return excess
+
+
+def _chosen(values: npt.ArrayLike, choices: Sequence[int], key: str) -> IntArray:
+    """``values`` as an int64 column, each checked to be one of ``choices`` (sorted)."""
+    column = np.asarray(values, dtype=np.int64)
+    allowed = np.asarray(choices, dtype=np.int64)
+    position = np.minimum(np.searchsorted(allowed, column), len(allowed) - 1)
+    bad = allowed[position] != column
+    if bad.any():
+        raise InputError(f"{column[bad][0]!r} is not a choice", field=key,
+                         expected="one of " + ", ".join(map(str, choices)))
+    return column
+
+
+def _hardware_choices(hardware: Mapping[str, Sequence[int]]) -> dict[str, tuple[int, ...]]:
+    """Gene -> its values, sorted and distinct, in ``HARDWARE_GENES`` order."""
+    unknown = set(hardware) - set(HARDWARE_GENES)
+    if unknown:
+        raise InputError(f"unknown hardware gene(s) {sorted(unknown)}", field="hardware",
+                         expected="genes " + ", ".join(HARDWARE_GENES))
+    genes: dict[str, tuple[int, ...]] = {}
+    for gene in HARDWARE_GENES:
+        if gene not in hardware:
+            continue
+        values = tuple(sorted(set(hardware[gene])))
+        if not values or any(isinstance(v, bool) or not isinstance(v, int | np.integer)
+                             or not 1 <= v <= MAX_GENE_VALUE for v in values):
+            raise InputError(f"bad values {list(hardware[gene])}", location=("hardware",),
+                             field=gene, expected=f"a non-empty list of integers "
+                             f"1..{MAX_GENE_VALUE}")
+        genes[gene] = tuple(int(v) for v in values)
+    return genes
 
 
 def _nearest(values: Sequence[int], target: int) -> int:
@@ -355,22 +509,24 @@ def _as_option_fields(changes: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _layer_space(layer: Layer, options: LayerOptions, frozen: bool, frozen_bits: int,
-                 xbar_rows: int, xbar_cols: int) -> LayerSpace:
+                 sizes: Sequence[tuple[int, int]]) -> LayerSpace:
+    """The candidates of one layer, channels aligned to each crossbar size of ``sizes``."""
     cout, cin_g, kh, kw = layer.weight_shape
+    replication = tuple(sorted(set(options.replication)))
     if frozen:
         return LayerSpace(layer.name, (cin_g,), (cout,), (0,), (frozen_bits,), (frozen_bits,),
-                          frozen=True)
-    row_unit = max(1, xbar_rows // (kh * kw)) if options.pim_aligned else 1
-    col_unit = xbar_cols if options.pim_aligned else 1
+                          frozen=True, replication=replication)
 
-    def candidates(full: int, unit: int) -> tuple[int, ...]:
+    def candidates(full: int, units: set[int]) -> tuple[int, ...]:
         values = {math.ceil(full / r) for r in options.channel_ratios}
         values.update(c for c in options.channels if c <= full)
-        aligned = {min(full, math.ceil(v / unit) * unit) for v in values}
+        aligned = {min(full, math.ceil(v / unit) * unit) for v in values for unit in units}
         return tuple(sorted(max(1, v) for v in aligned))
 
-    in_choices = candidates(cin_g, row_unit)
-    out_choices = candidates(cout, col_unit)
+    aligned = options.pim_aligned
+    in_choices = candidates(cin_g, {max(1, rows // (kh * kw)) if aligned else 1
+                                    for rows, _ in sizes})
+    out_choices = candidates(cout, {cols if aligned else 1 for _, cols in sizes})
     spatial: tuple[int, ...] = (0,)
     if options.spatial and (kh > 1 or kw > 1):
         smallest = min(in_choices) * min(out_choices)
@@ -379,4 +535,4 @@ def _layer_space(layer: Layer, options: LayerOptions, frozen: bool, frozen_bits:
         spatial = (0, *sorted(set(growth)))
     return LayerSpace(layer.name, in_choices, out_choices, spatial,
                       tuple(sorted(set(options.weight_bits))),
-                      tuple(sorted(set(options.activation_bits))))
+                      tuple(sorted(set(options.activation_bits))), replication=replication)

@@ -52,8 +52,8 @@ def test_latency_within_tolerance(costs) -> None:  # type: ignore[no-untyped-def
 
 def test_xbar_size_shorthand_keeps_periphery() -> None:
     hw = load_hardware("mnsim", {"xbar_size": 128})
-    assert hw["xbar_rows"] == hw["xbar_cols"] == 128
-    assert hw["adcs_per_xbar"] == 128
+    assert hw.xbar_rows == hw.xbar_cols == 128
+    assert hw.adcs_per_xbar == 128
     crossbars_part = 8 * hw.xbar_area_m2
     assert crossbars_part == pytest.approx(1.3664e-6, rel=1e-3)
     assert hw.tile_area_m2 - crossbars_part == pytest.approx(0.8448e-6 + 0.3628e-6, rel=1e-3)

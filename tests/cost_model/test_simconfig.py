@@ -86,8 +86,8 @@ def test_default_config_reproduces_the_mnsim_preset() -> None:
     device = {"cell_variation": 0.01, "cell_stuck_off_rate": 0.001,
               "cell_stuck_on_rate": 0.001}
     for key, value in preset.parameters.items():
-        assert hardware[key] == pytest.approx(device.get(key, value), rel=1e-3), key
-    assert all(preset[key] == 0 for key in device)
+        assert getattr(hardware, key) == pytest.approx(device.get(key, value), rel=1e-3), key
+    assert all(getattr(preset, key) == 0 for key in device)
     assert hardware.sources["cell_variation"].startswith(
         "SimConfig [Device level] Device_Variation = 1")
     assert "Device_SAF = 0.1,0.1" in hardware.sources["cell_stuck_on_rate"]
@@ -98,18 +98,18 @@ def test_default_config_reproduces_the_mnsim_preset() -> None:
     assert "[Device level] Write_Latency" in imported.ignored
     assert hardware.sources["chip_tile_rows"].startswith(
         "SimConfig [Architecture level] Tile_Num")
-    assert hardware.option("tile_placement") == "spiral"  # Tile_Connection = 2
+    assert hardware.tile_placement == "spiral"  # Tile_Connection = 2
     assert hardware.sources["xbar_rows"].startswith("SimConfig [Crossbar level] Xbar_Size")
 
 
 def test_components_come_from_the_tables() -> None:
     hardware = hardware_from_dict(simconfig_to_preset(
         "[Interface level]\nADC_Choice = 7\nDAC_Choice = 6\n").document)
-    assert hardware["adc_bits"] == 4 and hardware["dac_bits"] == 8
-    assert hardware["adc_latency_s"] == pytest.approx(6e-9)  # (4 + 2) / 1 GS/s
-    assert hardware["adc_energy_j"] == pytest.approx(0.7e-3 * 6e-9)
-    assert hardware["dac_energy_j"] == pytest.approx(0.4992 * 10e-9)
-    assert hardware["dac_area_m2"] == pytest.approx(21.248e-12)
+    assert hardware.adc_bits == 4 and hardware.dac_bits == 8
+    assert hardware.adc_latency_s == pytest.approx(6e-9)  # (4 + 2) / 1 GS/s
+    assert hardware.adc_energy_j == pytest.approx(0.7e-3 * 6e-9)
+    assert hardware.dac_energy_j == pytest.approx(0.4992 * 10e-9)
+    assert hardware.dac_area_m2 == pytest.approx(21.248e-12)
     # a tile's 512 DACs are 21.248 um^2 each instead of 0.166 um^2
     dac_only = hardware_from_dict(simconfig_to_preset("[Interface level]\nDAC_Choice = 6\n")
                                   .document)
@@ -118,42 +118,42 @@ def test_components_come_from_the_tables() -> None:
     user = hardware_from_dict(simconfig_to_preset(
         "[Interface level]\nADC_Choice = -1\nADC_Precision = 5\nADC_Area = 800\n"
         "ADC_Power = 1e-3\nADC_Sample_Rate = 2e9\n").document)
-    assert user["adc_bits"] == 5 and user["adc_latency_s"] == pytest.approx(3.5e-9)
-    assert user["adc_area_m2"] == pytest.approx(800e-12)
+    assert user.adc_bits == 5 and user.adc_latency_s == pytest.approx(3.5e-9)
+    assert user.adc_area_m2 == pytest.approx(800e-12)
 
 
 def test_device_variation_and_stuck_at_faults_are_mapped() -> None:
     hardware = hardware_from_dict(simconfig_to_preset(
         "[Device level]\nDevice_Variation = 5\nDevice_SAF = 2,0.5\n").document)
-    assert hardware["cell_variation"] == pytest.approx(0.05)
-    assert hardware["cell_stuck_off_rate"] == pytest.approx(0.02)  # stuck at HRS
-    assert hardware["cell_stuck_on_rate"] == pytest.approx(0.005)  # stuck at LRS
-    assert hardware.constants.cell_variation == pytest.approx(0.05)
-    assert hardware["adc_bits"] == 6  # the ADC is untouched: MNSIM's default choice
+    assert hardware.cell_variation == pytest.approx(0.05)
+    assert hardware.cell_stuck_off_rate == pytest.approx(0.02)  # stuck at HRS
+    assert hardware.cell_stuck_on_rate == pytest.approx(0.005)  # stuck at LRS
+    assert hardware.cell_variation == pytest.approx(0.05)
+    assert hardware.adc_bits == 6  # the ADC is untouched: MNSIM's default choice
     low = hardware_from_dict(simconfig_to_preset(
         "[Interface level]\nADC_Choice = 8\n").document)
-    assert low["adc_bits"] == 1 and low["cell_variation"] == 0  # the sense amplifier
+    assert low.adc_bits == 1 and low.cell_variation == 0  # the sense amplifier
 
 
 def test_tile_structure_and_buffers_come_from_the_config() -> None:
     hardware = hardware_from_dict(simconfig_to_preset(
         "[Tile level]\nPE_Num = 0,0\n[Architecture level]\nBuffer_Bitwidth = 0\n"
         "Tile_Connection = 3\nTile_Num = 0,0\n").document)
-    assert hardware["tile_pes"] == 16  # MNSIM: 0,0 is 4 x 4
-    assert hardware["buffer_width_bits"] == 256  # MNSIM: 0 is a 256-bit bus
-    assert hardware["pe_buffer_area_m2"] == pytest.approx(0.170796e-6)
-    assert hardware["buffer_read_energy_j"] == pytest.approx(0.0374838e-9 + 1.253224e-3 * 20e-9)
-    assert (hardware["chip_tile_rows"], hardware["chip_tile_cols"]) == (8, 8)  # 0,0 is 8 x 8
-    assert hardware.option("tile_placement") == "zigzag"
+    assert hardware.tile_pes == 16  # MNSIM: 0,0 is 4 x 4
+    assert hardware.buffer_width_bits == 256  # MNSIM: 0 is a 256-bit bus
+    assert hardware.pe_buffer_area_m2 == pytest.approx(0.170796e-6)
+    assert hardware.buffer_read_energy_j == pytest.approx(0.0374838e-9 + 1.253224e-3 * 20e-9)
+    assert (hardware.chip_tile_rows, hardware.chip_tile_cols) == (8, 8)  # 0,0 is 8 x 8
+    assert hardware.tile_placement == "zigzag"
     pooled = hardware_from_dict(simconfig_to_preset(
         "[Tile level]\nPooling_unit_num = 128\nPooling_shape = 2,2\n").document)
-    assert (pooled["pooling_units"], pooled["pooling_window"]) == (128, 4)
-    assert pooled["tile_periphery_area_m2"] == pytest.approx(2 * 91917.1562e-12)
+    assert (pooled.pooling_units, pooled.pooling_window) == (128, 4)
+    assert pooled.tile_periphery_area_m2 == pytest.approx(2 * 91917.1562e-12)
     assert "PE_Num = 0,0" in hardware.sources["tile_pes"]
     # 16 PEs: 16 input buffers and 15 x 128 joint modules, as MNSIM's 4x4 tile
     base = load_hardware("mnsim")
-    assert hardware.constants.joint_modules_per_tile == 15 * 128
-    assert base.constants.joint_modules_per_tile == 3 * 128
+    assert hardware.joint_modules_per_tile == 15 * 128
+    assert base.joint_modules_per_tile == 3 * 128
     assert base.tile_area_m2 == pytest.approx(4.3177981e-6, rel=1e-5)  # MNSIM's 2x2 tile
 
 

@@ -1,13 +1,9 @@
-"""Each stage of the cost model alone: typed constants, mapping, activations, energy."""
-
-from dataclasses import fields
+"""Each stage of the cost model alone: mapping, activations, latency, energy."""
 
 import numpy as np
 import pytest
 
-from epim.cost_model import CostModel, list_presets, load_hardware
-from epim.cost_model._constants import HardwareConstants
-from epim.cost_model._hardware import INTEGER_PARAMETERS, OPTION_CHOICES
+from epim.cost_model import CostModel, load_hardware
 from epim.cost_model._placement import ChipGrid, layer_distances
 from epim.cost_model._stages import (
     DesignArrays,
@@ -34,23 +30,11 @@ NETWORK = network_from_dict({
 
 def stages(design: dict, preset: str = "mnsim") -> tuple:
     batch = DesignBatch.from_designs(NETWORK, [design_from_dict(design, NETWORK)])
-    c = load_hardware(preset).constants
+    c = load_hardware(preset)
     g = NetworkArrays.from_network(NETWORK)
     d = DesignArrays.from_batch(batch)
     m = map_layers(c, g, d)
     return c, g, d, m, batch
-
-
-@pytest.mark.parametrize("preset", list_presets())
-def test_typed_constants_hold_every_parameter_and_option(preset: str) -> None:
-    hardware = load_hardware(preset)
-    names = {f.name for f in fields(HardwareConstants)}
-    assert names == set(hardware.parameters) | set(OPTION_CHOICES)
-    constants = hardware.constants
-    for name in INTEGER_PARAMETERS:
-        assert isinstance(getattr(constants, name), int), name
-    assert constants.xbar_area_m2 == pytest.approx(hardware.xbar_area_m2, rel=1e-12)
-    assert constants is hardware.constants  # built once per preset
 
 
 def test_mapping_counts_by_hand() -> None:
@@ -127,7 +111,7 @@ def test_stages_compose_to_the_model(name: str) -> None:
     batch = DesignBatch(network, arrays)
     model = CostModel(network=network, hardware=hardware)
     costs = model.evaluate(batch)
-    c, g, d = hardware.constants, NetworkArrays.from_network(network), DesignArrays.from_batch(
+    c, g, d = hardware, NetworkArrays.from_network(network), DesignArrays.from_batch(
         batch)
     m = map_layers(c, g, d)
     a = count_activations(g, d, m)

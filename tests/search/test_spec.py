@@ -184,7 +184,7 @@ def test_an_inline_preset_is_a_preset_document() -> None:
     spec = StudySpec.model_validate(with_change(["hardware"], {"preset": document,
                                                                "set": {"xbar_size": 64}}))
     prepared = prepare_study(spec)
-    assert prepared.hardware["adc_bits"] == 7 and prepared.hardware["xbar_rows"] == 64
+    assert prepared.hardware.adc_bits == 7 and prepared.hardware.xbar_rows == 64
     assert spec.hardware.preset_name == "isaac"
 
 
