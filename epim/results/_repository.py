@@ -8,12 +8,13 @@ SQLite (one writer at a time).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
 
 from epim.errors import EpimError
 from epim.results._db import session_scope
@@ -27,10 +28,18 @@ from epim.results._models import (
 )
 
 FINISHED = ("completed", "failed", "cancelled")
+#: A study whose runner died this many times in a row before it stored a batch fails.
+MAX_CLAIMS = 3
+#: What can be resumed (put back in the queue to run on from its stored trials).
+RESUMABLE = ("failed", "cancelled")
 
 
 class LostClaimError(EpimError):
     """The study is no longer claimed by this owner (another runner took it over)."""
+
+
+class BatchConflictError(EpimError):
+    """Trials of a batch are stored already with other designs (not a retried commit)."""
 
 
 @dataclass(frozen=True)
@@ -109,12 +118,25 @@ def request_cancel(url: str, study_id: int) -> StudyRow | None:
         return row
 
 
-def delete_study(url: str, study_id: int) -> StudyRow | None:
-    """Delete a study that is not running (and its trials); returns the deleted row."""
+def delete_study(url: str, study_id: int, *, stale_after_s: float | None = None
+                 ) -> StudyRow | None:
+    """Delete a study that is not running (and its trials); returns the deleted row.
+
+    A running study is kept (its row is returned, ``running``), unless its cancellation was
+    requested and its heartbeat is older than ``stale_after_s``: its runner is gone, so it
+    is deleted as well.
+    """
     with session_scope(url) as session:
         row = session.get(StudyRow, study_id, with_for_update=True)
-        if row is None or row.status == "running":
-            return row
+        if row is None:
+            return None
+        if row.status == "running":
+            limit = None if stale_after_s is None else utcnow() - timedelta(
+                seconds=stale_after_s)
+            if not (row.cancel_requested and limit is not None
+                    and (row.heartbeat_at is None or row.heartbeat_at < limit)):
+                return row
+            row.status = "cancelled"  # what the caller sees: it was stopped, then deleted
         session.delete(row)
         return row
 
@@ -122,10 +144,18 @@ def delete_study(url: str, study_id: int) -> StudyRow | None:
 def claim_study(url: str, owner: str, study_id: int | None = None) -> StudyRow | None:
     """Take the oldest queued study (or the queued study ``study_id``) for ``owner``.
 
+    Studies whose cancellation was requested are never claimed (they end ``cancelled``).
+    Each claim counts in the study's ``claims`` (reset when it stores a batch).
+
     Returns the study, now ``running``, or ``None`` when there is none to take.
     """
     with session_scope(url) as session:
-        query = (select(StudyRow.id).where(StudyRow.status == "queued")
+        session.execute(update(StudyRow).where(  # asked to stop while queued (older rows)
+            StudyRow.status == "queued", StudyRow.cancel_requested.is_(True))
+            .values(status="cancelled", finished_at=utcnow(), cancel_requested=False)
+            .execution_options(synchronize_session=False))
+        query = (select(StudyRow.id).where(StudyRow.status == "queued",
+                                           StudyRow.cancel_requested.is_(False))
                  .order_by(StudyRow.id).limit(1))
         if study_id is not None:
             query = query.where(StudyRow.id == study_id)
@@ -140,23 +170,53 @@ def claim_study(url: str, owner: str, study_id: int | None = None) -> StudyRow |
             .where(StudyRow.id == study_id, StudyRow.status == "queued")
             .values(status="running", owner=owner, heartbeat_at=now,
                     started_at=func.coalesce(StudyRow.started_at, now),
-                    runs=StudyRow.runs + 1)
+                    runs=StudyRow.runs + 1, claims=StudyRow.claims + 1)
             .execution_options(synchronize_session=False))
         if result.rowcount != 1:  # type: ignore[attr-defined]
             return None  # another claimer won (SQLite); try again later
         return session.get(StudyRow, study_id, populate_existing=True)
 
 
-def requeue_stale(url: str, stale_after_s: float) -> list[int]:
-    """Put running studies whose heartbeat is older than ``stale_after_s`` back in the queue."""
+def _put_back(row: StudyRow, *, died: bool, max_claims: int) -> None:
+    """End a claim: back in the queue, or ``cancelled`` (asked), or ``failed`` (poison).
+
+    ``died``: the runner stopped without releasing the study (killed, out of memory, a stale
+    heartbeat). A study whose runner died ``max_claims`` times in a row before it stored a
+    batch is not claimed again. A clean release does not count as a claim.
+    """
+    row.owner = None
+    if row.cancel_requested:
+        row.status, row.finished_at, row.cancel_requested = "cancelled", utcnow(), False
+    elif died and row.claims >= max_claims:
+        row.status, row.finished_at = "failed", utcnow()
+        row.error = (f"its runner stopped {row.claims} times in a row before the study "
+                     "stored a batch (killed, or out of memory); not run again: fix the "
+                     "spec, or resume it")
+    else:
+        row.status = "queued"
+        if not died:
+            row.claims = max(0, row.claims - 1)
+
+
+def _end_claims(session: Session, query: Any, *, died: bool, max_claims: int) -> list[int]:
+    rows = session.scalars(query.with_for_update()).all()
+    for row in rows:
+        _put_back(row, died=died, max_claims=max_claims)
+    return [row.id for row in rows]
+
+
+def requeue_stale(url: str, stale_after_s: float, *, max_claims: int = MAX_CLAIMS
+                  ) -> list[int]:
+    """Put running studies whose heartbeat is older than ``stale_after_s`` back in the queue.
+
+    Studies whose cancellation was requested end ``cancelled``; studies whose runners died
+    ``max_claims`` times in a row before they stored a batch end ``failed``.
+    """
     limit = utcnow() - timedelta(seconds=stale_after_s)
     with session_scope(url) as session:
-        rows = session.scalars(select(StudyRow).where(
-            StudyRow.status == "running", StudyRow.heartbeat_at < limit)
-            .with_for_update()).all()
-        for row in rows:
-            row.status, row.owner = "queued", None
-        return [row.id for row in rows]
+        return _end_claims(session, select(StudyRow).where(
+            StudyRow.status == "running", StudyRow.heartbeat_at < limit),
+            died=True, max_claims=max_claims)
 
 
 def running_claims(url: str) -> list[tuple[int, str]]:
@@ -167,14 +227,25 @@ def running_claims(url: str) -> list[tuple[int, str]]:
         return [(int(i), str(o)) for i, o in rows if o is not None]
 
 
-def requeue_owned(url: str, study_id: int, owner: str) -> bool:
-    """Put a study back in the queue if ``owner`` still holds it (its process is gone)."""
+def requeue_owned(url: str, study_id: int, owner: str, *, max_claims: int = MAX_CLAIMS
+                  ) -> bool:
+    """Put a study back in the queue if ``owner`` still holds it (its process is gone).
+
+    As :func:`requeue_stale`: ``cancelled`` if asked, ``failed`` after ``max_claims`` deaths.
+    """
     with session_scope(url) as session:
-        result = session.execute(
-            update(StudyRow).where(StudyRow.id == study_id, StudyRow.owner == owner,
-                                   StudyRow.status == "running")
-            .values(status="queued", owner=None).execution_options(synchronize_session=False))
-        return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+        return bool(_end_claims(session, select(StudyRow).where(
+            StudyRow.id == study_id, StudyRow.owner == owner, StudyRow.status == "running"),
+            died=True, max_claims=max_claims))
+
+
+def cancel_requests(url: str, study_ids: Collection[int]) -> set[int]:
+    """Which of ``study_ids`` have a cancellation request (one query; runners poll it)."""
+    if not study_ids:
+        return set()
+    with session_scope(url) as session:
+        return set(session.scalars(select(StudyRow.id).where(
+            StudyRow.id.in_(list(study_ids)), StudyRow.cancel_requested.is_(True))))
 
 
 def heartbeat(url: str, study_id: int, owner: str) -> tuple[bool, bool]:
@@ -213,6 +284,10 @@ def record_batch(url: str, study_id: int, owner: str, trials: Sequence[dict[str,
     ``owner`` must still hold the study: the claim is checked (and refreshed) first, under a
     row lock, so a runner that lost its claim can never write a trial twice.
 
+    Idempotent: when the batch's trials are stored already under this claim with the same
+    designs (the connection dropped after the COMMIT was sent, and the call is retried), the
+    call stores nothing again and succeeds.
+
     Args:
         url: The database.
         study_id: The study.
@@ -224,6 +299,7 @@ def record_batch(url: str, study_id: int, owner: str, trials: Sequence[dict[str,
 
     Raises:
         LostClaimError: If another runner holds the study now (nothing is written).
+        BatchConflictError: If trials of these numbers are stored with other designs.
 
     """
     with session_scope(url) as session:
@@ -234,13 +310,21 @@ def record_batch(url: str, study_id: int, owner: str, trials: Sequence[dict[str,
                     feasible_trials=progress["feasible"], failed_trials=progress["failed"],
                     front_size=progress["front_size"], hypervolume=progress["hypervolume"],
                     elapsed_s=progress["elapsed_s"], best=progress["best"],
-                    heartbeat_at=utcnow())
+                    heartbeat_at=utcnow(), claims=0)
             .execution_options(synchronize_session=False))
         if claimed.rowcount != 1:  # type: ignore[attr-defined]
             raise LostClaimError(f"study {study_id} is no longer held by {owner}")
-        session.add_all([TrialRow(study_id=study_id, on_front=False, **trial)
-                         for trial in trials])
-        session.flush()
+        stored = _stored_designs(session, study_id, [t["number"] for t in trials])
+        if stored:
+            wanted = {t["number"]: (t.get("design_hash", ""), t["state"]) for t in trials}
+            if stored != wanted:
+                raise BatchConflictError(
+                    f"study {study_id}: trials {sorted(stored)[:5]} are stored already "
+                    "with other designs")
+        else:
+            session.add_all([TrialRow(study_id=study_id, on_front=False, **trial)
+                             for trial in trials])
+            session.flush()
         session.execute(update(TrialRow).where(TrialRow.study_id == study_id,
                                                TrialRow.on_front.is_(True))
                         .values(on_front=False).execution_options(synchronize_session=False))
@@ -249,11 +333,23 @@ def record_batch(url: str, study_id: int, owner: str, trials: Sequence[dict[str,
                                                    TrialRow.number.in_(list(front)))
                             .values(on_front=True).execution_options(
                                 synchronize_session=False))
-        session.add(ProgressRow(study_id=study_id, completed=progress["completed"],
-                                feasible=progress["feasible"], failed=progress["failed"],
-                                front_size=progress["front_size"],
-                                hypervolume=progress["hypervolume"],
-                                elapsed_s=progress["elapsed_s"]))
+        if not stored:
+            session.add(ProgressRow(study_id=study_id, completed=progress["completed"],
+                                    feasible=progress["feasible"], failed=progress["failed"],
+                                    front_size=progress["front_size"],
+                                    hypervolume=progress["hypervolume"],
+                                    elapsed_s=progress["elapsed_s"]))
+
+
+def _stored_designs(session: Session, study_id: int, numbers: Sequence[int]
+                    ) -> dict[int, tuple[str, str]]:
+    """``number -> (design hash, state)`` of the stored trials among ``numbers``."""
+    if not numbers:
+        return {}
+    rows = session.execute(select(TrialRow.number, TrialRow.design_hash, TrialRow.state)
+                           .where(TrialRow.study_id == study_id,
+                                  TrialRow.number.in_(list(numbers)))).all()
+    return {int(n): (str(h), str(s)) for n, h, s in rows}
 
 
 def load_artifact(url: str, key: str) -> bytes | None:
@@ -299,12 +395,36 @@ def progress_history(url: str, study_id: int) -> list[ProgressRow]:
 
 
 def release_study(url: str, study_id: int, owner: str) -> None:
-    """Put a study ``owner`` runs back in the queue (its runner is stopping)."""
+    """Put a study ``owner`` runs back in the queue (its runner is stopping).
+
+    A clean release does not count as a claim; a study whose cancellation was requested ends
+    ``cancelled`` instead.
+    """
     with session_scope(url) as session:
-        session.execute(update(StudyRow).where(StudyRow.id == study_id, StudyRow.owner == owner,
-                                               StudyRow.status == "running")
-                        .values(status="queued", owner=None)
-                        .execution_options(synchronize_session=False))
+        _end_claims(session, select(StudyRow).where(
+            StudyRow.id == study_id, StudyRow.owner == owner, StudyRow.status == "running"),
+            died=False, max_claims=MAX_CLAIMS)
+
+
+def resume_study(url: str, study_id: int) -> StudyRow | None:
+    """Put a ``failed`` or ``cancelled`` study back in the queue; it runs on from its trials.
+
+    Its error, cancellation request and claims counter are cleared. Other studies are left
+    as they are (the caller reads the returned status: ``queued`` when it will run).
+
+    Returns:
+        The study afterwards, or ``None`` if there is none.
+
+    """
+    with session_scope(url) as session:
+        row = session.get(StudyRow, study_id, with_for_update=True)
+        if row is None:
+            return None
+        if row.status in RESUMABLE:
+            row.status, row.error, row.finished_at = "queued", None, None
+            row.cancel_requested, row.claims, row.owner = False, 0, None
+            session.flush()
+        return row
 
 
 def stored_trial_numbers(url: str, study_id: int) -> set[int]:

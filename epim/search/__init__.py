@@ -19,7 +19,12 @@ from epim.search._records import (
     StudyStore,
     TrialRecord,
 )
-from epim.search._sampler import default_population, make_sampler
+from epim.search._sampler import (
+    MAX_SAMPLER_PARAMETERS,
+    default_population,
+    make_sampler,
+    sampler_limits_error,
+)
 from epim.search._spec import HIGHER_IS_BETTER, METRICS, SAMPLERS, Metric, StudySpec
 from epim.search._strategy import (
     AccuracyEvaluator,
@@ -32,6 +37,7 @@ from epim.search._strategy import (
 
 __all__ = [
     "HIGHER_IS_BETTER",
+    "MAX_SAMPLER_PARAMETERS",
     "METRICS",
     "SAMPLERS",
     "AccuracyEvaluator",
@@ -63,4 +69,5 @@ __all__ = [
     "non_dominated",
     "normalized_hypervolume",
     "prepare_study",
+    "sampler_limits_error",
 ]

@@ -1,11 +1,17 @@
 """The study runner: claims queued studies from the database and runs them.
 
-The database is the queue (``epim.results.claim_study``). Each claimed study runs in a worker
-thread through the search driver; a heartbeat thread refreshes the claims and reads
-cancellation requests. While it runs, every runner keeps putting back in the queue the studies
-whose runner died: at once when that runner was on this host (its process is gone), otherwise
-once its heartbeat is older than ``stale_after_s``. A resumed study continues from its stored
-trials: no told trial is lost or counted twice. A stopping runner (SIGTERM, SIGINT) puts its
+The database is the queue (``epim.results.claim_study``). Each claimed study runs in a thread
+through the search driver; its proxy evaluations run in a worker process
+(``ProcessExecutor``) with a memory limit, so a cancellation, the study's timeout or a
+stopping runner kills a running training at once, and a training that needs too much memory
+fails that evaluation, never the runner. A heartbeat thread refreshes the claims and reads
+cancellation requests (every ``cancel_poll_s``). While it runs, every runner keeps putting
+back in the queue the studies whose runner died: at once when that runner was on this host
+(its process is gone), otherwise once its heartbeat is older than ``stale_after_s``; a study
+whose runners died ``max_claims`` times in a row before it stored a batch ends ``failed``, and
+one whose cancellation was requested ends ``cancelled``. A resumed study continues from its
+stored trials: no told trial is lost or counted twice (a batch whose commit was lost in
+flight is recognised when it is retried). A stopping runner (SIGTERM, SIGINT) puts its
 unfinished studies back in the queue. Database outages are waited out (``DatabaseRetry``):
 they never fail a study.
 """
@@ -20,7 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from epim import results
-from epim.search import Progress, RunResult, StudyDriver, StudySpec
+from epim.errors import InputError
+from epim.search import Progress, RunResult, StudyDriver, StudySpec, sampler_limits_error
 from epim.search.executors import Executor, make_executor
 from epim.service._owner import is_dead_here, new_owner
 from epim.service._retry import DatabaseRetry, DatabaseUnavailableError
@@ -28,6 +35,22 @@ from epim.service._store import SqlStudyStore
 from epim.service._study import make_accuracy, prepare_submission
 
 log = logging.getLogger("epim.runner")
+#: Address-space limit of a runner's evaluation worker process (bytes) unless configured.
+DEFAULT_WORKER_MAX_BYTES = 4 * 2**30
+
+
+def public_error(error: BaseException) -> str:
+    """What every reader of a failed study sees: one line, no SQL, no parameters.
+
+    Database errors are named by kind only (their text holds statements and values; the
+    runner's log keeps them); other errors give their type and first 1,000 characters.
+    """
+    if results.is_database_error(error):
+        cause = getattr(error, "orig", None) or error
+        return (f"database error ({type(cause).__name__}) while storing the study; the "
+                "runner's log has the details")
+    text = " ".join(str(error).split())
+    return f"{type(error).__name__}: {text}"[:1000]
 
 
 @dataclass
@@ -50,15 +73,27 @@ class Runner:
         stale_after_s: A running study whose heartbeat is older is taken back (its runner died).
         ray_address: Cluster for ``ray`` executors (``None``: a private local Ray).
         data_roots: The operator's named dataset directories (``EPIM_DATA_ROOTS``).
+        worker_max_bytes: Address-space limit of the process that runs ``local`` proxy
+            evaluations (bytes; ``EPIM_WORKER_MAX_BYTES``).
+        isolated: Run ``local`` evaluations in that worker process (``False``: in this
+            process, as a library user may want; cancellation then waits for the evaluation).
+        cancel_poll_s: Seconds between looks at the cancellation requests of running studies.
+        max_claims: A study whose runners died this many times in a row before it stored a
+            batch ends ``failed``.
 
     """
 
     def __init__(self, *, database_url: str, owner: str | None = None, max_concurrent: int = 1,
                  poll_s: float = 1.0, heartbeat_s: float = 5.0, stale_after_s: float = 60.0,
                  ray_address: str | None = None,
-                 data_roots: Mapping[str, Path] | None = None) -> None:
+                 data_roots: Mapping[str, Path] | None = None,
+                 worker_max_bytes: int | None = DEFAULT_WORKER_MAX_BYTES,
+                 isolated: bool = True, cancel_poll_s: float = 1.0,
+                 max_claims: int = results.MAX_CLAIMS) -> None:
         if max_concurrent < 1:
             raise ValueError("max_concurrent must be >= 1")
+        if max_claims < 1:
+            raise ValueError("max_claims must be >= 1")
         self.database_url = database_url
         self.owner = owner or new_owner()
         self.max_concurrent = max_concurrent
@@ -67,6 +102,10 @@ class Runner:
         self.stale_after_s = stale_after_s
         self.ray_address = ray_address
         self.data_roots = dict(data_roots or {})
+        self.worker_max_bytes = worker_max_bytes
+        self.isolated = isolated
+        self.cancel_poll_s = cancel_poll_s
+        self.max_claims = max_claims
         self._stop = threading.Event()
         self.db = DatabaseRetry(self._stop, log)
         self._active: dict[int, _Active] = {}
@@ -84,14 +123,24 @@ class Runner:
             self._threads.append(thread)
 
     def stop(self, timeout: float = 30.0) -> None:
-        """Stop claiming, stop running studies (back to the queue), release executors."""
+        """Stop claiming, stop running studies (back to the queue), release executors.
+
+        A running evaluation is killed (its worker process), so this takes about a second.
+        A study whose thread has not ended after ``timeout`` (stuck outside an evaluation,
+        e.g. in a sampler) is put back in the queue all the same.
+        """
         self._stop.set()
         with self._lock:
-            active = [a.thread for a in self._active.values() if a.thread is not None]
-        for thread in active:
-            thread.join(timeout)
+            active = [a for a in self._active.values() if a.thread is not None]
+        deadline = time.monotonic() + timeout
+        for item in active:
+            assert item.thread is not None
+            item.thread.join(max(0.0, deadline - time.monotonic()))
         for thread in self._threads:
-            thread.join(timeout)
+            thread.join(max(0.0, deadline - time.monotonic()))
+        for item in active:
+            if item.thread is not None and item.thread.is_alive():
+                self._release(item.study_id)
         for executor in self._executors.values():
             executor.close()
         self._executors.clear()
@@ -124,12 +173,12 @@ class Runner:
             EpimError: If the study cannot be claimed (not queued).
 
         """
-        from epim.errors import InputError
-
         row = self.db(results.claim_study, self.database_url, self.owner, study_id)
-        if row is None:
-            raise InputError(f"study {study_id} is not waiting to run", field="study",
-                             expected="a queued study")
+        if row is None:  # or claimed, but the answer was lost: then it is ours
+            row = self.db(results.get_study, self.database_url, study_id)
+            if row is None or row.status != "running" or row.owner != self.owner:
+                raise InputError(f"study {study_id} is not waiting to run", field="study",
+                                 expected="a queued study")
         item = _Active(row.id)
         with self._lock:
             self._active[row.id] = item
@@ -159,6 +208,7 @@ class Runner:
             try:
                 self.db(self._requeue_dead)
                 self._claim_some()
+                self.db(self._adopt_lost_claims)
             except DatabaseUnavailableError:
                 break
             except Exception:  # a bug in one pass must not kill the runner
@@ -168,13 +218,14 @@ class Runner:
     def _requeue_dead(self) -> None:
         """Requeue studies of dead runners: stale heartbeats, or gone processes on this host."""
         url = self.database_url
-        for study_id in results.requeue_stale(url, self.stale_after_s):
-            log.warning("study %s requeued: its runner's heartbeat is older than %.0f s",
+        for study_id in results.requeue_stale(url, self.stale_after_s,
+                                              max_claims=self.max_claims):
+            log.warning("study %s taken back: its runner's heartbeat is older than %.0f s",
                         study_id, self.stale_after_s)
         for study_id, owner in results.running_claims(url):
             if owner != self.owner and is_dead_here(owner) and results.requeue_owned(
-                    url, study_id, owner):
-                log.warning("study %s requeued: its runner (%s) is gone", study_id, owner)
+                    url, study_id, owner, max_claims=self.max_claims):
+                log.warning("study %s taken back: its runner (%s) is gone", study_id, owner)
 
     def _claim_some(self) -> None:
         with self._lock:
@@ -189,27 +240,56 @@ class Runner:
             if row is None:
                 return
             log.info("claimed study %s (%s)", row.id, row.name)
-            item = _Active(row.id)
-            item.thread = threading.Thread(target=self._run_study, args=(row, item),
-                                           name=f"epim-study-{row.id}", daemon=True)
-            with self._lock:
-                self._active[row.id] = item
-            item.thread.start()
+            self._launch(row)
+
+    def _launch(self, row: results.StudyRow) -> None:
+        item = _Active(row.id)
+        item.thread = threading.Thread(target=self._run_study, args=(row, item),
+                                       name=f"epim-study-{row.id}", daemon=True)
+        with self._lock:
+            self._active[row.id] = item
+        item.thread.start()
+
+    def _adopt_lost_claims(self) -> None:
+        """Run the studies this runner claimed without hearing so (a COMMIT lost in flight).
+
+        The claim was committed but the connection dropped before the answer came, so the
+        retried call found nothing to claim; without this the study would wait for its
+        heartbeat to go stale.
+        """
+        with self._lock:
+            held = set(self._active)
+        for study_id, owner in results.running_claims(self.database_url):
+            if owner == self.owner and study_id not in held and not self._stop.is_set():
+                row = results.get_study(self.database_url, study_id)
+                if row is not None and row.status == "running" and row.owner == self.owner:
+                    log.warning("study %s: adopting a claim whose answer was lost", study_id)
+                    self._launch(row)
 
     def _heartbeat_loop(self) -> None:
-        while not self._stop.wait(self.heartbeat_s):
+        """Heartbeats every ``heartbeat_s``; cancellation requests every ``cancel_poll_s``."""
+        beat_at = time.monotonic() + self.heartbeat_s
+        while not self._stop.wait(min(self.heartbeat_s, self.cancel_poll_s)):
             with self._lock:
                 active = list(self._active.values())
-            for item in active:
-                try:
-                    owned, cancel = self.db(results.heartbeat, self.database_url,
-                                            item.study_id, self.owner)
-                except DatabaseUnavailableError:
-                    return
-                if not owned:
-                    item.lost.set()
-                if cancel:
-                    item.cancel.set()
+            try:
+                if time.monotonic() >= beat_at:
+                    beat_at = time.monotonic() + self.heartbeat_s
+                    for item in active:
+                        owned, cancel = self.db(results.heartbeat, self.database_url,
+                                                item.study_id, self.owner)
+                        if not owned:
+                            item.lost.set()
+                        if cancel:
+                            item.cancel.set()
+                elif active:
+                    asked = self.db(results.cancel_requests, self.database_url,
+                                    [item.study_id for item in active])
+                    for item in active:
+                        if item.study_id in asked:
+                            item.cancel.set()
+            except DatabaseUnavailableError:
+                return
 
     # ------------------------------------------------------------------ one study
     def _executor(self, spec: StudySpec) -> Executor:
@@ -219,12 +299,12 @@ class Runner:
             self._executors[key] = make_executor(
                 spec.executor.kind, address=self.ray_address,
                 cpus_per_task=spec.executor.cpus_per_trial,
-                gpus_per_task=spec.executor.gpus_per_trial, retries=spec.executor.retries)
+                gpus_per_task=spec.executor.gpus_per_trial, retries=spec.executor.retries,
+                isolated=self.isolated, memory_limit_bytes=self.worker_max_bytes)
         return self._executors[key]
 
     def _run_study(self, row: results.StudyRow, item: _Active,
                    on_progress: Callable[[Progress], None] | None = None) -> None:
-        url = self.database_url
         try:
             outcome = self._drive(row, item, on_progress)
         except (results.LostClaimError, DatabaseUnavailableError) as exc:
@@ -232,26 +312,32 @@ class Runner:
             return
         except Exception as exc:  # the study fails, the runner goes on
             log.exception("study %s failed", row.id)
-            self._finish(row.id, "failed", f"{type(exc).__name__}: {exc}"[:4000])
+            self._finish(row.id, "failed", public_error(exc))
             return
         if item.lost.is_set():
             log.warning("study %s was taken over by another runner", row.id)
-        elif item.cancel.is_set():
+        elif item.cancel.is_set() and outcome.reason == "stopped":
             self._finish(row.id, "cancelled")
-        elif outcome.reason in ("trials", "timeout"):
+        elif outcome.reason in ("trials", "timeout", "evaluations"):
             self._finish(row.id, "completed")
         else:  # this runner is stopping: leave the study to be resumed
-            try:
-                self.db(results.release_study, url, row.id, self.owner)
-                log.info("study %s released (runner stopping)", row.id)
-            except DatabaseUnavailableError:
-                log.warning("study %s not released (database unavailable); it is requeued "
-                            "once its heartbeat is stale", row.id)
+            self._release(row.id)
+
+    def _release(self, study_id: int) -> None:
+        try:
+            self.db(results.release_study, self.database_url, study_id, self.owner)
+            log.info("study %s released (runner stopping)", study_id)
+        except DatabaseUnavailableError:
+            log.warning("study %s not released (database unavailable); it is requeued "
+                        "once its heartbeat is stale", study_id)
 
     def _drive(self, row: results.StudyRow, item: _Active,
                on_progress: Callable[[Progress], None] | None) -> RunResult:
         spec = StudySpec.model_validate(row.spec, strict=False)
         prepared = prepare_submission(spec, data_roots=self.data_roots)
+        bound = sampler_limits_error(spec, len(prepared.space.parameters()))
+        if bound is not None:  # stored before the limit existed: fail it, do not hang
+            raise InputError(bound, location=("sampler",), field="name")
         store = SqlStudyStore(self.database_url, row.id, self.owner, spec, call=self.db)
         driver = StudyDriver(prepared, store=store, executor=self._executor(spec),
                              accuracy=make_accuracy(spec, self.data_roots))
