@@ -292,16 +292,26 @@ class Runner:
                 return
 
     # ------------------------------------------------------------------ one study
-    def _executor(self, spec: StudySpec) -> Executor:
+    def _executor(self, spec: StudySpec) -> tuple[Executor, bool]:
+        """The executor of a study, and whether it is the study's own (closed after it).
+
+        ``local`` evaluations get a worker process per running study (studies run side by
+        side and one study's stop kills only its own training); ``ray`` executors are shared.
+        """
+        if spec.executor.kind == "local" and self.isolated:
+            return make_executor("local", cpus_per_task=spec.executor.cpus_per_trial,
+                                 retries=spec.executor.retries, isolated=True,
+                                 memory_limit_bytes=self.worker_max_bytes), True
         key = (spec.executor.kind, spec.executor.cpus_per_trial,
                spec.executor.gpus_per_trial, spec.executor.retries)
-        if key not in self._executors:
-            self._executors[key] = make_executor(
-                spec.executor.kind, address=self.ray_address,
-                cpus_per_task=spec.executor.cpus_per_trial,
-                gpus_per_task=spec.executor.gpus_per_trial, retries=spec.executor.retries,
-                isolated=self.isolated, memory_limit_bytes=self.worker_max_bytes)
-        return self._executors[key]
+        with self._lock:
+            if key not in self._executors:
+                self._executors[key] = make_executor(
+                    spec.executor.kind, address=self.ray_address,
+                    cpus_per_task=spec.executor.cpus_per_trial,
+                    gpus_per_task=spec.executor.gpus_per_trial,
+                    retries=spec.executor.retries)
+            return self._executors[key], False
 
     def _run_study(self, row: results.StudyRow, item: _Active,
                    on_progress: Callable[[Progress], None] | None = None) -> None:
@@ -339,11 +349,16 @@ class Runner:
         if bound is not None:  # stored before the limit existed: fail it, do not hang
             raise InputError(bound, location=("sampler",), field="name")
         store = SqlStudyStore(self.database_url, row.id, self.owner, spec, call=self.db)
-        driver = StudyDriver(prepared, store=store, executor=self._executor(spec),
-                             accuracy=make_accuracy(spec, self.data_roots))
-        started = time.monotonic()
-        result = driver.run(on_progress=on_progress, should_stop=lambda: (
-            self._stop.is_set() or item.cancel.is_set() or item.lost.is_set()))
+        executor, own = self._executor(spec)
+        try:
+            driver = StudyDriver(prepared, store=store, executor=executor,
+                                 accuracy=make_accuracy(spec, self.data_roots))
+            started = time.monotonic()
+            result = driver.run(on_progress=on_progress, should_stop=lambda: (
+                self._stop.is_set() or item.cancel.is_set() or item.lost.is_set()))
+        finally:
+            if own:
+                executor.close()
         log.info("study %s: %s after %d trials this run (%.1f s)", row.id, result.reason,
                  result.progress.run_completed, time.monotonic() - started)
         return result

@@ -1,9 +1,9 @@
 """Process executor: evaluations run in a child worker process that can be stopped at once.
 
-The worker is started with the ``spawn`` method (a fresh interpreter: the parent's threads and
-locks are not copied), keeps running between calls (torch is imported once per worker, not
-per evaluation) and uses ``threads`` threads (``OMP_NUM_THREADS`` and friends, set before
-anything imports a numerical library). Its address space is limited (``RLIMIT_AS``) to
+The worker is a fresh interpreter (the parent's threads and locks are not copied, its main
+module is not imported again), keeps running between calls (torch is imported once per
+worker, not per evaluation) and uses ``threads`` threads (``OMP_NUM_THREADS`` and friends,
+set before anything imports a numerical library). Its address space is limited (``RLIMIT_AS``) to
 ``memory_limit_bytes``: an evaluation that needs more fails with a clear error, and the
 process that asked for it (the service) never runs out of memory because of it.
 
@@ -19,13 +19,14 @@ worker has its own process group (a signal to the parent's group, e.g. Ctrl-C or
 from __future__ import annotations
 
 import contextlib
-import multiprocessing
 import os
 import signal
 import socket
+import subprocess
+import sys
+import threading
 from collections.abc import Callable, Sequence
 from multiprocessing.connection import Connection
-from multiprocessing.process import BaseProcess
 from typing import Any
 
 from epim.search.executors._base import Executor, Outcome, describe
@@ -53,16 +54,18 @@ def _die_with_parent() -> None:
         pass
 
 
-def _worker_main(conn: Connection, threads: int, memory_limit_bytes: int | None) -> None:
-    """The worker's loop: ``("fn", fn)`` sets the function, ``("call", item)`` runs it."""
+def worker_main() -> None:
+    """The worker's loop (``python -c ... FD LIMIT``): ``("fn", fn)``, then ``("call", item)``.
+
+    Runs until the connection closes (the parent stopped or died).
+    """
+    fd, limit = int(sys.argv[1]), int(sys.argv[2])
     _die_with_parent()
-    os.setpgid(0, 0)  # signals to the parent's group (Ctrl-C, killpg) are the parent's to handle
-    for name in THREAD_VARIABLES:
-        os.environ[name] = str(threads)
-    if memory_limit_bytes is not None:
+    if limit > 0:
         import resource
 
-        resource.setrlimit(resource.RLIMIT_AS, (memory_limit_bytes, memory_limit_bytes))
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    conn = Connection(fd)
     fn: Callable[[Any], Any] | None = None
     while True:
         try:
@@ -84,30 +87,45 @@ def _worker_main(conn: Connection, threads: int, memory_limit_bytes: int | None)
 
 
 class _Worker:
-    """One worker process and the parent's end of its pipe."""
+    """One worker process and the parent's end of its connection.
+
+    A fresh interpreter (``subprocess``, not ``multiprocessing``: the parent's main module is
+    never imported again, so a script without a ``__main__`` guard works too) that finds
+    modules where this process does, in its own process group.
+    """
 
     def __init__(self, threads: int, memory_limit_bytes: int | None) -> None:
-        context = multiprocessing.get_context("spawn")
-        self.conn, child = context.Pipe()
-        self.process: BaseProcess = context.Process(
-            target=_worker_main, args=(child, threads, memory_limit_bytes),
-            name="epim-worker", daemon=True)
-        self.process.start()
+        parent, child = socket.socketpair()
+        path = [entry or os.getcwd() for entry in sys.path]
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(path),
+               **dict.fromkeys(THREAD_VARIABLES, str(threads))}
+        code = "from epim.search.executors._process import worker_main; worker_main()"
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", code, str(child.fileno()), str(memory_limit_bytes or 0)],
+            pass_fds=(child.fileno(),), env=env, stdin=subprocess.DEVNULL,
+            process_group=0)
         child.close()
+        self.conn = Connection(parent.detach())
         self.fn: Callable[[Any], Any] | None = None
+
+    def alive(self) -> bool:
+        """Whether the process runs."""
+        return self.process.poll() is None
 
     def kill(self) -> None:
         """Kill the process now and reap it."""
-        if self.process.is_alive():
+        if self.alive():
             with contextlib.suppress(ProcessLookupError):
-                os.kill(self.process.pid or 0, signal.SIGKILL)
-        self.process.join(5)
+                self.process.kill()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(5)
         self.conn.close()
 
     def died(self) -> str:
         """Why the process ended, for the evaluation it was running."""
-        self.process.join(5)
-        code = self.process.exitcode
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(5)
+        code = self.process.returncode
         if code is not None and code < 0:
             name = signal.Signals(-code).name
             hint = " (out of memory?)" if -code == signal.SIGKILL else ""
@@ -139,10 +157,16 @@ class ProcessExecutor(Executor):
         self.memory_limit_bytes = memory_limit_bytes
         self.poll_s = poll_s
         self._worker: _Worker | None = None
+        self._lock = threading.Lock()  # one map at a time: the worker runs one job at a time
 
     def map(self, fn: Callable[[Any], Any], items: Sequence[Any], *,
             should_stop: Callable[[], bool] | None = None) -> list[Outcome]:
         """Apply ``fn`` to every item in the worker; a stop kills the running evaluation."""
+        with self._lock:
+            return self._map(fn, items, should_stop)
+
+    def _map(self, fn: Callable[[Any], Any], items: Sequence[Any],
+             should_stop: Callable[[], bool] | None) -> list[Outcome]:
         node = socket.gethostname()
         stop = should_stop or (lambda: False)
         outcomes: list[Outcome] = []
@@ -182,7 +206,7 @@ class ProcessExecutor(Executor):
               ) -> tuple[str, Any]:
         """``("ok", value)``, ``("error", text)`` or ``("cancelled", None)``."""
         worker = self._worker
-        if worker is None or not worker.process.is_alive():
+        if worker is None or not worker.alive():
             if worker is not None:
                 worker.kill()
             worker = self._worker = _Worker(self.threads, self.memory_limit_bytes)
@@ -208,7 +232,7 @@ class ProcessExecutor(Executor):
             except (OSError, EOFError):
                 pass
             else:
-                if worker.process.is_alive() or worker.conn.poll(0):
+                if worker.alive() or worker.conn.poll(0):
                     continue
             reason = worker.died()
             self._discard()
@@ -222,4 +246,5 @@ class ProcessExecutor(Executor):
 
     def close(self) -> None:
         """Stop the worker process."""
-        self._discard()
+        with self._lock:
+            self._discard()
