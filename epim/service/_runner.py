@@ -19,6 +19,7 @@ they never fail a study.
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -28,14 +29,14 @@ from pathlib import Path
 from epim import results
 from epim.errors import InputError
 from epim.search import Progress, RunResult, StudyDriver, StudySpec, sampler_limits_error
-from epim.search.executors import Executor, make_executor
+from epim.search.executors import Executor, ProcessExecutor, make_executor
 from epim.service._owner import is_dead_here, new_owner
 from epim.service._retry import DatabaseRetry, DatabaseUnavailableError
 from epim.service._store import SqlStudyStore
 from epim.service._study import make_accuracy, prepare_submission
 
 log = logging.getLogger("epim.runner")
-#: Address-space limit of a runner's evaluation worker process (bytes) unless configured.
+#: Data limit of a runner's evaluation worker process (bytes) unless configured.
 DEFAULT_WORKER_MAX_BYTES = 4 * 2**30
 
 
@@ -73,8 +74,8 @@ class Runner:
         stale_after_s: A running study whose heartbeat is older is taken back (its runner died).
         ray_address: Cluster for ``ray`` executors (``None``: a private local Ray).
         data_roots: The operator's named dataset directories (``EPIM_DATA_ROOTS``).
-        worker_max_bytes: Address-space limit of the process that runs ``local`` proxy
-            evaluations (bytes; ``EPIM_WORKER_MAX_BYTES``).
+        worker_max_bytes: Data limit of the process that runs ``local`` proxy evaluations
+            (bytes; ``EPIM_WORKER_MAX_BYTES``; ``None`` or 0: none).
         isolated: Run ``local`` evaluations in that worker process (``False``: in this
             process, as a library user may want; cancellation then waits for the evaluation).
         cancel_poll_s: Seconds between looks at the cancellation requests of running studies.
@@ -102,7 +103,7 @@ class Runner:
         self.stale_after_s = stale_after_s
         self.ray_address = ray_address
         self.data_roots = dict(data_roots or {})
-        self.worker_max_bytes = worker_max_bytes
+        self.worker_max_bytes = worker_max_bytes or None
         self.isolated = isolated
         self.cancel_poll_s = cancel_poll_s
         self.max_claims = max_claims
@@ -111,6 +112,7 @@ class Runner:
         self._active: dict[int, _Active] = {}
         self._lock = threading.Lock()
         self._executors: dict[tuple[str, float, float, int], Executor] = {}
+        self._idle_workers: dict[int, list[ProcessExecutor]] = {}
         self._threads: list[threading.Thread] = []
 
     # ------------------------------------------------------------------ lifecycle
@@ -141,9 +143,16 @@ class Runner:
         for item in active:
             if item.thread is not None and item.thread.is_alive():
                 self._release(item.study_id)
-        for executor in self._executors.values():
+        self._close_executors()
+
+    def _close_executors(self) -> None:
+        with self._lock:
+            executors = [*self._executors.values(),
+                         *(w for idle in self._idle_workers.values() for w in idle)]
+            self._executors.clear()
+            self._idle_workers.clear()
+        for executor in executors:
             executor.close()
-        self._executors.clear()
 
     @property
     def alive(self) -> bool:
@@ -192,9 +201,7 @@ class Runner:
                 self._active.pop(row.id, None)
             self._stop.set()
             beat.join(self.heartbeat_s + 1)
-            for executor in self._executors.values():
-                executor.close()
-            self._executors.clear()
+            self._close_executors()
         final = results.get_study(self.database_url, row.id)
         return final.status if final is not None else "deleted"
 
@@ -293,13 +300,22 @@ class Runner:
 
     # ------------------------------------------------------------------ one study
     def _executor(self, spec: StudySpec) -> tuple[Executor, bool]:
-        """The executor of a study, and whether it is the study's own (closed after it).
+        """The executor of a study, and whether it is the study's own (see :meth:`_done`).
 
-        ``local`` evaluations get a worker process per running study (studies run side by
-        side and one study's stop kills only its own training); ``ray`` executors are shared.
+        ``local`` evaluations get a worker process of their own per running study (studies
+        run side by side, and one study's stop kills only its own training); a finished
+        study's worker waits for the next study (torch stays imported). ``ray`` executors are
+        shared.
         """
         if spec.executor.kind == "local" and self.isolated:
-            return make_executor("local", cpus_per_task=spec.executor.cpus_per_trial,
+            threads = max(1, math.floor(spec.executor.cpus_per_trial))
+            with self._lock:
+                idle = self._idle_workers.get(threads)
+                if idle:
+                    worker = idle.pop()
+                    worker.retries = spec.executor.retries
+                    return worker, True
+            return make_executor("local", cpus_per_task=threads,
                                  retries=spec.executor.retries, isolated=True,
                                  memory_limit_bytes=self.worker_max_bytes), True
         key = (spec.executor.kind, spec.executor.cpus_per_trial,
@@ -312,6 +328,18 @@ class Runner:
                     gpus_per_task=spec.executor.gpus_per_trial,
                     retries=spec.executor.retries)
             return self._executors[key], False
+
+    def _done(self, executor: Executor) -> None:
+        """Keep a study's worker for the next study (at most one per concurrent study)."""
+        if not isinstance(executor, ProcessExecutor) or self._stop.is_set():
+            executor.close()
+            return
+        with self._lock:
+            idle = self._idle_workers.setdefault(executor.threads, [])
+            if sum(len(v) for v in self._idle_workers.values()) < self.max_concurrent:
+                idle.append(executor)
+                return
+        executor.close()
 
     def _run_study(self, row: results.StudyRow, item: _Active,
                    on_progress: Callable[[Progress], None] | None = None) -> None:
@@ -358,7 +386,7 @@ class Runner:
                 self._stop.is_set() or item.cancel.is_set() or item.lost.is_set()))
         finally:
             if own:
-                executor.close()
+                self._done(executor)
         log.info("study %s: %s after %d trials this run (%.1f s)", row.id, result.reason,
                  result.progress.run_completed, time.monotonic() - started)
         return result

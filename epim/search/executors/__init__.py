@@ -23,7 +23,7 @@ def make_executor(kind: str, *, address: str | None = None, cpus_per_task: float
         retries: Extra attempts after a failure.
         isolated: ``local`` runs evaluations in a worker process (:class:`ProcessExecutor`:
             stoppable inside an evaluation, memory-limited) instead of this process.
-        memory_limit_bytes: The worker's address-space limit (``isolated`` only).
+        memory_limit_bytes: The worker's data limit (bytes; ``isolated`` only).
 
     """
     if kind == "local":

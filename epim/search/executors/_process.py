@@ -3,9 +3,11 @@
 The worker is a fresh interpreter (the parent's threads and locks are not copied, its main
 module is not imported again), keeps running between calls (torch is imported once per
 worker, not per evaluation) and uses ``threads`` threads (``OMP_NUM_THREADS`` and friends,
-set before anything imports a numerical library). Its address space is limited (``RLIMIT_AS``) to
-``memory_limit_bytes``: an evaluation that needs more fails with a clear error, and the
-process that asked for it (the service) never runs out of memory because of it.
+set before anything imports a numerical library). Its data (heap and private writable
+mappings: ``RLIMIT_DATA``, which unlike ``RLIMIT_AS`` leaves alone the address space a GPU
+driver reserves without using) is limited to ``memory_limit_bytes``: an evaluation that
+needs more fails with a clear error, and the process that asked for it (the service) never
+runs out of memory because of it.
 
 ``should_stop()`` is polled every ``poll_s`` while an evaluation runs; once true the worker
 is killed (whatever it was doing: a long training, a dense pretraining) and the unfinished
@@ -64,7 +66,7 @@ def worker_main() -> None:
     if limit > 0:
         import resource
 
-        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+        resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
     conn = Connection(fd)
     fn: Callable[[Any], Any] | None = None
     while True:
@@ -139,7 +141,7 @@ class ProcessExecutor(Executor):
     Args:
         retries: Extra attempts after a failure (an out-of-memory error is not retried).
         threads: Threads of the worker's numerical libraries (torch, BLAS).
-        memory_limit_bytes: Address-space limit of the worker (``None``: none).
+        memory_limit_bytes: Data limit of the worker (bytes; ``None``: none).
         poll_s: How often ``should_stop`` is polled while an evaluation runs (s).
 
     """
