@@ -13,9 +13,10 @@ optuna.logging.set_verbosity(optuna.logging.WARNING)
 GENETIC = frozenset({"nsga2", "nsga3"})
 #: Most searched parameters a sampler is asked to handle, for samplers whose cost per ask
 #: grows fast with them. Optuna's GP sampler fits a Gaussian process with one length scale
-#: per parameter and optimizes its acquisition over all of them on every ask: on this
-#: project's two-core CI machine an ask took 2-5 s at 16 parameters and made no progress in
-#: 6 minutes at about 1,000 (``/tmp``-free measurement: ``benchmarks/recovery.py``'s notes).
+#: per parameter and optimizes its acquisition over all of them on every ask, and an ask
+#: cannot be interrupted. Measured with 10 told trials, categorical parameters, one torch
+#: thread, on a shared two-core machine: an ask took 2-5 s at 16 parameters, 9-14 s at 64,
+#: 26-76 s at 256; at about 1,000 a study made no progress in 6 minutes.
 MAX_SAMPLER_PARAMETERS: dict[str, int] = {"gp": 64}
 
 

@@ -213,26 +213,31 @@ class Runner:
     def _queue_loop(self) -> None:
         while not self._stop.is_set():
             try:
-                self.db(self._requeue_dead)
+                claims = self.db(self._requeue_dead)
                 self._claim_some()
-                self.db(self._adopt_lost_claims)
+                self.db(self._adopt_lost_claims, claims)
             except DatabaseUnavailableError:
                 break
             except Exception:  # a bug in one pass must not kill the runner
                 log.exception("queue pass failed")
             self._stop.wait(self.poll_s)
 
-    def _requeue_dead(self) -> None:
-        """Requeue studies of dead runners: stale heartbeats, or gone processes on this host."""
+    def _requeue_dead(self) -> list[tuple[int, str]]:
+        """Requeue studies of dead runners: stale heartbeats, or gone processes on this host.
+
+        Returns the running studies' claims as they were (``(study id, owner)``).
+        """
         url = self.database_url
         for study_id in results.requeue_stale(url, self.stale_after_s,
                                               max_claims=self.max_claims):
             log.warning("study %s taken back: its runner's heartbeat is older than %.0f s",
                         study_id, self.stale_after_s)
-        for study_id, owner in results.running_claims(url):
+        claims = results.running_claims(url)
+        for study_id, owner in claims:
             if owner != self.owner and is_dead_here(owner) and results.requeue_owned(
                     url, study_id, owner, max_claims=self.max_claims):
                 log.warning("study %s taken back: its runner (%s) is gone", study_id, owner)
+        return claims
 
     def _claim_some(self) -> None:
         with self._lock:
@@ -257,16 +262,16 @@ class Runner:
             self._active[row.id] = item
         item.thread.start()
 
-    def _adopt_lost_claims(self) -> None:
+    def _adopt_lost_claims(self, claims: list[tuple[int, str]]) -> None:
         """Run the studies this runner claimed without hearing so (a COMMIT lost in flight).
 
         The claim was committed but the connection dropped before the answer came, so the
         retried call found nothing to claim; without this the study would wait for its
-        heartbeat to go stale.
+        heartbeat to go stale. ``claims``: the running studies' claims (one pass old).
         """
         with self._lock:
             held = set(self._active)
-        for study_id, owner in results.running_claims(self.database_url):
+        for study_id, owner in claims:
             if owner == self.owner and study_id not in held and not self._stop.is_set():
                 row = results.get_study(self.database_url, study_id)
                 if row is not None and row.status == "running" and row.owner == self.owner:

@@ -255,8 +255,8 @@ def test_serve_runs_studies_in_a_child_process_and_restarts_it(tmp_path: Path) -
         assert owner is not None
         child = int(owner.split(":")[2])
         assert child != server.pid  # the study runs outside the API's process
-        health = httpx.get(f"{base}/healthz", timeout=10).json()
-        assert health["runners"][0]["active_studies"] == [study_id]
+        wait_for(lambda: httpx.get(f"{base}/healthz", timeout=10).json()["runners"][0][
+            "active_studies"] == [study_id], 10, "/healthz does not report the study")
         os.kill(child, signal.SIGKILL)  # the runner dies; the API does not
         assert httpx.get(f"{base}/studies", timeout=10).status_code == 200
         wait_for(lambda: status(url, study_id).runs == 2, 60, "the runner was not restarted")
