@@ -65,6 +65,7 @@ from epim.results._repository import (
     stored_trial_numbers,
     study_artifact,
     trials_by_design_hash,
+    trials_by_numbers,
 )
 
 __all__ = [
@@ -124,6 +125,7 @@ __all__ = [
     "stored_trial_numbers",
     "study_artifact",
     "trials_by_design_hash",
+    "trials_by_numbers",
     "trials_frame",
     "upgrade",
 ]

@@ -114,7 +114,8 @@ class TrialRow(Base):
 
     __tablename__ = "epim_trials"
     __table_args__ = (UniqueConstraint("study_id", "number", name="uq_epim_trials_number"),
-                      Index("ix_epim_trials_feasible", "study_id", "feasible"))
+                      Index("ix_epim_trials_feasible", "study_id", "feasible"),
+                      Index("ix_epim_trials_front", "study_id", "on_front"))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     study_id: Mapped[int] = mapped_column(ForeignKey("epim_studies.id", ondelete="CASCADE"))

@@ -8,13 +8,16 @@ SQLite (one writer at a time).
 
 from __future__ import annotations
 
+import threading
+from array import array
+from collections import OrderedDict
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import func, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, load_only
 
 from epim.errors import EpimError
 from epim.results._db import session_scope
@@ -452,22 +455,90 @@ def finish_study(url: str, study_id: int, owner: str, status: str,
         return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
 
+#: What listings load of a trial: everything but the per-layer breakdown and the sampler's
+#: replay state (``layers``, ``params``, ``system_attrs``, ``values``: about half of a row's
+#: bytes); :func:`get_trial` and :func:`load_trials` give whole rows.
+LISTED = load_only(TrialRow.id, TrialRow.study_id, TrialRow.number, TrialRow.state,
+                   TrialRow.feasible, TrialRow.on_front, TrialRow.metrics,
+                   TrialRow.constraints, TrialRow.design, TrialRow.design_hash,
+                   TrialRow.accuracy_evaluated, TrialRow.source, TrialRow.node,
+                   TrialRow.fidelity, TrialRow.error, TrialRow.created_at)
+
+
 def list_trials(url: str, study_id: int, *, offset: int = 0, limit: int = 50,
                 sort: str | None = None, descending: bool = False,
                 feasible: bool | None = None) -> Page:
-    """Trials of a study, paged; sorted by number or by any metric."""
+    """Trials of a study, paged; sorted by number or by any metric (listing columns only).
+
+    A metric's order is computed once per set of stored trials (trials are only ever added,
+    so their count identifies the set) and kept (:data:`SORTED_IDS`): the next pages, and
+    every reader until the next batch, fetch only their page's rows.
+    """
     with session_scope(url) as session:
-        query = select(TrialRow).where(TrialRow.study_id == study_id)
+        query = select(TrialRow).options(LISTED).where(TrialRow.study_id == study_id)
         counter = select(func.count()).select_from(TrialRow).where(
             TrialRow.study_id == study_id)
         if feasible is not None:
             query = query.where(TrialRow.feasible.is_(feasible))
             counter = counter.where(TrialRow.feasible.is_(feasible))
-        key: Any = TrialRow.number if sort is None else TrialRow.metrics[sort].as_float()
-        order = key.desc() if descending else key.asc()
-        rows = session.scalars(query.order_by(order.nulls_last(), TrialRow.number)
-                               .offset(offset).limit(limit)).all()
-        return Page(list(rows), int(session.scalar(counter) or 0))
+        total = int(session.scalar(counter) or 0)
+        if sort is None:
+            order = TrialRow.number.desc() if descending else TrialRow.number.asc()
+            rows = session.scalars(query.order_by(order).offset(offset).limit(limit)).all()
+            return Page(list(rows), total)
+        key = (url, study_id, sort, descending, feasible, total)
+        for cached in (True, False):  # a kept order that no longer fits is computed again
+            ids = SORTED_IDS.get(key) if cached else None
+            if ids is None:
+                metric = TrialRow.metrics[sort].as_float()
+                order = metric.desc() if descending else metric.asc()
+                ids = array("q", session.scalars(
+                    query.with_only_columns(TrialRow.id).order_by(order.nulls_last(),
+                                                                  TrialRow.number)))
+                SORTED_IDS.put(key, ids)
+            page = list(ids[offset:offset + limit])
+            found = {row.id: row for row in session.scalars(
+                select(TrialRow).options(LISTED).where(TrialRow.study_id == study_id,
+                                                       TrialRow.id.in_(page)))} if page else {}
+            if len(found) == len(page):
+                break
+        return Page([found[i] for i in page if i in found], total)
+
+
+def trials_by_numbers(url: str, study_id: int, numbers: Collection[int]) -> list[TrialRow]:
+    """The study's trials of these numbers, by number (listing columns only)."""
+    if not numbers:
+        return []
+    with session_scope(url) as session:
+        return list(session.scalars(select(TrialRow).options(LISTED).where(
+            TrialRow.study_id == study_id, TrialRow.number.in_(list(numbers)))
+            .order_by(TrialRow.number)))
+
+
+class _SortedIds:
+    """A small LRU of trial ids in a metric's order, bounded by the ids it holds."""
+
+    def __init__(self, max_ids: int = 2_000_000) -> None:
+        self.max_ids = max_ids
+        self._items: OrderedDict[tuple[Any, ...], array[int]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[Any, ...]) -> array[int] | None:
+        with self._lock:
+            ids = self._items.get(key)
+            if ids is not None:
+                self._items.move_to_end(key)
+            return ids
+
+    def put(self, key: tuple[Any, ...], ids: array[int]) -> None:
+        with self._lock:
+            self._items[key] = ids
+            while len(self._items) > 1 and sum(map(len, self._items.values())) > self.max_ids:
+                self._items.popitem(last=False)
+
+
+#: Trial ids per (database, study, metric, direction, feasibility filter, trial count).
+SORTED_IDS = _SortedIds()
 
 
 def get_trial(url: str, study_id: int, number: int) -> TrialRow | None:
@@ -478,11 +549,15 @@ def get_trial(url: str, study_id: int, number: int) -> TrialRow | None:
 
 
 def front_trials(url: str, study_id: int) -> list[TrialRow]:
-    """The study's current feasible Pareto front."""
+    """The study's current feasible Pareto front, by number (listing columns only).
+
+    Found by ``ix_epim_trials_front`` (ordered here: an ORDER BY would make SQLite walk the
+    study's trials by number instead).
+    """
     with session_scope(url) as session:
-        return list(session.scalars(select(TrialRow).where(
-            TrialRow.study_id == study_id, TrialRow.on_front.is_(True))
-            .order_by(TrialRow.number)))
+        rows = session.scalars(select(TrialRow).options(LISTED).where(
+            TrialRow.study_id == study_id, TrialRow.on_front.is_(True)))
+        return sorted(rows, key=lambda row: row.number)
 
 
 def all_trial_points(url: str, study_id: int) -> list[tuple[int, bool, dict[str, Any]]]:
