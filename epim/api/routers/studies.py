@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, HTTPException, Path, Query, Request, Response, status
 from fastapi.responses import RedirectResponse
+from pydantic import BaseModel
 
 from epim import results
 from epim.api._deps import ReadAccess, SettingsDep, WriteAccess
@@ -57,6 +58,15 @@ def _study(settings: Settings, study_id: int) -> results.StudyRow:
     return row
 
 
+def _json(document: BaseModel) -> Response:
+    """A document built (and validated) here, serialized once.
+
+    For the hot read paths: FastAPI would validate a returned model against its
+    ``response_model`` a second time.
+    """
+    return Response(document.model_dump_json(), media_type="application/json")
+
+
 def _unprocessable(loc: list[Any], message: str) -> HTTPException:
     return HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
                          [{"loc": loc, "msg": message, "type": "value_error"}])
@@ -98,12 +108,12 @@ def list_studies(settings: SettingsDep,
                                           Query(alias="status")] = None,
                  name: Annotated[str | None, Query(max_length=200)] = None,
                  offset: Offset = 0,
-                 limit: Annotated[int, Query(ge=1, le=1000)] = 50) -> StudiesPage:
+                 limit: Annotated[int, Query(ge=1, le=1000)] = 50) -> Response:
     """Study summaries, newest first, optionally of one status or name."""
     page = results.list_studies(settings.database_url, status=status_filter, name=name,
                                 offset=offset, limit=_limit(settings, limit))
-    return StudiesPage(items=[study_summary(r) for r in page.items], total=page.total,
-                       offset=offset, limit=limit)
+    return _json(StudiesPage(items=[study_summary(r) for r in page.items], total=page.total,
+                             offset=offset, limit=limit))
 
 
 @router.get("/{study_id}", response_model=StudyPublic, dependencies=[ReadAccess],
@@ -194,14 +204,14 @@ def list_trials(settings: SettingsDep, study_id: StudyId, offset: Offset = 0,
                 limit: Annotated[int, Query(ge=1, le=1000)] = 50,
                 sort: Annotated[Metric | None, Query(description="Metric to sort by.")] = None,
                 order: Annotated[Literal["asc", "desc"], Query()] = "asc",
-                feasible: Annotated[bool | None, Query()] = None) -> TrialsPage:
+                feasible: Annotated[bool | None, Query()] = None) -> Response:
     """Trials of the study (by number, or sorted by ``sort``), optionally only feasible."""
     _study(settings, study_id)
     page = results.list_trials(settings.database_url, study_id, offset=offset,
                                limit=_limit(settings, limit), sort=sort,
                                descending=order == "desc", feasible=feasible)
-    return TrialsPage(items=[trial_public(t) for t in page.items], total=page.total,
-                      offset=offset, limit=limit)
+    return _json(TrialsPage(items=[trial_public(t) for t in page.items], total=page.total,
+                            offset=offset, limit=limit))
 
 
 def _trial(settings: Settings, study_id: int, number: int
@@ -294,14 +304,15 @@ def pareto(settings: SettingsDep, study_id: StudyId,
            x: Annotated[Metric | None, Query(description="Project onto this objective...")
                         ] = None,
            y: Annotated[Metric | None, Query(description="...and this one.")] = None,
-           ) -> ParetoDocument:
+           ) -> Response:
     """Feasible, non-dominated trials (the document of ``epim study pareto``).
 
     ``?x=&y=`` projects onto two objectives; the hypervolume is then the projected front's.
     """
     row = _study(settings, study_id)
     _axes(row, x, y)
-    return ParetoDocument.model_validate(pareto_document(settings.database_url, row, x, y))
+    return _json(ParetoDocument.model_validate(pareto_document(settings.database_url, row,
+                                                               x, y)))
 
 
 @router.get("/{study_id}/pareto.svg", dependencies=[ReadAccess],
