@@ -174,8 +174,10 @@ COST: dict[str, Any] = {
     "sampler": {"name": "nsga2", "seed": 0, "population_size": 10},
     "budget": {"n_trials": 100}, "batch_size": 10}
 RUNAWAY: dict[str, Any] = {**SPEC, "accuracy": {**SPEC["accuracy"], "pretrain_steps": 100_000}}
-HUNGRY: dict[str, Any] = {**SPEC, "accuracy": {**SPEC["accuracy"], "width": 4,
-                                               "image_size": 128, "batch_size": 512}}
+#: A proxy that needs about 2 GiB to train (within the default submission estimate's 4 GiB),
+#: against a worker limited to 0.75 GiB.
+HUNGRY: dict[str, Any] = {**SPEC, "accuracy": {**SPEC["accuracy"], "width": 2,
+                                               "image_size": 64, "batch_size": 64}}
 
 
 def exactness(url: str, study_id: int) -> str:
@@ -234,9 +236,11 @@ def runaway(url: str) -> list[str]:
                      f"{time.monotonic() - asked:.1f} s after the request")
         wait(lambda: row(url, timed).status in results.FINISHED, timeout=120)
         found = row(url, timed)
-        lines.append(f"runaway study, budget.timeout_s 20: {found.status} after "
-                     f"{found.elapsed_s:.1f} s of run time ({found.elapsed_s - 20:.1f} s past "
-                     "its timeout)")
+        assert found.started_at is not None and found.finished_at is not None
+        wall = (found.finished_at - found.started_at).total_seconds()
+        lines.append(f"runaway study, budget.timeout_s 20: {found.status} {wall:.1f} s after "
+                     f"its claim ({wall - 20:.1f} s past its timeout; run time stored "
+                     f"{found.elapsed_s:.1f} s)")
         stopped = submit(url, "runaway-sigterm", RUNAWAY)
         wait(lambda: row(url, stopped).status == "running")
         time.sleep(5)
@@ -262,7 +266,7 @@ def held_by(url: str, study_id: int, pid: int) -> bool:
 def poison(url: str) -> list[str]:
     """A proxy over the worker's memory limit; a study whose runners keep dying."""
     env = {**os.environ, "EPIM_DATABASE_URL": url, "EPIM_HEARTBEAT_S": "1",
-           "EPIM_WORKER_MAX_BYTES": str(2 * 2**30)}
+           "EPIM_WORKER_MAX_BYTES": str(3 * 2**28)}
     lines = []
     hungry = submit(url, "hungry", HUNGRY)
     after = submit(url, "after-hungry", COST, n_trials=20)
@@ -274,7 +278,7 @@ def poison(url: str) -> list[str]:
         failed_after = time.monotonic() - claimed
         wait(lambda: row(url, after).status in results.FINISHED)
         found = row(url, hungry)
-        lines.append(f"proxy over the 2 GiB worker limit: {found.status} {failed_after:.1f} s "
+        lines.append(f"proxy over the 0.75 GiB worker limit: {found.status} {failed_after:.1f} s "
                      f"after its claim ({(found.error or '')[:90]}...); runner alive: "
                      f"{runner.poll() is None}; next study {row(url, after).status}")
     finally:

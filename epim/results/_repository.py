@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import case, func, select, update
 from sqlalchemy.orm import Session, load_only
 
 from epim.errors import EpimError
@@ -397,16 +397,20 @@ def progress_history(url: str, study_id: int) -> list[ProgressRow]:
                                     .order_by(ProgressRow.completed, ProgressRow.id)))
 
 
-def release_study(url: str, study_id: int, owner: str) -> None:
+def release_study(url: str, study_id: int, owner: str, *,
+                  elapsed_s: float | None = None) -> None:
     """Put a study ``owner`` runs back in the queue (its runner is stopping).
 
     A clean release does not count as a claim; a study whose cancellation was requested ends
-    ``cancelled`` instead.
+    ``cancelled`` instead. ``elapsed_s`` as in :func:`finish_study`.
     """
     with session_scope(url) as session:
-        _end_claims(session, select(StudyRow).where(
-            StudyRow.id == study_id, StudyRow.owner == owner, StudyRow.status == "running"),
-            died=False, max_claims=MAX_CLAIMS)
+        for released in _end_claims(session, select(StudyRow).where(
+                StudyRow.id == study_id, StudyRow.owner == owner,
+                StudyRow.status == "running"), died=False, max_claims=MAX_CLAIMS):
+            row = session.get(StudyRow, released)
+            if elapsed_s is not None and row is not None:
+                row.elapsed_s = max(row.elapsed_s, elapsed_s)
 
 
 def resume_study(url: str, study_id: int) -> StudyRow | None:
@@ -438,21 +442,32 @@ def stored_trial_numbers(url: str, study_id: int) -> set[int]:
 
 
 def finish_study(url: str, study_id: int, owner: str, status: str,
-                 error: str | None = None) -> bool:
+                 error: str | None = None, *, elapsed_s: float | None = None) -> bool:
     """Mark a study finished (``completed``, ``failed`` or ``cancelled``) if still owned.
+
+    ``elapsed_s``: the wall time it ran over all its runs (s), kept if larger than the stored
+    one (a run that stored no batch still counts toward ``budget.timeout_s``).
 
     Returns whether it was (a runner that lost its claim finishes nothing).
     """
     if status not in FINISHED:
         raise ValueError(f"not a final status: {status!r}")
+    values: dict[str, Any] = {"status": status, "error": error, "finished_at": utcnow(),
+                              "cancel_requested": False}
+    if elapsed_s is not None:
+        values["elapsed_s"] = _at_least(StudyRow.elapsed_s, elapsed_s)
     with session_scope(url) as session:
         result = session.execute(update(StudyRow).where(StudyRow.id == study_id,
                                                         StudyRow.owner == owner,
                                                         StudyRow.status == "running")
-                                 .values(status=status, error=error, finished_at=utcnow(),
-                                         cancel_requested=False)
+                                 .values(**values)
                                  .execution_options(synchronize_session=False))
         return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+
+def _at_least(column: Any, value: float) -> Any:
+    """``max(column, value)`` in SQL (both databases)."""
+    return case((column < value, value), else_=column)
 
 
 #: What listings load of a trial: everything but the per-layer breakdown and the sampler's

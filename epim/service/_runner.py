@@ -357,18 +357,20 @@ class Runner:
             log.exception("study %s failed", row.id)
             self._finish(row.id, "failed", public_error(exc))
             return
+        elapsed = outcome.progress.elapsed_s
         if item.lost.is_set():
             log.warning("study %s was taken over by another runner", row.id)
         elif item.cancel.is_set() and outcome.reason == "stopped":
-            self._finish(row.id, "cancelled")
+            self._finish(row.id, "cancelled", elapsed_s=elapsed)
         elif outcome.reason in ("trials", "timeout", "evaluations"):
-            self._finish(row.id, "completed")
+            self._finish(row.id, "completed", elapsed_s=elapsed)
         else:  # this runner is stopping: leave the study to be resumed
-            self._release(row.id)
+            self._release(row.id, elapsed)
 
-    def _release(self, study_id: int) -> None:
+    def _release(self, study_id: int, elapsed_s: float | None = None) -> None:
         try:
-            self.db(results.release_study, self.database_url, study_id, self.owner)
+            self.db(results.release_study, self.database_url, study_id, self.owner,
+                    elapsed_s=elapsed_s)
             log.info("study %s released (runner stopping)", study_id)
         except DatabaseUnavailableError:
             log.warning("study %s not released (database unavailable); it is requeued "
@@ -396,10 +398,11 @@ class Runner:
                  result.progress.run_completed, time.monotonic() - started)
         return result
 
-    def _finish(self, study_id: int, status: str, error: str | None = None) -> None:
+    def _finish(self, study_id: int, status: str, error: str | None = None, *,
+                elapsed_s: float | None = None) -> None:
         try:
             if self.db(results.finish_study, self.database_url, study_id, self.owner, status,
-                       error):
+                       error, elapsed_s=elapsed_s):
                 log.info("study %s %s", study_id, status)
         except DatabaseUnavailableError:
             log.warning("study %s could not be marked %s (database unavailable)", study_id,
