@@ -20,7 +20,7 @@ On SQLite and PostgreSQL (a throwaway database on 127.0.0.1:5432), with a small 
    and whether the runner lives on to run the next study), and a study whose runners keep
    dying (``kill -9`` of each ``epim runner`` that claims it: after how many it ends failed).
 
-    .venv/bin/python benchmarks/recovery.py
+    .venv/bin/python benchmarks/recovery.py [--cases killed,stopped,outage,lost-commits,...]
 """
 
 from __future__ import annotations
@@ -326,19 +326,38 @@ def postgres() -> Iterator[str]:
         admin.dispose()
 
 
+#: The cases, in the order they run, and whether they need PostgreSQL.
+CASES: dict[str, tuple[Callable[[str], str | list[str]], bool]] = {
+    "killed": (killed_runner, False), "stopped": (stopped_server, False),
+    "outage": (outage, True), "lost-commits": (lost_commits, True),
+    "runaway": (runaway, False), "poison": (poison, False)}
+
+
 def main() -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Recovery times of the service.")
+    parser.add_argument("--cases", default=",".join(CASES),
+                        help="Comma-separated, of: " + ", ".join(CASES))
+    chosen = [c.strip() for c in parser.parse_args().cases.split(",") if c.strip()]
+    unknown = set(chosen) - set(CASES)
+    if unknown:
+        parser.error(f"unknown cases: {', '.join(sorted(unknown))}")
+
+    def run(url: str, label: str, postgresql: bool) -> None:
+        for name in chosen:
+            case, needs_postgresql = CASES[name]
+            if needs_postgresql and not postgresql:
+                continue
+            found = case(url)
+            for line in [found] if isinstance(found, str) else found:
+                print(f"{label:11s}{line}", flush=True)
+
     sqlite = f"sqlite:///{tempfile.mkdtemp()}/recovery.db"
     results.upgrade(sqlite)
-    print("sqlite     " + killed_runner(sqlite))
-    print("sqlite     " + stopped_server(sqlite))
-    for line in runaway(sqlite) + poison(sqlite):
-        print("sqlite     " + line)
+    run(sqlite, "sqlite", postgresql=False)
     with postgres() as url:
-        print("postgresql " + killed_runner(url))
-        print("postgresql " + stopped_server(url))
-        print("postgresql " + outage(url))
-        for line in lost_commits(url) + runaway(url) + poison(url):
-            print("postgresql " + line)
+        run(url, "postgresql", postgresql=True)
 
 
 if __name__ == "__main__":
