@@ -4,8 +4,10 @@ A study's search (sampling, the cost model, storing batches) and its proxy train
 in the API's interpreter, so the API answers at its own pace whatever a study does, and a
 runner that dies (killed, out of memory) takes no request with it: it is started again, with a
 growing pause if it keeps dying. The child reports its state (alive, database reachable, the
-studies it runs) every ``report_s`` for ``/healthz``. Stopping asks the child to stop, which
-puts its unfinished studies back in the queue; a child whose parent died stops the same way.
+studies it runs) every ``report_s`` for ``/healthz``. The child and its training workers run
+at a lower priority (``nice``), so that on a machine whose cores studies keep busy the API's
+requests still come first. Stopping asks the child to stop, which puts its unfinished
+studies back in the queue; a child whose parent died stops the same way.
 """
 
 from __future__ import annotations
@@ -24,8 +26,10 @@ from typing import Any
 log = logging.getLogger("epim.supervisor")
 
 
-def _child_main(conn: Connection, kwargs: dict[str, Any], report_s: float) -> None:
+def _child_main(conn: Connection, kwargs: dict[str, Any], report_s: float, nice: int) -> None:
     """Run a :class:`Runner` until asked to stop (a message, SIGTERM/SIGINT, the parent's end)."""
+    if nice:
+        os.nice(nice)  # its workers inherit it: the API's requests come first on a busy CPU
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     from epim.service._runner import Runner
 
@@ -53,6 +57,8 @@ class RunnerProcess:
 
     Args:
         report_s: Seconds between the child's state reports.
+        nice: Niceness added to the child and its training workers (Linux ``nice``), so that
+            the kernel runs the API first when studies keep every core busy.
         first_backoff_s: Pause before restarting a child that died; doubled each time it
             dies again within ``max_backoff_s``, up to ``max_backoff_s``.
         max_backoff_s: Longest pause between restarts (s).
@@ -60,10 +66,11 @@ class RunnerProcess:
 
     """
 
-    def __init__(self, *, report_s: float = 0.5, first_backoff_s: float = 1.0,
+    def __init__(self, *, report_s: float = 0.5, nice: int = 10, first_backoff_s: float = 1.0,
                  max_backoff_s: float = 30.0, **runner_kwargs: Any) -> None:
         self.runner_kwargs = runner_kwargs
         self.report_s = report_s
+        self.nice = nice
         self.first_backoff_s = first_backoff_s
         self.max_backoff_s = max_backoff_s
         self.restarts = 0
@@ -134,7 +141,7 @@ class RunnerProcess:
         context = multiprocessing.get_context("spawn")
         conn, child = context.Pipe()
         process = context.Process(target=_child_main,
-                                  args=(child, self.runner_kwargs, self.report_s),
+                                  args=(child, self.runner_kwargs, self.report_s, self.nice),
                                   name="epim-runner", daemon=False)
         process.start()
         child.close()
