@@ -162,3 +162,83 @@ def test_make_executor_isolates_local_evaluations_on_request() -> None:
                              memory_limit_bytes=2**30)
     assert isinstance(isolated, ProcessExecutor) and isolated.threads == 2
     assert isinstance(make_executor("local"), LocalExecutor)
+
+
+def record_pid_and_sleep(path: str) -> int:
+    """Write this process's id to ``path``, then sleep two minutes."""
+    import os
+    import time
+
+    Path(path).write_text(str(os.getpid()))
+    time.sleep(120)
+    return 0
+
+
+def test_a_worker_ends_when_its_parent_is_killed(tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    marker = tmp_path / "worker.pid"
+    parent = subprocess.Popen([sys.executable, "-c", (
+        "from epim.search.executors import ProcessExecutor\n"
+        "from tests.search.test_executors import record_pid_and_sleep\n"
+        f"ProcessExecutor().map(record_pid_and_sleep, [{str(marker)!r}])\n")])
+    try:
+        deadline = time.monotonic() + 60
+        while not marker.exists() or not marker.read_text():
+            assert time.monotonic() < deadline and parent.poll() is None, "no worker"
+            time.sleep(0.1)
+        worker = int(marker.read_text())
+        os.kill(parent.pid, signal.SIGKILL)  # the runner dies mid-training
+        parent.wait()
+        deadline = time.monotonic() + 5
+        while Path(f"/proc/{worker}").exists() and "Z" not in _state(worker):
+            assert time.monotonic() < deadline, "the orphaned worker kept running"
+            time.sleep(0.1)
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+            parent.wait()
+
+
+def test_a_worker_still_starting_ends_when_its_parent_is_killed(tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    parent = subprocess.Popen([sys.executable, "-c", (  # a job sent, the worker importing
+        "import threading, time\n"
+        "from epim.search.executors import ProcessExecutor\n"
+        "from tests.search.test_executors import record_pid_and_sleep\n"
+        "executor = ProcessExecutor()\n"
+        "threading.Thread(target=executor.map, daemon=True, args=(record_pid_and_sleep, "
+        f"[{str(tmp_path / 'pid')!r}])).start()\n"
+        "while executor._worker is None:\n"
+        "    time.sleep(0.01)\n"
+        "print(executor._worker.process.pid, flush=True)\n"
+        "time.sleep(60)\n")], stdout=subprocess.PIPE, text=True)
+    try:
+        assert parent.stdout is not None
+        worker = int(parent.stdout.readline())
+        os.kill(parent.pid, signal.SIGKILL)  # while the worker imports its modules
+        parent.wait()
+        deadline = time.monotonic() + 30
+        while Path(f"/proc/{worker}").exists() and "Z" not in _state(worker):
+            assert time.monotonic() < deadline, "the orphaned worker kept running"
+            time.sleep(0.1)
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+            parent.wait()
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return "gone"

@@ -15,7 +15,8 @@ items are reported ``cancelled``. The next call starts a new worker. A worker th
 (killed by the kernel's out-of-memory killer, a crash in native code) costs the one
 evaluation it was running, reported as an error; the next attempt gets a new worker. The
 worker has its own process group (a signal to the parent's group, e.g. Ctrl-C or a
-``kill`` of ``epim serve``'s group, is the parent's to handle) and dies with its parent.
+``kill`` of ``epim serve``'s group, is the parent's to handle) and ends within 0.2 s of its
+parent's death (a ``kill -9`` of the runner), whatever it was doing.
 """
 
 from __future__ import annotations
@@ -45,24 +46,29 @@ def is_out_of_memory(error: str) -> bool:
     return any(marker in error for marker in _OUT_OF_MEMORY)
 
 
-def _die_with_parent() -> None:
-    """Ask Linux to kill this process when its parent dies (``PR_SET_PDEATHSIG``)."""
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG = 1
-    except (OSError, AttributeError):  # not Linux: the pipe's end stops the worker instead
-        pass
+#: What the worker's interpreter runs (``python -c``, arguments FD LIMIT PARENT-PID): first,
+#: before anything slow is imported, a thread that ends the worker once its parent is gone
+#: (the parent was killed: nothing else would stop a training it started), then the loop.
+#: (Linux's ``PR_SET_PDEATHSIG`` would not do: it fires when the parent *thread* ends, and
+#: the study thread that started a worker ends before the worker is reused.)
+WORKER_CODE = """\
+import os, sys, threading, time
+def _orphaned(parent=int(sys.argv[3])):
+    while os.getppid() == parent:
+        time.sleep(0.2)
+    os._exit(1)
+threading.Thread(target=_orphaned, daemon=True).start()
+from epim.search.executors._process import worker_main
+worker_main()
+"""
 
 
 def worker_main() -> None:
-    """The worker's loop (``python -c ... FD LIMIT``): ``("fn", fn)``, then ``("call", item)``.
+    """The worker's loop (:data:`WORKER_CODE`): ``("fn", fn)``, then ``("call", item)``.
 
-    Runs until the connection closes (the parent stopped or died).
+    Runs until the connection closes (the parent stopped) or the parent dies.
     """
     fd, limit = int(sys.argv[1]), int(sys.argv[2])
-    _die_with_parent()
     if limit > 0:
         import resource
 
@@ -101,9 +107,9 @@ class _Worker:
         path = [entry or os.getcwd() for entry in sys.path]
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(path),
                **dict.fromkeys(THREAD_VARIABLES, str(threads))}
-        code = "from epim.search.executors._process import worker_main; worker_main()"
         self.process = subprocess.Popen(
-            [sys.executable, "-c", code, str(child.fileno()), str(memory_limit_bytes or 0)],
+            [sys.executable, "-c", WORKER_CODE, str(child.fileno()),
+             str(memory_limit_bytes or 0), str(os.getpid())],
             pass_fds=(child.fileno(),), env=env, stdin=subprocess.DEVNULL,
             process_group=0)
         child.close()
