@@ -1,18 +1,24 @@
-"""Service figures: latency of ``GET /studies/{id}/pareto`` on a 10,000-trial study, and
-studies completed under concurrent submissions.
+"""Service figures: read latency of the API on a large study, idle and while a study trains.
 
-1. A study with 10,000 stored trials (real cost-model metrics of random resnet18 designs, the
-   front computed by the driver's own code) on SQLite and PostgreSQL; p50/p99 of
-   ``/pareto``, ``/pareto?x=&y=`` and ``/trials?sort=`` over 200 requests each (in-process
-   ASGI client, so the numbers are the service's, not the network's).
-2. 16 small cost-only studies submitted from 8 threads at once to a real ``epim serve`` with 2
-   runners; wall time until all completed, and a check that each ran exactly once.
+1. (default) A study with 10,000 stored trials (a real cost-only random study on resnet18) on
+   SQLite and PostgreSQL; p50/p99 of ``/pareto``, ``/pareto?x=&y=`` and ``/trials?sort=``
+   (in-process ASGI client, so the numbers are the service's, not the network's). Then 16
+   small cost-only studies submitted from 8 threads at once to a real ``epim serve`` with 2
+   runners: wall time until all completed, and a check that each ran exactly once.
+2. ``--training``: a real ``epim serve`` on a database holding a 3,000-trial study; 8 client
+   processes read ``/studies``, ``/studies/{id}/pareto`` and ``/studies/{id}/trials`` over HTTP
+   for ``--seconds`` each, (a) idle, (b) while a proxy-training study runs in the same
+   ``epim serve`` (its runner is a child process), and (c) for comparison, while the same
+   study runs in a runner inside the API's own process (how ``epim serve`` ran studies
+   before). Prints p50/p99 of the three side by side, and the ratios to idle.
 
     .venv/bin/python benchmarks/api_latency.py
+    .venv/bin/python benchmarks/api_latency.py --training [--database sqlite|postgresql]
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import signal
 import socket
@@ -21,7 +27,10 @@ import sys
 import tempfile
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from contextlib import contextmanager
+from typing import Any
 
 import httpx
 import numpy as np
@@ -29,53 +38,36 @@ from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 
 from epim import results
-from epim.api import Settings, create_app
-from epim.cost_model import CostModel, load_hardware
-from epim.search import StudySpec, build_space, pareto_front
-from epim.search._driver import TrialRecord
-from epim.search._metrics import cost_metrics
-from epim.service import prepare_database
-from epim.workloads import get_network
+from epim.api import create_app
+from epim.search import StudySpec
+from epim.service import run_study_here
+from epim.settings import Settings
 
-SPEC = {"name": "big", "network": "resnet18",
+SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432"
+#: A long training study (digits, 60-step proxy, a dense start): it trains for minutes.
+TRAINING: dict[str, Any] = {
+    "name": "training", "network": "resnet20",
+    "space": {"weight_bits": [2, 4, 8], "epitome": {"pim_aligned": False}},
+    "objectives": [{"metric": "crossbar_area_m2"}, {"metric": "accuracy"}],
+    "sampler": {"name": "nsga2", "seed": 0, "population_size": 8},
+    "budget": {"n_trials": 5000}, "batch_size": 8,
+    "accuracy": {"proxy": "train", "dataset": "digits", "steps": 60, "width": 0.5,
+                 "batch_size": 64, "eval_samples": 300, "pretrain_steps": 100},
+}
+
+
+def fill(url: str, n: int) -> int:
+    """A completed cost-only study of ``n`` trials (real designs, metrics and front)."""
+    spec = StudySpec.model_validate({
+        "name": f"big-{n}", "network": "resnet18",
         "objectives": [{"metric": "crossbar_area_m2"}, {"metric": "latency_s"},
                        {"metric": "energy_j"}],
         "constraints": [{"metric": "crossbar_area_reduction", "min": 10}],
-        "budget": {"n_trials": 10_000}}
-
-
-def fill(url: str, n: int = 10_000) -> int:
-    spec = StudySpec.model_validate(SPEC)
-    network = get_network("resnet18")
-    space = build_space(spec, network)
-    rng = np.random.default_rng(0)
-    params = [{k: int(rng.choice(v)) for k, v in space.parameters().items()} for _ in range(n)]
-    designs = space.decode_batch(params)
-    model = CostModel(network=network, hardware=load_hardware("mnsim"))
-    dense = cost_metrics(model.evaluate(type(designs).dense(network, 1, 16, 16)),
-                         {"crossbar_area_m2": 1, "energy_j": 1, "latency_s": 1},
-                         "layer_by_layer")
-    baseline = {k: float(v[0]) for k, v in dense.items()}
-    metrics = cost_metrics(model.evaluate(designs), baseline, "layer_by_layer")
-    records = []
-    for i in range(n):
-        row = {k: float(v[i]) for k, v in metrics.items()}
-        records.append(TrialRecord(i, row, {}, "", [], row["crossbar_area_reduction"] >= 10,
-                                   False))
-    front, volume = pareto_front([r for r in records if r.feasible],
-                                 ["crossbar_area_m2", "latency_s", "energy_j"],
-                                 ["minimize"] * 3, baseline)
-    study = results.create_study(url, name="big", spec=spec.model_dump(mode="json"),
-                                 n_trials=n)
-    payload = [{"number": r.number, "state": "complete", "feasible": r.feasible,
-                "metrics": r.metrics, "constraints": [], "design": {}, "layers": {},
-                "error": None} for r in records]
-    for start in range(0, n, 1000):
-        results.record_trials(url, study.id, payload[start:start + 1000],
-                              [r.number for r in front],
-                              {"completed": start + 1000, "feasible": 0, "failed": 0,
-                               "hypervolume": volume})
-    return study.id
+        "sampler": {"name": "random", "seed": 0}, "budget": {"n_trials": n},
+        "batch_size": 1000})
+    row = run_study_here(spec, url)
+    assert row.status == "completed" and row.completed_trials == n, (row.status, row.error)
+    return row.id
 
 
 def percentiles(client: TestClient, path: str, n: int = 200) -> str:
@@ -90,8 +82,8 @@ def percentiles(client: TestClient, path: str, n: int = 200) -> str:
 
 
 def latency(url: str, label: str) -> None:
-    prepare_database(url)
-    study_id = fill(url)
+    results.ensure_schema(url)
+    study_id = fill(url, 10_000)
     with TestClient(create_app(Settings(database_url=url))) as client:
         front = client.get(f"/studies/{study_id}/pareto").json()
         print(f"{label}: 10,000 trials, front of {len(front['trials'])}")
@@ -103,23 +95,128 @@ def latency(url: str, label: str) -> None:
               f"{percentiles(client, f'/studies/{study_id}/trials?sort=energy_j&limit=50', 100)}")
 
 
-def concurrent_submissions(url: str) -> None:
-    prepare_database(url)
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = subprocess.Popen([sys.executable, "-m", "epim.cli", "serve", "--port", str(port),
-                               "--database-url", url, "--runners", "2"],
-                              env={**os.environ, "EPIM_HEARTBEAT_S": "0.5"},
-                              stderr=subprocess.DEVNULL, start_new_session=True)
+        return int(sock.getsockname()[1])
+
+
+def wait_healthy(base: str, server: subprocess.Popen[bytes], timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError("the server exited")
+        try:
+            if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    raise TimeoutError("the server did not become healthy")
+
+
+@contextmanager
+def server(url: str, *, in_process_runner: bool = False,
+           runners: int = 1) -> Iterator[str]:
+    """A real ``epim serve`` (or an API whose runner lives in its own process), its base URL."""
+    port = free_port()
+    env = {**os.environ, "EPIM_HEARTBEAT_S": "0.5", "EPIM_DATABASE_URL": url}
+    if in_process_runner:  # how `epim serve` ran studies before: a thread of the API
+        code = ("import uvicorn; from epim.api import create_app; from epim.service import "
+                "Runner; from epim.settings import Settings; "
+                f"uvicorn.run(create_app(Settings(database_url={url!r}), runners=[Runner("
+                f"database_url={url!r}, heartbeat_s=0.5, isolated=False)]), "
+                f"host='127.0.0.1', port={port}, log_level='warning')")
+        command = [sys.executable, "-c", code]
+    else:
+        command = [sys.executable, "-m", "epim.cli", "serve", "--port", str(port),
+                   "--runners", str(runners)]
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(120):
-            try:
-                httpx.get(f"{base}/healthz", timeout=1)
-                break
-            except httpx.HTTPError:
-                time.sleep(0.5)
+        wait_healthy(base, process)
+        yield base
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=120)
+
+
+def _client(base: str, study_id: int, index: int, seconds: float) -> tuple[list[float], int]:
+    """One client (its own process): latencies (s) of its reads and its non-2xx answers."""
+    paths = ["/studies", f"/studies/{study_id}/pareto",
+             f"/studies/{study_id}/trials?limit=50&sort=energy_j"]
+    times: list[float] = []
+    bad = 0
+    with httpx.Client(base_url=base, timeout=30) as http:
+        http.get("/healthz")  # connected before the clock starts
+        stop_at = time.monotonic() + seconds
+        i = index
+        while time.monotonic() < stop_at:
+            start = time.perf_counter()
+            response = http.get(paths[i % len(paths)])
+            times.append(time.perf_counter() - start)
+            bad += response.status_code >= 300
+            i += 1
+    return times, bad
+
+
+def read_load(base: str, study_id: int, clients: int, seconds: float
+              ) -> tuple[float, float, int, int]:
+    """p50, p99 (ms), requests and non-2xx answers of ``clients`` processes reading a while.
+
+    Each client is a process of its own, so the clients do not queue for one interpreter.
+    """
+    with ProcessPoolExecutor(clients) as pool:
+        done = list(pool.map(_client, [base] * clients, [study_id] * clients,
+                             range(clients), [seconds] * clients))
+    times = [t for mine, _ in done for t in mine]
+    p50, p99 = np.percentile(times, [50, 99]) * 1e3
+    return float(p50), float(p99), len(times), sum(bad for _, bad in done)
+
+
+def training_load(url: str, label: str, clients: int, seconds: float) -> None:
+    """Reads of a 3,000-trial study: idle, beside a training study (child runner, in-process)."""
+    results.ensure_schema(url)
+    big = fill(url, 3000)
+    rows: list[tuple[str, tuple[float, float, int, int]]] = []
+    with server(url, runners=1) as base:
+        rows.append(("idle (no study running)", read_load(base, big, clients, seconds)))
+        rows.append(("training, runner in a child process (epim serve)",
+                     _while_training(base, url, "child", big, clients, seconds)))
+    with server(url, in_process_runner=True) as base:
+        rows.append(("training, runner in the API's process (before)",
+                     _while_training(base, url, "in-process", big, clients, seconds)))
+    idle = rows[0][1]
+    print(f"{label}: {clients} clients reading /studies, /pareto and /trials of a 3,000-trial "
+          f"study for {seconds:.0f} s each")
+    for name, (p50, p99, n, bad) in rows:
+        print(f"  {name:50s} p50 {p50:7.1f} ms  p99 {p99:7.1f} ms  ({p50 / idle[0]:4.1f}x, "
+              f"{p99 / idle[1]:4.1f}x idle)  {n} requests, {bad} not 2xx")
+
+
+def _while_training(base: str, url: str, tag: str, big: int, clients: int, seconds: float
+                    ) -> tuple[float, float, int, int]:
+    spec = {**TRAINING, "name": f"training-{tag}"}
+    study_id = httpx.post(f"{base}/studies", json=spec, timeout=30).json()["id"]
+    deadline = time.monotonic() + 300
+    while True:  # the dense start is trained and designs are being trained
+        row = results.get_study(url, study_id)
+        if row is not None and row.baseline is not None:
+            break
+        if time.monotonic() > deadline:
+            raise TimeoutError("the training study did not start")
+        time.sleep(0.5)
+    measured = read_load(base, big, clients, seconds)
+    row = results.get_study(url, study_id)
+    assert row is not None and row.status == "running", "the study stopped during the reads"
+    httpx.post(f"{base}/studies/{study_id}/cancel", timeout=30)
+    return measured
+
+
+def concurrent_submissions(url: str) -> None:
+    results.ensure_schema(url)
+    with server(url, runners=2) as base:
         spec = {"network": "resnet20", "objectives": [{"metric": "crossbar_area_m2"},
                                                       {"metric": "energy_j"}],
                 "sampler": {"name": "nsga2", "seed": 0, "population_size": 10},
@@ -130,7 +227,7 @@ def concurrent_submissions(url: str) -> None:
                 **spec, "name": f"c{i}"}).json()["id"], range(16)))
         while True:
             statuses = [httpx.get(f"{base}/studies/{i}").json()["status"] for i in ids]
-            if all(s in ("completed", "failed", "cancelled") for s in statuses):
+            if all(s in results.FINISHED for s in statuses):
                 break
             time.sleep(0.5)
         wall = time.perf_counter() - start
@@ -138,25 +235,47 @@ def concurrent_submissions(url: str) -> None:
         once = all(r is not None and r.runs == 1 and r.completed_trials == 30 for r in rows)
         print(f"16 concurrent submissions, 2 runners: {statuses.count('completed')}/16 "
               f"completed in {wall:.1f} s, each ran exactly once: {once}")
+
+
+@contextmanager
+def postgres() -> Iterator[str]:
+    name = f"epim_bench_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(f"{SERVER}/test", isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        url = f"{SERVER}/{name}"
+        results.upgrade(url)
+        yield url
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=60)
+        results.make_engine(f"{SERVER}/{name}").dispose()
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
 
 
 def main() -> None:
-    latency(f"sqlite:///{tempfile.mkdtemp()}/latency.db", "sqlite")
-    name = f"epim_bench_{uuid.uuid4().hex[:8]}"
-    admin = create_engine("postgresql+psycopg://postgres@127.0.0.1:5432/test",
-                          isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as connection:
-            connection.execute(text(f'CREATE DATABASE "{name}"'))
-        latency(f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}", "postgresql")
-        concurrent_submissions(f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}")
-    finally:
-        results.make_engine(f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}").dispose()
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--training", action="store_true",
+                        help="Read latency under 8 clients while a study trains.")
+    parser.add_argument("--database", choices=["sqlite", "postgresql", "both"], default="both")
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--seconds", type=float, default=20.0)
+    args = parser.parse_args()
+    sqlite = f"sqlite:///{tempfile.mkdtemp()}/latency.db"
+    if args.training:
+        if args.database in ("sqlite", "both"):
+            training_load(sqlite, "sqlite", args.clients, args.seconds)
+        if args.database in ("postgresql", "both"):
+            with postgres() as url:
+                training_load(url, "postgresql", args.clients, args.seconds)
+        return
+    if args.database in ("sqlite", "both"):
+        latency(sqlite, "sqlite")
+    if args.database in ("postgresql", "both"):
+        with postgres() as url:
+            latency(url, "postgresql")
+            concurrent_submissions(url)
 
 
 if __name__ == "__main__":

@@ -51,6 +51,8 @@ class Settings(BaseSettings):
         runner_concurrency: Studies one runner runs at once.
         heartbeat_s: Runner heartbeat period (s).
         stale_after_s: A running study without a heartbeat this long is requeued (s).
+        worker_max_bytes: Memory (data, bytes) of the process a runner trains proxies in;
+            an evaluation that needs more fails, the service does not (0: no limit).
 
     """
 
@@ -82,6 +84,7 @@ class Settings(BaseSettings):
     runner_concurrency: PositiveInt = 1
     heartbeat_s: PositiveFloat = 5.0
     stale_after_s: PositiveFloat = 60.0
+    worker_max_bytes: Annotated[int, Field(ge=0)] = 4 * 2**30
 
     @field_validator("api_key", "api_read_key", "ray_address", "cookie_secure", mode="before")
     @classmethod

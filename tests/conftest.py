@@ -54,6 +54,7 @@ def unique_name() -> str:
 #: test processes, a file per process, the long ones then overlap instead of one finishing
 #: alone at the end.
 SLOW_FIRST = ("tests/deploy/test_topology.py", "tests/service/test_runner.py",
+              "tests/service/test_reliability.py",
               "tests/ui/test_browser.py", "tests/api/test_fuzz.py",
               "tests/search/test_driver.py", "tests/search/test_layerwise.py",
               "tests/proxy/test_train.py", "tests/nn/test_build.py")

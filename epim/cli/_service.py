@@ -38,7 +38,8 @@ def db_upgrade(database_url: DatabaseOption = None) -> None:
 def _runner_kwargs(config: Settings) -> dict[str, Any]:
     return {"database_url": config.database_url, "ray_address": config.ray_address,
             "max_concurrent": config.runner_concurrency, "heartbeat_s": config.heartbeat_s,
-            "stale_after_s": config.stale_after_s, "data_roots": config.data_roots}
+            "stale_after_s": config.stale_after_s, "data_roots": config.data_roots,
+            "worker_max_bytes": config.worker_max_bytes, "limits": config.limits()}
 
 
 @user_errors
@@ -47,23 +48,28 @@ def serve(
     port: Annotated[int, typer.Option("--port", min=1, max=65535)] = 8000,
     database_url: DatabaseOption = None,
     runners: Annotated[int, typer.Option("--runners", min=0, max=64, help=(
-        "In-process study runners (0: the API only, for deployments that run `epim runner` "
-        "on their own)."))] = 1,
+        "Study runners, each in a child process restarted if it dies (0: the API only, for "
+        "deployments that run `epim runner` on their own)."))] = 1,
 ) -> None:
-    """Run the REST API and in-process study runners until SIGTERM or Ctrl-C.
+    """Run the REST API and study runners until SIGTERM or Ctrl-C.
 
-    On SQLite (the embedded default) the database is created and migrated here; PostgreSQL
-    needs `epim db upgrade` first. Stopping puts running studies back in the queue.
+    The runners are child processes (supervised, restarted if they die): no study runs in
+    the API's interpreter, so the API stays responsive while studies train. On SQLite (the
+    embedded default) the database is created and migrated here; PostgreSQL needs
+    `epim db upgrade` first. Stopping puts running studies back in the queue.
     """
+    import logging
+
     import uvicorn
 
     from epim.api import create_app
     from epim.results import ensure_schema, redact
-    from epim.service import Runner
+    from epim.service import RunnerProcess
 
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
     config = settings(database_url)
     ensure_schema(config.database_url)
-    pool = [Runner(**_runner_kwargs(config)) for _ in range(runners)]
+    pool = [RunnerProcess(**_runner_kwargs(config)) for _ in range(runners)]
     app = create_app(config, runners=pool)
     typer.echo(f"EPIM Search on http://{host}:{port}/ (API docs /docs), database "
                f"{redact(config.database_url)}, {runners} runner(s)", err=True)

@@ -1,4 +1,4 @@
-"""``epim study run|list|show|pareto|export|design|model``: studies in the one results store.
+"""``epim study run|resume|list|show|pareto|export|design|model``: studies in the one store.
 
 A study run here is a row of ``epim_studies`` like one submitted over HTTP: ``epim serve``
 shows it, and the API's studies are addressable here by id (or by an unambiguous name).
@@ -113,14 +113,22 @@ def study_run(
 
     spec = load_spec_file(spec_path)
     config = settings(database_url)
+    row = run_study_here(spec, config.database_url, ray_address=config.ray_address,
+                         data_roots=config.data_roots, on_progress=_progress_bar(quiet),
+                         heartbeat_s=config.heartbeat_s, stale_after_s=config.stale_after_s,
+                         worker_max_bytes=config.worker_max_bytes, limits=config.limits())
+    _report(row, quiet)
 
+
+def _progress_bar(quiet: bool) -> Any:
     def show(progress: Any) -> None:
         if not quiet:
             typer.echo("\r" + _progress_line(progress), nl=False, err=True)
 
-    row = run_study_here(spec, config.database_url, ray_address=config.ray_address,
-                         data_roots=config.data_roots, on_progress=show,
-                         heartbeat_s=config.heartbeat_s, stale_after_s=config.stale_after_s)
+    return show
+
+
+def _report(row: Any, quiet: bool) -> None:
     if not quiet:
         typer.echo("", err=True)
     typer.echo(f"study {row.id} ({row.name}) {row.status}: {row.completed_trials}/"
@@ -128,7 +136,45 @@ def study_run(
                f"{row.front_size}, hypervolume {row.hypervolume:.4f}, {row.failed_trials} "
                f"failed evaluations, {row.elapsed_s:.1f} s")
     if row.status == "queued":
-        typer.echo("stopped before the end: run the same command again to resume")
+        typer.echo(f"stopped before the end: `epim study resume {row.id}` (or the same "
+                   "`epim study run`) goes on")
+    elif row.status == "failed" and row.error:
+        typer.echo(f"error: {row.error}")
+
+
+@study_app.command("resume")
+@user_errors
+def study_resume(
+    study: StudyRef, database_url: DatabaseOption = None,
+    queue: Annotated[bool, typer.Option(
+        "--queue", help="Only put it back in the queue (a service's runners run it).")
+    ] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
+) -> None:
+    """Run a failed, cancelled or stopped study on from its stored trials (here, or --queue)."""
+    from epim import results
+    from epim.errors import InputError
+    from epim.service import find_study, run_queued_here
+
+    config = settings(database_url)
+    url = config.database_url
+    results.ensure_schema(url)
+    row = results.resume_study(url, find_study(url, study).id)
+    if row is None or row.status != "queued":
+        state = "deleted" if row is None else row.status
+        raise InputError(f"study {study} is {state}", field="STUDY",
+                         expected="a failed, cancelled or queued study")
+    if queue:
+        typer.echo(f"study {row.id} ({row.name}) queued: a runner of the service takes it up")
+        return
+    run_queued_here(row.id, url, ray_address=config.ray_address, data_roots=config.data_roots,
+                    on_progress=_progress_bar(quiet), heartbeat_s=config.heartbeat_s,
+                    stale_after_s=config.stale_after_s,
+                    worker_max_bytes=config.worker_max_bytes, limits=config.limits())
+    final = results.get_study(url, row.id)
+    if final is None:
+        raise InputError(f"study {row.id} was deleted while it ran", field="STUDY")
+    _report(final, quiet)
 
 
 @study_app.command("list")

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import math
+import threading
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
@@ -14,6 +18,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event, exc, make_url
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import NullPool
 
 from epim.errors import EpimError
 
@@ -73,6 +78,11 @@ def is_transient(error: BaseException) -> bool:
     return isinstance(error, TRANSIENT_ERRORS)
 
 
+def is_database_error(error: BaseException) -> bool:
+    """True for an error raised by the database layer (its text may hold SQL and values)."""
+    return isinstance(error, exc.SQLAlchemyError)
+
+
 def redact(url: str) -> str:
     """``url`` without its password."""
     try:
@@ -91,11 +101,33 @@ def alembic_config(url: str) -> Config:
 
 
 def upgrade(url: str, revision: str = "head") -> str:
-    """Migrate the database at ``url`` to ``revision``; returns the revision reached."""
-    with make_engine(url).begin() as connection:
-        config = alembic_config(url)
-        config.attributes["connection"] = connection
-        command.upgrade(config, revision)
+    """Migrate the database at ``url`` to ``revision``; returns the revision reached.
+
+    On SQLite the migrations run with foreign keys off (SQLite's own procedure for rebuilding
+    a table: dropping a referenced table would otherwise delete its children), and the keys
+    are checked before they are turned on again.
+
+    Raises:
+        SchemaError: If a migration left a dangling reference (SQLite; nothing is committed).
+
+    """
+    engine = make_engine(url)
+    with engine.connect() as connection:
+        if is_sqlite(url):
+            connection.exec_driver_sql("PRAGMA foreign_keys=OFF")  # outside any transaction
+            connection.commit()
+        try:
+            with connection.begin():
+                config = alembic_config(url)
+                config.attributes["connection"] = connection
+                command.upgrade(config, revision)
+                if is_sqlite(url) and connection.exec_driver_sql(
+                        "PRAGMA foreign_key_check").first() is not None:
+                    raise SchemaError("a migration left rows that reference no study")
+        finally:
+            if is_sqlite(url):
+                connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+                connection.commit()
     return current_revision(url) or ""
 
 
@@ -115,6 +147,7 @@ def ensure_schema(url: str) -> None:
         require_migrated(url)
 
 
+@lru_cache(maxsize=1)
 def head_revision() -> str:
     """The newest migration of this version of EPIM Search."""
     head = ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
@@ -137,6 +170,56 @@ def require_migrated(url: str) -> None:
         state = "not migrated" if current is None else f"at revision {current}"
         raise SchemaError(f"the database {redact(url)} is {state}, this EPIM Search needs "
                           f"{head}: run `epim db upgrade --database-url URL` first")
+
+
+#: One health probe in flight per URL: a probe that hangs (a partition) is shared, not stacked.
+_PROBES: dict[str, Future[str]] = {}
+_PROBES_LOCK = threading.Lock()
+_PROBE_POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="epim-db-probe")
+
+
+def probe(url: str, timeout_s: float = 1.0) -> str:
+    """The database's health within ``timeout_s``: ``ok``, or what is wrong, by kind.
+
+    ``ok``; ``not migrated: run `epim db upgrade``` (not at this version's head);
+    ``unavailable (ErrorType)``; or ``unavailable (no answer within N s)`` when the database
+    does not answer in time (a network partition: the probe then keeps running in the
+    background, bounded by its own connect and statement timeouts, and later calls wait for
+    it instead of starting another). Never raises; never names the URL or host.
+    """
+    with _PROBES_LOCK:
+        future = _PROBES.get(url)
+        if future is None or future.done():
+            future = _PROBE_POOL.submit(_probe_once, url, timeout_s)
+            _PROBES[url] = future
+    try:
+        return future.result(timeout=timeout_s)
+    except FutureTimeout:
+        return f"unavailable (no answer within {timeout_s:g} s)"
+
+
+@lru_cache(maxsize=16)
+def _probe_engine(url: str, timeout_s: float) -> Engine:
+    """A pool-less engine with short connect and statement timeouts (PostgreSQL)."""
+    if is_sqlite(url):
+        return make_engine(url)
+    seconds = max(2, math.ceil(timeout_s))  # libpq's smallest connect timeout is 2 s
+    return create_engine(url, poolclass=NullPool, connect_args={
+        "connect_timeout": seconds, "tcp_user_timeout": seconds * 1000,
+        "options": f"-c statement_timeout={seconds * 1000}"})
+
+
+def _probe_once(url: str, timeout_s: float) -> str:
+    try:
+        with _probe_engine(url, timeout_s).connect() as connection:
+            context = MigrationContext.configure(connection,
+                                                 opts={"version_table": VERSION_TABLE})
+            current = context.get_current_revision()
+    except Exception as error:  # the probe reports, never raises
+        return f"unavailable ({type(error).__name__})"
+    if current != head_revision():
+        return "not migrated: run `epim db upgrade`"
+    return "ok"
 
 
 @lru_cache(maxsize=16)

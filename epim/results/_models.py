@@ -25,7 +25,9 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
 
 StudyStatus = Literal["queued", "running", "completed", "failed", "cancelled"]
 STUDY_STATUSES: tuple[str, ...] = get_args(StudyStatus)
@@ -34,6 +36,30 @@ STUDY_STATUSES: tuple[str, ...] = get_args(StudyStatus)
 def utcnow() -> datetime:
     """Timezone-aware current time (UTC)."""
     return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timestamp stored in UTC and always read back timezone-aware (UTC).
+
+    PostgreSQL keeps the zone (``timestamptz``); SQLite has no zone type and stores the text
+    of the UTC time, which is read back here as UTC instead of a naive time.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        """A naive time is taken as UTC; an aware one is converted to UTC."""
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect
+                             ) -> datetime | None:
+        """The stored time in UTC, timezone-aware."""
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 class Base(DeclarativeBase):
@@ -46,16 +72,18 @@ class StudyRow(Base):
     """One submitted study."""
 
     __tablename__ = "epim_studies"
+    #: SQLite: ids of deleted studies are never given again (``AUTOINCREMENT``).
+    __table_args__ = {"sqlite_autoincrement": True}  # noqa: RUF012 - SQLAlchemy's own form
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     name: Mapped[str] = mapped_column(String(200), index=True)
     network: Mapped[str] = mapped_column(String(200), default="")
     spec: Mapped[dict[str, Any]] = mapped_column(JSON)
     status: Mapped[str] = mapped_column(String(16), default="queued", index=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow,
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow,
                                                  onupdate=utcnow)
     n_trials: Mapped[int] = mapped_column(Integer)
     completed_trials: Mapped[int] = mapped_column(Integer, default=0)
@@ -69,9 +97,12 @@ class StudyRow(Base):
     artifacts: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     error: Mapped[str | None] = mapped_column(Text)
     owner: Mapped[str | None] = mapped_column(String(200))
-    heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
     runs: Mapped[int] = mapped_column(Integer, default=0)
+    #: Claims since the study last stored a batch; a study whose runner keeps dying before
+    #: it stores anything fails instead of being claimed forever.
+    claims: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     trials: Mapped[list[TrialRow]] = relationship(back_populates="study",
                                                   cascade="all, delete-orphan",
@@ -83,7 +114,8 @@ class TrialRow(Base):
 
     __tablename__ = "epim_trials"
     __table_args__ = (UniqueConstraint("study_id", "number", name="uq_epim_trials_number"),
-                      Index("ix_epim_trials_feasible", "study_id", "feasible"))
+                      Index("ix_epim_trials_feasible", "study_id", "feasible"),
+                      Index("ix_epim_trials_front", "study_id", "on_front"))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     study_id: Mapped[int] = mapped_column(ForeignKey("epim_studies.id", ondelete="CASCADE"))
@@ -103,7 +135,7 @@ class TrialRow(Base):
     source: Mapped[str | None] = mapped_column(String(32))
     fidelity: Mapped[int | None] = mapped_column(Integer)
     error: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     on_front: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
 
     study: Mapped[StudyRow] = relationship(back_populates="trials")
@@ -121,7 +153,7 @@ class ArtifactRow(Base):
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     kind: Mapped[str] = mapped_column(String(32))
     data: Mapped[bytes] = mapped_column(LargeBinary)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class ProgressRow(Base):
@@ -138,4 +170,4 @@ class ProgressRow(Base):
     front_size: Mapped[int] = mapped_column(Integer)
     hypervolume: Mapped[float] = mapped_column(Float)
     elapsed_s: Mapped[float] = mapped_column(Float)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -8,12 +8,16 @@ SQLite (one writer at a time).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import threading
+from array import array
+from collections import OrderedDict
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import case, func, select, update
+from sqlalchemy.orm import Session, load_only
 
 from epim.errors import EpimError
 from epim.results._db import session_scope
@@ -27,10 +31,18 @@ from epim.results._models import (
 )
 
 FINISHED = ("completed", "failed", "cancelled")
+#: A study whose runner died this many times in a row before it stored a batch fails.
+MAX_CLAIMS = 3
+#: What can be resumed (put back in the queue to run on from its stored trials).
+RESUMABLE = ("failed", "cancelled")
 
 
 class LostClaimError(EpimError):
     """The study is no longer claimed by this owner (another runner took it over)."""
+
+
+class BatchConflictError(EpimError):
+    """Trials of a batch are stored already with other designs (not a retried commit)."""
 
 
 @dataclass(frozen=True)
@@ -109,12 +121,25 @@ def request_cancel(url: str, study_id: int) -> StudyRow | None:
         return row
 
 
-def delete_study(url: str, study_id: int) -> StudyRow | None:
-    """Delete a study that is not running (and its trials); returns the deleted row."""
+def delete_study(url: str, study_id: int, *, stale_after_s: float | None = None
+                 ) -> StudyRow | None:
+    """Delete a study that is not running (and its trials); returns the deleted row.
+
+    A running study is kept (its row is returned, ``running``), unless its cancellation was
+    requested and its heartbeat is older than ``stale_after_s``: its runner is gone, so it
+    is deleted as well.
+    """
     with session_scope(url) as session:
         row = session.get(StudyRow, study_id, with_for_update=True)
-        if row is None or row.status == "running":
-            return row
+        if row is None:
+            return None
+        if row.status == "running":
+            limit = None if stale_after_s is None else utcnow() - timedelta(
+                seconds=stale_after_s)
+            if not (row.cancel_requested and limit is not None
+                    and (row.heartbeat_at is None or row.heartbeat_at < limit)):
+                return row
+            row.status = "cancelled"  # what the caller sees: it was stopped, then deleted
         session.delete(row)
         return row
 
@@ -122,10 +147,18 @@ def delete_study(url: str, study_id: int) -> StudyRow | None:
 def claim_study(url: str, owner: str, study_id: int | None = None) -> StudyRow | None:
     """Take the oldest queued study (or the queued study ``study_id``) for ``owner``.
 
+    Studies whose cancellation was requested are never claimed (they end ``cancelled``).
+    Each claim counts in the study's ``claims`` (reset when it stores a batch).
+
     Returns the study, now ``running``, or ``None`` when there is none to take.
     """
     with session_scope(url) as session:
-        query = (select(StudyRow.id).where(StudyRow.status == "queued")
+        session.execute(update(StudyRow).where(  # asked to stop while queued (older rows)
+            StudyRow.status == "queued", StudyRow.cancel_requested.is_(True))
+            .values(status="cancelled", finished_at=utcnow(), cancel_requested=False)
+            .execution_options(synchronize_session=False))
+        query = (select(StudyRow.id).where(StudyRow.status == "queued",
+                                           StudyRow.cancel_requested.is_(False))
                  .order_by(StudyRow.id).limit(1))
         if study_id is not None:
             query = query.where(StudyRow.id == study_id)
@@ -140,23 +173,53 @@ def claim_study(url: str, owner: str, study_id: int | None = None) -> StudyRow |
             .where(StudyRow.id == study_id, StudyRow.status == "queued")
             .values(status="running", owner=owner, heartbeat_at=now,
                     started_at=func.coalesce(StudyRow.started_at, now),
-                    runs=StudyRow.runs + 1)
+                    runs=StudyRow.runs + 1, claims=StudyRow.claims + 1)
             .execution_options(synchronize_session=False))
         if result.rowcount != 1:  # type: ignore[attr-defined]
             return None  # another claimer won (SQLite); try again later
         return session.get(StudyRow, study_id, populate_existing=True)
 
 
-def requeue_stale(url: str, stale_after_s: float) -> list[int]:
-    """Put running studies whose heartbeat is older than ``stale_after_s`` back in the queue."""
+def _put_back(row: StudyRow, *, died: bool, max_claims: int) -> None:
+    """End a claim: back in the queue, or ``cancelled`` (asked), or ``failed`` (poison).
+
+    ``died``: the runner stopped without releasing the study (killed, out of memory, a stale
+    heartbeat). A study whose runner died ``max_claims`` times in a row before it stored a
+    batch is not claimed again. A clean release does not count as a claim.
+    """
+    row.owner = None
+    if row.cancel_requested:
+        row.status, row.finished_at, row.cancel_requested = "cancelled", utcnow(), False
+    elif died and row.claims >= max_claims:
+        row.status, row.finished_at = "failed", utcnow()
+        row.error = (f"its runner stopped {row.claims} times in a row before the study "
+                     "stored a batch (killed, or out of memory); not run again: fix the "
+                     "spec, or resume it")
+    else:
+        row.status = "queued"
+        if not died:
+            row.claims = max(0, row.claims - 1)
+
+
+def _end_claims(session: Session, query: Any, *, died: bool, max_claims: int) -> list[int]:
+    rows = session.scalars(query.with_for_update()).all()
+    for row in rows:
+        _put_back(row, died=died, max_claims=max_claims)
+    return [row.id for row in rows]
+
+
+def requeue_stale(url: str, stale_after_s: float, *, max_claims: int = MAX_CLAIMS
+                  ) -> list[int]:
+    """Put running studies whose heartbeat is older than ``stale_after_s`` back in the queue.
+
+    Studies whose cancellation was requested end ``cancelled``; studies whose runners died
+    ``max_claims`` times in a row before they stored a batch end ``failed``.
+    """
     limit = utcnow() - timedelta(seconds=stale_after_s)
     with session_scope(url) as session:
-        rows = session.scalars(select(StudyRow).where(
-            StudyRow.status == "running", StudyRow.heartbeat_at < limit)
-            .with_for_update()).all()
-        for row in rows:
-            row.status, row.owner = "queued", None
-        return [row.id for row in rows]
+        return _end_claims(session, select(StudyRow).where(
+            StudyRow.status == "running", StudyRow.heartbeat_at < limit),
+            died=True, max_claims=max_claims)
 
 
 def running_claims(url: str) -> list[tuple[int, str]]:
@@ -167,14 +230,25 @@ def running_claims(url: str) -> list[tuple[int, str]]:
         return [(int(i), str(o)) for i, o in rows if o is not None]
 
 
-def requeue_owned(url: str, study_id: int, owner: str) -> bool:
-    """Put a study back in the queue if ``owner`` still holds it (its process is gone)."""
+def requeue_owned(url: str, study_id: int, owner: str, *, max_claims: int = MAX_CLAIMS
+                  ) -> bool:
+    """Put a study back in the queue if ``owner`` still holds it (its process is gone).
+
+    As :func:`requeue_stale`: ``cancelled`` if asked, ``failed`` after ``max_claims`` deaths.
+    """
     with session_scope(url) as session:
-        result = session.execute(
-            update(StudyRow).where(StudyRow.id == study_id, StudyRow.owner == owner,
-                                   StudyRow.status == "running")
-            .values(status="queued", owner=None).execution_options(synchronize_session=False))
-        return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+        return bool(_end_claims(session, select(StudyRow).where(
+            StudyRow.id == study_id, StudyRow.owner == owner, StudyRow.status == "running"),
+            died=True, max_claims=max_claims))
+
+
+def cancel_requests(url: str, study_ids: Collection[int]) -> set[int]:
+    """Which of ``study_ids`` have a cancellation request (one query; runners poll it)."""
+    if not study_ids:
+        return set()
+    with session_scope(url) as session:
+        return set(session.scalars(select(StudyRow.id).where(
+            StudyRow.id.in_(list(study_ids)), StudyRow.cancel_requested.is_(True))))
 
 
 def heartbeat(url: str, study_id: int, owner: str) -> tuple[bool, bool]:
@@ -213,6 +287,10 @@ def record_batch(url: str, study_id: int, owner: str, trials: Sequence[dict[str,
     ``owner`` must still hold the study: the claim is checked (and refreshed) first, under a
     row lock, so a runner that lost its claim can never write a trial twice.
 
+    Idempotent: when the batch's trials are stored already under this claim with the same
+    designs (the connection dropped after the COMMIT was sent, and the call is retried), the
+    call stores nothing again and succeeds.
+
     Args:
         url: The database.
         study_id: The study.
@@ -224,6 +302,7 @@ def record_batch(url: str, study_id: int, owner: str, trials: Sequence[dict[str,
 
     Raises:
         LostClaimError: If another runner holds the study now (nothing is written).
+        BatchConflictError: If trials of these numbers are stored with other designs.
 
     """
     with session_scope(url) as session:
@@ -234,13 +313,21 @@ def record_batch(url: str, study_id: int, owner: str, trials: Sequence[dict[str,
                     feasible_trials=progress["feasible"], failed_trials=progress["failed"],
                     front_size=progress["front_size"], hypervolume=progress["hypervolume"],
                     elapsed_s=progress["elapsed_s"], best=progress["best"],
-                    heartbeat_at=utcnow())
+                    heartbeat_at=utcnow(), claims=0)
             .execution_options(synchronize_session=False))
         if claimed.rowcount != 1:  # type: ignore[attr-defined]
             raise LostClaimError(f"study {study_id} is no longer held by {owner}")
-        session.add_all([TrialRow(study_id=study_id, on_front=False, **trial)
-                         for trial in trials])
-        session.flush()
+        stored = _stored_designs(session, study_id, [t["number"] for t in trials])
+        if stored:
+            wanted = {t["number"]: (t.get("design_hash", ""), t["state"]) for t in trials}
+            if stored != wanted:
+                raise BatchConflictError(
+                    f"study {study_id}: trials {sorted(stored)[:5]} are stored already "
+                    "with other designs")
+        else:
+            session.add_all([TrialRow(study_id=study_id, on_front=False, **trial)
+                             for trial in trials])
+            session.flush()
         session.execute(update(TrialRow).where(TrialRow.study_id == study_id,
                                                TrialRow.on_front.is_(True))
                         .values(on_front=False).execution_options(synchronize_session=False))
@@ -249,11 +336,23 @@ def record_batch(url: str, study_id: int, owner: str, trials: Sequence[dict[str,
                                                    TrialRow.number.in_(list(front)))
                             .values(on_front=True).execution_options(
                                 synchronize_session=False))
-        session.add(ProgressRow(study_id=study_id, completed=progress["completed"],
-                                feasible=progress["feasible"], failed=progress["failed"],
-                                front_size=progress["front_size"],
-                                hypervolume=progress["hypervolume"],
-                                elapsed_s=progress["elapsed_s"]))
+        if not stored:
+            session.add(ProgressRow(study_id=study_id, completed=progress["completed"],
+                                    feasible=progress["feasible"], failed=progress["failed"],
+                                    front_size=progress["front_size"],
+                                    hypervolume=progress["hypervolume"],
+                                    elapsed_s=progress["elapsed_s"]))
+
+
+def _stored_designs(session: Session, study_id: int, numbers: Sequence[int]
+                    ) -> dict[int, tuple[str, str]]:
+    """``number -> (design hash, state)`` of the stored trials among ``numbers``."""
+    if not numbers:
+        return {}
+    rows = session.execute(select(TrialRow.number, TrialRow.design_hash, TrialRow.state)
+                           .where(TrialRow.study_id == study_id,
+                                  TrialRow.number.in_(list(numbers)))).all()
+    return {int(n): (str(h), str(s)) for n, h, s in rows}
 
 
 def load_artifact(url: str, key: str) -> bytes | None:
@@ -298,13 +397,41 @@ def progress_history(url: str, study_id: int) -> list[ProgressRow]:
                                     .order_by(ProgressRow.completed, ProgressRow.id)))
 
 
-def release_study(url: str, study_id: int, owner: str) -> None:
-    """Put a study ``owner`` runs back in the queue (its runner is stopping)."""
+def release_study(url: str, study_id: int, owner: str, *,
+                  elapsed_s: float | None = None) -> None:
+    """Put a study ``owner`` runs back in the queue (its runner is stopping).
+
+    A clean release does not count as a claim; a study whose cancellation was requested ends
+    ``cancelled`` instead. ``elapsed_s`` as in :func:`finish_study`.
+    """
     with session_scope(url) as session:
-        session.execute(update(StudyRow).where(StudyRow.id == study_id, StudyRow.owner == owner,
-                                               StudyRow.status == "running")
-                        .values(status="queued", owner=None)
-                        .execution_options(synchronize_session=False))
+        for released in _end_claims(session, select(StudyRow).where(
+                StudyRow.id == study_id, StudyRow.owner == owner,
+                StudyRow.status == "running"), died=False, max_claims=MAX_CLAIMS):
+            row = session.get(StudyRow, released)
+            if elapsed_s is not None and row is not None:
+                row.elapsed_s = max(row.elapsed_s, elapsed_s)
+
+
+def resume_study(url: str, study_id: int) -> StudyRow | None:
+    """Put a ``failed`` or ``cancelled`` study back in the queue; it runs on from its trials.
+
+    Its error, cancellation request and claims counter are cleared. Other studies are left
+    as they are (the caller reads the returned status: ``queued`` when it will run).
+
+    Returns:
+        The study afterwards, or ``None`` if there is none.
+
+    """
+    with session_scope(url) as session:
+        row = session.get(StudyRow, study_id, with_for_update=True)
+        if row is None:
+            return None
+        if row.status in RESUMABLE:
+            row.status, row.error, row.finished_at = "queued", None, None
+            row.cancel_requested, row.claims, row.owner = False, 0, None
+            session.flush()
+        return row
 
 
 def stored_trial_numbers(url: str, study_id: int) -> set[int]:
@@ -315,39 +442,118 @@ def stored_trial_numbers(url: str, study_id: int) -> set[int]:
 
 
 def finish_study(url: str, study_id: int, owner: str, status: str,
-                 error: str | None = None) -> bool:
+                 error: str | None = None, *, elapsed_s: float | None = None) -> bool:
     """Mark a study finished (``completed``, ``failed`` or ``cancelled``) if still owned.
+
+    ``elapsed_s``: the wall time it ran over all its runs (s), kept if larger than the stored
+    one (a run that stored no batch still counts toward ``budget.timeout_s``).
 
     Returns whether it was (a runner that lost its claim finishes nothing).
     """
     if status not in FINISHED:
         raise ValueError(f"not a final status: {status!r}")
+    values: dict[str, Any] = {"status": status, "error": error, "finished_at": utcnow(),
+                              "cancel_requested": False}
+    if elapsed_s is not None:
+        values["elapsed_s"] = _at_least(StudyRow.elapsed_s, elapsed_s)
     with session_scope(url) as session:
         result = session.execute(update(StudyRow).where(StudyRow.id == study_id,
                                                         StudyRow.owner == owner,
                                                         StudyRow.status == "running")
-                                 .values(status=status, error=error, finished_at=utcnow(),
-                                         cancel_requested=False)
+                                 .values(**values)
                                  .execution_options(synchronize_session=False))
         return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+
+def _at_least(column: Any, value: float) -> Any:
+    """``max(column, value)`` in SQL (both databases)."""
+    return case((column < value, value), else_=column)
+
+
+#: What listings load of a trial: everything but the per-layer breakdown and the sampler's
+#: replay state (``layers``, ``params``, ``system_attrs``, ``values``: about half of a row's
+#: bytes); :func:`get_trial` and :func:`load_trials` give whole rows.
+LISTED = load_only(TrialRow.id, TrialRow.study_id, TrialRow.number, TrialRow.state,
+                   TrialRow.feasible, TrialRow.on_front, TrialRow.metrics,
+                   TrialRow.constraints, TrialRow.design, TrialRow.design_hash,
+                   TrialRow.accuracy_evaluated, TrialRow.source, TrialRow.node,
+                   TrialRow.fidelity, TrialRow.error, TrialRow.created_at)
 
 
 def list_trials(url: str, study_id: int, *, offset: int = 0, limit: int = 50,
                 sort: str | None = None, descending: bool = False,
                 feasible: bool | None = None) -> Page:
-    """Trials of a study, paged; sorted by number or by any metric."""
+    """Trials of a study, paged; sorted by number or by any metric (listing columns only).
+
+    A metric's order is computed once per set of stored trials (trials are only ever added,
+    so their count identifies the set) and kept (:data:`SORTED_IDS`): the next pages, and
+    every reader until the next batch, fetch only their page's rows.
+    """
     with session_scope(url) as session:
-        query = select(TrialRow).where(TrialRow.study_id == study_id)
+        query = select(TrialRow).options(LISTED).where(TrialRow.study_id == study_id)
         counter = select(func.count()).select_from(TrialRow).where(
             TrialRow.study_id == study_id)
         if feasible is not None:
             query = query.where(TrialRow.feasible.is_(feasible))
             counter = counter.where(TrialRow.feasible.is_(feasible))
-        key: Any = TrialRow.number if sort is None else TrialRow.metrics[sort].as_float()
-        order = key.desc() if descending else key.asc()
-        rows = session.scalars(query.order_by(order.nulls_last(), TrialRow.number)
-                               .offset(offset).limit(limit)).all()
-        return Page(list(rows), int(session.scalar(counter) or 0))
+        total = int(session.scalar(counter) or 0)
+        if sort is None:
+            order = TrialRow.number.desc() if descending else TrialRow.number.asc()
+            rows = session.scalars(query.order_by(order).offset(offset).limit(limit)).all()
+            return Page(list(rows), total)
+        key = (url, study_id, sort, descending, feasible, total)
+        for cached in (True, False):  # a kept order that no longer fits is computed again
+            ids = SORTED_IDS.get(key) if cached else None
+            if ids is None:
+                metric = TrialRow.metrics[sort].as_float()
+                order = metric.desc() if descending else metric.asc()
+                ids = array("q", session.scalars(
+                    query.with_only_columns(TrialRow.id).order_by(order.nulls_last(),
+                                                                  TrialRow.number)))
+                SORTED_IDS.put(key, ids)
+            page = list(ids[offset:offset + limit])
+            found = {row.id: row for row in session.scalars(
+                select(TrialRow).options(LISTED).where(TrialRow.study_id == study_id,
+                                                       TrialRow.id.in_(page)))} if page else {}
+            if len(found) == len(page):
+                break
+        return Page([found[i] for i in page if i in found], total)
+
+
+def trials_by_numbers(url: str, study_id: int, numbers: Collection[int]) -> list[TrialRow]:
+    """The study's trials of these numbers, by number (listing columns only)."""
+    if not numbers:
+        return []
+    with session_scope(url) as session:
+        return list(session.scalars(select(TrialRow).options(LISTED).where(
+            TrialRow.study_id == study_id, TrialRow.number.in_(list(numbers)))
+            .order_by(TrialRow.number)))
+
+
+class _SortedIds:
+    """A small LRU of trial ids in a metric's order, bounded by the ids it holds."""
+
+    def __init__(self, max_ids: int = 2_000_000) -> None:
+        self.max_ids = max_ids
+        self._items: OrderedDict[tuple[Any, ...], array[int]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[Any, ...]) -> array[int] | None:
+        with self._lock:
+            ids = self._items.get(key)
+            if ids is not None:
+                self._items.move_to_end(key)
+            return ids
+
+    def put(self, key: tuple[Any, ...], ids: array[int]) -> None:
+        with self._lock:
+            self._items[key] = ids
+            while len(self._items) > 1 and sum(map(len, self._items.values())) > self.max_ids:
+                self._items.popitem(last=False)
+
+
+#: Trial ids per (database, study, metric, direction, feasibility filter, trial count).
+SORTED_IDS = _SortedIds()
 
 
 def get_trial(url: str, study_id: int, number: int) -> TrialRow | None:
@@ -358,11 +564,15 @@ def get_trial(url: str, study_id: int, number: int) -> TrialRow | None:
 
 
 def front_trials(url: str, study_id: int) -> list[TrialRow]:
-    """The study's current feasible Pareto front."""
+    """The study's current feasible Pareto front, by number (listing columns only).
+
+    Found by ``ix_epim_trials_front`` (ordered here: an ORDER BY would make SQLite walk the
+    study's trials by number instead).
+    """
     with session_scope(url) as session:
-        return list(session.scalars(select(TrialRow).where(
-            TrialRow.study_id == study_id, TrialRow.on_front.is_(True))
-            .order_by(TrialRow.number)))
+        rows = session.scalars(select(TrialRow).options(LISTED).where(
+            TrialRow.study_id == study_id, TrialRow.on_front.is_(True)))
+        return sorted(rows, key=lambda row: row.number)
 
 
 def all_trial_points(url: str, study_id: int) -> list[tuple[int, bool, dict[str, Any]]]:

@@ -19,7 +19,12 @@ from epim.search._records import (
     StudyStore,
     TrialRecord,
 )
-from epim.search._sampler import default_population, make_sampler
+from epim.search._sampler import (
+    MAX_SAMPLER_PARAMETERS,
+    default_population,
+    make_sampler,
+    sampler_limits_error,
+)
 from epim.search._spec import (
     HIGHER_IS_BETTER,
     METRICS,
@@ -39,6 +44,7 @@ from epim.search._strategy import (
 
 __all__ = [
     "HIGHER_IS_BETTER",
+    "MAX_SAMPLER_PARAMETERS",
     "METRICS",
     "SAMPLERS",
     "AccuracyEvaluator",
@@ -71,4 +77,5 @@ __all__ = [
     "normalized_hypervolume",
     "prepare_study",
     "refuse_unstorable_text",
+    "sampler_limits_error",
 ]

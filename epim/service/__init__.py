@@ -19,18 +19,21 @@ from epim.service._designs import (
     trial_model,
 )
 from epim.service._evaluators import ProxyAccuracy
-from epim.service._local import run_study_here
+from epim.service._local import run_queued_here, run_study_here
 from epim.service._owner import is_dead_here, new_owner
 from epim.service._retry import DatabaseRetry, DatabaseUnavailableError
-from epim.service._runner import Runner
+from epim.service._runner import DEFAULT_WORKER_MAX_BYTES, Runner, public_error
 from epim.service._store import SqlStudyStore, best_per_objective, record_from_row
 from epim.service._study import make_accuracy, prepare_submission
+from epim.service._supervisor import RunnerProcess
 
 __all__ = [
+    "DEFAULT_WORKER_MAX_BYTES",
     "DatabaseRetry",
     "DatabaseUnavailableError",
     "ProxyAccuracy",
     "Runner",
+    "RunnerProcess",
     "SqlStudyStore",
     "best_per_objective",
     "choose_axes",
@@ -47,8 +50,10 @@ __all__ = [
     "prepared_study",
     "profile_document",
     "project_front",
+    "public_error",
     "record_from_row",
     "reference_designs",
+    "run_queued_here",
     "run_study_here",
     "trial_design",
     "trial_model",

@@ -97,9 +97,7 @@ def pareto_document(url: str, row: results.StudyRow, x: str | None = None,
         front = results.front_trials(url, row.id)
     else:
         points = [(n, m) for n, f, m in results.all_trial_points(url, row.id) if f]
-        numbers = set(project_front(points, axes))
-        front = [t for t in results.list_trials(url, row.id, feasible=True,
-                                                limit=MAX_ROWS).items if t.number in numbers]
+        front = results.trials_by_numbers(url, row.id, project_front(points, axes))
         metrics = [a["metric"] for a in axes]
         hypervolume = normalized_hypervolume(
             [[t.metrics[m] for m in metrics] for t in front], metrics,

@@ -15,22 +15,25 @@ from typing import Any
 
 from epim import results
 from epim.errors import InputError
-from epim.search import Progress, StudySpec
+from epim.search import Progress, StudyLimits, StudySpec
 from epim.service._owner import is_dead_here, new_owner
-from epim.service._runner import Runner
+from epim.service._runner import DEFAULT_WORKER_MAX_BYTES, Runner
 from epim.service._study import prepare_submission
 
 
 def run_study_here(spec: StudySpec, database_url: str, *, ray_address: str | None = None,
                    data_roots: Mapping[str, Path] | None = None,
                    on_progress: Callable[[Progress], None] | None = None,
-                   heartbeat_s: float = 5.0, stale_after_s: float = 60.0
-                   ) -> results.StudyRow:
+                   heartbeat_s: float = 5.0, stale_after_s: float = 60.0,
+                   worker_max_bytes: int | None = DEFAULT_WORKER_MAX_BYTES,
+                   limits: StudyLimits | None = None) -> results.StudyRow:
     """Run (or resume) ``spec`` in this process; SIGINT/SIGTERM stop it resumably.
 
     A study of the same name and spec is resumed: a queued one is claimed, a running one is
     taken over if its runner is gone (a dead process on this host, or a stale heartbeat), a
-    finished one is returned as it is.
+    finished one is returned as it is (a failed one: ``epim study resume`` queues it again).
+    Proxy trainings run in a worker process of at most ``worker_max_bytes``; ``limits`` are the
+    operator's (``Settings.limits()``; default: the built-in ones).
 
     Returns:
         The study's row afterwards.
@@ -39,27 +42,48 @@ def run_study_here(spec: StudySpec, database_url: str, *, ray_address: str | Non
         InputError: If the spec is invalid, another spec has the name, or a live runner runs it.
 
     """
-    prepare_submission(spec, data_roots=data_roots)
+    prepare_submission(spec, limits=limits, data_roots=data_roots)
     results.ensure_schema(database_url)
-    runner = Runner(database_url=database_url, owner=new_owner("cli"), heartbeat_s=heartbeat_s,
-                    stale_after_s=stale_after_s, ray_address=ray_address,
-                    data_roots=data_roots)
-    study_id = _find_or_create(spec, database_url, runner.owner, stale_after_s)
-    if study_id is not None:
-        with _stop_on_signals(runner.request_stop):
-            runner.run_one(study_id, on_progress=on_progress)
-    else:
+    study_id = _find_or_create(spec, database_url, stale_after_s)
+    if study_id is None:
         study_id = _existing(spec, database_url)[0].id
+    else:
+        run_queued_here(study_id, database_url, ray_address=ray_address,
+                        data_roots=data_roots, on_progress=on_progress,
+                        heartbeat_s=heartbeat_s, stale_after_s=stale_after_s,
+                        worker_max_bytes=worker_max_bytes, limits=limits)
     row = results.get_study(database_url, study_id)
     assert row is not None
     return row
+
+
+def run_queued_here(study_id: int, database_url: str, *, ray_address: str | None = None,
+                    data_roots: Mapping[str, Path] | None = None,
+                    on_progress: Callable[[Progress], None] | None = None,
+                    heartbeat_s: float = 5.0, stale_after_s: float = 60.0,
+                    worker_max_bytes: int | None = DEFAULT_WORKER_MAX_BYTES,
+                    limits: StudyLimits | None = None) -> str:
+    """Claim the queued study ``study_id`` and run it in this process (SIGINT/SIGTERM stop it).
+
+    Returns:
+        Its status afterwards (``queued`` when stopped before the end).
+
+    Raises:
+        InputError: If the study is not queued.
+
+    """
+    runner = Runner(database_url=database_url, owner=new_owner("cli"), heartbeat_s=heartbeat_s,
+                    stale_after_s=stale_after_s, ray_address=ray_address,
+                    data_roots=data_roots, worker_max_bytes=worker_max_bytes, limits=limits)
+    with _stop_on_signals(runner.request_stop):
+        return runner.run_one(study_id, on_progress=on_progress)
 
 
 def _existing(spec: StudySpec, url: str) -> list[results.StudyRow]:
     return list(results.list_studies(url, name=spec.name, limit=1000).items)
 
 
-def _find_or_create(spec: StudySpec, url: str, owner: str, stale_after_s: float) -> int | None:
+def _find_or_create(spec: StudySpec, url: str, stale_after_s: float) -> int | None:
     """The id of a queued study to run (created if new), or ``None`` if it is finished."""
     document = spec.model_dump(mode="json")
     same = [row for row in _existing(spec, url) if row.spec == document]
@@ -75,7 +99,8 @@ def _find_or_create(spec: StudySpec, url: str, owner: str, stale_after_s: float)
         return None
     if row.status == "failed":
         raise InputError(f"study {row.id} failed: {row.error}", field="name",
-                         expected="a new name to run the spec again")
+                         expected=f"`epim study resume {row.id}` to run it on from its "
+                         "trials, or a new name to start again")
     if row.status == "running" and row.owner is not None:
         if is_dead_here(row.owner):
             results.requeue_owned(url, row.id, row.owner)

@@ -9,7 +9,13 @@ from pathlib import Path
 
 from epim.datasets import check_named_dataset, dataset_shape
 from epim.errors import InputError
-from epim.search import PreparedStudy, StudyLimits, StudySpec, prepare_study
+from epim.search import (
+    PreparedStudy,
+    StudyLimits,
+    StudySpec,
+    prepare_study,
+    sampler_limits_error,
+)
 from epim.service._evaluators import ProxyAccuracy
 from epim.space import Design
 from epim.workloads import proxy_memory, scale_network
@@ -31,7 +37,8 @@ def prepare_submission(spec: StudySpec, *, limits: StudyLimits | None = None,
     """Resolve everything a runner would: network, hardware, space and the proxy's dataset.
 
     A spec that passes runs; one that would fail later fails here, with the field path. It
-    also bounds what the study costs the server: the memory its proxy needs to train
+    also bounds what the study costs the server: the searched parameters its sampler is asked
+    to handle (``epim.search.sampler_limits_error``), the memory its proxy needs to train
     (``limits.max_proxy_bytes``) and the bytes its trials store (``limits.max_study_bytes``).
 
     Raises:
@@ -40,6 +47,11 @@ def prepare_submission(spec: StudySpec, *, limits: StudyLimits | None = None,
     """
     limits = limits or StudyLimits()
     prepared = prepare_study(spec, limits)
+    bound = sampler_limits_error(spec, len(prepared.space.parameters()))
+    if bound is not None:
+        raise InputError(bound, location=("sampler",), field="name",
+                         expected="a sampler that takes this many parameters, or fewer "
+                         "searched parameters")
     check_stored_bytes(prepared, limits.max_study_bytes)
     accuracy = spec.accuracy
     if spec.needs_accuracy and accuracy is not None:

@@ -192,3 +192,14 @@ def test_text_deep_in_a_free_form_document_is_checked(unchecked: TestClient) -> 
                                                  "hardware": {"preset": {"name": "p", **deep}}})
     assert response.status_code == 422, response.text
     assert response.json()["detail"][0]["loc"][:4] == ["body", "hardware", "preset", "k"]
+
+
+def test_a_sampler_asked_for_more_parameters_than_it_handles_gets_422(
+        unchecked: TestClient) -> None:
+    """gp over ResNet-50's searched parameters would stall a runner: refused at the door."""
+    response = post_text(unchecked, "/studies", {**SPEC, "network": "resnet50",
+                                                 "sampler": {"name": "gp"}})
+    assert response.status_code == 422, response.text
+    assert any(error["loc"][:2] == ["body", "sampler"] and "at most" in error["msg"]
+               for error in response.json()["detail"]), response.json()
+    assert results.count_studies(unchecked.app.state.settings.database_url) == 0

@@ -186,3 +186,125 @@ def test_designs_stored_by_0001_are_rewritten_by_name(tmp_path: Any) -> None:
         "epitome_in": 3, "epitome_out": 64, "epitome_h": 3, "epitome_w": 3, "weight_bits": 8,
         "act_bits": 8, "channel_offsets": 0}}}
     assert results.get_study(url, 1).network == "vgg8"  # type: ignore[union-attr]
+
+
+def test_a_batch_retried_after_its_commit_was_lost_is_stored_once(db: str, unique_name: str
+                                                                   ) -> None:
+    row = new_study(db, unique_name)
+    claim(db, row.id, "me")
+    batch = [trial(i, True, float(10 - i)) for i in range(3)]
+    results.record_batch(db, row.id, "me", batch, [0, 1, 2], progress(3))
+    results.record_batch(db, row.id, "me", batch, [0, 1, 2], progress(3))  # the retry
+    assert [t.number for t in results.load_trials(db, row.id)] == [0, 1, 2]
+    assert [p.completed for p in results.progress_history(db, row.id)] == [3]
+    other = [{**trial(2, True, 1.0), "design_hash": "another design"}]
+    with pytest.raises(results.BatchConflictError, match="other designs"):
+        results.record_batch(db, row.id, "me", other, [2], progress(3))
+    assert results.get_trial(db, row.id, 2).design_hash == "h2"  # type: ignore[union-attr]
+
+
+def test_a_study_whose_cancel_was_requested_is_never_claimed_again(db: str, unique_name: str
+                                                                    ) -> None:
+    ids = [new_study(db, f"{unique_name}-{i}").id for i in range(3)]
+    for study_id, end in zip(ids, ("stale", "owned", "released"), strict=True):
+        claim(db, study_id, "dead")
+        results.request_cancel(db, study_id)
+        if end == "stale":
+            assert results.requeue_stale(db, stale_after_s=-1.0) == [study_id]
+        elif end == "owned":
+            assert results.requeue_owned(db, study_id, "dead")
+        else:
+            results.release_study(db, study_id, "dead")
+        row = results.get_study(db, study_id)
+        assert row is not None and row.status == "cancelled" and row.finished_at is not None
+        assert not row.cancel_requested
+    assert results.claim_study(db, "next") is None
+
+
+def test_a_study_whose_runner_keeps_dying_fails_instead_of_looping(db: str, unique_name: str
+                                                                   ) -> None:
+    row = new_study(db, unique_name)
+    for _ in range(2):
+        claim(db, row.id, "doomed")
+        assert results.requeue_owned(db, row.id, "doomed")
+    claim(db, row.id, "doomed")
+    results.release_study(db, row.id, "doomed")  # a clean stop does not count
+    claim(db, row.id, "doomed")
+    results.record_batch(db, row.id, "doomed", [trial(0, True, 1.0)], [0], progress(1))
+    assert results.get_study(db, row.id).claims == 0  # type: ignore[union-attr]
+    assert results.requeue_stale(db, stale_after_s=-1.0) == [row.id]  # it made progress
+    for _ in range(3):  # three claims in a row without progress, each ending in a death
+        assert results.get_study(db, row.id).status == "queued"  # type: ignore[union-attr]
+        claim(db, row.id, "doomed")
+        assert results.requeue_stale(db, stale_after_s=-1.0) == [row.id]
+    failed = results.get_study(db, row.id)
+    assert failed is not None and failed.status == "failed" and failed.claims == 3
+    assert failed.error is not None and "3 times in a row" in failed.error
+    assert results.claim_study(db, "next") is None
+    resumed = results.resume_study(db, row.id)
+    assert resumed is not None and resumed.status == "queued" and resumed.claims == 0
+    assert resumed.error is None
+    assert claim(db, row.id, "next").runs == 8
+
+
+def test_only_failed_and_cancelled_studies_are_resumed(db: str, unique_name: str) -> None:
+    row = new_study(db, unique_name)
+    claim(db, row.id, "me")
+    assert results.resume_study(db, row.id).status == "running"  # type: ignore[union-attr]
+    results.finish_study(db, row.id, "me", "completed")
+    assert results.resume_study(db, row.id).status == "completed"  # type: ignore[union-attr]
+    assert results.resume_study(db, 2**31 - 1) is None
+
+
+def test_deleting_a_cancelled_study_whose_runner_is_gone(db: str, unique_name: str) -> None:
+    row = new_study(db, unique_name)
+    claim(db, row.id, "gone")
+    assert results.delete_study(db, row.id, stale_after_s=-1.0).status == "running"  # type: ignore[union-attr]
+    results.request_cancel(db, row.id)
+    kept = results.delete_study(db, row.id, stale_after_s=60.0)  # its runner may stop it
+    assert kept is not None and kept.status == "running"
+    deleted = results.delete_study(db, row.id, stale_after_s=-1.0)
+    assert deleted is not None and deleted.status == "cancelled"
+    assert results.get_study(db, row.id) is None
+
+
+def test_timestamps_are_utc_aware_and_ids_are_never_reused(db: str, unique_name: str) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    first = new_study(db, unique_name)
+    second = new_study(db, unique_name + "-2")
+    stored = results.get_study(db, second.id)
+    assert stored is not None and stored.created_at.tzinfo is not None
+    assert stored.created_at.utcoffset() == timedelta(0)
+    assert abs(stored.created_at - datetime.now(UTC)) < timedelta(minutes=5)
+    assert results.delete_study(db, second.id) is not None
+    third = new_study(db, unique_name + "-3")
+    assert third.id > second.id > first.id  # the deleted study's id is not given again
+
+
+def test_migrating_to_0004_keeps_every_trial(tmp_path: Any) -> None:
+    from sqlalchemy import text
+
+    url = f"sqlite:///{tmp_path / 'before-0004.db'}"
+    results.upgrade(url, "0003")
+    with results.make_engine(url).begin() as connection:
+        for study_id in (1, 2):
+            connection.execute(text(
+                "INSERT INTO epim_studies (id, name, spec, status, created_at, updated_at,"
+                " n_trials, completed_trials, feasible_trials, failed_trials, hypervolume,"
+                " cancel_requested, runs) VALUES (:id, 'old', '{}', 'completed', "
+                "'2026-01-01 10:00:00', '2026-01-01 10:00:00', 1, 1, 1, 0, 0.5, 0, 1)"),
+                {"id": study_id})
+            connection.execute(text(
+                "INSERT INTO epim_trials (study_id, number, state, feasible, metrics,"
+                " constraints, design, layers, created_at, on_front) VALUES (:id, 0,"
+                " 'complete', 1, '{}', '[]', '{}', '{}', '2026-01-01', 1)"), {"id": study_id})
+    assert results.upgrade(url) == results.head_revision()
+    assert [len(results.load_trials(url, i)) for i in (1, 2)] == [1, 1]
+    old = results.get_study(url, 2)
+    assert old is not None and old.claims == 0 and old.created_at.tzinfo is not None
+    assert old.created_at.hour == 10  # stored as UTC, read back as UTC
+    results.delete_study(url, 2)
+    assert new_study(url, "after").id == 3
+    with results.make_engine(url).connect() as connection:  # keys are enforced again
+        assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from epim.search.executors import Executor, LocalExecutor, make_executor
+from epim.search.executors import Executor, LocalExecutor, ProcessExecutor, make_executor
 
 
 def square(x: int) -> int:
@@ -28,11 +28,16 @@ def flaky(path_and_x: tuple[str, int]) -> int:
     return x
 
 
-@pytest.fixture(scope="module", params=["local", "ray"])
+@pytest.fixture(scope="module", params=["local", "process", "ray"])
 def executor(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
              ) -> Iterator[Executor]:
     if request.param == "local":
         yield LocalExecutor(retries=1)
+        return
+    if request.param == "process":
+        worker = ProcessExecutor(retries=1)
+        yield worker
+        worker.close()
         return
     from epim.search.executors._ray import RayExecutor
 
@@ -87,3 +92,153 @@ def test_a_stop_cancels_what_has_not_finished(executor: Executor) -> None:
     assert done and cancelled and len(done) + len(cancelled) == 40
     assert all(o.value == i * i for i, o in enumerate(outcomes) if o.ok)
     assert time.monotonic() - start < 5  # nowhere near 40 x 0.3 s
+
+
+def sleep_long(path_and_x: tuple[str, int]) -> int:
+    """Item 1 marks that it started, then sleeps two minutes; the others return at once."""
+    import time
+
+    path, x = path_and_x
+    if x == 1:
+        Path(path, "started").write_text("1")
+        time.sleep(120)
+    return x
+
+
+def allocate(megabytes: int) -> int:
+    """Touch ``megabytes`` MiB (a bytearray is filled, so the pages are really used)."""
+    block = bytearray(megabytes * 2**20)
+    return len(block) // 2**20
+
+
+def kill_myself(x: int) -> int:
+    import os
+    import signal
+
+    if x == 1:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return x
+
+
+def test_a_stop_kills_the_running_evaluation_of_a_process_executor(tmp_path: Path) -> None:
+    import time
+
+    marker = tmp_path / "started"
+    stop_at: list[float] = []
+
+    def should_stop() -> bool:  # 0.3 s after the long evaluation started
+        if marker.exists() and not stop_at:
+            stop_at.append(time.monotonic() + 0.3)
+        return bool(stop_at) and time.monotonic() > stop_at[0]
+
+    with ProcessExecutor(retries=0, poll_s=0.05) as worker:
+        outcomes = worker.map(sleep_long, [(str(tmp_path), i) for i in range(3)],
+                              should_stop=should_stop)
+        stopped = time.monotonic() - stop_at[0]
+        assert [o.ok for o in outcomes] == [True, False, False]
+        assert outcomes[1].cancelled and outcomes[2].cancelled
+        assert stopped < 3  # not the 120 s the evaluation would take
+        assert worker.map(square, [3])[0].value == 9  # a new worker after the kill
+
+
+def test_memory_over_the_worker_limit_fails_that_evaluation_only() -> None:
+    with ProcessExecutor(retries=2, memory_limit_bytes=400 * 2**20) as worker:
+        outcomes = worker.map(allocate, [8, 1024, 8])
+        assert outcomes[0].value == 8 and outcomes[2].value == 8
+        failed = outcomes[1]
+        assert failed.error is not None and failed.error.startswith("OutOfMemory")
+        assert "0.39 GiB" in failed.error and failed.attempts == 1  # not retried
+
+
+def test_a_worker_that_dies_costs_one_evaluation() -> None:
+    with ProcessExecutor(retries=0) as worker:
+        outcomes = worker.map(kill_myself, [0, 1, 2])
+        assert outcomes[0].value == 0 and outcomes[2].value == 2
+        assert outcomes[1].error is not None and "SIGKILL" in outcomes[1].error
+
+
+def test_make_executor_isolates_local_evaluations_on_request() -> None:
+    isolated = make_executor("local", isolated=True, cpus_per_task=2,
+                             memory_limit_bytes=2**30)
+    assert isinstance(isolated, ProcessExecutor) and isolated.threads == 2
+    assert isinstance(make_executor("local"), LocalExecutor)
+
+
+def record_pid_and_sleep(path: str) -> int:
+    """Write this process's id to ``path``, then sleep two minutes."""
+    import os
+    import time
+
+    Path(path).write_text(str(os.getpid()))
+    time.sleep(120)
+    return 0
+
+
+def test_a_worker_ends_when_its_parent_is_killed(tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    marker = tmp_path / "worker.pid"
+    parent = subprocess.Popen([sys.executable, "-c", (
+        "from epim.search.executors import ProcessExecutor\n"
+        "from tests.search.test_executors import record_pid_and_sleep\n"
+        f"ProcessExecutor().map(record_pid_and_sleep, [{str(marker)!r}])\n")])
+    try:
+        deadline = time.monotonic() + 60
+        while not marker.exists() or not marker.read_text():
+            assert time.monotonic() < deadline and parent.poll() is None, "no worker"
+            time.sleep(0.1)
+        worker = int(marker.read_text())
+        os.kill(parent.pid, signal.SIGKILL)  # the runner dies mid-training
+        parent.wait()
+        deadline = time.monotonic() + 5
+        while Path(f"/proc/{worker}").exists() and "Z" not in _state(worker):
+            assert time.monotonic() < deadline, "the orphaned worker kept running"
+            time.sleep(0.1)
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+            parent.wait()
+
+
+def test_a_worker_still_starting_ends_when_its_parent_is_killed(tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    parent = subprocess.Popen([sys.executable, "-c", (  # a job sent, the worker importing
+        "import threading, time\n"
+        "from epim.search.executors import ProcessExecutor\n"
+        "from tests.search.test_executors import record_pid_and_sleep\n"
+        "executor = ProcessExecutor()\n"
+        "threading.Thread(target=executor.map, daemon=True, args=(record_pid_and_sleep, "
+        f"[{str(tmp_path / 'pid')!r}])).start()\n"
+        "while executor._worker is None:\n"
+        "    time.sleep(0.01)\n"
+        "print(executor._worker.process.pid, flush=True)\n"
+        "time.sleep(60)\n")], stdout=subprocess.PIPE, text=True)
+    try:
+        assert parent.stdout is not None
+        worker = int(parent.stdout.readline())
+        os.kill(parent.pid, signal.SIGKILL)  # while the worker imports its modules
+        parent.wait()
+        deadline = time.monotonic() + 30
+        while Path(f"/proc/{worker}").exists() and "Z" not in _state(worker):
+            assert time.monotonic() < deadline, "the orphaned worker kept running"
+            time.sleep(0.1)
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+            parent.wait()
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return "gone"

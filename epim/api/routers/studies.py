@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import time
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, HTTPException, Path, Query, Request, Response, status
 from fastapi.responses import RedirectResponse
+from pydantic import BaseModel
 
 from epim import results
 from epim.api._deps import ReadAccess, SettingsDep, WriteAccess
@@ -56,6 +58,15 @@ def _study(settings: Settings, study_id: int) -> results.StudyRow:
     return row
 
 
+def _json(document: BaseModel) -> Response:
+    """A document built (and validated) here, serialized once.
+
+    For the hot read paths: FastAPI would validate a returned model against its
+    ``response_model`` a second time.
+    """
+    return Response(document.model_dump_json(), media_type="application/json")
+
+
 def _unprocessable(loc: list[Any], message: str) -> HTTPException:
     return HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
                          [{"loc": loc, "msg": message, "type": "value_error"}])
@@ -97,12 +108,12 @@ def list_studies(settings: SettingsDep,
                                           Query(alias="status")] = None,
                  name: Annotated[str | None, Query(max_length=200)] = None,
                  offset: Offset = 0,
-                 limit: Annotated[int, Query(ge=1, le=1000)] = 50) -> StudiesPage:
+                 limit: Annotated[int, Query(ge=1, le=1000)] = 50) -> Response:
     """Study summaries, newest first, optionally of one status or name."""
     page = results.list_studies(settings.database_url, status=status_filter, name=name,
                                 offset=offset, limit=_limit(settings, limit))
-    return StudiesPage(items=[study_summary(r) for r in page.items], total=page.total,
-                       offset=offset, limit=limit)
+    return _json(StudiesPage(items=[study_summary(r) for r in page.items], total=page.total,
+                             offset=offset, limit=limit))
 
 
 @router.get("/{study_id}", response_model=StudyPublic, dependencies=[ReadAccess],
@@ -119,23 +130,72 @@ def get_study(settings: SettingsDep, study_id: StudyId, request: Request) -> Any
 @router.post("/{study_id}/cancel", response_model=StudyPublic, dependencies=[WriteAccess],
              summary="Cancel a study")
 def cancel_study(settings: SettingsDep, study_id: StudyId) -> StudyPublic:
-    """Cancel: a queued study at once, a running one within a batch or a proxy evaluation."""
+    """Cancel: a queued study at once, a running one within about a second.
+
+    The runner kills the proxy training it is in; the study is never claimed again.
+    """
     row = results.request_cancel(settings.database_url, study_id)
     if row is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no study {study_id}")
     return study_public(row)
 
 
-@router.delete("/{study_id}", status_code=status.HTTP_204_NO_CONTENT,
-               dependencies=[WriteAccess], summary="Delete a study that is not running")
-def delete_study(settings: SettingsDep, study_id: StudyId) -> Response:
-    """Delete the study and its trials; running studies: cancel first (409)."""
-    row = results.delete_study(settings.database_url, study_id)
+@router.post("/{study_id}/resume", response_model=StudyPublic, dependencies=[WriteAccess],
+             summary="Run a failed or cancelled study on from its stored trials",
+             responses={409: {"description": "The study is running or completed."}})
+def resume_study(settings: SettingsDep, study_id: StudyId) -> StudyPublic:
+    """Put a ``failed`` or ``cancelled`` study back in the queue to run on from its trials.
+
+    Its error and its count of claims are cleared; a runner resumes it from its stored trials.
+    A queued study is returned as it is.
+    """
+    current = _study(settings, study_id)
+    if current.status in results.RESUMABLE and results.count_studies(
+            settings.database_url, "queued") >= settings.max_queued:
+        raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS,
+                            f"{settings.max_queued} studies are already queued; try later")
+    row = results.resume_study(settings.database_url, study_id)
     if row is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no study {study_id}")
-    if row.status == "running":
-        raise HTTPException(status.HTTP_409_CONFLICT, "the study is running: cancel it first")
-    return Response(status_code=status.HTTP_204_NO_CONTENT)
+    if row.status != "queued":
+        raise HTTPException(status.HTTP_409_CONFLICT,
+                            f"the study is {row.status}: only failed or cancelled studies "
+                            "are resumed")
+    return study_public(row)
+
+
+#: How long ``DELETE`` waits for the runner of a study being cancelled to stop it (s).
+DELETE_WAIT_S = 5.0
+
+
+@router.delete("/{study_id}", status_code=status.HTTP_204_NO_CONTENT,
+               dependencies=[WriteAccess], summary="Delete a study that is not running",
+               responses={409: {"description": "The study is running: cancel it first, or "
+                                "its cancellation is still under way (Retry-After)."}})
+def delete_study(settings: SettingsDep, study_id: StudyId) -> Response:
+    """Delete the study and its trials.
+
+    A running study must be cancelled first (409). Once its cancellation was requested,
+    ``DELETE`` waits up to 5 s for the runner to stop it and then deletes it; a study whose
+    runner is gone (no heartbeat for ``EPIM_STALE_AFTER_S``) is deleted at once. If the
+    runner is still stopping it, 409 with ``Retry-After``.
+    """
+    url = settings.database_url
+    deadline = time.monotonic() + DELETE_WAIT_S
+    while True:
+        row = results.delete_study(url, study_id, stale_after_s=settings.stale_after_s)
+        if row is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no study {study_id}")
+        if row.status != "running":
+            return Response(status_code=status.HTTP_204_NO_CONTENT)
+        if not row.cancel_requested:
+            raise HTTPException(status.HTTP_409_CONFLICT,
+                                "the study is running: cancel it first")
+        if time.monotonic() >= deadline:
+            raise HTTPException(status.HTTP_409_CONFLICT, "the study's cancellation is under "
+                                "way: delete it again in a few seconds",
+                                headers={"Retry-After": "2"})
+        time.sleep(0.2)
 
 
 @router.get("/{study_id}/trials", response_model=TrialsPage, dependencies=[ReadAccess],
@@ -144,14 +204,14 @@ def list_trials(settings: SettingsDep, study_id: StudyId, offset: Offset = 0,
                 limit: Annotated[int, Query(ge=1, le=1000)] = 50,
                 sort: Annotated[Metric | None, Query(description="Metric to sort by.")] = None,
                 order: Annotated[Literal["asc", "desc"], Query()] = "asc",
-                feasible: Annotated[bool | None, Query()] = None) -> TrialsPage:
+                feasible: Annotated[bool | None, Query()] = None) -> Response:
     """Trials of the study (by number, or sorted by ``sort``), optionally only feasible."""
     _study(settings, study_id)
     page = results.list_trials(settings.database_url, study_id, offset=offset,
                                limit=_limit(settings, limit), sort=sort,
                                descending=order == "desc", feasible=feasible)
-    return TrialsPage(items=[trial_public(t) for t in page.items], total=page.total,
-                      offset=offset, limit=limit)
+    return _json(TrialsPage(items=[trial_public(t) for t in page.items], total=page.total,
+                            offset=offset, limit=limit))
 
 
 def _trial(settings: Settings, study_id: int, number: int
@@ -244,14 +304,15 @@ def pareto(settings: SettingsDep, study_id: StudyId,
            x: Annotated[Metric | None, Query(description="Project onto this objective...")
                         ] = None,
            y: Annotated[Metric | None, Query(description="...and this one.")] = None,
-           ) -> ParetoDocument:
+           ) -> Response:
     """Feasible, non-dominated trials (the document of ``epim study pareto``).
 
     ``?x=&y=`` projects onto two objectives; the hypervolume is then the projected front's.
     """
     row = _study(settings, study_id)
     _axes(row, x, y)
-    return ParetoDocument.model_validate(pareto_document(settings.database_url, row, x, y))
+    return _json(ParetoDocument.model_validate(pareto_document(settings.database_url, row,
+                                                               x, y)))
 
 
 @router.get("/{study_id}/pareto.svg", dependencies=[ReadAccess],
