@@ -21,7 +21,7 @@ import torch.nn.functional as F  # noqa: N812
 
 from epim.datasets import ArrayDataset, load_cached_dataset
 from epim.errors import InputError
-from epim.nn import ComputeBlock, EpimNet, EpitomeConv2d, EpitomeLinear
+from epim.nn import ComputeBlock, EpimNet, EpitomeConv2d, EpitomeLinear, merge
 from epim.nn._build import module_key
 from epim.proxy._train import (
     DenseStart,
@@ -135,11 +135,8 @@ def _outputs(model: EpimNet, x: torch.Tensor) -> dict[str, torch.Tensor]:
 def _layer_output(model: EpimNet, name: str, outputs: dict[str, torch.Tensor],
                   block: torch.nn.Module | None = None) -> torch.Tensor:
     layer = model.network.layer(name)
-    if layer.kind == "add":
-        total = outputs[layer.inputs[0]]
-        for source in layer.inputs[1:]:
-            total = total + outputs[source]
-        return torch.relu(total)
+    if layer.kind in ("add", "concat"):
+        return merge(layer, outputs)
     module = block if block is not None else model.blocks[module_key(name)]
     return module(outputs[layer.inputs[0]])  # type: ignore[no-any-return]
 

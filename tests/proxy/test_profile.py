@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import pytest
 import torch
@@ -12,7 +13,7 @@ from epim.errors import InputError
 from epim.proxy import ProxyConfig, dense_start, profile_layers, start_model
 from epim.proxy._profile import _score, calibration_split
 from epim.space import Design
-from epim.workloads import get_network
+from epim.workloads import get_network, load_network_file
 
 NET = get_network("resnet20")
 CONFIG = ProxyConfig(dataset="digits", batch_size=32, width=0.25, pretrain_steps=60,
@@ -64,3 +65,15 @@ def test_bad_probes() -> None:
         profile_layers(NET, REFERENCE, [("layer1.0.add", REFERENCE.layers["conv1"])], CONFIG)
     with pytest.raises(InputError, match="samples"):
         profile_layers(NET, REFERENCE, [], CONFIG, samples=0)
+
+
+def test_layers_after_a_concat_are_profiled_on_the_concatenated_map() -> None:
+    net = load_network_file(Path(__file__).parents[2] / "examples/networks/mini-inception.yaml")
+    reference = Design.dense(net, 8, 8)
+    config = dataclasses.replace(CONFIG, pretrain_steps=5)
+    name = "inc.b2.conv"  # feeds three concats, an add and the depthwise conv after them
+    wrapped = dataclasses.replace(reference.layers[name], weight_bits=2)
+    result = profile_layers(net, reference, [(name, reference.layers[name]), (name, wrapped)],
+                            config, samples=64)
+    assert result.losses[0] == pytest.approx(result.reference_loss, rel=1e-6)
+    assert result.losses[1] != pytest.approx(result.reference_loss, rel=1e-6)
