@@ -33,6 +33,8 @@ class Settings(BaseSettings):
         api_read_key: Needed for reads when set (``EPIM_API_READ_KEY``); the UI logs in with it.
         data_roots: Dataset directories a study may pick by name (``EPIM_DATA_ROOTS``,
             ``name=/path,name=/path``); clients never name a path.
+        checkpoints: Pretrained checkpoint files a study may start its proxy from, by name
+            (``EPIM_CHECKPOINTS``, ``name=/path/file.pt,name=/path/file.safetensors``).
         max_trials: Largest ``budget.n_trials``.
         max_queued: Most studies waiting in the queue.
         max_body_bytes: Largest request body (bytes).
@@ -66,6 +68,7 @@ class Settings(BaseSettings):
     api_key: str | None = None
     api_read_key: str | None = None
     data_roots: Annotated[dict[str, Path], NoDecode] = Field(default_factory=dict)
+    checkpoints: Annotated[dict[str, Path], NoDecode] = Field(default_factory=dict)
     max_trials: PositiveInt = 100_000
     max_queued: PositiveInt = 100
     max_body_bytes: PositiveInt = 1_000_000
@@ -91,7 +94,7 @@ class Settings(BaseSettings):
     def _empty_is_unset(cls, value: Any) -> Any:
         return None if value == "" else value
 
-    @field_validator("data_roots", mode="before")
+    @field_validator("data_roots", "checkpoints", mode="before")
     @classmethod
     def _parse_roots(cls, value: Any) -> Any:
         """``name=/path,name=/path`` (or a mapping); names as ``accuracy.data_root`` takes."""
@@ -105,7 +108,7 @@ class Settings(BaseSettings):
             roots[name.strip()] = path.strip()
         return roots
 
-    @field_validator("data_roots")
+    @field_validator("data_roots", "checkpoints")
     @classmethod
     def _check_roots(cls, value: dict[str, Path]) -> dict[str, Path]:
         import re

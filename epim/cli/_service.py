@@ -39,6 +39,7 @@ def _runner_kwargs(config: Settings) -> dict[str, Any]:
     return {"database_url": config.database_url, "ray_address": config.ray_address,
             "max_concurrent": config.runner_concurrency, "heartbeat_s": config.heartbeat_s,
             "stale_after_s": config.stale_after_s, "data_roots": config.data_roots,
+            "checkpoints": config.checkpoints,
             "worker_max_bytes": config.worker_max_bytes, "limits": config.limits()}
 
 

@@ -114,7 +114,8 @@ def study_run(
     spec = load_spec_file(spec_path)
     config = settings(database_url)
     row = run_study_here(spec, config.database_url, ray_address=config.ray_address,
-                         data_roots=config.data_roots, on_progress=_progress_bar(quiet),
+                         data_roots=config.data_roots,
+                         checkpoints=config.checkpoints, on_progress=_progress_bar(quiet),
                          heartbeat_s=config.heartbeat_s, stale_after_s=config.stale_after_s,
                          worker_max_bytes=config.worker_max_bytes, limits=config.limits())
     _report(row, quiet)
@@ -168,6 +169,7 @@ def study_resume(
         typer.echo(f"study {row.id} ({row.name}) queued: a runner of the service takes it up")
         return
     run_queued_here(row.id, url, ray_address=config.ray_address, data_roots=config.data_roots,
+                    checkpoints=config.checkpoints,
                     on_progress=_progress_bar(quiet), heartbeat_s=config.heartbeat_s,
                     stale_after_s=config.stale_after_s,
                     worker_max_bytes=config.worker_max_bytes, limits=config.limits())

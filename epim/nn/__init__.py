@@ -1,11 +1,18 @@
 """PyTorch side: epitome operator, quantizers, models from a design, export, from_torch.
 
-``from_torch`` gives the network of a user's own module.
+``from_torch`` gives the network of a user's own module, ``torch_checkpoint`` its weights
+(what ``accuracy.checkpoint`` reads).
 
 torch is imported only here and in ``epim.proxy``.
 """
 
 from epim.nn._build import ComputeBlock, EpimNet, build, epitomize, merge, module_key
+from epim.nn._checkpoint import (
+    check_checkpoint,
+    checkpoint_shapes,
+    load_checkpoint,
+    read_checkpoint,
+)
 from epim.nn._crossbar import (
     CrossbarLayer,
     CrossbarSpec,
@@ -17,7 +24,7 @@ from epim.nn._crossbar import (
 )
 from epim.nn._epitome import EpitomeConv2d, EpitomeLayer, EpitomeLinear, wrap_index
 from epim.nn._export import default_device, export, export_bytes, load
-from epim.nn._from_torch import from_torch
+from epim.nn._from_torch import from_torch, torch_checkpoint
 from epim.nn._quant import ActivationQuantizer, WeightQuantizer, weight_levels
 
 __all__ = [
@@ -32,6 +39,8 @@ __all__ = [
     "WeightQuantizer",
     "build",
     "calibrate_crossbars",
+    "check_checkpoint",
+    "checkpoint_shapes",
     "crossbar_layers",
     "crossbar_model",
     "default_device",
@@ -40,10 +49,13 @@ __all__ = [
     "export_bytes",
     "from_torch",
     "load",
+    "load_checkpoint",
     "merge",
     "module_key",
     "pair_weight_levels",
+    "read_checkpoint",
     "sample_devices",
+    "torch_checkpoint",
     "weight_levels",
     "wrap_index",
 ]

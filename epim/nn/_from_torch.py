@@ -86,6 +86,74 @@ def from_torch(module: nn.Module, input_shape: Sequence[int], *,
             or function that has no layer here (the message names the node and its target).
 
     """
+    network, _ = _convert(module, input_shape, name)
+    return network
+
+
+def torch_checkpoint(module: nn.Module, input_shape: Sequence[int], *,
+                     name: str | None = None) -> dict[str, torch.Tensor]:
+    """The module's weights as a checkpoint of :func:`from_torch`'s network.
+
+    The format ``accuracy.checkpoint`` reads (README "Pretrained checkpoints"): tensors keyed
+    by layer name, ``<layer>.weight`` (the full kernel, ``[out, in / groups, kh, kw]`` or
+    ``[out, in]``) and ``<layer>.bias`` of every conv and linear layer (zeros where the
+    module has none, as the network gives a layer followed by BatchNorm a bias), and for a
+    conv followed by BatchNorm its statistics and affine parameters as
+    ``<layer>.bn.{weight,bias,running_mean,running_var}``. A BatchNorm after a linear layer
+    is folded into its weight and bias (Jacob et al., CVPR 2018, eq. 7-8: ``w * gamma /
+    sqrt(var + eps)``). Save it with ``torch.save(state, path)`` or safetensors.
+
+    Args:
+        module: The model, as given to :func:`from_torch`.
+        input_shape: ``(C, H, W)`` of one input image.
+        name: Network name (default: the module's class name).
+
+    Returns:
+        Detached CPU float32 tensors, keyed as above.
+
+    """
+    network, converter = _convert(module, input_shape, name)
+    state: dict[str, torch.Tensor] = {}
+    for layer in network.compute_layers:
+        source = converter.traced.get_submodule(converter.weight_modules[layer.name])
+        assert isinstance(source, nn.Conv2d | nn.Linear)
+        weight = source.weight.detach().float().cpu().clone()
+        bias = (source.bias.detach().float().cpu().clone() if source.bias is not None
+                else torch.zeros(weight.shape[0]))
+        norm_target = converter.norm_modules.get(layer.name)
+        norm = None if norm_target is None else converter.traced.get_submodule(norm_target)
+        if isinstance(norm, nn.BatchNorm1d | nn.BatchNorm2d) and layer.kind == "linear":
+            scale, shift = _norm_affine(norm)
+            weight, bias = weight * scale[:, None], bias * scale + shift
+        elif isinstance(norm, nn.BatchNorm2d):
+            features = norm.num_features
+            state[f"{layer.name}.bn.weight"] = (norm.weight.detach().float().clone()
+                                                if norm.weight is not None
+                                                else torch.ones(features))
+            state[f"{layer.name}.bn.bias"] = (norm.bias.detach().float().clone()
+                                              if norm.bias is not None
+                                              else torch.zeros(features))
+            assert norm.running_mean is not None and norm.running_var is not None
+            state[f"{layer.name}.bn.running_mean"] = norm.running_mean.detach().float().clone()
+            state[f"{layer.name}.bn.running_var"] = norm.running_var.detach().float().clone()
+        state[f"{layer.name}.weight"] = weight
+        if layer.bias:
+            state[f"{layer.name}.bias"] = bias
+    return state
+
+
+def _norm_affine(norm: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
+    """A BatchNorm in eval mode as ``x * scale + shift`` (per feature)."""
+    assert isinstance(norm, nn.BatchNorm1d | nn.BatchNorm2d)
+    assert norm.running_mean is not None and norm.running_var is not None
+    gamma = norm.weight.detach().float() if norm.weight is not None else 1.0
+    beta = norm.bias.detach().float() if norm.bias is not None else 0.0
+    scale = gamma / torch.sqrt(norm.running_var.detach().float() + norm.eps)
+    return torch.as_tensor(scale), beta - norm.running_mean.detach().float() * scale
+
+
+def _convert(module: nn.Module, input_shape: Sequence[int], name: str | None
+             ) -> tuple[Network, _Converter]:
     shape = tuple(input_shape)[-3:] if len(tuple(input_shape)) == 4 else tuple(input_shape)
     if len(shape) != 3 or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1
                                   for v in shape):
@@ -98,8 +166,8 @@ def from_torch(module: nn.Module, input_shape: Sequence[int], *,
                            f"{type(exc).__name__}: {_first_line(exc)}",
                            expected="a module without data-dependent control flow") from None
     _propagate_shapes(traced, module, shape)
-    document = _Converter(traced, name or type(module).__name__).document(list(shape))
-    return network_from_dict(document)
+    converter = _Converter(traced, name or type(module).__name__)
+    return network_from_dict(converter.document(list(shape))), converter
 
 
 def _first_line(exc: BaseException) -> str:
@@ -158,6 +226,10 @@ class _Converter:
         self.layers: list[dict[str, Any]] = []
         self.by_name: dict[str, dict[str, Any]] = {}
         self.acts: dict[fx.Node, _Act] = {}
+        #: The module (dotted target) holding each conv/linear layer's weights, and the
+        #: BatchNorm folded into it (what :func:`torch_checkpoint` reads).
+        self.weight_modules: dict[str, str] = {}
+        self.norm_modules: dict[str, str] = {}
 
     def document(self, input_shape: list[int]) -> dict[str, Any]:
         output: Any = None
@@ -232,6 +304,8 @@ class _Converter:
             layer = self.by_name.get(act.layer)
             if layer is not None and layer["type"] in ("conv", "linear"):
                 layer["bias"] = True
+                if node.op == "call_module":
+                    self.norm_modules[act.layer] = str(node.target)
         self.acts[node] = _Act(act.layer, act.flat if flat is None else flat, direct=False)
 
     # ------------------------------------------------------------------ dispatch
@@ -358,6 +432,7 @@ class _Converter:
             "stride": _pair(module.stride), "padding": padding, "dilation": dilation,
             "groups": module.groups, "bias": module.bias is not None,
         }, flat=False)
+        self.weight_modules[self.layers[-1]["name"]] = str(node.target)
 
     def _linear(self, node: fx.Node, module: nn.Linear, source: Any) -> None:
         act = self._act(node, source, spatial=False)
@@ -370,6 +445,7 @@ class _Converter:
             "from": act.layer, "in_features": module.in_features,
             "out_features": module.out_features, "bias": module.bias is not None,
         }, flat=True)
+        self.weight_modules[self.layers[-1]["name"]] = str(node.target)
 
     def _flatten(self, node: fx.Node, source: Any) -> None:
         self._act(node, source, spatial=False)

@@ -5,6 +5,7 @@ torch is imported only here and in ``epim.nn``.
 
 from epim.datasets import DATASETS, ArrayDataset, load_dataset
 from epim.proxy._cache import JsonFileCache, MemoryCache, ResultCache
+from epim.proxy._checkpoint import check_checkpoint_file
 from epim.proxy._hardware import (
     RobustAccuracy,
     crossbar_spec,
@@ -24,6 +25,7 @@ from epim.proxy._train import (
     proxy_device,
     proxy_key,
     proxy_model,
+    proxy_network,
     remember_dense_start,
     start_model,
     torch_threads,
@@ -42,6 +44,7 @@ __all__ = [
     "ProxyResult",
     "ResultCache",
     "RobustAccuracy",
+    "check_checkpoint_file",
     "crossbar_spec",
     "dense_baseline",
     "dense_start",
@@ -54,6 +57,7 @@ __all__ = [
     "proxy_device",
     "proxy_key",
     "proxy_model",
+    "proxy_network",
     "remember_dense_start",
     "robust_accuracy",
     "start_model",

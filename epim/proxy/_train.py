@@ -15,6 +15,8 @@ from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
+from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -22,7 +24,15 @@ import torch.nn.functional as F  # noqa: N812
 
 from epim.datasets import ArrayDataset, load_cached_dataset
 from epim.errors import InputError
-from epim.nn import ComputeBlock, EpimNet, EpitomeConv2d, EpitomeLinear, build
+from epim.nn import (
+    ComputeBlock,
+    EpimNet,
+    EpitomeConv2d,
+    EpitomeLinear,
+    build,
+    load_checkpoint,
+    read_checkpoint,
+)
 from epim.proxy._cache import ResultCache
 from epim.space import Design, scale_design
 from epim.workloads import Network, network_to_dict, scale_network
@@ -51,6 +61,11 @@ class ProxyConfig:
             train from scratch). Trained once per configuration and shared (:class:`DenseStart`).
         distill: Weight of the distillation term (KL divergence to the dense start's outputs)
             added to the cross-entropy (0: none; needs ``pretrain_steps``).
+        checkpoint: A pretrained checkpoint file (``epim.nn.read_checkpoint``: tensors by
+            layer name) the dense start begins from instead of random weights; it must fit
+            the proxy network (``width``, ``image_size`` and the dataset's channels and
+            classes scale the network). Resolved by the service from the operator's named
+            checkpoints; part of the keys by content, not by path.
         device: Where to train and evaluate: ``auto`` (the CUDA device Ray or
             ``CUDA_VISIBLE_DEVICES`` assigned, when there is one; else the CPU), ``cpu`` or
             ``cuda``. Not part of the cache keys: it changes where, not what.
@@ -73,6 +88,7 @@ class ProxyConfig:
     quantize: bool = True
     pretrain_steps: int = 0
     distill: float = 0.0
+    checkpoint: str | None = None
     device: str = "auto"
 
     def __post_init__(self) -> None:
@@ -92,9 +108,15 @@ class ProxyConfig:
         if not self.lr > 0 or not self.width > 0:
             raise InputError("lr and width must be positive", field="lr",
                              expected="numbers > 0")
-        if not self.distill >= 0 or (self.distill > 0 and self.pretrain_steps == 0):
+        if not self.distill >= 0 or (self.distill > 0 and not self.has_start):
             raise InputError(f"bad value {self.distill!r}", field="distill",
-                             expected="a number >= 0 (> 0 needs pretrain_steps)")
+                             expected="a number >= 0 (> 0 needs pretrain_steps or a "
+                             "checkpoint)")
+
+    @property
+    def has_start(self) -> bool:
+        """Whether designs fine-tune from a dense start (pretrained here or loaded)."""
+        return self.pretrain_steps > 0 or self.checkpoint is not None
 
 
 @dataclass(frozen=True)
@@ -130,21 +152,72 @@ def torch_threads(threads: int) -> Iterator[None]:
         torch.set_num_threads(previous)
 
 
+@lru_cache(maxsize=64)
+def _file_digest(path: str, size: int, mtime_ns: int) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        for chunk in iter(lambda: file.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def checkpoint_digest(path: str | None) -> str | None:
+    """A checkpoint's identity in the keys: its content's SHA-256 (a moved file is the same)."""
+    if path is None:
+        return None
+    stat = Path(path).stat()
+    return _file_digest(path, stat.st_size, stat.st_mtime_ns)
+
+
 def proxy_key(network: Network, design: Design, config: ProxyConfig, kind: str = "train") -> str:
     """Cache key: the design hash, the network and every setting that changes the result."""
     payload = json.dumps({
         "kind": kind, "design": design.to_dict(), "network": network_to_dict(network),
-        "config": {k: v for k, v in asdict(config).items() if k not in ("threads", "device")},
+        "config": {**{k: v for k, v in asdict(config).items() if k not in ("threads", "device")},
+                   "checkpoint": checkpoint_digest(config.checkpoint)},
     }, sort_keys=True)
     return f"{kind}-{design.digest()}-{hashlib.sha256(payload.encode()).hexdigest()[:16]}"
 
 
+def proxy_network(network: Network, config: ProxyConfig, input_shape: tuple[int, int, int],
+                  num_classes: int) -> Network:
+    """The network the proxy trains: the study's, scaled to the data (``scale_network``).
+
+    With a pretrained ``checkpoint`` the network is the user's own, unscaled: its weights
+    belong to its shapes and its stem, so it must already take the dataset's images and give
+    its classes, at ``width`` 1.
+
+    Raises:
+        InputError: With a checkpoint, naming what does not fit (``width``, ``image_size``
+            or ``checkpoint``).
+
+    """
+    channels, height, _ = input_shape
+    size = config.image_size or height
+    if config.checkpoint is None:
+        return scale_network(network, width=config.width, image_size=size,
+                             in_channels=channels, num_classes=num_classes)
+    if config.width != 1:
+        raise InputError(f"width {config.width} would rescale the pretrained layers",
+                         field="width", expected="1 with a checkpoint")
+    wanted = (channels, size, size)
+    if tuple(network.input_shape) != wanted:
+        raise InputError(f"the pretrained network takes {list(network.input_shape)} inputs, "
+                         f"the proxy feeds {list(wanted)}", field="checkpoint",
+                         expected="a network whose input is the dataset's images (set "
+                         "image_size to its size)")
+    outputs = network.layers[-1].out_channels
+    if outputs != num_classes:
+        raise InputError(f"the pretrained network gives {outputs} outputs, the dataset has "
+                         f"{num_classes} classes", field="checkpoint",
+                         expected="a network with one output per class of the dataset")
+    return network
+
+
 def proxy_model(network: Network, design: Design, config: ProxyConfig,
                 data: ArrayDataset) -> EpimNet:
-    """Build the scaled proxy network with the design carried over (ratios and bits kept)."""
-    channels, height, _ = data.input_shape
-    scaled = scale_network(network, width=config.width, image_size=config.image_size or height,
-                           in_channels=channels, num_classes=data.num_classes)
+    """Build the proxy network (:func:`proxy_network`) with the design carried over."""
+    scaled = proxy_network(network, config, data.input_shape, data.num_classes)
     return build(scaled, scale_design(design, network, scaled), quantize=config.quantize)
 
 
@@ -239,7 +312,8 @@ def dense_start_key(network: Network, config: ProxyConfig) -> str:
     """What a dense start depends on: the network and the settings that shape pretraining."""
     fields = {k: v for k, v in asdict(config).items()
               if k not in ("steps", "epochs", "threads", "eval_samples", "quantize", "distill",
-                           "device")}
+                           "device", "checkpoint")}
+    fields["checkpoint"] = checkpoint_digest(config.checkpoint)
     payload = json.dumps({"network": network_to_dict(network), "config": fields},
                          sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()[:24]
@@ -260,13 +334,16 @@ def dense_start(network: Network, config: ProxyConfig,
         _DENSE_STARTS.move_to_end(key)
         return _DENSE_STARTS[key]
     data = data or load_cached_dataset(config.dataset, config.data_root)
-    dense_config = replace(config, steps=config.pretrain_steps, epochs=None, quantize=False,
+    dense_config = replace(config, steps=max(1, config.pretrain_steps), epochs=None, quantize=False,
                            pretrain_steps=0, distill=0.0)
     with torch_threads(config.threads):
         torch.manual_seed(config.seed)
         model = proxy_model(network, Design.dense(network, 8, 8), dense_config, data)
+        if config.checkpoint is not None:
+            load_checkpoint(model, read_checkpoint(Path(config.checkpoint)))
         model.to(proxy_device(config))
-        _fit(model, dense_config, data, steps=config.pretrain_steps)
+        if config.pretrain_steps > 0:
+            _fit(model, dense_config, data, steps=config.pretrain_steps)
     start = DenseStart(key, {k: v.detach().cpu().numpy().copy()
                              for k, v in model.state_dict().items()})
     remember_dense_start(start)
@@ -310,7 +387,7 @@ def start_model(network: Network, design: Design, config: ProxyConfig, data: Arr
 
 def _train(network: Network, design: Design, config: ProxyConfig, data: ArrayDataset,
            start: DenseStart | None) -> tuple[float, float, int]:
-    if start is None and config.pretrain_steps > 0:
+    if start is None and config.has_start:
         start = dense_start(network, config, data)
     device = proxy_device(config)
     model = start_model(network, design, config, data, start).to(device)

@@ -214,7 +214,7 @@ class StudyDriver:
         """A training proxy with its dense start trained once (or loaded); None if stopped."""
         accuracy = self.spec.accuracy
         if (not isinstance(evaluator, TrainingProxy) or accuracy is None
-                or accuracy.pretrain_steps == 0):
+                or not accuracy.has_start):
             return evaluator
         key = "dense-start-" + _digest({"network": self.network_dict, "accuracy": {
             k: v for k, v in accuracy.model_dump(mode="json").items()

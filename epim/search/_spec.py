@@ -297,15 +297,28 @@ class AccuracySpec(_Strict):
     eval_samples: Annotated[int, Field(ge=1, le=100_000_000)] | None = 2000
     pretrain_steps: Annotated[int, Field(ge=0, le=1_000_000)] = 300
     distill: Annotated[float, Field(ge=0, le=100)] = 0.0
+    checkpoint: Annotated[str, Field(pattern=ROOT_NAME_PATTERN, description=(
+        "A pretrained checkpoint the operator defined (EPIM_CHECKPOINTS), by name: the dense "
+        "start begins from its weights (then pretrain_steps more on the dataset), and every "
+        "epitome is fitted to its pretrained kernel by least squares."))] | None = None
     device: Literal["auto", "cpu", "cuda"] = Field(
         "auto", description="Where proxies train: auto (the GPU a worker was given, when "
         "there is one; else the CPU), cpu, or cuda.")
 
     @model_validator(mode="after")
     def _distill_needs_a_start(self) -> AccuracySpec:
-        if self.distill > 0 and self.pretrain_steps == 0:
-            raise ValueError("distill needs pretrain_steps > 0 (the teacher is the dense start)")
+        if self.distill > 0 and not self.has_start:
+            raise ValueError("distill needs pretrain_steps > 0 or a checkpoint (the teacher "
+                             "is the dense start)")
+        if self.checkpoint is not None and self.proxy != "train":
+            raise ValueError("checkpoint needs proxy: train (the zero-cost proxies score "
+                             "untrained networks)")
         return self
+
+    @property
+    def has_start(self) -> bool:
+        """Whether designs fine-tune from a dense start (pretrained, or a checkpoint)."""
+        return self.pretrain_steps > 0 or self.checkpoint is not None
 
 
 class ExecutorSpec(_Strict):
@@ -386,10 +399,11 @@ class StudySpec(_Strict):
             object.__setattr__(self, "accuracy", AccuracySpec())
         if self.sampler.name == "layerwise" and (
                 not self.needs_accuracy or self.accuracy is None
-                or self.accuracy.proxy != "train" or self.accuracy.pretrain_steps == 0):
+                or self.accuracy.proxy != "train" or not self.accuracy.has_start):
             raise ValueError("sampler 'layerwise' needs an accuracy objective or constraint "
                              "measured by the train proxy from a pretrained dense start "
-                             "(accuracy.proxy: train, accuracy.pretrain_steps > 0)")
+                             "(accuracy.proxy: train, accuracy.pretrain_steps > 0 or "
+                             "accuracy.checkpoint)")
         return self
 
     @property

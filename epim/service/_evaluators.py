@@ -25,6 +25,8 @@ class ProxyAccuracy:
         threads: torch threads per evaluation (the executor's CPUs per trial).
         data_root: The directory behind ``spec.data_root`` (resolved by the service from the
             operator's named roots; ``None``: the dataset's default location).
+        checkpoint: The file behind ``spec.checkpoint`` (resolved by the service from the
+            operator's named checkpoints), the dense start's pretrained weights.
         start: The dense start (``DenseStart.to_bytes``) every design fine-tunes from.
         fidelity: Training steps, when not the spec's (a screening rung).
 
@@ -33,6 +35,7 @@ class ProxyAccuracy:
     spec: AccuracySpec
     threads: int = 1
     data_root: Path | None = None
+    checkpoint: Path | None = None
     start: bytes | None = None
     fidelity: int | None = None
 
@@ -66,6 +69,8 @@ class ProxyAccuracy:
                            threads=self.threads, width=s.width, image_size=s.image_size,
                            train_samples=s.train_samples, eval_samples=s.eval_samples,
                            pretrain_steps=s.pretrain_steps, distill=s.distill,
+                           checkpoint=None if self.checkpoint is None
+                           else str(self.checkpoint),
                            device=s.device)
 
     def pretrain(self, network: dict[str, Any]) -> bytes:

@@ -23,6 +23,7 @@ from epim.service._study import prepare_submission
 
 def run_study_here(spec: StudySpec, database_url: str, *, ray_address: str | None = None,
                    data_roots: Mapping[str, Path] | None = None,
+                   checkpoints: Mapping[str, Path] | None = None,
                    on_progress: Callable[[Progress], None] | None = None,
                    heartbeat_s: float = 5.0, stale_after_s: float = 60.0,
                    worker_max_bytes: int | None = DEFAULT_WORKER_MAX_BYTES,
@@ -42,14 +43,15 @@ def run_study_here(spec: StudySpec, database_url: str, *, ray_address: str | Non
         InputError: If the spec is invalid, another spec has the name, or a live runner runs it.
 
     """
-    prepare_submission(spec, limits=limits, data_roots=data_roots)
+    prepare_submission(spec, limits=limits, data_roots=data_roots, checkpoints=checkpoints)
     results.ensure_schema(database_url)
     study_id = _find_or_create(spec, database_url, stale_after_s)
     if study_id is None:
         study_id = _existing(spec, database_url)[0].id
     else:
         run_queued_here(study_id, database_url, ray_address=ray_address,
-                        data_roots=data_roots, on_progress=on_progress,
+                        data_roots=data_roots, checkpoints=checkpoints,
+                        on_progress=on_progress,
                         heartbeat_s=heartbeat_s, stale_after_s=stale_after_s,
                         worker_max_bytes=worker_max_bytes, limits=limits)
     row = results.get_study(database_url, study_id)
@@ -59,6 +61,7 @@ def run_study_here(spec: StudySpec, database_url: str, *, ray_address: str | Non
 
 def run_queued_here(study_id: int, database_url: str, *, ray_address: str | None = None,
                     data_roots: Mapping[str, Path] | None = None,
+                    checkpoints: Mapping[str, Path] | None = None,
                     on_progress: Callable[[Progress], None] | None = None,
                     heartbeat_s: float = 5.0, stale_after_s: float = 60.0,
                     worker_max_bytes: int | None = DEFAULT_WORKER_MAX_BYTES,
@@ -74,7 +77,8 @@ def run_queued_here(study_id: int, database_url: str, *, ray_address: str | None
     """
     runner = Runner(database_url=database_url, owner=new_owner("cli"), heartbeat_s=heartbeat_s,
                     stale_after_s=stale_after_s, ray_address=ray_address,
-                    data_roots=data_roots, worker_max_bytes=worker_max_bytes, limits=limits)
+                    data_roots=data_roots, checkpoints=checkpoints,
+                    worker_max_bytes=worker_max_bytes, limits=limits)
     with _stop_on_signals(runner.request_stop):
         return runner.run_one(study_id, on_progress=on_progress)
 

@@ -74,6 +74,7 @@ class Runner:
         stale_after_s: A running study whose heartbeat is older is taken back (its runner died).
         ray_address: Cluster for ``ray`` executors (``None``: a private local Ray).
         data_roots: The operator's named dataset directories (``EPIM_DATA_ROOTS``).
+        checkpoints: The operator's named pretrained checkpoints (``EPIM_CHECKPOINTS``).
         worker_max_bytes: Data limit of the process that runs ``local`` proxy evaluations
             (bytes; ``EPIM_WORKER_MAX_BYTES``; ``None`` or 0: none).
         isolated: Run ``local`` evaluations in that worker process (``False``: in this
@@ -90,6 +91,7 @@ class Runner:
                  poll_s: float = 1.0, heartbeat_s: float = 5.0, stale_after_s: float = 60.0,
                  ray_address: str | None = None,
                  data_roots: Mapping[str, Path] | None = None,
+                 checkpoints: Mapping[str, Path] | None = None,
                  worker_max_bytes: int | None = DEFAULT_WORKER_MAX_BYTES,
                  isolated: bool = True, cancel_poll_s: float = 1.0,
                  max_claims: int = results.MAX_CLAIMS,
@@ -106,6 +108,7 @@ class Runner:
         self.stale_after_s = stale_after_s
         self.ray_address = ray_address
         self.data_roots = dict(data_roots or {})
+        self.checkpoints = dict(checkpoints or {})
         self.worker_max_bytes = worker_max_bytes or None
         self.isolated = isolated
         self.cancel_poll_s = cancel_poll_s
@@ -385,12 +388,14 @@ class Runner:
         spec = StudySpec.model_validate(row.spec, strict=False)
         # A study stored before a limit existed (or under looser limits) fails here with the
         # field named, rather than hang in a sampler or exhaust the worker.
-        prepared = prepare_submission(spec, limits=self.limits, data_roots=self.data_roots)
+        prepared = prepare_submission(spec, limits=self.limits, data_roots=self.data_roots,
+                                      checkpoints=self.checkpoints)
         store = SqlStudyStore(self.database_url, row.id, self.owner, spec, call=self.db)
         executor, own = self._executor(spec)
         try:
             driver = StudyDriver(prepared, store=store, executor=executor,
-                                 accuracy=make_accuracy(spec, self.data_roots))
+                                 accuracy=make_accuracy(spec, self.data_roots,
+                                                        self.checkpoints))
             started = time.monotonic()
             result = driver.run(on_progress=on_progress, should_stop=lambda: (
                 self._stop.is_set() or item.cancel.is_set() or item.lost.is_set()))

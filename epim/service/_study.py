@@ -33,7 +33,8 @@ LAYER_VALUE_BYTES = 22
 
 
 def prepare_submission(spec: StudySpec, *, limits: StudyLimits | None = None,
-                       data_roots: Mapping[str, Path] | None = None) -> PreparedStudy:
+                       data_roots: Mapping[str, Path] | None = None,
+                       checkpoints: Mapping[str, Path] | None = None) -> PreparedStudy:
     """Resolve everything a runner would: network, hardware, space and the proxy's dataset.
 
     A spec that passes runs; one that would fail later fails here, with the field path. It
@@ -61,9 +62,55 @@ def prepare_submission(spec: StudySpec, *, limits: StudyLimits | None = None,
             raise InputError(exc.message, location=("accuracy",), field=exc.field,
                              expected=exc.expected) from None
         root = accuracy.data_root
-        check_proxy_memory(prepared, limits.max_proxy_bytes,
-                           None if root is None else (data_roots or {}).get(root))
+        data_root = None if root is None else (data_roots or {}).get(root)
+        check_proxy_memory(prepared, limits.max_proxy_bytes, data_root)
+        if accuracy.checkpoint is not None:
+            check_named_checkpoint(prepared, checkpoints or {}, data_root)
     return prepared
+
+
+def resolve_checkpoint(name: str, checkpoints: Mapping[str, Path]) -> Path:
+    """The file behind a checkpoint name the operator defined (``EPIM_CHECKPOINTS``).
+
+    Raises:
+        InputError: At ``accuracy.checkpoint``, listing the names defined (never a path).
+
+    """
+    if name not in checkpoints:
+        defined = ", ".join(sorted(checkpoints)) or "none: the operator sets EPIM_CHECKPOINTS"
+        raise InputError(f"no checkpoint named '{name}' on this server",
+                         location=("accuracy",), field="checkpoint",
+                         expected=f"a checkpoint the operator defined ({defined})")
+    return checkpoints[name]
+
+
+def check_named_checkpoint(prepared: PreparedStudy, checkpoints: Mapping[str, Path],
+                           data_root: Path | None = None) -> None:
+    """Refuse a checkpoint that cannot be read or does not fit the study's proxy network.
+
+    The network must take the dataset's images as it is (a checkpoint's weights are not
+    rescaled), and the file must hold tensors only, each of its layer's shape
+    (``epim.proxy.check_checkpoint_file``).
+
+    Raises:
+        InputError: At ``accuracy.checkpoint``, naming the checkpoint and the first tensor
+            that does not fit (its shape and the shape needed).
+
+    """
+    from epim.proxy import ProxyConfig, check_checkpoint_file
+
+    accuracy = prepared.spec.accuracy
+    assert accuracy is not None and accuracy.checkpoint is not None
+    path = resolve_checkpoint(accuracy.checkpoint, checkpoints)
+    shape, classes = dataset_shape(accuracy.dataset, data_root)
+    config = ProxyConfig(dataset=accuracy.dataset, width=accuracy.width,
+                         image_size=accuracy.image_size, checkpoint=str(path))
+    try:
+        check_checkpoint_file(prepared.network, config, shape, classes)
+    except InputError as exc:
+        raise InputError(f"checkpoint '{accuracy.checkpoint}': {exc.message}",
+                         location=("accuracy",), field=exc.field,
+                         expected=exc.expected) from None
 
 
 def check_proxy_memory(prepared: PreparedStudy, max_bytes: int,
@@ -177,12 +224,14 @@ def _gib(size: float) -> str:
     return f"{size / 2**30:.2f} GiB" if size >= 2**28 else f"{size / 2**20:.1f} MiB"
 
 
-def make_accuracy(spec: StudySpec, data_roots: Mapping[str, Path] | None = None
-                  ) -> ProxyAccuracy | None:
+def make_accuracy(spec: StudySpec, data_roots: Mapping[str, Path] | None = None,
+                  checkpoints: Mapping[str, Path] | None = None) -> ProxyAccuracy | None:
     """The accuracy evaluator a spec needs (``None`` for cost-only studies)."""
     if not spec.needs_accuracy or spec.accuracy is None:
         return None
     root = spec.accuracy.data_root
     return ProxyAccuracy(spec.accuracy,
                          threads=max(1, math.floor(spec.executor.cpus_per_trial)),
-                         data_root=None if root is None else (data_roots or {})[root])
+                         data_root=None if root is None else (data_roots or {})[root],
+                         checkpoint=None if spec.accuracy.checkpoint is None
+                         else resolve_checkpoint(spec.accuracy.checkpoint, checkpoints or {}))

@@ -31,9 +31,9 @@ class BasicBlock(nn.Module):
 class ResNetLike(nn.Module):
     """Stem, two stages of basic blocks, global pool, classifier."""
 
-    def __init__(self) -> None:
+    def __init__(self, in_channels: int = 3) -> None:
         super().__init__()
-        self.conv1 = nn.Conv2d(3, 8, 3, 1, 1, bias=False)
+        self.conv1 = nn.Conv2d(in_channels, 8, 3, 1, 1, bias=False)
         self.bn1 = nn.BatchNorm2d(8)
         self.relu = nn.ReLU(inplace=True)
         self.maxpool = nn.MaxPool2d(3, 2, 1)

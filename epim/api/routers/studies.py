@@ -89,7 +89,8 @@ def create_study(settings: SettingsDep, response: Response,
     Network, hardware, space and dataset are resolved now: a spec that would fail later gets
     422 here, with the field path.
     """
-    prepare_submission(spec, limits=settings.limits(), data_roots=settings.data_roots)
+    prepare_submission(spec, limits=settings.limits(), data_roots=settings.data_roots,
+                       checkpoints=settings.checkpoints)
     if results.count_studies(settings.database_url, "queued") >= settings.max_queued:
         raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS,
                             f"{settings.max_queued} studies are already queued; try later")
