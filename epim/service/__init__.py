@@ -19,6 +19,7 @@ from epim.service._designs import (
     trial_model,
 )
 from epim.service._evaluators import ProxyAccuracy
+from epim.service._hardware_file import hardware_document, hardware_text, trial_hardware
 from epim.service._local import run_queued_here, run_study_here
 from epim.service._owner import is_dead_here, new_owner
 from epim.service._retry import DatabaseRetry, DatabaseUnavailableError
@@ -39,6 +40,8 @@ __all__ = [
     "choose_axes",
     "design_text",
     "find_study",
+    "hardware_document",
+    "hardware_text",
     "history_document",
     "is_dead_here",
     "layer_view",
@@ -56,6 +59,7 @@ __all__ = [
     "run_queued_here",
     "run_study_here",
     "trial_design",
+    "trial_hardware",
     "trial_model",
     "trials_csv",
 ]
