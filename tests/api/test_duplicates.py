@@ -3,9 +3,16 @@ one a second study is made and ``duplicate_of`` says so (issue 24 item 5)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
 from fastapi.testclient import TestClient
+from typer.testing import CliRunner
 
 from epim import results
+from epim.cli import app as cli_app
 from epim.settings import Settings
 from tests.api.test_api import SPEC
 
@@ -58,13 +65,11 @@ def test_an_idempotency_key_returns_the_first_study(client: TestClient, settings
     assert results.count_studies(settings.database_url) == 1
 
 
-def test_a_replay_is_answered_when_the_queue_is_full(tmp_path: object) -> None:
-    from pathlib import Path
-
+def test_a_replay_is_answered_when_the_queue_is_full(tmp_path: Path) -> None:
     from epim.api import create_app
     from tests.api.conftest import make_settings
 
-    url = f"sqlite:///{Path(str(tmp_path)) / 'full.db'}"
+    url = f"sqlite:///{tmp_path / 'full.db'}"
     results.upgrade(url)
     with TestClient(create_app(make_settings(url, max_queued=1))) as c:
         key = {"Idempotency-Key": "k"}
@@ -72,3 +77,31 @@ def test_a_replay_is_answered_when_the_queue_is_full(tmp_path: object) -> None:
         assert c.post("/studies", json={**SPEC, "name": "b"}).status_code == 429
         again = c.post("/studies", json=SPEC, headers=key)
         assert again.status_code == 202 and again.json()["id"] == first.json()["id"]
+
+
+def test_epim_submit_says_so(client: TestClient, monkeypatch: pytest.MonkeyPatch,
+                             tmp_path: Path) -> None:
+    """``epim submit`` against the app (its requests go to the app in this process)."""
+    import httpx
+
+    monkeypatch.setattr(httpx, "post", lambda url, timeout=None, **kwargs: client.post(
+        url.removeprefix("http://testserver"), **kwargs))
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(yaml.safe_dump(SPEC))
+    cli = CliRunner()
+
+    def submit(*extra: str) -> Any:
+        result = cli.invoke(cli_app, ["submit", str(spec), "--url", "http://testserver",
+                                      *extra])
+        assert result.exit_code == 0, result.output
+        return result
+
+    first = submit()
+    assert "note:" not in first.stderr
+    second = submit()
+    assert "note: study 1 has the same spec" in second.stderr
+    assert second.stdout.startswith("study 2 ")
+    keyed = submit("--idempotency-key", "k-1")
+    again = submit("--idempotency-key", "k-1")
+    assert keyed.stdout.split()[1] == again.stdout.split()[1] == "3"
+    assert "submitted before with this --idempotency-key" in again.stdout
