@@ -48,3 +48,13 @@ def test_cli_csv_escapes_text_cells(capsys: pytest.CaptureFixture[str]) -> None:
     header, row = list(csv.reader(io.StringIO(capsys.readouterr().out)))
     assert header == ["name", "value", "note", "list"]
     assert row == ["'=1+1", "-2", "'\tx", '["=a"]']
+
+
+def test_cli_csv_nested_mappings_are_columns_still_escaped(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    emit([{"name": "a", "energy_j": {"adc": 1.5, "dac": "=2"}, "=k": {"x": 1}},
+          {"name": "b", "energy_j": {"adc": 0.5}}], OutputFormat.csv)
+    header, first, second = list(csv.reader(io.StringIO(capsys.readouterr().out)))
+    assert header == ["name", "energy_j.adc", "energy_j.dac", "'=k.x"]
+    assert first == ["a", "1.5", "'=2", "1"]
+    assert second == ["b", "0.5", "", ""]
