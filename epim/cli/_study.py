@@ -1,4 +1,4 @@
-"""``epim study run|resume|list|show|pareto|export|design|model``: studies in the one store.
+"""``epim study run|resume|list|show|pareto|export|design|hardware|model``: the one store.
 
 A study run here is a row of ``epim_studies`` like one submitted over HTTP: ``epim serve``
 shows it, and the API's studies are addressable here by id (or by an unambiguous name).
@@ -273,7 +273,7 @@ def study_export(study: StudyRef, database_url: DatabaseOption = None,
     """Every trial of a study (CSV by default, or JSON, or a table), printed or to --out.
 
     CSV and JSON are in SI units (m^2, s, J), the table in mm^2, ms and uJ. The CSV is the
-    API's (``GET /studies/{id}/export``): one column per metric and per layer field.
+    API's (``GET /studies/{id}/export``): a column per metric, layer field and hardware gene.
     """
     from epim import results
     from epim.service import find_study, trials_csv
@@ -344,7 +344,6 @@ def study_model(study: StudyRef, number: TrialRef,
     row, trial = _stored_trial(settings(database_url).database_url, study, number)
     out.write_bytes(trial_model(row, trial))
     typer.echo(f"wrote {out} (study {row.id}, trial {trial.number}, {row.network})")
-
 
 
 @study_app.command("hardware")
