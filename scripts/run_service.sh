@@ -21,9 +21,14 @@ for _ in $(seq 1 120); do
   sleep 0.5
 done
 
-"$BIN/epim" submit "$SPEC" --url "http://$HOST:$PORT"
+# The same spec file gets the same key: a second `make run` shows the study the first one
+# submitted instead of making an identical one (a key whose study was deleted: a new study).
+KEY="make-run-$(sha256sum "$SPEC" | cut -c1-16)"
+"$BIN/epim" submit "$SPEC" --url "http://$HOST:$PORT" --idempotency-key "$KEY" 2>/dev/null \
+  || "$BIN/epim" submit "$SPEC" --url "http://$HOST:$PORT"
 echo
 echo "All studies: http://$HOST:$PORT/ui/   API docs: http://$HOST:$PORT/docs"
-echo "The study runs in the background (a few minutes); its page updates as trials finish."
+echo "The study runs in the background (a few minutes); its page updates as trials finish,"
+echo "and this terminal prints a line per stored batch and one when the study ends."
 echo "Serving until Ctrl-C."
 wait "$SERVER"

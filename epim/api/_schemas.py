@@ -50,6 +50,15 @@ class StudyPublic(StudySummary):
         None, description="The dense design's metrics at the spec's baseline_bits.")
 
 
+class StudyCreated(StudyPublic):
+    """A submitted study, and whether an identical study was stored before."""
+
+    duplicate_of: int | None = Field(
+        None, description="Id of an older study with the same spec (name and settings): "
+        "this submission made a second, identical study. Send an Idempotency-Key header to "
+        "get the first study back instead when a request is repeated.")
+
+
 class StudiesPage(BaseModel):
     """A page of studies."""
 

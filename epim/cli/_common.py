@@ -70,24 +70,53 @@ def settings(database_url: str | None = None) -> Settings:
 
 def emit(rows: Sequence[dict[str, Any]], fmt: OutputFormat, *,
          table: Callable[[Sequence[dict[str, Any]]], str] | None = None,
-         document: Any = None) -> None:
-    """Print ``rows`` as a table, JSON (``document`` if given) or CSV."""
+         document: Any = None, out: Path | None = None) -> None:
+    """Print ``rows`` as a table, JSON (``document`` if given) or CSV (or write to ``out``).
+
+    JSON and CSV keep SI units; the table shows engineering units (``epim.cli._units``).
+    """
     if fmt is OutputFormat.json:
-        typer.echo(json.dumps(rows if document is None else document, indent=1))
+        text = json.dumps(rows if document is None else document, indent=1) + "\n"
     elif fmt is OutputFormat.csv:
-        out = io.StringIO()
-        columns = list(dict.fromkeys(k for row in rows for k in row))
-        writer = csv.writer(out)
-        writer.writerow([_cell(c) for c in columns])
-        for row in rows:
-            writer.writerow([_cell(row.get(c)) for c in columns])
-        typer.echo(out.getvalue(), nl=False)
+        text = csv_text(rows)
     else:
-        typer.echo(table(rows) if table is not None else simple_table(rows))
+        text = (table(rows) if table is not None else simple_table(rows)) + "\n"
+    print_or_write(text, out)
+
+
+def flatten(row: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested mappings as dotted columns, in each mapping's own order.
+
+    ``{"energy_breakdown_j": {"adc": 1}}`` gives ``{"energy_breakdown_j.adc": 1}``.
+    """
+    flat: dict[str, Any] = {}
+    for key, value in row.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            flat.update(flatten(value, f"{name}."))
+        else:
+            flat[name] = value
+    return flat
+
+
+def csv_text(rows: Sequence[dict[str, Any]]) -> str:
+    """Rows as CSV: nested mappings one column per key (``flatten``), lists as JSON.
+
+    Columns come in the order they first appear (a study's or a report's own order, the
+    same on every run); text that would start a spreadsheet formula is escaped.
+    """
+    flat = [flatten(row) for row in rows]
+    out = io.StringIO()
+    columns = list(dict.fromkeys(k for row in flat for k in row))
+    writer = csv.writer(out)
+    writer.writerow([_cell(c) for c in columns])
+    for row in flat:
+        writer.writerow([_cell(row.get(c)) for c in columns])
+    return out.getvalue()
 
 
 def _cell(value: Any) -> Any:
-    """A CSV cell: mappings and lists as JSON; text that would start a formula escaped."""
+    """A CSV cell: lists (and empty mappings) as JSON; text that would start a formula escaped."""
     from epim.workloads import formula_safe
 
     if isinstance(value, dict | list):
@@ -96,19 +125,18 @@ def _cell(value: Any) -> Any:
 
 
 def simple_table(rows: Sequence[dict[str, Any]]) -> str:
-    """Rows as aligned columns (numbers right-aligned, 6 significant digits)."""
+    """Rows as aligned columns, numbers right-aligned in engineering units.
+
+    A column named after a quantity (``crossbar_area_m2``, ``latency_s``, ``energy_j``, ...)
+    shows in that quantity's unit (``epim.cli._units.format_quantity``, as ``epim cost``
+    prints it); other floats get 6 significant digits, integers thousands separators.
+    """
+    from epim.cli._units import format_quantity
+
     if not rows:
         return "(none)"
     columns = list(dict.fromkeys(k for row in rows for k in row))
-
-    def cell(value: Any) -> str:
-        if isinstance(value, float):
-            return f"{value:.6g}"
-        if isinstance(value, int) and not isinstance(value, bool):
-            return f"{value:,}"
-        return "" if value is None else str(value)
-
-    cells = [[cell(row.get(c)) for c in columns] for row in rows]
+    cells = [[format_quantity(c, row.get(c)) for c in columns] for row in rows]
     widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
     numeric = [all(isinstance(row.get(c), int | float) and not isinstance(row.get(c), bool)
                    for row in rows if row.get(c) is not None) for c in columns]
@@ -141,12 +169,21 @@ def read_document(path: Path, what: str) -> Any:
 
 
 def print_or_write(text: str, out: Path | None, wrote: str = "") -> None:
-    """Print ``text``, or write it to ``out`` and say so (``wrote``: what to add)."""
-    if out is None:
+    """Print ``text``, or write it to ``out`` and say so (``wrote``: what to add).
+
+    ``out`` of ``-`` (or ``None``) is standard output.
+    """
+    if out is None or str(out) == "-":
         typer.echo(text, nl=False)
         return
     check_out_dir(out)
-    out.write_text(text, encoding="utf-8")
+    try:
+        out.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        from epim.errors import InputError
+
+        raise InputError(f"cannot write ({exc.strerror})", source=str(out),
+                         field="--out") from None
     typer.echo(f"wrote {out}{wrote}")
 
 

@@ -185,20 +185,25 @@ def export_command(
 
 
 def format_report(report: dict[str, Any]) -> str:
-    """A readable table of a cost report (engineering units for people; JSON stays SI)."""
+    """A readable table of a cost report (engineering units for people; JSON stays SI).
+
+    The units are those of every CLI table (``epim.cli._units``): mm^2, ms, uJ.
+    """
+    from epim.cli._units import AREA, ENERGY, LATENCY
+
     lines = [
         f"network {report['network']} on {report['hardware']}",
         f"  crossbars        {report['crossbars']:,}",
         f"  tiles            {report['tiles']:,}",
-        f"  crossbar area    {report['crossbar_area_m2'] * 1e6:,.3f} mm^2",
-        f"  area             {report['area_m2'] * 1e6:,.3f} mm^2",
+        f"  crossbar area    {AREA.format(report['crossbar_area_m2'])}",
+        f"  area             {AREA.format(report['area_m2'])}",
     ]
     for mode, value in report["latency_s_by_mode"].items():
         marker = " *" if mode == report["latency_mode"] else ""
-        lines.append(f"  latency {mode:<15}{value * 1e3:,.4f} ms{marker}")
-    lines.append(f"  energy           {report['energy_j'] * 1e6:,.3f} uJ")
+        lines.append(f"  latency {mode:<15}{LATENCY.format(value)}{marker}")
+    lines.append(f"  energy           {ENERGY.format(report['energy_j'])}")
     for component, value in report["energy_breakdown_j"].items():
-        lines.append(f"    {component:<14} {value * 1e6:,.3f} uJ")
+        lines.append(f"    {component:<14} {ENERGY.format(value)}")
     lines.append(f"  params (stored)  {report['params']:,}")
     lines.append(f"  MACs             {report['macs']:,}")
     if "baseline" in report:
@@ -208,12 +213,11 @@ def format_report(report: dict[str, Any]) -> str:
                      f"{report['energy_reduction']:.2f}x, "
                      f"latency {report['latency_reduction']:.2f}x")
     lines.append("")
-    lines.append(f"  {'layer':<28}{'type':<11}{'crossbars':>10}{'tiles':>7}{'latency ms':>13}"
-                 f"{'energy uJ':>13}")
+    lines.append(f"  {'layer':<28}{'type':<11}{'crossbars':>10}{'tiles':>7}"
+                 f"{'latency ' + LATENCY.symbol:>13}{'energy ' + ENERGY.symbol:>13}")
     for layer in report["layers"]:
+        latency = f"{layer['latency_s'] * LATENCY.scale:.{LATENCY.decimals}f}"
+        energy = f"{layer['energy_j'] * ENERGY.scale:.{ENERGY.decimals}f}"
         lines.append(f"  {layer['name']:<28}{layer['type']:<11}{layer['crossbars']:>10}"
-                     f"{layer['tiles']:>7}{layer['latency_s'] * 1e3:>13.4f}"
-                     f"{layer['energy_j'] * 1e6:>13.3f}")
+                     f"{layer['tiles']:>7}{latency:>13}{energy:>13}")
     return "\n".join(lines)
-
-

@@ -110,8 +110,16 @@ def submit(
     url: Annotated[str, typer.Option("--url", help="The service's base URL.")
                    ] = "http://127.0.0.1:8000",
     api_key: Annotated[str | None, typer.Option("--api-key", envvar="EPIM_API_KEY")] = None,
+    idempotency_key: Annotated[str | None, typer.Option(
+        "--idempotency-key", metavar="KEY", help="Sent as Idempotency-Key: submitting again "
+        "with the same key and spec gives back the first study instead of a second.")
+    ] = None,
 ) -> None:
-    """Submit a study spec to a running service (checked here first); prints its URLs."""
+    """Submit a study spec to a running service (checked here first); prints its URLs.
+
+    A spec equal to a stored study's (same name and settings) makes a second study all the
+    same, with a note naming the first on stderr; ``--idempotency-key`` returns the first.
+    """
     import httpx
 
     from epim.cli._study import load_spec_file
@@ -120,8 +128,11 @@ def submit(
     spec = load_spec_file(spec_path)
     base = url.rstrip("/")
     try:
+        headers = {"X-API-Key": api_key} if api_key else {}
+        if idempotency_key:
+            headers["Idempotency-Key"] = idempotency_key
         response = httpx.post(f"{base}/studies", json=spec.model_dump(mode="json"),
-                              headers={"X-API-Key": api_key} if api_key else {}, timeout=30)
+                              headers=headers, timeout=30)
     except httpx.HTTPError as exc:
         raise InputError(f"cannot reach {url}: {exc}", field="--url") from None
     if response.status_code != 202:
@@ -132,6 +143,12 @@ def submit(
         raise InputError(f"the service answered {response.status_code}: {detail}",
                          source=str(spec_path))
     study = response.json()
-    typer.echo(f"study {study['id']} ({study['name']}) {study['status']}")
+    replayed = response.headers.get("Idempotent-Replayed") == "true"
+    typer.echo(f"study {study['id']} ({study['name']}) {study['status']}"
+               + (" (submitted before with this --idempotency-key)" if replayed else ""))
+    if study.get("duplicate_of") is not None:
+        typer.echo(f"note: study {study['duplicate_of']} has the same spec; this is a second, "
+                   "identical study (delete one, or submit with --idempotency-key to get the "
+                   "first back)", err=True)
     typer.echo(f"  browse the front: {base}/ui/studies/{study['id']}")
     typer.echo(f"  status (JSON):    {base}/studies/{study['id']}")

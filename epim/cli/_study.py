@@ -1,4 +1,4 @@
-"""``epim study run|resume|list|show|pareto|export|design|model``: studies in the one store.
+"""``epim study run|resume|list|show|pareto|export|design|hardware|model``: the one store.
 
 A study run here is a row of ``epim_studies`` like one submitted over HTTP: ``epim serve``
 shows it, and the API's studies are addressable here by id (or by an unambiguous name).
@@ -264,27 +264,38 @@ def _axes(text: str | None) -> tuple[str | None, str | None]:
     return parts[0], parts[1] if len(parts) == 2 else None
 
 
+OutOption = Annotated[Path | None, typer.Option(
+    "--out", "-o", metavar="PATH", help="Write to this file (default, or -: standard output).")]
+
+
 @study_app.command("export")
 @user_errors
 def study_export(study: StudyRef, database_url: DatabaseOption = None,
-                 fmt: FormatOption = OutputFormat.csv) -> None:
-    """Print every trial of a study (CSV by default, or JSON, or a table)."""
+                 fmt: FormatOption = OutputFormat.csv, out: OutOption = None) -> None:
+    """Every trial of a study (CSV by default, or JSON, or a table), printed or to --out.
+
+    CSV and JSON are in SI units (m^2, s, J), the table in mm^2, ms and uJ. The CSV is the
+    API's (``GET /studies/{id}/export``): a column per metric, layer field and hardware gene.
+    """
     from epim import results
     from epim.service import find_study, trials_csv
 
+    if out is not None:
+        check_out_dir(out)
     url = settings(database_url).database_url
     row = find_study(url, study)
     trials = results.list_trials(url, row.id, limit=2**31 - 1).items
     if fmt is OutputFormat.csv:
-        typer.echo(trials_csv(trials), nl=False)
+        print_or_write(trials_csv(trials), out, f" ({len(trials)} trials)")
         return
     rows = [{"number": t.number, "state": t.state, "feasible": t.feasible,
              "on_front": t.on_front, **t.metrics, "error": t.error, "design": t.design}
             for t in trials]
     if fmt is OutputFormat.table:
-        typer.echo(simple_table([{k: v for k, v in r.items() if k != "design"} for r in rows]))
+        print_or_write(simple_table([{k: v for k, v in r.items() if k != "design"}
+                                     for r in rows]) + "\n", out)
         return
-    emit(rows, fmt, document={"study": _summary(row), "trials": rows})
+    emit(rows, fmt, document={"study": _summary(row), "trials": rows}, out=out)
 
 
 TrialRef = Annotated[int, typer.Argument(metavar="TRIAL", min=0, max=2**31 - 1,
@@ -336,3 +347,28 @@ def study_model(study: StudyRef, number: TrialRef,
     out.write_bytes(trial_model(row, trial))
     typer.echo(f"wrote {out} (study {row.id}, trial {trial.number}, {row.network})")
 
+
+@study_app.command("hardware")
+@user_errors
+def study_hardware(study: StudyRef, number: TrialRef, database_url: DatabaseOption = None,
+                   fmt: Annotated[str, typer.Option(
+                       "--format", "-f", help="yaml or json (both are preset files).")
+                   ] = "yaml",
+                   out: OutOption = None) -> None:
+    """Print a trial's hardware as a preset file (for ``epim cost --hardware``).
+
+    The study's preset with its ``hardware.set`` and the trial's hardware genes (crossbar
+    size, ADC, cells, ...) applied: ``epim cost --hardware hw.yaml --design design.yaml``
+    (the design from ``epim study design``) costs the trial as the study did.
+    """
+    from epim.errors import InputError
+    from epim.service import hardware_document, hardware_text, trial_hardware
+
+    if fmt not in ("yaml", "json"):
+        raise InputError(f"bad value {fmt!r}", field="--format", expected="yaml or json")
+    if out is not None:
+        check_out_dir(out)
+    row, trial = _stored_trial(settings(database_url).database_url, study, number)
+    hardware = trial_hardware(row, trial)
+    document = hardware_document(hardware, note=f"(study {row.id} trial {trial.number})")
+    print_or_write(hardware_text(document, fmt), out, f" ({hardware.name})")

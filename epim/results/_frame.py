@@ -21,23 +21,45 @@ TRIAL_COLUMNS: tuple[str, ...] = ("number", "state", "feasible", "on_front", "so
 CHOICE_SEPARATOR = ":"
 
 
+#: Prefix of the hardware gene columns (``hardware.xbar_size``): a design's ``hardware``.
+HARDWARE_PREFIX = "hardware."
+#: A layer field a design file leaves out at its default, and that default (copies of the
+#: layer's weights: ``epim.space.LayerChoice.replication``).
+OMITTED_DEFAULTS: dict[str, int] = {"replication": 1}
+
+
+def _choice_columns(trials: Sequence[TrialRow]) -> tuple[list[str], list[str]]:
+    """The ``<layer>:<field>`` columns (network order) and the hardware genes of any trial.
+
+    Every trial is read: a design file leaves a layer's ``replication`` and a hardware gene
+    out where it is the default, so the first trial alone may not show them all.
+    """
+    fields: dict[str, list[str]] = {}
+    genes: list[str] = []
+    for trial in trials:
+        design = trial.design or {}
+        for layer, choice in design.get("layers", {}).items():
+            known = fields.setdefault(layer, [])
+            known.extend(f for f in choice if f not in known)
+        genes.extend(g for g in design.get("hardware") or {} if g not in genes)
+    for known in fields.values():  # the same fields for every layer that has them
+        known.sort(key=lambda f: f in OMITTED_DEFAULTS)
+    return ([f"{layer}{CHOICE_SEPARATOR}{f}" for layer, known in fields.items() for f in known],
+            sorted(genes))
+
+
 def frame_from_trials(trials: Sequence[TrialRow]) -> pd.DataFrame:
     """Trial rows as a DataFrame.
 
     Columns: ``TRIAL_COLUMNS``, then every metric any trial has (sorted; missing values are
     NaN), then ``<layer>:<field>`` for each layer and design field in network order (integers;
-    a layer name itself may contain dots). The index is the trial number.
+    a layer name itself may contain dots; a ``replication`` a design leaves out is 1), then
+    ``hardware.<gene>`` for each hardware gene any trial carries (sorted; empty where the
+    trial keeps the preset's value). The index is the trial number.
     """
     metrics = sorted({key for trial in trials for key in trial.metrics})
-    choice_columns: list[str] = []
-    for trial in trials:
-        for layer, fields in (trial.design or {}).get("layers", {}).items():
-            for field in fields:
-                column = f"{layer}{CHOICE_SEPARATOR}{field}"
-                if column not in choice_columns:
-                    choice_columns.append(column)
-        if choice_columns:
-            break  # every trial of a study has the same layers and fields
+    choice_columns, genes = _choice_columns(trials)
+    gene_columns = [f"{HARDWARE_PREFIX}{g}" for g in genes]
     records: list[dict[str, Any]] = []
     for trial in trials:
         record: dict[str, Any] = {"number": trial.number, "state": trial.state,
@@ -45,15 +67,20 @@ def frame_from_trials(trials: Sequence[TrialRow]) -> pd.DataFrame:
                                   "on_front": bool(trial.on_front), "source": trial.source,
                                   "node": trial.node, "error": trial.error}
         record.update({m: trial.metrics.get(m) for m in metrics})
-        for layer, fields in (trial.design or {}).get("layers", {}).items():
+        design = trial.design or {}
+        for layer, fields in design.get("layers", {}).items():
+            for field, default in OMITTED_DEFAULTS.items():
+                record[f"{layer}{CHOICE_SEPARATOR}{field}"] = default
             for field, value in fields.items():
                 record[f"{layer}{CHOICE_SEPARATOR}{field}"] = value
+        for gene, value in (design.get("hardware") or {}).items():
+            record[f"{HARDWARE_PREFIX}{gene}"] = value
         records.append(record)
-    columns = [*TRIAL_COLUMNS, *metrics, *choice_columns]
+    columns = [*TRIAL_COLUMNS, *metrics, *choice_columns, *gene_columns]
     frame = pd.DataFrame.from_records(records, columns=columns)
     for metric in metrics:
         frame[metric] = pd.to_numeric(frame[metric], errors="coerce").astype("float64")
-    for column in choice_columns:
+    for column in [*choice_columns, *gene_columns]:
         frame[column] = frame[column].astype("Int64")
     return frame.set_index("number", drop=False).rename_axis(None)
 

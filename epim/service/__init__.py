@@ -19,26 +19,40 @@ from epim.service._designs import (
     trial_model,
 )
 from epim.service._evaluators import ProxyAccuracy
+from epim.service._hardware_file import hardware_document, hardware_text, trial_hardware
 from epim.service._local import run_queued_here, run_study_here
 from epim.service._owner import is_dead_here, new_owner
 from epim.service._retry import DatabaseRetry, DatabaseUnavailableError
 from epim.service._runner import DEFAULT_WORKER_MAX_BYTES, Runner, public_error
 from epim.service._store import SqlStudyStore, best_per_objective, record_from_row
-from epim.service._study import make_accuracy, prepare_submission
+from epim.service._study import (
+    IdempotencyKeyError,
+    Submission,
+    find_duplicate,
+    make_accuracy,
+    prepare_submission,
+    replayed_submission,
+    submit_study,
+)
 from epim.service._supervisor import RunnerProcess
 
 __all__ = [
     "DEFAULT_WORKER_MAX_BYTES",
     "DatabaseRetry",
     "DatabaseUnavailableError",
+    "IdempotencyKeyError",
     "ProxyAccuracy",
     "Runner",
     "RunnerProcess",
     "SqlStudyStore",
+    "Submission",
     "best_per_objective",
     "choose_axes",
     "design_text",
+    "find_duplicate",
     "find_study",
+    "hardware_document",
+    "hardware_text",
     "history_document",
     "is_dead_here",
     "layer_view",
@@ -53,9 +67,12 @@ __all__ = [
     "public_error",
     "record_from_row",
     "reference_designs",
+    "replayed_submission",
     "run_queued_here",
     "run_study_here",
+    "submit_study",
     "trial_design",
+    "trial_hardware",
     "trial_model",
     "trials_csv",
 ]

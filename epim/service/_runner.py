@@ -31,6 +31,7 @@ from epim.errors import InputError
 from epim.search import Progress, RunResult, StudyDriver, StudyLimits, StudySpec
 from epim.search.executors import Executor, ProcessExecutor, make_executor
 from epim.service._owner import is_dead_here, new_owner
+from epim.service._progress_log import ProgressLog
 from epim.service._retry import DatabaseRetry, DatabaseUnavailableError
 from epim.service._store import SqlStudyStore
 from epim.service._study import make_accuracy, prepare_submission
@@ -355,22 +356,29 @@ class Runner:
 
     def _run_study(self, row: results.StudyRow, item: _Active,
                    on_progress: Callable[[Progress], None] | None = None) -> None:
+        lines = ProgressLog(row.id, row.name)  # a line per batch where INFO is logged
+
+        def report(progress: Progress) -> None:
+            lines(progress)
+            if on_progress is not None:
+                on_progress(progress)
+
         try:
-            outcome = self._drive(row, item, on_progress)
+            outcome = self._drive(row, item, report)
         except (results.LostClaimError, DatabaseUnavailableError) as exc:
             log.warning("study %s left to another runner: %s", row.id, exc)
             return
         except Exception as exc:  # the study fails, the runner goes on
             log.exception("study %s failed", row.id)
-            self._finish(row.id, "failed", public_error(exc))
+            self._finish(row.id, "failed", public_error(exc), lines=lines)
             return
         elapsed = outcome.progress.elapsed_s
         if item.lost.is_set():
             log.warning("study %s was taken over by another runner", row.id)
         elif item.cancel.is_set() and outcome.reason == "stopped":
-            self._finish(row.id, "cancelled", elapsed_s=elapsed)
+            self._finish(row.id, "cancelled", elapsed_s=elapsed, lines=lines)
         elif outcome.reason in ("trials", "timeout", "evaluations"):
-            self._finish(row.id, "completed", elapsed_s=elapsed)
+            self._finish(row.id, "completed", elapsed_s=elapsed, lines=lines)
         else:  # this runner is stopping: leave the study to be resumed
             self._release(row.id, elapsed)
 
@@ -407,11 +415,14 @@ class Runner:
         return result
 
     def _finish(self, study_id: int, status: str, error: str | None = None, *,
-                elapsed_s: float | None = None) -> None:
+                elapsed_s: float | None = None, lines: ProgressLog | None = None) -> None:
         try:
             if self.db(results.finish_study, self.database_url, study_id, self.owner, status,
                        error, elapsed_s=elapsed_s):
-                log.info("study %s %s", study_id, status)
+                if lines is not None:
+                    lines.finished(status, error, elapsed_s)
+                else:
+                    log.info("study %s %s", study_id, status)
         except DatabaseUnavailableError:
             log.warning("study %s could not be marked %s (database unavailable)", study_id,
                         status)

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from epim import results
 from epim.datasets import check_named_dataset, dataset_shape
 from epim.errors import InputError
 from epim.search import (
@@ -235,3 +239,139 @@ def make_accuracy(spec: StudySpec, data_roots: Mapping[str, Path] | None = None,
                          data_root=None if root is None else (data_roots or {})[root],
                          checkpoint=None if spec.accuracy.checkpoint is None
                          else resolve_checkpoint(spec.accuracy.checkpoint, checkpoints or {}))
+
+
+@dataclass(frozen=True)
+class Submission:
+    """A stored submission: the study, and what the submitter should be told.
+
+    Attributes:
+        row: The study (new, or the one an ``Idempotency-Key`` named before).
+        duplicate_of: Id of an older study with the same spec (same name and settings), if
+            any; the submission was stored all the same (a second, identical study).
+        replayed: True if ``row`` was created by an earlier request with the same
+            ``Idempotency-Key``: nothing was stored this time.
+
+    """
+
+    row: results.StudyRow
+    duplicate_of: int | None = None
+    replayed: bool = False
+
+
+class IdempotencyKeyError(InputError):
+    """An ``Idempotency-Key`` used before for another spec, or for a deleted study."""
+
+
+#: Artifact kind of the ``Idempotency-Key`` records (``epim_artifacts``: key -> study).
+IDEMPOTENCY_KIND = "idempotency"
+_KEY_PREFIX = "idempotency:"
+
+
+def canonical_spec(spec: StudySpec) -> dict[str, Any]:
+    """The spec as it is stored: every default filled in, JSON types (compared for duplicates)."""
+    document: dict[str, Any] = spec.model_dump(mode="json")
+    return document
+
+
+def _withdraw(url: str, study_id: int) -> None:
+    """Remove a study stored a moment ago (still queued: cancelled at once, then deleted)."""
+    results.request_cancel(url, study_id)
+    results.delete_study(url, study_id)
+
+
+def _spec_digest(document: Mapping[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()
+
+
+def _key_record(key: str) -> str:
+    """The artifact key of an ``Idempotency-Key`` (its SHA-256, so any text fits 64 chars)."""
+    digest = hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
+    return _KEY_PREFIX + digest[:64 - len(_KEY_PREFIX)]
+
+
+def find_duplicate(url: str, spec: StudySpec) -> results.StudyRow | None:
+    """The newest stored study whose spec is ``spec`` (the name included), or ``None``.
+
+    Only studies of the same name are read (the name is indexed); each stored spec is
+    validated again so that one stored before a field got its default still compares equal.
+    Deleted studies are gone from the store, so they never count.
+    """
+    document = canonical_spec(spec)
+    for row in results.list_studies(url, name=spec.name, limit=1000).items:
+        stored = row.spec
+        if stored != document:
+            try:
+                stored = canonical_spec(StudySpec.model_validate(stored, strict=False))
+            except ValueError:  # a spec this version no longer reads: not the same
+                continue
+        if stored == document:
+            found: results.StudyRow = row
+            return found
+    return None
+
+
+def replayed_submission(url: str, spec: StudySpec, idempotency_key: str | None
+                        ) -> Submission | None:
+    """The study an earlier request with this ``Idempotency-Key`` created, or ``None``.
+
+    Raises:
+        IdempotencyKeyError: If the key was used for another spec, or its study was deleted.
+
+    """
+    if not idempotency_key:
+        return None
+    data = results.load_artifact(url, _key_record(idempotency_key))
+    if data is None:
+        return None
+    record = json.loads(data)
+    if record["spec"] != _spec_digest(canonical_spec(spec)):
+        raise IdempotencyKeyError(
+            f"this Idempotency-Key was used for another spec (study {record['study_id']})",
+            field="Idempotency-Key", expected="a new key for a new spec")
+    row = results.get_study(url, int(record["study_id"]))
+    if row is None:
+        raise IdempotencyKeyError(
+            f"the study this Idempotency-Key created ({record['study_id']}) was deleted",
+            field="Idempotency-Key", expected="a new key to submit the spec again")
+    return Submission(row, replayed=True)
+
+
+def submit_study(url: str, spec: StudySpec, *, idempotency_key: str | None = None
+                 ) -> Submission:
+    """Store a checked spec (``prepare_submission``) as a queued study.
+
+    With an ``Idempotency-Key`` the study is recorded under it: a repeated request with the
+    same key and spec gets the same study back (:func:`replayed_submission`), also when two
+    such requests race. Without one, a spec equal to a stored study's is stored again, and
+    ``duplicate_of`` names the older study so the submitter is told.
+
+    Raises:
+        IdempotencyKeyError: If the key was used for another spec, or its study was deleted.
+
+    """
+    replay = replayed_submission(url, spec, idempotency_key)
+    if replay is not None:
+        return replay
+    duplicate = find_duplicate(url, spec)
+    document = canonical_spec(spec)
+    network = spec.network if isinstance(spec.network, str) else str(spec.network["name"])
+    row = results.create_study(url, name=spec.name, spec=document,
+                               n_trials=spec.budget.n_trials, network=network)
+    if idempotency_key:
+        record = json.dumps({"study_id": row.id, "spec": _spec_digest(document)})
+        try:
+            results.save_artifact(url, _key_record(idempotency_key), IDEMPOTENCY_KIND,
+                                  record.encode())
+        except Exception:  # the same key, stored at the same instant by another request
+            if results.load_artifact(url, _key_record(idempotency_key)) is None:
+                raise
+        try:
+            winner = replayed_submission(url, spec, idempotency_key)
+        except IdempotencyKeyError:  # a racing request with another spec took the key
+            _withdraw(url, row.id)
+            raise
+        if winner is not None and winner.row.id != row.id:  # a racing request won
+            _withdraw(url, row.id)
+            return winner
+    return Submission(row, duplicate_of=None if duplicate is None else duplicate.id)

@@ -181,6 +181,10 @@ def test_serve_creates_sqlite_runs_studies_and_releases_them_on_sigterm(tmp_path
         wait_for(lambda: httpx.get(f"{base}/studies/{served}").json()["status"]
                  == "completed", 120, "the served study did not complete")
         assert httpx.get(f"{base}/studies/{served}/pareto").json()["trials"]
+        # the terminal says what the runner child does: a line per batch, one at the end
+        wait_for(lambda: f"study {served} (served) completed: 20/20 trials" in log_of(server),
+                 10, "no 'completed' line on the terminal")
+        assert f"study {served} (served): 10/20 trials" in log_of(server)
         slow = httpx.post(f"{base}/studies", json={  # a timeout: still released, not done
             **ACCURACY_SPEC, "name": "slow",
             "budget": {"n_trials": 400, "timeout_s": 3600}}).json()["id"]

@@ -6,7 +6,7 @@ import json
 import time
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, HTTPException, Path, Query, Request, Response, status
+from fastapi import APIRouter, Body, Header, HTTPException, Path, Query, Request, Response, status
 from fastapi.responses import RedirectResponse
 from pydantic import BaseModel
 
@@ -21,6 +21,7 @@ from epim.api._schemas import (
     References,
     StudiesPage,
     StudyCreate,
+    StudyCreated,
     StudyPublic,
     TrialDetail,
     TrialsPage,
@@ -29,6 +30,7 @@ from epim.api._views import pareto_svg, study_public, study_summary, trial_publi
 from epim.errors import InputError
 from epim.search import Metric
 from epim.service import (
+    IdempotencyKeyError,
     choose_axes,
     design_text,
     history_document,
@@ -38,6 +40,8 @@ from epim.service import (
     profile_document,
     project_front,
     reference_designs,
+    replayed_submission,
+    submit_study,
     trial_model,
     trials_csv,
 )
@@ -79,27 +83,38 @@ def _limit(settings: Settings, limit: int) -> int:
     return limit
 
 
-@router.post("", status_code=status.HTTP_202_ACCEPTED, response_model=StudyPublic,
+@router.post("", status_code=status.HTTP_202_ACCEPTED, response_model=StudyCreated,
              dependencies=[WriteAccess],
              summary="Submit a study (queued; a runner picks it up)")
 def create_study(settings: SettingsDep, response: Response,
-                 spec: Annotated[StudyCreate, Body(examples=[STUDY_EXAMPLE])]) -> StudyPublic:
+                 spec: Annotated[StudyCreate, Body(examples=[STUDY_EXAMPLE])],
+                 idempotency_key: Annotated[str | None, Header(
+                     alias="Idempotency-Key", min_length=1, max_length=255,
+                     description="Repeating a request with the same key and spec returns "
+                     "the study it created (Idempotent-Replayed: true).")] = None
+                 ) -> StudyCreated:
     """Validate the spec completely, store it as ``queued``, return it with ``Location``.
 
     Network, hardware, space and dataset are resolved now: a spec that would fail later gets
-    422 here, with the field path.
+    422 here, with the field path. ``duplicate_of`` names an older study of the same spec.
     """
-    prepare_submission(spec, limits=settings.limits(), data_roots=settings.data_roots,
-                       checkpoints=settings.checkpoints)
-    if results.count_studies(settings.database_url, "queued") >= settings.max_queued:
-        raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS,
-                            f"{settings.max_queued} studies are already queued; try later")
-    network = spec.network if isinstance(spec.network, str) else str(spec.network["name"])
-    row = results.create_study(settings.database_url, name=spec.name,
-                               spec=spec.model_dump(mode="json"),
-                               n_trials=spec.budget.n_trials, network=network)
-    response.headers["Location"] = f"/studies/{row.id}"
-    return study_public(row)
+    url = settings.database_url
+    try:
+        done = replayed_submission(url, spec, idempotency_key)
+        if done is None:
+            prepare_submission(spec, limits=settings.limits(), data_roots=settings.data_roots,
+                               checkpoints=settings.checkpoints)
+            if results.count_studies(url, "queued") >= settings.max_queued:
+                raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS,
+                                    f"{settings.max_queued} studies are already queued; "
+                                    "try later")
+            done = submit_study(url, spec, idempotency_key=idempotency_key)
+    except IdempotencyKeyError as exc:
+        raise _unprocessable(["header", "Idempotency-Key"], exc.message) from None
+    response.headers["Location"] = f"/studies/{done.row.id}"
+    if done.replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return StudyCreated(**study_public(done.row).model_dump(), duplicate_of=done.duplicate_of)
 
 
 @router.get("", response_model=StudiesPage, dependencies=[ReadAccess],
