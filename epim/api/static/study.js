@@ -86,9 +86,9 @@ async function load() {
   for (const r of [state.refs.dense, ...state.refs.uniform]) if (r) Object.keys(r.metrics).forEach(m => metricNames.add(m));
   // any metric can be an axis (objectives first); standard errors are drawn as error bars
   const others = [...metricNames].filter(m => !names.includes(m) && !m.endsWith("_se") && m !== "score_reference");
+  fillSelect($("#x"), [...names, ...others], 0);
+  fillSelect($("#y"), [...names, ...others], 1);
   for (const q of ["#x", "#y"]) addOptions($(q), [...names, ...others]);
-  fillSelect($("#x"), names, 0);
-  fillSelect($("#y"), names, 1);
   const genes = hardwareGenes();
   const colours = [["", "none"], ["feasibility", "feasibility"], ...genes.map(g => [`hw/${g}`, `hardware: ${g}`])];
   fillSelect($("#colour"), [...names, ...others], 2, colours);
@@ -183,7 +183,7 @@ function draw() {
   if (!pts.length) el("text", { x: box.x0 + 12, y: box.y1 + 18, class: "empty" }, svg).textContent = emptyNote();
   // colour scale
   let colourOf = t => (t.on_front ? "#cc3311" : t.feasible ? "#4477aa" : "#bbbbbb");
-  const legend = [["#cc3311", "front (feasible, non-dominated)"], ["#4477aa", "feasible"], ["#bbbbbb", "infeasible"]];
+  const legend = [["#cc3311", "front (feasible, non-dominated)"], ["#4477aa", "feasible"], ["#bbbbbb", "grey = infeasible"]];
   let colourNote = "";
   let categories = [];
   if (colour.startsWith("hw/")) {  // a hardware gene: one colour per value; infeasible stays grey
