@@ -12,6 +12,17 @@ from epim.search import HIGHER_IS_BETTER
 from epim.service import objectives, project_front, reference_designs
 
 
+def _loaded(row: results.StudyRow, column: str) -> str | None:
+    """A column's value if the row has it loaded, else ``None``.
+
+    For columns a store may lack (``phase``, written by runs that announce their phases) or
+    a listing may not load: reading an unloaded column of a row whose session has closed
+    would raise instead.
+    """
+    value = vars(row).get(column)
+    return None if value is None else str(value)
+
+
 def study_summary(row: results.StudyRow) -> StudySummary:
     """A study row as listings show it."""
     base = f"/studies/{row.id}"
@@ -20,7 +31,9 @@ def study_summary(row: results.StudyRow) -> StudySummary:
         progress=StudyProgress(completed_trials=row.completed_trials,
                                feasible_trials=row.feasible_trials,
                                failed_trials=row.failed_trials, n_trials=row.n_trials,
-                               front_size=row.front_size, elapsed_s=row.elapsed_s),
+                               front_size=row.front_size, elapsed_s=row.elapsed_s,
+                               phase=_loaded(row, "phase"),
+                               phase_detail=_loaded(row, "phase_detail")),
         hypervolume=row.hypervolume, best=dict(row.best or {}), created_at=row.created_at,
         started_at=row.started_at, finished_at=row.finished_at, error=row.error,
         cancel_requested=row.cancel_requested,

@@ -29,7 +29,7 @@ const direction = m => (state.study.spec.objectives.find(o => o.metric === m) ||
 // The study's progress in words: its phase while no trial is stored (dense start, profile,
 // references, ...), counters after.
 function statusLine(s) {
-  const p = s.progress, phase = p.phase ?? s.phase;
+  const p = s.progress, phase = phaseText(s);
   const running = s.status === "queued" || s.status === "running";
   const what = running && phase ? `${s.status} (${phase})` : s.status;
   const trials = running && !p.completed_trials
@@ -39,6 +39,14 @@ function statusLine(s) {
   const elapsed = p.elapsed_s ? ` · ${p.elapsed_s < 120 ? `${p.elapsed_s.toFixed(0)} s` : `${(p.elapsed_s / 60).toFixed(1)} min`}` : "";
   return `${what}: ${trials}${elapsed} · network ${s.network} · sampler ${s.spec.sampler.name}` +
     (s.error ? ` · error: ${s.error}` : "");
+}
+
+// The run's phase in words ("dense start: pretraining the dense proxy"), or "".
+function phaseText(s) {
+  const p = s.progress, phase = p.phase ?? s.phase;
+  if (!phase) return "";
+  const detail = p.phase_detail ?? s.phase_detail;
+  return String(phase).replace(/_/g, " ") + (detail ? `: ${detail}` : "");
 }
 
 // Hardware genes the study searches (space.hardware; the chip budget is not a gene).
@@ -264,7 +272,7 @@ function draw() {
 }
 
 function emptyNote() {
-  const s = state.study, phase = s.progress.phase ?? s.phase;
+  const s = state.study, phase = phaseText(s);
   const now = s.status === "queued" ? "queued" : phase ? `${phase} in progress` : s.status;
   return `no completed trials yet (${now})${$("#refs").checked ? "; the references are known already" : ""}`;
 }
