@@ -206,7 +206,9 @@ function draw() {
     const lo = Math.min(...vs), hi = Math.max(...vs);
     colourOf = t => (Number.isFinite(t.values[colour]) ? ramp(hi > lo ? (t.values[colour] - lo) / (hi - lo) : 0.5) : "#bbbbbb");
     const u = unitFor(colour, vs);
-    colourNote = `colour: ${metricLabel(colour)} from ${formatValue(colour, lo, u)} (dark) to ${formatValue(colour, hi, u)} (yellow); front points ringed in red`;
+    colourNote = vs.length
+      ? `colour: ${metricLabel(colour)} from ${formatValue(colour, lo, u)} (dark) to ${formatValue(colour, hi, u)} (yellow); front points ringed in red`
+      : `colour: ${metricLabel(colour)} (no values yet)`;
   }
   // error bars: one standard error either side, where trials carry one (``<metric>_se``)
   const bars = el("g", { class: "error-bars" }, svg);
@@ -272,7 +274,7 @@ function draw() {
 }
 
 function emptyNote() {
-  const s = state.study, phase = phaseText(s);
+  const s = state.study, phase = phaseText(s).replace(/:.*$/, "");
   const now = s.status === "queued" ? "queued" : phase ? `${phase} in progress` : s.status;
   return `no completed trials yet (${now})${$("#refs").checked ? "; the references are known already" : ""}`;
 }
