@@ -257,6 +257,10 @@ def test_front_table_sorts_and_axes_change(page: Page, server: dict[str, Any]) -
     assert [front[n]["values"]["latency_s"] for n in numbers] == sorted(latencies, reverse=True)
     page.select_option("#y", "accuracy")
     expect(page.locator("#chart .y-label")).to_contain_text("proxy accuracy (%)")
+    # one error bar per trial that carries a standard error of its accuracy
+    trials = _api(server, "/studies/1/trials?limit=1000")["items"]
+    assert page.locator("#chart .error-bar").count() == sum(
+        t["state"] == "complete" and "accuracy_se" in t["values"] for t in trials)
     page.select_option("#show", "front")
     assert page.locator("circle.pt").count() == len(front)
     # a metric that is not an objective is an axis too
