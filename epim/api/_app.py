@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import parse_qsl
 
+import fastapi_offline
 from fastapi import FastAPI, Request, status
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.openapi.docs import get_redoc_html
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -147,6 +151,7 @@ def create_app(settings: Settings | None = None, *,
 
     # Swagger UI and ReDoc from the assets fastapi-offline ships: /docs renders offline.
     app = FastAPIOffline(
+        redoc_url=None,  # served below, with its bundle's CDN logo replaced
         lifespan=lifespan,
         title="EPIM Search",
         summary="Design-space search for epitome-based PIM CNN accelerators",
@@ -190,6 +195,8 @@ def create_app(settings: Settings | None = None, *,
     def root() -> RedirectResponse:
         return RedirectResponse("/ui/")
 
+    add_redoc(app)
+
     for module in (studies, catalog, health, ui):
         app.include_router(module.router)
     app.mount("/ui/static", StaticFiles(directory=ui.STATIC_DIR), name="ui-static")
@@ -199,10 +206,42 @@ def create_app(settings: Settings | None = None, *,
     return app
 
 
+#: ReDoc's bundle (shipped by fastapi-offline) draws "API docs by Redocly" with a logo from
+#: its CDN, which the pages' policy refuses (a console error); served here with that logo as
+#: an inline image instead, so /redoc loads nothing but this server's assets.
+REDOC_BUNDLE = Path(fastapi_offline.__file__).parent / "static" / "redoc.standalone.js"
+REDOC_CDN_LOGO = b"https://cdn.redoc.ly/redoc/logo-mini.svg"
+REDOC_LOGO = (b"data:image/svg+xml,%3Csvg xmlns='http://www.w3.org/2000/svg' width='1' "
+              b"height='1'/%3E")
+
+
+@functools.cache
+def redoc_bundle() -> bytes:
+    """ReDoc's standalone bundle without requests to other hosts."""
+    return REDOC_BUNDLE.read_bytes().replace(REDOC_CDN_LOGO, REDOC_LOGO)
+
+
+def add_redoc(app: FastAPI) -> None:
+    """``/redoc``: ReDoc on this server's assets only."""
+
+    @app.get("/redoc/redoc.standalone.js", include_in_schema=False)
+    def redoc_script() -> Response:
+        return Response(redoc_bundle(), media_type="text/javascript",
+                        headers={"Cache-Control": "public, max-age=3600"})
+
+    @app.get("/redoc", include_in_schema=False)
+    def redoc_page(request: Request) -> HTMLResponse:
+        root = request.scope.get("root_path", "")
+        return get_redoc_html(openapi_url=f"{root}{app.openapi_url}",
+                              title=f"{app.title} - ReDoc",
+                              redoc_js_url=f"{root}/redoc/redoc.standalone.js",
+                              redoc_favicon_url=f"{root}/static-offline-docs/favicon.png",
+                              with_google_fonts=False)
+
+
 #: What the HTML pages may load: this server only (the docs' and the explorer's assets are
 #: served by the app), inline styles and the docs' inline start-up scripts, data: images,
-#: blob: workers (ReDoc). ReDoc's decorative logo from its CDN is refused here, before any
-#: request, and the page hides it.
+#: blob: workers (ReDoc).
 PAGE_POLICY = ("default-src 'self'; script-src 'self' 'unsafe-inline'; "
                "style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
                "worker-src 'self' blob:; connect-src 'self'; frame-ancestors 'none'")

@@ -21,6 +21,9 @@ class StudyProgress(BaseModel):
     n_trials: int
     front_size: int
     elapsed_s: float = Field(description="Wall time the study has run, over all runs (s).")
+    phase: str | None = Field(None, description="What the run is doing now (dense_start, "
+                              "references, profile, screening, training, ...), where known.")
+    phase_detail: str | None = Field(None, description="One line on the phase, for people.")
 
 
 class StudySummary(BaseModel):

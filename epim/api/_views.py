@@ -1,12 +1,26 @@
-"""Row -> schema conversions and the Pareto chart (shared by the routers)."""
+"""Row -> schema conversions and the study's chart (shared by the routers)."""
 
 from __future__ import annotations
 
-import html
 from typing import Any
 
 from epim import results
+from epim.api._chart import draw_pareto
+from epim.api._figure import Figure
 from epim.api._schemas import StudyProgress, StudyPublic, StudySummary, TrialPublic
+from epim.search import HIGHER_IS_BETTER
+from epim.service import objectives, project_front, reference_designs
+
+
+def _loaded(row: results.StudyRow, column: str) -> str | None:
+    """A column's value if the row has it loaded, else ``None``.
+
+    For columns a store may lack (``phase``, written by runs that announce their phases) or
+    a listing may not load: reading an unloaded column of a row whose session has closed
+    would raise instead.
+    """
+    value = vars(row).get(column)
+    return None if value is None else str(value)
 
 
 def study_summary(row: results.StudyRow) -> StudySummary:
@@ -17,7 +31,9 @@ def study_summary(row: results.StudyRow) -> StudySummary:
         progress=StudyProgress(completed_trials=row.completed_trials,
                                feasible_trials=row.feasible_trials,
                                failed_trials=row.failed_trials, n_trials=row.n_trials,
-                               front_size=row.front_size, elapsed_s=row.elapsed_s),
+                               front_size=row.front_size, elapsed_s=row.elapsed_s,
+                               phase=_loaded(row, "phase"),
+                               phase_detail=_loaded(row, "phase_detail")),
         hypervolume=row.hypervolume, best=dict(row.best or {}), created_at=row.created_at,
         started_at=row.started_at, finished_at=row.finished_at, error=row.error,
         cancel_requested=row.cancel_requested,
@@ -42,57 +58,27 @@ def trial_public(row: results.TrialRow) -> TrialPublic:
                        node=row.node, error=row.error)
 
 
-def pareto_svg(points: list[tuple[int, bool, dict[str, Any]]], front: list[int],
-               x: dict[str, str], y: dict[str, str], title: str) -> str:
-    """A scatter of all trials (feasible blue, infeasible grey) with the front in red."""
-    width, height, pad = 720, 480, 64
-    xs = [float(m[x["metric"]]) for _, _, m in points if x["metric"] in m]
-    ys = [float(m[y["metric"]]) for _, _, m in points if y["metric"] in m]
-    lo_x, hi_x = (min(xs), max(xs)) if xs else (0.0, 1.0)
-    lo_y, hi_y = (min(ys), max(ys)) if ys else (0.0, 1.0)
-    span_x, span_y = (hi_x - lo_x) or 1.0, (hi_y - lo_y) or 1.0
+def chart_axes(spec: dict[str, Any], x: str | None, y: str | None) -> list[dict[str, str]]:
+    """The chart's two axes: objectives by default, any metric where asked.
 
-    def px(value: float) -> float:
-        return pad + (value - lo_x) / span_x * (width - 2 * pad)
+    A metric that is not an objective gets its natural direction (higher is better for
+    accuracy and the reductions). Without ``x`` and ``y``: the first two objectives.
+    """
+    names = {a["metric"]: a for a in objectives(spec)}
+    first = list(names)
+    x = x or next((m for m in first if m != y), y or first[0])
+    y = y or next((m for m in first if m != x), x)
+    return [names.get(m) or {"metric": m, "direction": "maximize" if m in HIGHER_IS_BETTER
+                             else "minimize"} for m in (x, y)]
 
-    def py(value: float) -> float:
-        return height - pad - (value - lo_y) / span_y * (height - 2 * pad)
 
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-             f'viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="12">',
-             f'<title>{html.escape(title)}</title>',
-             f'<rect width="{width}" height="{height}" fill="white"/>',
-             f'<line x1="{pad}" y1="{height - pad}" x2="{width - pad}" y2="{height - pad}" '
-             'stroke="black"/>',
-             f'<line x1="{pad}" y1="{pad}" x2="{pad}" y2="{height - pad}" stroke="black"/>',
-             f'<text x="{width / 2}" y="{height - 20}" text-anchor="middle">'
-             f'{html.escape(x["metric"])} ({x["direction"]})</text>',
-             f'<text x="18" y="{height / 2}" text-anchor="middle" transform="rotate(-90 18 '
-             f'{height / 2})">{html.escape(y["metric"])} ({y["direction"]})</text>',
-             f'<text x="{pad}" y="{height - pad + 16}">{lo_x:.3g}</text>',
-             f'<text x="{width - pad}" y="{height - pad + 16}" text-anchor="end">'
-             f'{hi_x:.3g}</text>',
-             f'<text x="{pad - 6}" y="{height - pad}" text-anchor="end">{lo_y:.3g}</text>',
-             f'<text x="{pad - 6}" y="{pad + 4}" text-anchor="end">{hi_y:.3g}</text>']
-    front_set = set(front)
-    for number, feasible, metrics in points:
-        if x["metric"] not in metrics or y["metric"] not in metrics or number in front_set:
-            continue
-        colour = "#4477aa" if feasible else "#bbbbbb"
-        kind = "feasible" if feasible else "infeasible"
-        parts.append(f'<circle class="{kind}" cx="{px(float(metrics[x["metric"]])):.1f}" '
-                     f'cy="{py(float(metrics[y["metric"]])):.1f}" r="3" fill="{colour}">'
-                     f'<title>trial {number}</title></circle>')
-    on_front = sorted(((float(m[x["metric"]]), float(m[y["metric"]]), n)
-                       for n, _, m in points if n in front_set))
-    if on_front:
-        path = " ".join(f"{px(a):.1f},{py(b):.1f}" for a, b, _ in on_front)
-        parts.append(f'<polyline points="{path}" fill="none" stroke="#cc3311" '
-                     'stroke-width="1.5"/>')
-        for a, b, n in on_front:
-            parts.append(f'<circle class="front" cx="{px(a):.1f}" cy="{py(b):.1f}" r="5" '
-                         f'fill="#cc3311"><title>trial {n} (front)</title></circle>')
-    parts.append(f'<text x="{width - pad}" y="{pad - 20}" text-anchor="end">'
-                 f'<tspan fill="#cc3311">front</tspan> · <tspan fill="#4477aa">feasible'
-                 f'</tspan> · <tspan fill="#999999">infeasible</tspan></text></svg>')
-    return "\n".join(parts)
+def pareto_figure(url: str, row: results.StudyRow, axes: list[dict[str, str]]) -> Figure:
+    """The study's chart on two axes.
+
+    Every completed trial, the front on those axes, the references (the uniform hand
+    designs and the dense baseline) and error bars where trials carry standard errors.
+    """
+    points = results.all_trial_points(url, row.id)
+    front = project_front([(n, m) for n, f, m in points if f], axes[:2])
+    return draw_pareto(points, front, axes[0], axes[1], reference_designs(url, row),
+                       f"Study {row.id}: {row.name} ({row.network})")

@@ -89,24 +89,37 @@ def layer_view(row: results.StudyRow, trial: results.TrialRow) -> list[dict[str,
     return view
 
 
+def dense_costs(prepared: PreparedStudy) -> dict[str, float]:
+    """The dense design's cost metrics (SI units), as the driver stores them in its baseline.
+
+    Known from the spec alone, so the references are there before the study's run stores
+    its baseline (which adds the dense proxy's accuracy when the study trains one).
+    """
+    bits = prepared.spec.baseline_bits
+    dense = DesignBatch.dense(prepared.network, 1, weight_bits=bits, act_bits=bits)
+    unit = {"crossbar_area_m2": 1.0, "energy_j": 1.0, "latency_s": 1.0}
+    metrics = cost_metrics(prepared.model.evaluate(dense), unit, prepared.spec.latency_mode)
+    return {k: float(v[0]) for k, v in metrics.items() if not k.endswith("_reduction")}
+
+
 def reference_designs(url: str, row: results.StudyRow) -> dict[str, Any]:
     """The dense baseline and the uniform hand designs of the study's space, with metrics.
 
     A uniform design's metrics are its cost metrics from the study's cost model; where the
     study evaluated the same design as a trial, that trial's number and metrics (accuracy
-    included) are given instead.
+    included) are given instead. Before the run stores the dense baseline (a queued study,
+    or one in its dense start), the dense design's costs come from the spec
+    (:func:`dense_costs`), so the references are known from the study's first second.
 
     Returns:
         ``{"dense": {"label", "metrics"} | None, "uniform": [{"label", "rank",
         "weight_bits", "trial", "metrics", "design"}]}``.
 
     """
-    baseline = (row.baseline or {}).get("metrics")
-    if not baseline:
-        return {"dense": None, "uniform": []}
-    dense = {"label": f"dense {row.spec.get('baseline_bits', 16)}-bit",
-             "metrics": {k: float(v) for k, v in baseline.items()}}
     prepared = prepared_study(row)
+    baseline = (row.baseline or {}).get("metrics") or dense_costs(prepared)
+    dense = {"label": f"dense {prepared.spec.baseline_bits}-bit",
+             "metrics": {k: float(v) for k, v in baseline.items()}}
     choices = prepared.space.uniform_choices()
     if not choices:
         return {"dense": dense, "uniform": []}

@@ -32,6 +32,7 @@ from epim.space import design_from_dict
 from epim.workloads import get_network
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "studies"
 STUDY = """
 name: {name}
 network: {network}
@@ -70,8 +71,8 @@ def _epim(args: list[str], env: dict[str, str]) -> None:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    """``epim serve`` with two finished studies of ResNet-20: 1 (NSGA-II, area, latency and
-    proxy accuracy), 2 (random, cost only)."""
+    """``epim serve`` with three finished studies of ResNet-20: 1 (NSGA-II, area, latency and
+    proxy accuracy), 2 (random, cost only), 3 (hardware co-search, cost only)."""
     assert Path(CHROMIUM).exists(), "Debian's chromium is missing: `make test` installs it"
     root = tmp_path_factory.mktemp("browser")
     url = f"sqlite:///{root / 'epim.db'}"
@@ -84,6 +85,10 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
         spec.write_text(STUDY.format(name=name, network=network, objectives=objectives,
                                      sampler=sampler, trials=trials) + accuracy)
         _epim(["study", "run", str(spec)], env)
+    cosearch = yaml.safe_load((EXAMPLES / "hardware-cosearch.yaml").read_text())
+    cosearch.update(budget={"n_trials": 40}, batch_size=20)
+    (root / "cosearch.yaml").write_text(yaml.safe_dump(cosearch))
+    _epim(["study", "run", str(root / "cosearch.yaml")], env)
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
     process = subprocess.Popen([sys.executable, "-m", "epim.cli", "serve", "--port",
@@ -173,6 +178,12 @@ def test_study_page_shows_the_front_with_units_and_the_best_design(
     assert page.locator("#chart .ref.dense").count() == 1
     refs = _api(server, "/studies/1/references")
     assert page.locator("#chart .ref.uniform").count() == len(refs["uniform"])
+    # the dense design, far larger than every trial, is pinned with an arrow and its values
+    largest = max(t["values"]["crossbar_area_m2"] for t in trials if t["state"] == "complete")
+    assert refs["dense"]["metrics"]["crossbar_area_m2"] > 1.5 * largest
+    cue = page.text_content("#chart .off-scale-label") or ""
+    assert cue.startswith("dense 16-bit off the chart: ") and "mm²" in cue
+    assert page.locator("#chart .off-scale path").count() == 1  # the arrowhead
     # the best design (the knee of the front) is selected on load, per layer
     assert "knee" in page.inner_text("#selected-label")
     compute = len(get_network("resnet20").compute_layers)
@@ -246,16 +257,29 @@ def test_front_table_sorts_and_axes_change(page: Page, server: dict[str, Any]) -
     assert [front[n]["values"]["latency_s"] for n in numbers] == sorted(latencies, reverse=True)
     page.select_option("#y", "accuracy")
     expect(page.locator("#chart .y-label")).to_contain_text("proxy accuracy (%)")
+    # one error bar per trial that carries a standard error of its accuracy
+    trials = _api(server, "/studies/1/trials?limit=1000")["items"]
+    assert page.locator("#chart .error-bar").count() == sum(
+        t["state"] == "complete" and "accuracy_se" in t["values"] for t in trials)
     page.select_option("#show", "front")
     assert page.locator("circle.pt").count() == len(front)
+    # a metric that is not an objective is an axis too
+    page.select_option("#show", "all")
+    page.select_option("#x", "energy_j")
+    expect(page.locator("#chart .x-label")).to_contain_text(re.compile(r"^energy \((µ|m)J\)"))
+    assert page.get_attribute("#pdf-link", "href") == \
+        "/studies/1/pareto.pdf?x=energy_j&y=accuracy"
+    page.select_option("#colour", "feasibility")
+    assert "grey = infeasible" in page.inner_text("#legend")
 
 
 def test_compare_two_studies(page: Page, server: dict[str, Any]) -> None:
     page.goto(f"{server['base']}/ui/")
-    assert page.locator("#studies tbody tr").count() == 2
-    page.select_option("select[name=a]", "1")
-    page.select_option("select[name=b]", "2")
-    page.click("text=compare")
+    assert page.locator("#studies tbody tr").count() == 3
+    page.goto(f"{server['base']}/ui/compare")  # no studies named: a picker, not a 422
+    page.select_option("#pick-a", "1")
+    page.select_option("#pick-b", "2")
+    page.click("#pick button")
     page.wait_for_selector("#summary tbody tr")
     fronts = [_api(server, f"/studies/{i}/pareto?x=crossbar_area_m2&y=latency_s")
               for i in (1, 2)]
@@ -272,12 +296,18 @@ def test_live_updates_while_a_study_runs(page: Page, server: dict[str, Any]) -> 
     page.goto(f"{server['base']}/ui/studies/{created['id']}")
     expect(page.locator("#status")).to_contain_text(re.compile("queued|running"))
     first = page.inner_text("#status")
+    # the references are known from the spec: drawn before the study has a baseline or trials
+    assert page.locator("#chart .ref.uniform").count() == \
+        len(_api(server, f"/studies/{created['id']}/references")["uniform"]) > 0
     expect(page.locator("#status")).to_have_text(re.compile("^completed"), timeout=240_000)
     assert page.inner_text("#status") != first
     assert page.locator("circle.pt").count() == 1500  # redrawn without a reload
 
 
 def test_docs_render_offline(page: Page, server: dict[str, Any]) -> None:
+    console: list[str] = []
+    page.on("console", lambda m: console.append(f"{page.url}: {m.text}")
+            if m.type == "error" else None)
     page.goto(f"{server['base']}/docs")
     page.wait_for_selector(".opblock", timeout=30_000)
     assert page.locator(".opblock").count() >= 10
@@ -287,3 +317,39 @@ def test_docs_render_offline(page: Page, server: dict[str, Any]) -> None:
     page.wait_for_selector("h1", timeout=30_000)
     assert "EPIM Search" in page.inner_text("h1")
     assert page.locator("text=Submit a study").count() >= 1
+    page.wait_for_selector("text=API docs by Redocly")  # where its CDN logo was refused
+    page.wait_for_timeout(300)
+    assert not console, console
+
+
+def test_hardware_cosearch_colours_points_by_a_gene(page: Page,
+                                                    server: dict[str, Any]) -> None:
+    trials = _api(server, "/studies/3/trials?limit=1000")["items"]
+    page.goto(f"{server['base']}/ui/studies/3")
+    page.wait_for_selector("#hardware tr")
+    assert page.locator("#colour").input_value() == "hw/xbar_size"
+    genes = page.eval_on_selector_all(
+        "circle.pt", "cs => cs.map(c => [Number(c.dataset.number), c.dataset.gene])")
+    by_number = {t["number"]: t for t in trials}
+    assert genes and all(str(by_number[n]["design"]["hardware"]["xbar_size"]) == g
+                         for n, g in genes)
+    values = sorted({g for _, g in genes})
+    legend = page.inner_text("#legend")
+    assert all(f"xbar_size = {v}" in legend for v in values) and "grey = infeasible" in legend
+    fills: dict[str, set[str]] = {g: set() for g in values}
+    for n, g in genes:
+        if by_number[n]["feasible"]:
+            fills[g].add(page.get_attribute(f'circle.pt[data-number="{n}"]', "fill") or "")
+    assert all(len(f) == 1 for f in fills.values() if f)  # one colour per value
+    assert len(set().union(*fills.values())) == sum(1 for f in fills.values() if f)
+    # the selected design's hardware and weight copies
+    number = int(page.inner_text("#selected-label").split()[1])
+    hardware = by_number[number]["design"]["hardware"]
+    rows = page.eval_on_selector_all(
+        "#hardware tr", "rs => rs.map(r => [r.cells[0].innerText, r.cells[1].innerText])")
+    assert dict(rows) == {k: str(v) for k, v in hardware.items()}
+    copies = page.eval_on_selector_all("#layers tbody tr",
+                                       "rs => rs.map(r => r.cells[8].innerText)")
+    layers = by_number[number]["design"]["layers"]
+    assert copies == [str(layers[name].get("replication", 1)) for name in layers]
+

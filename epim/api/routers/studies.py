@@ -26,7 +26,13 @@ from epim.api._schemas import (
     TrialDetail,
     TrialsPage,
 )
-from epim.api._views import pareto_svg, study_public, study_summary, trial_public
+from epim.api._views import (
+    chart_axes,
+    pareto_figure,
+    study_public,
+    study_summary,
+    trial_public,
+)
 from epim.errors import InputError
 from epim.search import Metric
 from epim.service import (
@@ -38,7 +44,6 @@ from epim.service import (
     pareto_document,
     prepare_submission,
     profile_document,
-    project_front,
     reference_designs,
     replayed_submission,
     submit_study,
@@ -332,20 +337,28 @@ def pareto(settings: SettingsDep, study_id: StudyId,
 
 
 @router.get("/{study_id}/pareto.svg", dependencies=[ReadAccess],
-            summary="A chart of the front (feasible and infeasible trials distinguished)",
+            summary="The study's chart (trials, front, references) as SVG",
             response_class=Response, responses={200: {"content": {"image/svg+xml": {}}}})
 def pareto_chart(settings: SettingsDep, study_id: StudyId,
                  x: Annotated[Metric | None, Query()] = None,
                  y: Annotated[Metric | None, Query()] = None) -> Response:
-    """SVG scatter of every completed trial; the front on the chosen axes in red."""
+    """Every completed trial, the front on the chosen axes, the references; units, grid."""
     row = _study(settings, study_id)
-    axes = _axes(row, x, y)
-    if len(axes) == 1:
-        axes = [axes[0], axes[0]]
-    points = results.all_trial_points(settings.database_url, study_id)
-    front = project_front([(n, m) for n, f, m in points if f], axes[:2])
-    svg = pareto_svg(points, front, axes[0], axes[1], f"study {row.id}: {row.name}")
-    return Response(svg, media_type="image/svg+xml")
+    figure = pareto_figure(settings.database_url, row, chart_axes(row.spec, x, y))
+    return Response(figure.svg(), media_type="image/svg+xml")
+
+
+@router.get("/{study_id}/pareto.pdf", dependencies=[ReadAccess],
+            summary="The study's chart (trials, front, references) as PDF",
+            response_class=Response, responses={200: {"content": {"application/pdf": {}}}})
+def pareto_chart_pdf(settings: SettingsDep, study_id: StudyId,
+                     x: Annotated[Metric | None, Query()] = None,
+                     y: Annotated[Metric | None, Query()] = None) -> Response:
+    """The chart of ``pareto.svg`` as a one-page PDF."""
+    row = _study(settings, study_id)
+    figure = pareto_figure(settings.database_url, row, chart_axes(row.spec, x, y))
+    return Response(figure.pdf(), media_type="application/pdf", headers={
+        "Content-Disposition": f'inline; filename="study-{study_id}-pareto.pdf"'})
 
 
 @router.get("/{study_id}/export", dependencies=[ReadAccess], summary="All trials as CSV or JSON",

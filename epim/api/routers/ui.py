@@ -129,10 +129,21 @@ def study_page(settings: SettingsDep, study_id: int, request: Request,
 
 
 @router.get("/compare", response_class=HTMLResponse)
-def compare_page(settings: SettingsDep, request: Request, a: int, b: int,
-                 session: Session = None) -> Response:
-    """Two studies' fronts on shared axes, and their hypervolume histories."""
+def compare_page(settings: SettingsDep, request: Request, a: int | None = None,
+                 b: int | None = None, session: Session = None) -> Response:
+    """Two studies' fronts on shared axes, and their hypervolume histories.
+
+    Without ``a`` and ``b`` (or with one of them): a form to pick the two studies.
+    """
     if not _allowed(settings, request, session):
         return _login_redirect(request)
+    if a is None or b is None:
+        given = a if a is not None else b
+        chosen = None if given is None else _study_or_404(settings, given)
+        studies = results.list_studies(settings.database_url, limit=200).items
+        first = chosen.id if chosen is not None else (studies[0].id if studies else None)
+        second = next((s.id for s in studies if s.id != first), None)
+        return _render(request, "compare_pick.html", studies=studies, a=first, b=second,
+                       logged_in=session is not None)
     return _render(request, "compare.html", a=_study_or_404(settings, a),
                    b=_study_or_404(settings, b), logged_in=session is not None)

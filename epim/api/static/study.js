@@ -26,6 +26,43 @@ async function allTrials() {
 const objectives = () => state.study.spec.objectives.map(o => o.metric);
 const direction = m => (state.study.spec.objectives.find(o => o.metric === m) || {}).direction;
 
+// The study's progress in words: its phase while no trial is stored (dense start, profile,
+// references, ...), counters after.
+function statusLine(s) {
+  const p = s.progress, phase = phaseText(s);
+  const running = s.status === "queued" || s.status === "running";
+  const what = running && phase ? `${s.status} (${phase})` : s.status;
+  const trials = running && !p.completed_trials
+    ? `no trials stored yet of ${p.n_trials}${phase ? "" : " (the run starts with the dense baseline)"}`
+    : `${p.completed_trials}/${p.n_trials} trials, ${p.feasible_trials} feasible, front ${p.front_size}, ` +
+      `hypervolume ${s.hypervolume.toFixed(4)}`;
+  const elapsed = p.elapsed_s ? ` · ${p.elapsed_s < 120 ? `${p.elapsed_s.toFixed(0)} s` : `${(p.elapsed_s / 60).toFixed(1)} min`}` : "";
+  return `${what}: ${trials}${elapsed} · network ${s.network} · sampler ${s.spec.sampler.name}` +
+    (s.error ? ` · error: ${s.error}` : "");
+}
+
+// The run's phase in words ("dense start: pretraining the dense proxy"), or "".
+function phaseText(s) {
+  const p = s.progress, phase = p.phase ?? s.phase;
+  if (!phase) return "";
+  const detail = p.phase_detail ?? s.phase_detail;
+  return String(phase).replace(/_/g, " ") + (detail ? `: ${detail}` : "");
+}
+
+// Hardware genes the study searches (space.hardware; the chip budget is not a gene).
+function hardwareGenes() {
+  const hw = (state.study.spec.space || {}).hardware || {};
+  return Object.keys(hw).filter(g => Array.isArray(hw[g]) && !g.startsWith("max_"));
+}
+const geneOf = (t, gene) => ((t.design || {}).hardware || {})[gene];
+
+// Options for metrics that appeared since the select was filled.
+function addOptions(sel, names) {
+  if (!sel.options.length) return;
+  const have = new Set([...sel.options].map(o => o.value));
+  names.filter(m => !have.has(m)).forEach(m => sel.add(new Option(metricLabel(m), m)));
+}
+
 function fillSelect(sel, names, index, extra = []) {
   if (sel.options.length) return;
   for (const [v, label] of extra) sel.add(new Option(label, v));
@@ -36,26 +73,38 @@ function fillSelect(sel, names, index, extra = []) {
 async function load() {
   try {
     state.study = await get(`/studies/${id}`);
+    // the references are known from the spec before any trial; refetched while the study
+    // runs (its baseline gains the dense proxy's accuracy, uniform designs become trials)
+    const finished = state.refs && !["queued", "running"].includes(state.study.status);
     const [trials, refs, history] = await Promise.all([
-      allTrials(), state.refs ? state.refs : get(`/studies/${id}/references`),
+      allTrials(), finished && state.refsFinal ? state.refs : get(`/studies/${id}/references`),
       get(`/studies/${id}/history`)]);
+    state.refsFinal = !["queued", "running"].includes(state.study.status);
     state.trials = trials; state.refs = refs; state.history = history;
     state.front = trials.filter(t => t.on_front);
   } catch (err) {
     $("#status").textContent = `could not load the study: ${err.message}`;
     return;
   }
-  const s = state.study, p = s.progress;
-  $("#status").textContent = `${s.status}: ${p.completed_trials}/${p.n_trials} trials, ` +
-    `${p.feasible_trials} feasible, front ${p.front_size}, hypervolume ${s.hypervolume.toFixed(4)}` +
-    ` · network ${s.network} · sampler ${s.spec.sampler.name}` + (s.error ? ` · error: ${s.error}` : "");
+  const s = state.study;
+  $("#status").textContent = statusLine(s);
   const names = objectives();
-  const metricNames = Object.keys(state.trials.find(t => t.state === "complete")?.values || {});
-  fillSelect($("#x"), names, 0);
-  fillSelect($("#y"), names, 1);
-  const others = metricNames.filter(m => !names.includes(m));
-  fillSelect($("#colour"), [...names, ...others], 2, [["", "none"], ["feasibility", "feasibility"]]);
-  if (names.length < 3 && $("#colour").value !== "feasibility" && !state.colourChosen) $("#colour").value = "feasibility";
+  const metricNames = new Set();
+  for (const t of state.trials) if (t.state === "complete") Object.keys(t.values).forEach(m => metricNames.add(m));
+  for (const r of [state.refs.dense, ...state.refs.uniform]) if (r) Object.keys(r.metrics).forEach(m => metricNames.add(m));
+  // any metric can be an axis (objectives first); standard errors are drawn as error bars
+  const others = [...metricNames].filter(m => !names.includes(m) && !m.endsWith("_se") && m !== "score_reference");
+  fillSelect($("#x"), [...names, ...others], 0);
+  fillSelect($("#y"), [...names, ...others], 1);
+  for (const q of ["#x", "#y"]) addOptions($(q), [...names, ...others]);
+  const genes = hardwareGenes();
+  const colours = [["", "none"], ["feasibility", "feasibility"], ...genes.map(g => [`hw/${g}`, `hardware: ${g}`])];
+  fillSelect($("#colour"), [...names, ...others], 2, colours);
+  addOptions($("#colour"), [...names, ...others]);
+  if (!state.colourChosen) {
+    if (genes.length) $("#colour").value = `hw/${genes[0]}`;
+    else if (names.length < 3) $("#colour").value = "feasibility";
+  }
   draw();
   table();
   drawHistory();
@@ -119,29 +168,60 @@ function tipLines(title, values) {
 function draw() {
   const x = $("#x").value, y = $("#y").value, colour = $("#colour").value;
   $("#svg-link").href = `/studies/${id}/pareto.svg?x=${x}&y=${y}`;
+  $("#pdf-link").href = `/studies/${id}/pareto.pdf?x=${x}&y=${y}`;
   const svg = $("#chart"); svg.innerHTML = "";
   const pts = shownTrials().filter(t => x in t.values && y in t.values);
   const refs = referencePoints(x, y);
   // the axes cover the trials and the uniform designs; the dense baseline, often far off,
   // is pinned to the chart's edge when it lies outside (its tooltip gives its values)
   const full = refs.filter(r => r.kind !== "dense" && x in r.metrics && y in r.metrics);
-  if (!pts.length && !full.length) {
-    el("text", { x: 40, y: 40 }, svg).textContent = "no completed trials yet";
+  const se = (t, m) => t.values[`${m}_se`];
+  const spread = (m) => pts.flatMap(t => Number.isFinite(se(t, m)) ? [t.values[m] - se(t, m), t.values[m] + se(t, m)] : [t.values[m]]);
+  const dense = refs.find(r => r.kind === "dense" && x in r.metrics && y in r.metrics);
+  if (!pts.length && !full.length && !dense) {
+    el("text", { x: 40, y: 40, class: "empty" }, svg).textContent = emptyNote();
+    legendFor([], "", refs.length > 0);
     return;
   }
+  // no trials and no uniform design on both axes: the axes are the dense baseline's
+  const axisRefs = full.length || pts.length ? full : [dense];
   const { sx, sy, box } = axes(svg, { xMetric: x, yMetric: y,
-    xValues: [...pts.map(t => t.values[x]), ...full.map(r => r.metrics[x])],
-    yValues: [...pts.map(t => t.values[y]), ...full.map(r => r.metrics[y])] });
+    xValues: [...spread(x), ...axisRefs.map(r => r.metrics[x])],
+    yValues: [...spread(y), ...axisRefs.map(r => r.metrics[y])] });
+  if (!pts.length) el("text", { x: box.x0 + 12, y: box.y1 + 18, class: "empty" }, svg).textContent = emptyNote();
   // colour scale
   let colourOf = t => (t.on_front ? "#cc3311" : t.feasible ? "#4477aa" : "#bbbbbb");
-  const legend = [["#cc3311", "front (feasible, non-dominated)"], ["#4477aa", "feasible"], ["#bbbbbb", "infeasible"]];
+  const legend = [["#cc3311", "front (feasible, non-dominated)"], ["#4477aa", "feasible"], ["#bbbbbb", "grey = infeasible"]];
   let colourNote = "";
-  if (colour && colour !== "feasibility") {
+  let categories = [];
+  if (colour.startsWith("hw/")) {  // a hardware gene: one colour per value; infeasible stays grey
+    const gene = colour.slice(3);
+    const values = [...new Set(pts.map(t => geneOf(t, gene)))].sort((a, b) => (a ?? -1) - (b ?? -1));
+    const palette = ["#4477aa", "#ee6677", "#228833", "#ccbb44", "#66ccee", "#aa3377", "#332288", "#999933"];
+    categories = values.map((v, i) => [palette[i % palette.length], `${gene} = ${v ?? "preset"}`]);
+    colourOf = t => (t.feasible ? palette[values.indexOf(geneOf(t, gene)) % palette.length] : "#bbbbbb");
+    colourNote = `colour: hardware gene ${gene}; grey = infeasible; front points ringed in red`;
+  } else if (colour && colour !== "feasibility") {
     const vs = pts.map(t => t.values[colour]).filter(Number.isFinite);
     const lo = Math.min(...vs), hi = Math.max(...vs);
     colourOf = t => (Number.isFinite(t.values[colour]) ? ramp(hi > lo ? (t.values[colour] - lo) / (hi - lo) : 0.5) : "#bbbbbb");
     const u = unitFor(colour, vs);
-    colourNote = `colour: ${metricLabel(colour)} from ${formatValue(colour, lo, u)} (dark) to ${formatValue(colour, hi, u)} (yellow); front points ringed in red`;
+    colourNote = vs.length
+      ? `colour: ${metricLabel(colour)} from ${formatValue(colour, lo, u)} (dark) to ${formatValue(colour, hi, u)} (yellow); front points ringed in red`
+      : `colour: ${metricLabel(colour)} (no values yet)`;
+  }
+  // error bars: one standard error either side, where trials carry one (``<metric>_se``)
+  const bars = el("g", { class: "error-bars" }, svg);
+  for (const t of pts) {
+    const cx = sx(t.values[x]), cy = sy(t.values[y]);
+    if (Number.isFinite(se(t, y))) {
+      const a = sy(t.values[y] - se(t, y)), b = sy(t.values[y] + se(t, y));
+      el("path", { d: `M${cx},${a}V${b}M${cx - 3},${a}h6M${cx - 3},${b}h6`, class: "error-bar", stroke: colourOf(t) }, bars);
+    }
+    if (Number.isFinite(se(t, x))) {
+      const a = sx(t.values[x] - se(t, x)), b = sx(t.values[x] + se(t, x));
+      el("path", { d: `M${a},${cy}H${b}M${a},${cy - 3}v6M${b},${cy - 3}v6`, class: "error-bar", stroke: colourOf(t) }, bars);
+    }
   }
   const layer = el("g", { class: "points" }, svg);
   const ordered = [...pts].sort((a, b) => a.on_front - b.on_front);
@@ -150,9 +230,10 @@ function draw() {
       r: t.on_front ? 6 : 3.5, fill: colourOf(t), class: `pt${t.on_front ? " front" : ""}`,
       "data-number": t.number, "fill-opacity": t.on_front ? 1 : 0.75 }, layer);
     if (t.on_front && colour && colour !== "feasibility") { c.setAttribute("stroke", "#cc3311"); c.setAttribute("stroke-width", 2); }
+    if (colour.startsWith("hw/")) c.dataset.gene = geneOf(t, colour.slice(3)) ?? "preset";
     if (state.selected === t.number) { c.setAttribute("stroke", "#000"); c.setAttribute("stroke-width", 2.5); c.classList.add("selected"); }
     c.addEventListener("click", () => select(t.number, true));
-    c.addEventListener("mousemove", e => showTip(e, tipLines(`trial ${t.number}${t.on_front ? " (front)" : ""}${t.feasible ? "" : " (infeasible)"}`, t.values)));
+    c.addEventListener("mousemove", e => showTip(e, [...tipLines(`trial ${t.number}${t.on_front ? " (front)" : ""}${t.feasible ? "" : " (infeasible)"}`, t.values), ...hardwareLines(t.design)]));
     c.addEventListener("mouseleave", hideTip);
   }
   // references: markers where both axes are known, rules where one is
@@ -163,9 +244,14 @@ function draw() {
     let node;
     if (hasX && hasY) {
       const rawX = sx(r.metrics[x]), rawY = sy(r.metrics[y]);
-      const cx = Math.min(Math.max(rawX, box.x0 + 8), box.x1 - 8);
-      const cy = Math.min(Math.max(rawY, box.y1 + 8), box.y0 - 8);
-      if (cx !== rawX || cy !== rawY) r = { ...r, label: `${r.label} (off the chart, pinned to its edge)` };
+      const inset = r.kind === "dense" ? 26 : 8;
+      const inside = rawX >= box.x0 && rawX <= box.x1 && rawY >= box.y1 && rawY <= box.y0;
+      const cx = inside ? rawX : Math.min(Math.max(rawX, box.x0 + inset), box.x1 - inset);
+      const cy = inside ? rawY : Math.min(Math.max(rawY, box.y1 + inset), box.y0 - inset);
+      if (!inside) {
+        r = { ...r, label: `${r.label} (off the chart, pinned to its edge)` };
+        if (r.kind === "dense") offScale(refLayer, r, cx, cy, rawX, rawY, box, x, y);
+      }
       node = r.kind === "dense"
         ? el("path", { d: `M${cx},${cy - 8}L${cx + 2.4},${cy - 2.5}L${cx + 8},${cy - 2.5}L${cx + 3.6},${cy + 1.5}L${cx + 5.2},${cy + 7.5}L${cx},${cy + 4}L${cx - 5.2},${cy + 7.5}L${cx - 3.6},${cy + 1.5}L${cx - 8},${cy - 2.5}L${cx - 2.4},${cy - 2.5}Z`, fill: colourRef, class: "ref dense" }, refLayer)
         : el("rect", { x: cx - 4, y: cy - 4, width: 8, height: 8, fill: "none", stroke: colourRef, "stroke-width": 1.5, transform: `rotate(45 ${cx} ${cy})`, class: "ref uniform" }, refLayer);
@@ -182,18 +268,50 @@ function draw() {
     node.addEventListener("mouseleave", hideTip);
     if (r.trial !== null && r.trial !== undefined) node.addEventListener("click", () => select(r.trial, true));
   }
-  const items = colourNote ? [["#cc3311", "front"]] : legend;
+  const items = categories.length ? [...categories, ["#bbbbbb", "grey = infeasible"]]
+    : colourNote ? [["#cc3311", "front"], ["#bbbbbb", "grey = infeasible (no value)"]] : legend;
+  legendFor(items, colourNote, refs.length > 0, $("#chart .error-bar") !== null);
+}
+
+function emptyNote() {
+  const s = state.study, phase = phaseText(s).replace(/:.*$/, "");
+  const now = s.status === "queued" ? "queued" : phase ? `${phase} in progress` : s.status;
+  return `no completed trials yet (${now})${$("#refs").checked ? "; the references are known already" : ""}`;
+}
+
+function legendFor(items, colourNote, refs, errorBars = false) {
   $("#legend").innerHTML = "";
   for (const [c, label] of items) {
     const span = document.createElement("span"); span.style.setProperty("--c", c); span.textContent = label;
     $("#legend").appendChild(span);
   }
-  if (colourNote) { const n = document.createElement("em"); n.textContent = colourNote; $("#legend").appendChild(n); }
-  if (refs.length) {
-    const n = document.createElement("em");
-    n.textContent = "★ dense baseline, ◇ uniform hand designs (dashed line: known on one axis only)";
-    $("#legend").appendChild(n);
+  const notes = [colourNote,
+    refs ? "★ dense baseline (an arrow and its values when off the chart), ◇ uniform hand designs (dashed line: known on one axis only)" : "",
+    errorBars ? "bars: ±1 standard error" : ""];
+  for (const text of notes.filter(Boolean)) {
+    const n = document.createElement("em"); n.textContent = text; $("#legend").appendChild(n);
   }
+}
+
+// The dense baseline off the chart: an arrow from its pinned star towards where it lies,
+// and its values beside it.
+function offScale(layer, r, cx, cy, rawX, rawY, box, x, y) {
+  const dx = rawX - cx, dy = rawY - cy, n = Math.hypot(dx, dy) || 1, ux = dx / n, uy = dy / n;
+  const tip = [cx + ux * 23, cy + uy * 23], side = [-uy, ux];
+  const g = el("g", { class: "off-scale" }, layer);
+  el("line", { x1: cx + ux * 10, y1: cy + uy * 10, x2: tip[0], y2: tip[1], stroke: "#000", "stroke-width": 1.5 }, g);
+  el("path", { d: `M${tip[0]},${tip[1]}L${tip[0] - ux * 7 + side[0] * 4},${tip[1] - uy * 7 + side[1] * 4}L${tip[0] - ux * 7 - side[0] * 4},${tip[1] - uy * 7 - side[1] * 4}Z`, fill: "#000" }, g);
+  const right = cx > (box.x0 + box.x1) / 2, top = cy < (box.y0 + box.y1) / 2;
+  const label = el("text", { x: right ? cx - 12 : cx + 12, y: top ? cy + 20 : cy - 12,
+    "text-anchor": right ? "end" : "start", class: "off-scale-label" }, g);
+  label.textContent = `${r.label.replace(/ \(off.*$/, "")} off the chart: ${formatValue(x, r.metrics[x])}, ${formatValue(y, r.metrics[y])}`;
+}
+
+// A design's hardware genes (hardware co-search), for tooltips and the selected design.
+function hardwareLines(design) {
+  const hw = (design || {}).hardware;
+  if (!hw || !Object.keys(hw).length) return [];
+  return [`hardware: ${Object.entries(hw).map(([k, v]) => `${k} ${v}`).join(", ")}`];
 }
 
 function table() {
@@ -256,12 +374,20 @@ async function select(number, byUser) {
     ` · <a id="design-yaml" href="${base}/design?format=yaml">design (YAML)</a>` +
     ` · <a id="design-json" href="${base}/design?format=json">design (JSON)</a>` +
     ` · <a id="model-link" href="${base}/model">model (.pt, trainable)</a></p>` +
-    `<table class="grid metrics">${rows}</table>`;
-  layerTable(t.layers);
+    hardwarePanel(t.design) + `<table class="grid metrics">${rows}</table>`;
+  layerTable(t.layers, t.design);
   draw(); table();
 }
 
-function layerTable(layers) {
+function hardwarePanel(design) {
+  const genes = hardwareGenes(), hw = (design || {}).hardware || {};
+  if (!genes.length && !Object.keys(hw).length) return "";
+  const names = [...new Set([...genes, ...Object.keys(hw)])];
+  const cells = names.map(g => `<tr><th class="left">${esc(g)}</th><td>${esc(hw[g] ?? "as the preset")}</td></tr>`).join("");
+  return `<h3>Hardware</h3><table id="hardware" class="grid metrics">${cells}</table>`;
+}
+
+function layerTable(layers, design) {
   const compute = layers.filter(l => l.epitome_in !== null && l.epitome_in !== undefined);
   $("#layers-wrap").hidden = !compute.length;
   const most = Math.max(1, ...compute.map(l => l.crossbars));
@@ -276,6 +402,7 @@ function layerTable(layers) {
       [`${l.epitome_h}×${l.epitome_w}${l.epitome_h !== l.kernel_h ? ` (dense ${l.kernel_h}×${l.kernel_w})` : ""}`, ""],
       [`<span class="strip" style="background:${ramp(Math.sqrt(kept))}"></span> ${(100 * kept).toPrecision(3)}%`, ""],
       [l.weight_bits, ""], [l.act_bits, ""],
+      [((design || {}).layers || {})[l.name]?.replication ?? 1, ""],
       [formatValue("latency_s", l.latency_s), ""], [formatValue("energy_j", l.energy_j), ""]];
     tr.innerHTML = cells.map(([v, cls]) => `<td class="${cls}">${v}</td>`).join("");
     tbody.appendChild(tr);
