@@ -520,6 +520,80 @@ def list_trials(url: str, study_id: int, *, offset: int = 0, limit: int = 50,
         return Page([found[i] for i in page if i in found], total)
 
 
+def trial_page_keys(url: str, study_id: int, *, offset: int = 0, limit: int = 50,
+                    sort: str | None = None, descending: bool = False,
+                    feasible: bool | None = None) -> Page:
+    """The page :func:`list_trials` gives, as ``(number, on_front)`` pairs only.
+
+    For readers that keep the rest of each trial (it never changes once stored, only its
+    ``on_front`` does: ``epim.api``'s fragments); the same order, paging and total.
+    """
+    with session_scope(url) as session:
+        where = [TrialRow.study_id == study_id]
+        if feasible is not None:
+            where.append(TrialRow.feasible.is_(feasible))
+        total = int(session.scalar(select(func.count()).select_from(TrialRow).where(*where))
+                    or 0)
+        keys = select(TrialRow.number, TrialRow.on_front).where(*where)
+        if sort is None:
+            order = TrialRow.number.desc() if descending else TrialRow.number.asc()
+            rows = session.execute(keys.order_by(order).offset(offset).limit(limit)).all()
+            return Page([(int(n), bool(f)) for n, f in rows], total)
+        key = (url, study_id, sort, descending, feasible, total)
+        for cached in (True, False):  # a kept order that no longer fits is computed again
+            ids = SORTED_IDS.get(key) if cached else None
+            if ids is None:
+                metric = TrialRow.metrics[sort].as_float()
+                order = metric.desc() if descending else metric.asc()
+                ids = array("q", session.scalars(
+                    select(TrialRow.id).where(*where).order_by(order.nulls_last(),
+                                                               TrialRow.number)))
+                SORTED_IDS.put(key, ids)
+            page = list(ids[offset:offset + limit])
+            found = {int(i): (int(n), bool(f)) for i, n, f in session.execute(
+                select(TrialRow.id, TrialRow.number, TrialRow.on_front).where(
+                    TrialRow.study_id == study_id, TrialRow.id.in_(page)))} if page else {}
+            if len(found) == len(page):
+                break
+        return Page([found[i] for i in page if i in found], total)
+
+
+def count_trials(url: str, study_id: int, state: str | None = None) -> int:
+    """How many trials (of ``state``) the study has stored.
+
+    Trials are only ever added, so the count identifies the set of stored trials (and the
+    front flags, which a batch rewrites in the transaction that adds its trials).
+    """
+    with session_scope(url) as session:
+        query = select(func.count()).select_from(TrialRow).where(TrialRow.study_id == study_id)
+        if state is not None:
+            query = query.where(TrialRow.state == state)
+        return int(session.scalar(query) or 0)
+
+
+def front_numbers(url: str, study_id: int) -> list[int]:
+    """Numbers of the study's current feasible Pareto front, ascending."""
+    with session_scope(url) as session:
+        return sorted(int(n) for n in session.scalars(select(TrialRow.number).where(
+            TrialRow.study_id == study_id, TrialRow.on_front.is_(True))))
+
+
+def trial_points_after(url: str, study_id: int, after_id: int = 0
+                       ) -> list[tuple[int, int, bool, dict[str, Any]]]:
+    """``(id, number, feasible, metrics)`` of the completed trials with ids above ``after_id``.
+
+    By id: a reader that keeps the points reads only the trials stored since (a study's
+    trials get increasing ids, one runner storing its batches in turn).
+    """
+    with session_scope(url) as session:
+        rows = session.execute(select(TrialRow.id, TrialRow.number, TrialRow.feasible,
+                                      TrialRow.metrics)
+                               .where(TrialRow.study_id == study_id,
+                                      TrialRow.state == "complete", TrialRow.id > after_id)
+                               .order_by(TrialRow.id)).all()
+        return [(int(i), int(n), bool(f), dict(m)) for i, n, f, m in rows]
+
+
 def trials_by_numbers(url: str, study_id: int, numbers: Collection[int]) -> list[TrialRow]:
     """The study's trials of these numbers, by number (listing columns only)."""
     if not numbers:

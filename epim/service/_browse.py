@@ -7,9 +7,13 @@ and ``GET /studies/{id}/pareto`` give the same document.
 from __future__ import annotations
 
 import json
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from epim import results
 from epim.errors import InputError
@@ -84,27 +88,136 @@ def project_front(points: list[tuple[int, dict[str, Any]]], axes: list[dict[str,
     return [usable[i][0] for i in front_indices(values, [a["direction"] for a in axes])]
 
 
+@dataclass
+class TrialPoints:
+    """Numbers, feasibility and metrics of a study's completed trials, as arrays.
+
+    ``columns`` holds, per metric asked for, its values (NaN where a trial lacks it) and
+    where it is present; built on first use.
+    """
+
+    max_id: int
+    numbers: npt.NDArray[np.int64]
+    feasible: npt.NDArray[np.bool_]
+    metrics: list[dict[str, Any]]
+    columns: dict[str, tuple[npt.NDArray[np.float64], npt.NDArray[np.bool_]]] = field(
+        default_factory=dict)
+
+    def column(self, metric: str) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.bool_]]:
+        """The metric's values over the trials (NaN where absent) and where it is present."""
+        found = self.columns.get(metric)
+        if found is None:
+            present = np.fromiter((metric in m for m in self.metrics), bool, len(self.metrics))
+            values = np.fromiter((float(m[metric]) if metric in m else np.nan
+                                  for m in self.metrics), np.float64, len(self.metrics))
+            found = self.columns[metric] = (values, present)
+        return found
+
+    def front(self, axes: list[dict[str, str]]) -> tuple[list[int], npt.NDArray[np.float64]]:
+        """The feasible trials' front on ``axes``: its numbers (ascending) and raw values.
+
+        The same front as :func:`project_front` over the feasible trials.
+        """
+        usable = self.feasible.copy()
+        columns = []
+        for axis in axes:
+            values, present = self.column(axis["metric"])
+            usable &= present
+            columns.append(values)
+        if not usable.any():
+            return [], np.zeros((0, len(axes)))
+        values = np.stack(columns, axis=1)[usable]
+        numbers = self.numbers[usable]
+        kept = front_indices(values, [a["direction"] for a in axes])
+        order = np.argsort(numbers[kept], kind="stable")
+        return [int(n) for n in numbers[kept][order]], values[kept][order]
+
+
+class _PointsCache:
+    """Each study's :class:`TrialPoints`, brought up to date by reading new trials only.
+
+    Kept for a few studies at once (at most ``max_points`` points in all, least recently
+    used dropped first). Keyed by database, study id and creation time (a new database at the
+    same URL never sees another's points).
+    """
+
+    def __init__(self, max_points: int = 1_000_000) -> None:
+        self.max_points = max_points
+        self._items: OrderedDict[tuple[Any, ...], TrialPoints] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def points(self, url: str, row: results.StudyRow) -> TrialPoints:
+        """The study's completed trials now (one count query when nothing was added)."""
+        key = (url, row.id, row.created_at)
+        with self._lock:
+            kept = self._items.get(key)
+        count = results.count_trials(url, row.id, "complete")
+        if kept is None or len(kept.metrics) != count:
+            kept = self._extend(url, row.id, kept, count)
+            with self._lock:
+                self._items[key] = kept
+                self._items.move_to_end(key)
+                while len(self._items) > 1 and sum(
+                        len(p.metrics) for p in self._items.values()) > self.max_points:
+                    self._items.popitem(last=False)
+        return kept
+
+    @staticmethod
+    def _extend(url: str, study_id: int, kept: TrialPoints | None, count: int) -> TrialPoints:
+        after = 0 if kept is None or len(kept.metrics) > count else kept.max_id
+        new = results.trial_points_after(url, study_id, after)
+        if after and len(kept.metrics) + len(new) != count:  # type: ignore[union-attr]
+            after, new = 0, results.trial_points_after(url, study_id, 0)  # read them all
+        base = kept if after and kept is not None else None
+        numbers = np.fromiter((n for _, n, _, _ in new), np.int64, len(new))
+        feasible = np.fromiter((f for _, _, f, _ in new), bool, len(new))
+        metrics = [m for _, _, _, m in new]
+        if base is not None:
+            numbers = np.concatenate([base.numbers, numbers])
+            feasible = np.concatenate([base.feasible, feasible])
+            metrics = base.metrics + metrics
+        max_id = new[-1][0] if new else (base.max_id if base is not None else 0)
+        return TrialPoints(max_id, numbers, feasible, metrics)
+
+
+#: Completed trials' points per study (projections of the front onto chosen objectives).
+POINTS = _PointsCache()
+
+
+def pareto_front(url: str, row: results.StudyRow, x: str | None = None,
+                 y: str | None = None) -> tuple[list[dict[str, str]], float, list[int]]:
+    """The feasible front of a study: its objectives, hypervolume and trial numbers.
+
+    With ``x``/``y`` the front is projected on those objectives (over the completed trials'
+    points, kept between calls: :data:`POINTS`) and the hypervolume is the projected
+    front's (in the study's normalization); otherwise it is the stored front.
+
+    Raises:
+        InputError: ``field`` ``x`` or ``y``, if it is not an objective of the study.
+
+    """
+    axes = choose_axes(row.spec, x, y)
+    if x is None and y is None:
+        return axes, row.hypervolume, results.front_numbers(url, row.id)
+    numbers, values = POINTS.points(url, row).front(axes)
+    hypervolume = normalized_hypervolume(values, [a["metric"] for a in axes],
+                                         [a["direction"] for a in axes],
+                                         (row.baseline or {}).get("metrics", {}))
+    return axes, hypervolume, numbers
+
+
 def pareto_document(url: str, row: results.StudyRow, x: str | None = None,
                     y: str | None = None) -> dict[str, Any]:
     """The feasible front of a study: ``{objectives, hypervolume, trials}``.
 
     With ``x``/``y`` the front is projected on those objectives and the hypervolume is the
-    projected front's (in the study's normalization).
+    projected front's (in the study's normalization): :func:`pareto_front`.
     """
-    axes = choose_axes(row.spec, x, y)
-    hypervolume = row.hypervolume
-    if x is None and y is None:
-        front = results.front_trials(url, row.id)
-    else:
-        points = [(n, m) for n, f, m in results.all_trial_points(url, row.id) if f]
-        front = results.trials_by_numbers(url, row.id, project_front(points, axes))
-        metrics = [a["metric"] for a in axes]
-        hypervolume = normalized_hypervolume(
-            [[t.metrics[m] for m in metrics] for t in front], metrics,
-            [a["direction"] for a in axes], (row.baseline or {}).get("metrics", {}))
+    axes, hypervolume, numbers = pareto_front(url, row, x, y)
+    front = results.trials_by_numbers(url, row.id, numbers)
     return {"objectives": axes, "hypervolume": hypervolume,
             "trials": [{"number": t.number, "values": t.metrics, "design": t.design}
-                       for t in sorted(front, key=lambda t: t.number)]}
+                       for t in front]}
 
 
 def trials_csv(trials: list[results.TrialRow]) -> str:

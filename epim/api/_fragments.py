@@ -1,0 +1,148 @@
+"""The JSON of the read paths, serialized once per stored trial and kept.
+
+A stored trial never changes but for its ``on_front`` flag (trials are only ever added, and
+a batch rewrites the front flags in the transaction that adds its trials). So the JSON of a
+trial as a listing shows it (``TrialPublic``) and as a front shows it (``ParetoTrial``) is
+serialized once, through the response schemas (the bytes FastAPI would send), and kept; a
+page is joined from these fragments with each trial's current ``on_front``. Documents that
+depend on the whole set of stored trials (a front, a projection) are kept under the
+study's trial count and hypervolume, which change with every stored batch.
+
+Everything is keyed by database URL, study id and the study's creation time: a database
+created again at the same URL never sees another's trials.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Hashable, Iterable
+from typing import Any
+
+from epim import results
+from epim.api._schemas import ParetoTrial
+from epim.api._views import trial_public
+
+#: The ``on_front`` member of a serialized ``TrialPublic`` (serialized with ``false``).
+_ON_FRONT = b',"on_front":false,'
+
+
+class ByteCache:
+    """A thread-safe LRU of byte strings, bounded by the bytes it holds."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self._items: OrderedDict[Hashable, tuple[bytes, ...]] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def get(self, key: Hashable) -> tuple[bytes, ...] | None:
+        """The kept value of ``key``, or ``None``."""
+        with self._lock:
+            value = self._items.get(key)
+            if value is not None:
+                self._items.move_to_end(key)
+            return value
+
+    def put(self, key: Hashable, value: tuple[bytes, ...]) -> None:
+        """Keep ``value``; drop the least recently used values past the bound."""
+        size = sum(map(len, value))
+        if size > self.max_bytes:
+            return
+        with self._lock:
+            old = self._items.pop(key, None)
+            self._bytes += size - (sum(map(len, old)) if old is not None else 0)
+            self._items[key] = value
+            while self._bytes > self.max_bytes:
+                _, dropped = self._items.popitem(last=False)
+                self._bytes -= sum(map(len, dropped))
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held now."""
+        return self._bytes
+
+    def clear(self) -> None:
+        """Forget everything."""
+        with self._lock:
+            self._items.clear()
+            self._bytes = 0
+
+
+#: Serialized trials: ``TrialPublic`` split around ``on_front``, and ``ParetoTrial``.
+TRIALS = ByteCache(128 * 2**20)
+#: Whole documents under a study's trial count (the default front, projections).
+DOCUMENTS = ByteCache(32 * 2**20)
+
+
+def study_key(url: str, row: results.StudyRow) -> tuple[Any, ...]:
+    """What identifies a study's stored trials across databases and re-created databases."""
+    return (url, row.id, row.created_at)
+
+
+def _listed(trial: results.TrialRow) -> tuple[bytes, bytes]:
+    public = trial_public(trial)
+    public.on_front = False
+    head, found, tail = public.model_dump_json().encode().partition(_ON_FRONT)
+    assert found, "TrialPublic has on_front after number, state and feasible"
+    return head + b',"on_front":', b"," + tail
+
+
+def _fronted(trial: results.TrialRow) -> tuple[bytes]:
+    return (ParetoTrial(number=trial.number, values=trial.metrics, design=trial.design)
+            .model_dump_json().encode(),)
+
+
+def _fragments(url: str, row: results.StudyRow, numbers: Iterable[int], kind: str
+               ) -> dict[int, tuple[bytes, ...]]:
+    key = study_key(url, row)
+    found: dict[int, tuple[bytes, ...]] = {}
+    missing = []
+    for number in numbers:
+        kept = TRIALS.get((*key, kind, number))
+        if kept is None:
+            missing.append(number)
+        else:
+            found[number] = kept
+    if missing:
+        make = _listed if kind == "listed" else _fronted
+        for trial in results.trials_by_numbers(url, row.id, missing):
+            found[trial.number] = fragment = make(trial)
+            TRIALS.put((*key, kind, trial.number), fragment)
+    return found
+
+
+def trial_items(url: str, row: results.StudyRow, keys: list[tuple[int, bool]],
+                max_bytes: int) -> list[bytes]:
+    """The JSON of the trials ``keys`` (number, on_front) name, in order, as ``TrialPublic``.
+
+    Stops before the trial that would take the items past ``max_bytes`` (at least one
+    trial is given).
+    """
+    found = _fragments(url, row, (n for n, _ in keys), "listed")
+    items: list[bytes] = []
+    size = 0
+    for number, on_front in keys:
+        if number not in found:  # stored since the page was read: impossible, trials stay
+            continue
+        head, tail = found[number]
+        item = head + (b"true" if on_front else b"false") + tail
+        size += len(item) + 1
+        if items and size > max_bytes:
+            break
+        items.append(item)
+    return items
+
+
+def front_items(url: str, row: results.StudyRow, numbers: list[int]) -> list[bytes]:
+    """The JSON of these trials, in order, as ``ParetoTrial``."""
+    found = _fragments(url, row, numbers, "front")
+    return [found[n][0] for n in numbers if n in found]
+
+
+def join_list(document: bytes, member: bytes, items: list[bytes]) -> bytes:
+    """``document`` (serialized with ``member`` an empty list) with ``items`` in that list."""
+    empty = b'"' + member + b'":[]'
+    head, found, tail = document.partition(empty)
+    assert found, f"the document has an empty {member!r}"
+    return head + b'"' + member + b'":[' + b",".join(items) + b"]" + tail
