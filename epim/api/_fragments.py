@@ -15,6 +15,7 @@ created again at the same URL never sees another's trials.
 from __future__ import annotations
 
 import threading
+from array import array
 from collections import OrderedDict
 from collections.abc import Hashable, Iterable
 from typing import Any
@@ -71,7 +72,7 @@ class ByteCache:
 
 #: Serialized trials: ``TrialPublic`` split around ``on_front``, and ``ParetoTrial``.
 TRIALS = ByteCache(128 * 2**20)
-#: Whole documents under a study's trial count (the default front, projections).
+#: Whole documents under a study's trial count (fronts, projections).
 DOCUMENTS = ByteCache(32 * 2**20)
 
 
@@ -112,21 +113,31 @@ def _fragments(url: str, row: results.StudyRow, numbers: Iterable[int], kind: st
     return found
 
 
-def trial_items(url: str, row: results.StudyRow, keys: list[tuple[int, bool]],
+def front(url: str, row: results.StudyRow, count: int) -> list[int]:
+    """Numbers of the study's current front, ascending, kept under its trial ``count``."""
+    key = (*study_key(url, row), count, "front")
+    kept = DOCUMENTS.get(key)
+    if kept is None:
+        kept = (array("q", results.front_numbers(url, row.id)).tobytes(),)
+        DOCUMENTS.put(key, kept)
+    return array("q", kept[0]).tolist()
+
+
+def trial_items(url: str, row: results.StudyRow, numbers: list[int], fronted: set[int],
                 max_bytes: int) -> list[bytes]:
-    """The JSON of the trials ``keys`` (number, on_front) name, in order, as ``TrialPublic``.
+    """The JSON of these trials, in order, as ``TrialPublic`` (on the front: ``fronted``).
 
     Stops before the trial that would take the items past ``max_bytes`` (at least one
     trial is given).
     """
-    found = _fragments(url, row, (n for n, _ in keys), "listed")
+    found = _fragments(url, row, numbers, "listed")
     items: list[bytes] = []
     size = 0
-    for number, on_front in keys:
+    for number in numbers:
         if number not in found:  # stored since the page was read: impossible, trials stay
             continue
         head, tail = found[number]
-        item = head + (b"true" if on_front else b"false") + tail
+        item = head + (b"true" if number in fronted else b"false") + tail
         size += len(item) + 1
         if items and size > max_bytes:
             break

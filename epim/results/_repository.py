@@ -88,13 +88,39 @@ def get_study(url: str, study_id: int) -> StudyRow | None:
         return session.get(StudyRow, study_id)
 
 
+def get_study_counted(url: str, study_id: int) -> tuple[StudyRow, int] | None:
+    """The study and how many trials it has stored (one query), or ``None``.
+
+    The count identifies the set of stored trials (see :func:`count_trials`).
+    """
+    counted = (select(func.count()).select_from(TrialRow)
+               .where(TrialRow.study_id == StudyRow.id).scalar_subquery())
+    with session_scope(url) as session:
+        found = session.execute(select(StudyRow, counted).where(StudyRow.id == study_id)
+                                ).first()
+        return None if found is None else (found[0], int(found[1]))
+
+
+#: What study listings load: everything but the spec, the baseline and the artifacts.
+SUMMARY = load_only(StudyRow.id, StudyRow.name, StudyRow.network, StudyRow.status,
+                    StudyRow.created_at, StudyRow.started_at, StudyRow.finished_at,
+                    StudyRow.n_trials, StudyRow.completed_trials, StudyRow.feasible_trials,
+                    StudyRow.failed_trials, StudyRow.hypervolume, StudyRow.front_size,
+                    StudyRow.elapsed_s, StudyRow.best, StudyRow.error,
+                    StudyRow.cancel_requested)
+
+
 def list_studies(url: str, *, status: str | None = None, name: str | None = None,
-                 offset: int = 0, limit: int = 50) -> Page:
-    """Studies, newest first, optionally of one status and/or one name."""
+                 offset: int = 0, limit: int = 50, summaries: bool = False) -> Page:
+    """Studies, newest first, optionally of one status and/or one name.
+
+    ``summaries``: only the columns a listing shows (:data:`SUMMARY`; reading another
+    column of the rows, ``spec`` say, raises once the rows have left their session).
+    """
     if status is not None and status not in STUDY_STATUSES:
         raise ValueError(f"unknown status {status!r}")
     with session_scope(url) as session:
-        query = select(StudyRow)
+        query = select(StudyRow).options(SUMMARY) if summaries else select(StudyRow)
         counter = select(func.count()).select_from(StudyRow)
         if status is not None:
             query = query.where(StudyRow.status == status)
@@ -520,42 +546,39 @@ def list_trials(url: str, study_id: int, *, offset: int = 0, limit: int = 50,
         return Page([found[i] for i in page if i in found], total)
 
 
-def trial_page_keys(url: str, study_id: int, *, offset: int = 0, limit: int = 50,
-                    sort: str | None = None, descending: bool = False,
-                    feasible: bool | None = None) -> Page:
-    """The page :func:`list_trials` gives, as ``(number, on_front)`` pairs only.
+def trial_page_numbers(url: str, study: StudyRow, *, offset: int = 0, limit: int = 50,
+                       sort: str | None = None, descending: bool = False,
+                       feasible: bool | None = None, total: int | None = None) -> Page:
+    """The page :func:`list_trials` gives, as trial numbers only.
 
     For readers that keep the rest of each trial (it never changes once stored, only its
     ``on_front`` does: ``epim.api``'s fragments); the same order, paging and total.
+    ``total``: the count of the trials the filter selects, if the caller has it already.
+    A metric's order is kept as numbers (:data:`SORTED_NUMBERS`, per set of stored trials):
+    a sorted page then costs no query.
     """
     with session_scope(url) as session:
-        where = [TrialRow.study_id == study_id]
+        where = [TrialRow.study_id == study.id]
         if feasible is not None:
             where.append(TrialRow.feasible.is_(feasible))
-        total = int(session.scalar(select(func.count()).select_from(TrialRow).where(*where))
-                    or 0)
-        keys = select(TrialRow.number, TrialRow.on_front).where(*where)
+        if total is None:
+            total = int(session.scalar(select(func.count()).select_from(TrialRow)
+                                       .where(*where)) or 0)
         if sort is None:
             order = TrialRow.number.desc() if descending else TrialRow.number.asc()
-            rows = session.execute(keys.order_by(order).offset(offset).limit(limit)).all()
-            return Page([(int(n), bool(f)) for n, f in rows], total)
-        key = (url, study_id, sort, descending, feasible, total)
-        for cached in (True, False):  # a kept order that no longer fits is computed again
-            ids = SORTED_IDS.get(key) if cached else None
-            if ids is None:
-                metric = TrialRow.metrics[sort].as_float()
-                order = metric.desc() if descending else metric.asc()
-                ids = array("q", session.scalars(
-                    select(TrialRow.id).where(*where).order_by(order.nulls_last(),
+            return Page([int(n) for n in session.scalars(
+                select(TrialRow.number).where(*where).order_by(order).offset(offset)
+                .limit(limit))], total)
+        key = (url, study.id, study.created_at, sort, descending, feasible, total)
+        numbers = SORTED_NUMBERS.get(key)
+        if numbers is None:
+            metric = TrialRow.metrics[sort].as_float()
+            order = metric.desc() if descending else metric.asc()
+            numbers = array("q", session.scalars(
+                select(TrialRow.number).where(*where).order_by(order.nulls_last(),
                                                                TrialRow.number)))
-                SORTED_IDS.put(key, ids)
-            page = list(ids[offset:offset + limit])
-            found = {int(i): (int(n), bool(f)) for i, n, f in session.execute(
-                select(TrialRow.id, TrialRow.number, TrialRow.on_front).where(
-                    TrialRow.study_id == study_id, TrialRow.id.in_(page)))} if page else {}
-            if len(found) == len(page):
-                break
-        return Page([found[i] for i in page if i in found], total)
+            SORTED_NUMBERS.put(key, numbers)
+        return Page(list(numbers[offset:offset + limit]), total)
 
 
 def count_trials(url: str, study_id: int, state: str | None = None) -> int:
@@ -628,6 +651,9 @@ class _SortedIds:
 
 #: Trial ids per (database, study, metric, direction, feasibility filter, trial count).
 SORTED_IDS = _SortedIds()
+#: Trial numbers per (database, study, its creation time, metric, direction, feasibility
+#: filter, trial count): :func:`trial_page_numbers`.
+SORTED_NUMBERS = _SortedIds()
 
 
 def get_trial(url: str, study_id: int, number: int) -> TrialRow | None:

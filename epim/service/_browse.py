@@ -26,9 +26,27 @@ MAX_ROWS = 2**31 - 1
 
 
 def objectives(spec: dict[str, Any]) -> list[dict[str, str]]:
-    """``[{"metric", "direction"}]`` of a stored spec (directions filled in)."""
-    parsed = StudySpec.model_validate(spec, strict=False)
-    return [{"metric": o.metric, "direction": o.direction} for o in parsed.objectives]
+    """``[{"metric", "direction"}]`` of a stored spec (directions filled in).
+
+    Kept per spec text (:data:`OBJECTIVES`): validating a whole spec costs about a
+    millisecond, and every read of a front asks.
+    """
+    text = json.dumps(spec, sort_keys=True, default=str)
+    with _OBJECTIVES_LOCK:
+        kept = OBJECTIVES.get(text)
+    if kept is None:
+        parsed = StudySpec.model_validate(spec, strict=False)
+        kept = tuple((o.metric, o.direction) for o in parsed.objectives)
+        with _OBJECTIVES_LOCK:
+            OBJECTIVES[text] = kept
+            while len(OBJECTIVES) > 256:
+                OBJECTIVES.pop(next(iter(OBJECTIVES)))
+    return [{"metric": metric, "direction": direction} for metric, direction in kept]
+
+
+#: Objectives (metric, direction) per stored spec's text, the newest 256.
+OBJECTIVES: dict[str, tuple[tuple[str, str], ...]] = {}
+_OBJECTIVES_LOCK = threading.Lock()
 
 
 def find_study(url: str, ref: str) -> results.StudyRow:

@@ -12,7 +12,14 @@ from pydantic import BaseModel
 
 from epim import results
 from epim.api._deps import ReadAccess, SettingsDep, WriteAccess
-from epim.api._fragments import DOCUMENTS, front_items, join_list, study_key, trial_items
+from epim.api._fragments import (
+    DOCUMENTS,
+    front,
+    front_items,
+    join_list,
+    study_key,
+    trial_items,
+)
 from epim.api._schemas import (
     STUDY_EXAMPLE,
     HistoryPoint,
@@ -57,6 +64,14 @@ def _study(settings: Settings, study_id: int) -> results.StudyRow:
     if row is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no study {study_id}")
     return row
+
+
+def _study_counted(settings: Settings, study_id: int) -> tuple[results.StudyRow, int]:
+    """The study and its count of stored trials (one query)."""
+    found = results.get_study_counted(settings.database_url, study_id)
+    if found is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no study {study_id}")
+    return found
 
 
 def _json(document: BaseModel) -> Response:
@@ -112,7 +127,7 @@ def list_studies(settings: SettingsDep,
                  limit: Annotated[int, Query(ge=1, le=1000)] = 50) -> Response:
     """Study summaries, newest first, optionally of one status or name."""
     page = results.list_studies(settings.database_url, status=status_filter, name=name,
-                                offset=offset, limit=_limit(settings, limit))
+                                offset=offset, limit=_limit(settings, limit), summaries=True)
     return _json(StudiesPage(items=[study_summary(r) for r in page.items], total=page.total,
                              offset=offset, limit=limit))
 
@@ -222,15 +237,16 @@ def list_trials(settings: SettingsDep, study_id: StudyId, request: Request, offs
     ``Link`` header names the next page.
     """
     url = settings.database_url
-    row = _study(settings, study_id)
-    keys = results.trial_page_keys(url, study_id, offset=offset,
-                                   limit=_limit(settings, limit), sort=sort,
-                                   descending=order == "desc", feasible=feasible)
-    items = trial_items(url, row, keys.items, MAX_PAGE_BYTES)
-    document = TrialsPage(items=[], total=keys.total, offset=offset, limit=limit)
+    row, count = _study_counted(settings, study_id)
+    page = results.trial_page_numbers(url, row, offset=offset, limit=_limit(settings, limit),
+                                      sort=sort, descending=order == "desc",
+                                      feasible=feasible,
+                                      total=count if feasible is None else None)
+    items = trial_items(url, row, page.items, set(front(url, row, count)), MAX_PAGE_BYTES)
+    document = TrialsPage(items=[], total=page.total, offset=offset, limit=limit)
     body = join_list(document.model_dump_json().encode(), b"items", items)
     headers = {}
-    if offset + len(items) < keys.total:
+    if offset + len(items) < page.total:
         following = request.url.include_query_params(offset=offset + len(items))
         headers["Link"] = f'<{following.path}?{following.query}>; rel="next"'
     return Response(body, media_type="application/json", headers=headers)
@@ -332,13 +348,15 @@ def pareto(settings: SettingsDep, study_id: StudyId,
     ``?x=&y=`` projects onto two objectives; the hypervolume is then the projected front's.
     """
     url = settings.database_url
-    row = _study(settings, study_id)
+    row, count = _study_counted(settings, study_id)
     _axes(row, x, y)
     # A batch adds trials, rewrites the front and the hypervolume in one transaction.
-    key = (*study_key(url, row), results.count_trials(url, study_id), row.hypervolume, x, y)
+    key = (*study_key(url, row), count, row.hypervolume, x, y)
     kept = DOCUMENTS.get(key)
     if kept is None:
         axes, hypervolume, numbers = pareto_front(url, row, x, y)
+        if x is None and y is None:  # the same stored front as the trials' on_front
+            numbers = front(url, row, count)
         document = ParetoDocument.model_validate({"objectives": axes,
                                                   "hypervolume": hypervolume, "trials": []})
         kept = (join_list(document.model_dump_json().encode(), b"trials",
