@@ -7,6 +7,7 @@ straightforward way (``trial_public`` over ``list_trials``, ``project_front`` ov
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from typing import Any
@@ -20,7 +21,7 @@ from epim.api._schemas import ParetoDocument, TrialsPage
 from epim.api._views import trial_public
 from epim.api.routers import studies
 from epim.search import StudySpec, normalized_hypervolume
-from epim.service import choose_axes, project_front
+from epim.service import choose_axes, pareto_document, project_front
 from epim.settings import Settings
 from tests.api.test_api import SPEC
 
@@ -128,6 +129,9 @@ def check_all(client: TestClient, url: str, study_id: int) -> None:
         assert [o["metric"] for o in document["objectives"]] == [x, y]
         assert math.isclose(document["hypervolume"], hypervolume, rel_tol=1e-12)
         assert all(t["values"]["crossbars"] == t["number"] + 1 for t in document["trials"])
+        row = results.get_study(url, study_id)
+        assert row is not None  # `epim study pareto --axes x,y` prints the same document
+        assert json.loads(json.dumps(pareto_document(url, row, x, y))) == document
 
 
 def test_documents_equal_the_plain_paths_before_and_after_a_batch(
