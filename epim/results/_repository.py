@@ -101,26 +101,13 @@ def get_study_counted(url: str, study_id: int) -> tuple[StudyRow, int] | None:
         return None if found is None else (found[0], int(found[1]))
 
 
-#: What study listings load: everything but the spec, the baseline and the artifacts.
-SUMMARY = load_only(StudyRow.id, StudyRow.name, StudyRow.network, StudyRow.status,
-                    StudyRow.created_at, StudyRow.started_at, StudyRow.finished_at,
-                    StudyRow.n_trials, StudyRow.completed_trials, StudyRow.feasible_trials,
-                    StudyRow.failed_trials, StudyRow.hypervolume, StudyRow.front_size,
-                    StudyRow.elapsed_s, StudyRow.best, StudyRow.error,
-                    StudyRow.cancel_requested)
-
-
 def list_studies(url: str, *, status: str | None = None, name: str | None = None,
-                 offset: int = 0, limit: int = 50, summaries: bool = False) -> Page:
-    """Studies, newest first, optionally of one status and/or one name.
-
-    ``summaries``: only the columns a listing shows (:data:`SUMMARY`; reading another
-    column of the rows, ``spec`` say, raises once the rows have left their session).
-    """
+                 offset: int = 0, limit: int = 50) -> Page:
+    """Studies, newest first, optionally of one status and/or one name."""
     if status is not None and status not in STUDY_STATUSES:
         raise ValueError(f"unknown status {status!r}")
     with session_scope(url) as session:
-        query = select(StudyRow).options(SUMMARY) if summaries else select(StudyRow)
+        query = select(StudyRow)
         counter = select(func.count()).select_from(StudyRow)
         if status is not None:
             query = query.where(StudyRow.status == status)

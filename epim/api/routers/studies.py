@@ -127,7 +127,7 @@ def list_studies(settings: SettingsDep,
                  limit: Annotated[int, Query(ge=1, le=1000)] = 50) -> Response:
     """Study summaries, newest first, optionally of one status or name."""
     page = results.list_studies(settings.database_url, status=status_filter, name=name,
-                                offset=offset, limit=_limit(settings, limit), summaries=True)
+                                offset=offset, limit=_limit(settings, limit))
     return _json(StudiesPage(items=[study_summary(r) for r in page.items], total=page.total,
                              offset=offset, limit=limit))
 
