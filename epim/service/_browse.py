@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -106,30 +106,27 @@ def project_front(points: list[tuple[int, dict[str, Any]]], axes: list[dict[str,
     return [usable[i][0] for i in front_indices(values, [a["direction"] for a in axes])]
 
 
+Column = tuple[npt.NDArray[np.float64], npt.NDArray[np.bool_]]
+
+
 @dataclass
 class TrialPoints:
     """Numbers, feasibility and metrics of a study's completed trials, as arrays.
 
-    ``columns`` holds, per metric asked for, its values (NaN where a trial lacks it) and
-    where it is present; built on first use.
+    ``columns``: per metric, its values (NaN where a trial lacks it, or holds no number)
+    and where it is present.
     """
 
     max_id: int
     numbers: npt.NDArray[np.int64]
     feasible: npt.NDArray[np.bool_]
-    metrics: list[dict[str, Any]]
-    columns: dict[str, tuple[npt.NDArray[np.float64], npt.NDArray[np.bool_]]] = field(
-        default_factory=dict)
+    columns: dict[str, Column]
 
-    def column(self, metric: str) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.bool_]]:
-        """The metric's values over the trials (NaN where absent) and where it is present."""
-        found = self.columns.get(metric)
-        if found is None:
-            present = np.fromiter((metric in m for m in self.metrics), bool, len(self.metrics))
-            values = np.fromiter((float(m[metric]) if metric in m else np.nan
-                                  for m in self.metrics), np.float64, len(self.metrics))
-            found = self.columns[metric] = (values, present)
-        return found
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the arrays."""
+        return self.numbers.nbytes + self.feasible.nbytes + sum(
+            v.nbytes + p.nbytes for v, p in self.columns.values())
 
     def front(self, axes: list[dict[str, str]]) -> tuple[list[int], npt.NDArray[np.float64]]:
         """The feasible trials' front on ``axes``: its numbers (ascending) and raw values.
@@ -139,7 +136,7 @@ class TrialPoints:
         usable = self.feasible.copy()
         columns = []
         for axis in axes:
-            values, present = self.column(axis["metric"])
+            values, present = self.columns.get(axis["metric"], _absent(len(usable)))
             usable &= present
             columns.append(values)
         if not usable.any():
@@ -150,17 +147,51 @@ class TrialPoints:
         order = np.argsort(numbers[kept], kind="stable")
         return [int(n) for n in numbers[kept][order]], values[kept][order]
 
+    @classmethod
+    def of(cls, rows: list[tuple[int, int, bool, dict[str, Any]]],
+           before: TrialPoints | None = None) -> TrialPoints:
+        """Points of ``rows`` (id, number, feasible, metrics), after those ``before``."""
+        n = len(rows)
+        numbers = np.fromiter((r[1] for r in rows), np.int64, n)
+        feasible = np.fromiter((r[2] for r in rows), bool, n)
+        names = {name for r in rows for name in r[3]}
+        columns: dict[str, Column] = {}
+        for name in names:
+            present = np.fromiter((_number(r[3].get(name)) for r in rows), bool, n)
+            values = np.fromiter((float(r[3][name]) if p else np.nan
+                                  for r, p in zip(rows, present, strict=True)), np.float64, n)
+            columns[name] = (values, present)
+        max_id = rows[-1][0] if rows else 0
+        if before is None:
+            return cls(max_id, numbers, feasible, columns)
+        old = len(before.numbers)
+        merged = {name: (np.concatenate([before.columns.get(name, _absent(old))[0],
+                                         columns.get(name, _absent(n))[0]]),
+                         np.concatenate([before.columns.get(name, _absent(old))[1],
+                                         columns.get(name, _absent(n))[1]]))
+                  for name in set(before.columns) | names}
+        return cls(max(max_id, before.max_id), np.concatenate([before.numbers, numbers]),
+                   np.concatenate([before.feasible, feasible]), merged)
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _absent(n: int) -> Column:
+    return np.full(n, np.nan), np.zeros(n, dtype=bool)
+
 
 class _PointsCache:
     """Each study's :class:`TrialPoints`, brought up to date by reading new trials only.
 
-    Kept for a few studies at once (at most ``max_points`` points in all, least recently
-    used dropped first). Keyed by database, study id and creation time (a new database at the
-    same URL never sees another's points).
+    Kept for a few studies at once (at most ``max_bytes`` of arrays in all, the least
+    recently used dropped first). Keyed by database, study id and creation time (a new
+    database at the same URL never sees another's points).
     """
 
-    def __init__(self, max_points: int = 1_000_000) -> None:
-        self.max_points = max_points
+    def __init__(self, max_bytes: int = 64 * 2**20) -> None:
+        self.max_bytes = max_bytes
         self._items: OrderedDict[tuple[Any, ...], TrialPoints] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -170,32 +201,23 @@ class _PointsCache:
         with self._lock:
             kept = self._items.get(key)
         count = results.count_trials(url, row.id, "complete")
-        if kept is None or len(kept.metrics) != count:
+        if kept is None or len(kept.numbers) != count:
             kept = self._extend(url, row.id, kept, count)
             with self._lock:
                 self._items[key] = kept
                 self._items.move_to_end(key)
                 while len(self._items) > 1 and sum(
-                        len(p.metrics) for p in self._items.values()) > self.max_points:
+                        p.nbytes for p in self._items.values()) > self.max_bytes:
                     self._items.popitem(last=False)
         return kept
 
     @staticmethod
     def _extend(url: str, study_id: int, kept: TrialPoints | None, count: int) -> TrialPoints:
-        after = 0 if kept is None or len(kept.metrics) > count else kept.max_id
-        new = results.trial_points_after(url, study_id, after)
-        if after and len(kept.metrics) + len(new) != count:  # type: ignore[union-attr]
-            after, new = 0, results.trial_points_after(url, study_id, 0)  # read them all
-        base = kept if after and kept is not None else None
-        numbers = np.fromiter((n for _, n, _, _ in new), np.int64, len(new))
-        feasible = np.fromiter((f for _, _, f, _ in new), bool, len(new))
-        metrics = [m for _, _, _, m in new]
-        if base is not None:
-            numbers = np.concatenate([base.numbers, numbers])
-            feasible = np.concatenate([base.feasible, feasible])
-            metrics = base.metrics + metrics
-        max_id = new[-1][0] if new else (base.max_id if base is not None else 0)
-        return TrialPoints(max_id, numbers, feasible, metrics)
+        if kept is not None and len(kept.numbers) < count:  # read the new trials only
+            new = results.trial_points_after(url, study_id, kept.max_id)
+            if len(kept.numbers) + len(new) == count:
+                return TrialPoints.of(new, kept)
+        return TrialPoints.of(results.trial_points_after(url, study_id, 0))
 
 
 #: Completed trials' points per study (projections of the front onto chosen objectives).

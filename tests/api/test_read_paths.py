@@ -22,6 +22,7 @@ from epim.api._views import trial_public
 from epim.api.routers import studies
 from epim.search import StudySpec, normalized_hypervolume
 from epim.service import choose_axes, pareto_document, project_front
+from epim.service._browse import TrialPoints
 from epim.settings import Settings
 from tests.api.test_api import SPEC
 
@@ -202,3 +203,27 @@ def test_byte_cache_is_bounded_and_keeps_the_recently_used() -> None:
     assert cache.get("huge") is None and cache.get(9) is not None
     cache.put(9, (b"z",))
     assert cache.get(9) == (b"z",) and cache.nbytes == 60 + 1
+
+
+def test_points_read_in_parts_project_as_the_plain_path() -> None:
+    rows: list[tuple[int, int, bool, dict[str, Any]]] = [
+        (i + 1, i, i % 4 != 0, {"a": float((i * 7) % 11), "b": float((i * 5) % 13),
+                                **({"c": float(i % 3)} if i >= 20 else {})})
+        for i in range(40)]
+    rows[5][3]["b"] = None  # no number: not a point on b
+    whole = TrialPoints.of(rows)
+    parts = TrialPoints.of(rows[25:], TrialPoints.of(rows[:25]))
+    plain_points = [(n, {k: v for k, v in m.items() if v is not None})
+                    for _, n, f, m in rows if f]
+    for axes in ([{"metric": "a", "direction": "minimize"},
+                  {"metric": "b", "direction": "maximize"}],
+                 [{"metric": "c", "direction": "minimize"},
+                  {"metric": "a", "direction": "minimize"}],
+                 [{"metric": "missing", "direction": "minimize"}]):
+        expected = sorted(project_front(plain_points, axes))
+        for points in (whole, parts):
+            numbers, values = points.front(axes)
+            assert numbers == expected
+            assert values.tolist() == [[plain_points[[n for n, _ in plain_points].index(k)][1]
+                                        [a["metric"]] for a in axes] for k in numbers]
+    assert parts.max_id == 40 and parts.nbytes == whole.nbytes
