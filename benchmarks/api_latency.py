@@ -156,7 +156,8 @@ def server(url: str, *, in_process_runner: bool = False, runners: int = 1,
         command = [sys.executable, "-m", "epim.cli", "serve", "--port", str(port),
                    "--runners", str(runners)]
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL, start_new_session=True)
+                               stderr=subprocess.DEVNULL, start_new_session=True,
+                               cwd=tree)  # `python -m` puts the working directory first
     base = f"http://127.0.0.1:{port}"
     PIDS[base] = process.pid
     try:
