@@ -20,8 +20,10 @@ from collections import OrderedDict
 from collections.abc import Hashable, Iterable
 from typing import Any
 
+from pydantic import TypeAdapter
+
 from epim import results
-from epim.api._schemas import ParetoTrial
+from epim.api._schemas import ParetoTrial, TrialPublic
 from epim.api._views import trial_public
 
 #: The ``on_front`` member of a serialized ``TrialPublic`` (serialized with ``false``).
@@ -81,17 +83,47 @@ def study_key(url: str, row: results.StudyRow) -> tuple[Any, ...]:
     return (url, row.id, row.created_at)
 
 
-def _listed(trial: results.TrialRow) -> tuple[bytes, bytes]:
-    public = trial_public(trial)
-    public.on_front = False
-    head, found, tail = public.model_dump_json().encode().partition(_ON_FRONT)
-    assert found, "TrialPublic has on_front after number, state and feasible"
-    return head + b',"on_front":', b"," + tail
+#: Where one serialized trial ends and the next begins in a serialized list of trials (a
+#: quote inside a JSON string is escaped, so these bytes never occur inside a string).
+_BETWEEN = b'},{"number":'
 
 
-def _fronted(trial: results.TrialRow) -> tuple[bytes]:
-    return (ParetoTrial(number=trial.number, values=trial.metrics, design=trial.design)
-            .model_dump_json().encode(),)
+def _serialized(adapter: TypeAdapter[list[Any]], items: list[Any]) -> list[bytes]:
+    """Each item's JSON, from one serialization of the list (items start with ``number``).
+
+    Should the boundary occur inside an item as well (a design holding a list of objects
+    that start with ``number``), each item is serialized alone.
+    """
+    parts = adapter.dump_json(items)[1:-1].split(_BETWEEN)
+    if len(parts) != len(items):
+        return [adapter.dump_json([item])[1:-1] for item in items]
+    if len(parts) == 1:
+        return parts
+    return ([parts[0] + b"}"] + [b'{"number":' + p + b"}" for p in parts[1:-1]]
+            + [b'{"number":' + parts[-1]])
+
+
+_LISTED: TypeAdapter[list[Any]] = TypeAdapter(list[TrialPublic])
+_FRONTED: TypeAdapter[list[Any]] = TypeAdapter(list[ParetoTrial])
+
+
+def _listed(trials: list[results.TrialRow]) -> list[tuple[bytes, ...]]:
+    """``TrialPublic`` of each trial, split around its ``on_front`` value."""
+    public = [trial_public(t) for t in trials]
+    for trial in public:
+        trial.on_front = False
+    found: list[tuple[bytes, ...]] = []
+    for item in _serialized(_LISTED, public):
+        head, on_front, tail = item.partition(_ON_FRONT)
+        assert on_front, "TrialPublic has on_front after number, state and feasible"
+        found.append((head + b',"on_front":', b"," + tail))
+    return found
+
+
+def _fronted(trials: list[results.TrialRow]) -> list[tuple[bytes, ...]]:
+    """``ParetoTrial`` of each trial."""
+    front = [ParetoTrial(number=t.number, values=t.metrics, design=t.design) for t in trials]
+    return [(item,) for item in _serialized(_FRONTED, front)]
 
 
 def _fragments(url: str, row: results.StudyRow, numbers: Iterable[int], kind: str
@@ -106,10 +138,12 @@ def _fragments(url: str, row: results.StudyRow, numbers: Iterable[int], kind: st
         else:
             found[number] = kept
     if missing:
-        make = _listed if kind == "listed" else _fronted
-        for trial in results.trials_by_numbers(url, row.id, missing):
-            found[trial.number] = fragment = make(trial)
-            TRIALS.put((*key, kind, trial.number), fragment)
+        trials = results.trials_by_numbers(url, row.id, missing)
+        if trials:
+            make = _listed if kind == "listed" else _fronted
+            for trial, fragment in zip(trials, make(trials), strict=True):
+                found[trial.number] = fragment
+                TRIALS.put((*key, kind, trial.number), fragment)
     return found
 
 

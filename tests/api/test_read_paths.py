@@ -14,10 +14,11 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from pydantic import TypeAdapter
 
 from epim import results
-from epim.api._fragments import ByteCache
-from epim.api._schemas import ParetoDocument, TrialsPage
+from epim.api._fragments import ByteCache, _serialized
+from epim.api._schemas import ParetoDocument, ParetoTrial, TrialsPage
 from epim.api._views import trial_public
 from epim.api.routers import studies
 from epim.search import StudySpec, normalized_hypervolume
@@ -227,3 +228,13 @@ def test_points_read_in_parts_project_as_the_plain_path() -> None:
             assert values.tolist() == [[plain_points[[n for n, _ in plain_points].index(k)][1]
                                         [a["metric"]] for a in axes] for k in numbers]
     assert parts.max_id == 40 and parts.nbytes == whole.nbytes
+
+
+def test_one_serialization_splits_into_each_trials_own_json() -> None:
+    adapter: TypeAdapter[list[Any]] = TypeAdapter(list[ParetoTrial])
+    plain = [ParetoTrial(number=i, values={"a": i / 3}, design={"layers": {"x": i}})
+             for i in range(4)]
+    tricky = [*plain[:2], ParetoTrial(number=9, values={}, design={
+        "probes": [{"number": 1}, {"number": 2}]})]  # the boundary inside a design
+    for items in (plain, plain[:1], tricky):
+        assert _serialized(adapter, items) == [t.model_dump_json().encode() for t in items]
