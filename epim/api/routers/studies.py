@@ -349,14 +349,15 @@ def pareto(settings: SettingsDep, study_id: StudyId,
     """
     url = settings.database_url
     row, count = _study_counted(settings, study_id)
-    _axes(row, x, y)
+    axes = _axes(row, x, y)
     # A batch adds trials, rewrites the front and the hypervolume in one transaction.
     key = (*study_key(url, row), count, row.hypervolume, x, y)
     kept = DOCUMENTS.get(key)
     if kept is None:
-        axes, hypervolume, numbers = pareto_front(url, row, x, y)
-        if x is None and y is None:  # the same stored front as the trials' on_front
-            numbers = front(url, row, count)
+        if x is None and y is None:  # the stored front, as the trials' on_front has it
+            hypervolume, numbers = row.hypervolume, front(url, row, count)
+        else:
+            axes, hypervolume, numbers = pareto_front(url, row, x, y)
         document = ParetoDocument.model_validate({"objectives": axes,
                                                   "hypervolume": hypervolume, "trials": []})
         kept = (join_list(document.model_dump_json().encode(), b"trials",
