@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import threading
 from collections import OrderedDict
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -149,12 +150,16 @@ class TrialPoints:
 
     @classmethod
     def of(cls, rows: list[tuple[int, int, bool, dict[str, Any]]],
-           before: TrialPoints | None = None) -> TrialPoints:
-        """Points of ``rows`` (id, number, feasible, metrics), after those ``before``."""
+           before: TrialPoints | None = None, metrics: Collection[str] | None = None
+           ) -> TrialPoints:
+        """Points of ``rows`` (id, number, feasible, metrics), after those ``before``.
+
+        ``metrics``: the columns to keep (default: every metric of the rows).
+        """
         n = len(rows)
         numbers = np.fromiter((r[1] for r in rows), np.int64, n)
         feasible = np.fromiter((r[2] for r in rows), bool, n)
-        names = {name for r in rows for name in r[3]}
+        names = set(metrics) if metrics is not None else {k for r in rows for k in r[3]}
         columns: dict[str, Column] = {}
         for name in names:
             present = np.fromiter((_number(r[3].get(name)) for r in rows), bool, n)
@@ -185,9 +190,10 @@ def _absent(n: int) -> Column:
 class _PointsCache:
     """Each study's :class:`TrialPoints`, brought up to date by reading new trials only.
 
-    Kept for a few studies at once (at most ``max_bytes`` of arrays in all, the least
-    recently used dropped first). Keyed by database, study id and creation time (a new
-    database at the same URL never sees another's points).
+    Only the study's objectives are kept (a front is projected on those alone), for a few
+    studies at once (at most ``max_bytes`` of arrays in all, the least recently used dropped
+    first). Keyed by database, study id and creation time (a new database at the same URL
+    never sees another's points).
     """
 
     def __init__(self, max_bytes: int = 64 * 2**20) -> None:
@@ -202,7 +208,8 @@ class _PointsCache:
             kept = self._items.get(key)
         count = results.count_trials(url, row.id, "complete")
         if kept is None or len(kept.numbers) != count:
-            kept = self._extend(url, row.id, kept, count)
+            kept = self._extend(url, row.id, kept, count,
+                                [o["metric"] for o in objectives(row.spec)])
             with self._lock:
                 self._items[key] = kept
                 self._items.move_to_end(key)
@@ -212,12 +219,13 @@ class _PointsCache:
         return kept
 
     @staticmethod
-    def _extend(url: str, study_id: int, kept: TrialPoints | None, count: int) -> TrialPoints:
+    def _extend(url: str, study_id: int, kept: TrialPoints | None, count: int,
+                metrics: list[str]) -> TrialPoints:
         if kept is not None and len(kept.numbers) < count:  # read the new trials only
             new = results.trial_points_after(url, study_id, kept.max_id)
             if len(kept.numbers) + len(new) == count:
-                return TrialPoints.of(new, kept)
-        return TrialPoints.of(results.trial_points_after(url, study_id, 0))
+                return TrialPoints.of(new, kept, metrics)
+        return TrialPoints.of(results.trial_points_after(url, study_id, 0), metrics=metrics)
 
 
 #: Completed trials' points per study (projections of the front onto chosen objectives).
