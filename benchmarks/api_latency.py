@@ -10,15 +10,27 @@
    for ``--seconds`` each, (a) idle, (b) while a proxy-training study runs in the same
    ``epim serve`` (its runner is a child process), and (c) for comparison, while the same
    study runs in a runner inside the API's own process (how ``epim serve`` ran studies
-   before). Prints p50/p99 of the three side by side, and the ratios to idle.
+   before). Prints p50/p99 of the three side by side, and the ratios to idle. ``--quick``
+   (SQLite, 10 s per load, no in-process row): under 3 minutes.
+3. ``--compare [REV]``: the read paths of this tree against those of git revision ``REV``
+   (default: the commit before the read paths were reworked), side by side in one run, on
+   studies of 3,000 and 10,000 trials (``--sizes``): the server's CPU time per request of
+   each endpoint (process CPU over 100 requests through the ASGI app in one process, the
+   thread pool included, so it hardly depends on the machine's load), then p50/p99 of 8
+   client processes reading ``/studies``, ``/pareto`` and ``/trials`` over HTTP from a real
+   ``epim serve`` of each tree (idle). Rounds alternate between the trees.
 
     .venv/bin/python benchmarks/api_latency.py
     .venv/bin/python benchmarks/api_latency.py --training [--database sqlite|postgresql]
+    .venv/bin/python benchmarks/api_latency.py --training --quick
+    .venv/bin/python benchmarks/api_latency.py --compare [REV] [--database sqlite]
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import json
 import os
 import signal
 import socket
@@ -30,6 +42,7 @@ import uuid
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -44,6 +57,8 @@ from epim.service import run_study_here
 from epim.settings import Settings
 
 SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432"
+#: The commit before the API's read paths were reworked (fragments, kept fronts, projections).
+BEFORE = "6ded299bf863ed87812347bed0cbfed79bef57d8"
 #: A long training study (digits, 60-step proxy, a dense start): it trains for minutes.
 TRAINING: dict[str, Any] = {
     "name": "training", "network": "resnet20",
@@ -115,12 +130,21 @@ def wait_healthy(base: str, server: subprocess.Popen[bytes], timeout: float = 12
     raise TimeoutError("the server did not become healthy")
 
 
+#: The process of each running server (by base URL): the API's own process.
+PIDS: dict[str, int] = {}
+
+
 @contextmanager
-def server(url: str, *, in_process_runner: bool = False,
-           runners: int = 1) -> Iterator[str]:
-    """A real ``epim serve`` (or an API whose runner lives in its own process), its base URL."""
+def server(url: str, *, in_process_runner: bool = False, runners: int = 1,
+           tree: str | None = None) -> Iterator[str]:
+    """A real ``epim serve`` (or an API whose runner lives in its own process), its base URL.
+
+    ``tree``: the directory whose ``epim`` package it runs (default: the installed one).
+    """
     port = free_port()
     env = {**os.environ, "EPIM_HEARTBEAT_S": "0.5", "EPIM_DATABASE_URL": url}
+    if tree is not None:
+        env["PYTHONPATH"] = tree
     if in_process_runner:  # how `epim serve` ran studies before: a thread of the API
         code = ("import uvicorn; from epim.api import create_app; from epim.service import "
                 "Runner; from epim.settings import Settings; "
@@ -132,8 +156,10 @@ def server(url: str, *, in_process_runner: bool = False,
         command = [sys.executable, "-m", "epim.cli", "serve", "--port", str(port),
                    "--runners", str(runners)]
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL, start_new_session=True)
+                               stderr=subprocess.DEVNULL, start_new_session=True,
+                               cwd=tree)  # `python -m` puts the working directory first
     base = f"http://127.0.0.1:{port}"
+    PIDS[base] = process.pid
     try:
         wait_healthy(base, process)
         yield base
@@ -175,18 +201,26 @@ def read_load(base: str, study_id: int, clients: int, seconds: float
     return float(p50), float(p99), len(times), sum(bad for _, bad in done)
 
 
-def training_load(url: str, label: str, clients: int, seconds: float) -> None:
-    """Reads of a 3,000-trial study: idle, beside a training study (child runner, in-process)."""
+def training_load(url: str, label: str, clients: int, seconds: float,
+                  quick: bool = False) -> None:
+    """Reads of a 3,000-trial study: idle, beside a training study (child runner, in-process).
+
+    ``quick``: without the in-process runner (the comparison with how it ran before).
+    """
     results.ensure_schema(url)
     big = fill(url, 3000)
+    print(f"{label}: stored a 3,000-trial study", flush=True)
     rows: list[tuple[str, tuple[float, float, int, int]]] = []
     with server(url, runners=1) as base:
         rows.append(("idle (no study running)", read_load(base, big, clients, seconds)))
+        print(f"  {rows[-1][0]} measured", flush=True)
         rows.append(("training, runner in a child process (epim serve)",
                      _while_training(base, url, "child", big, clients, seconds)))
-    with server(url, in_process_runner=True) as base:
-        rows.append(("training, runner in the API's process (before)",
-                     _while_training(base, url, "in-process", big, clients, seconds)))
+        print(f"  {rows[-1][0]} measured", flush=True)
+    if not quick:
+        with server(url, in_process_runner=True) as base:
+            rows.append(("training, runner in the API's process (before)",
+                         _while_training(base, url, "in-process", big, clients, seconds)))
     idle = rows[0][1]
     print(f"{label}: {clients} clients reading /studies, /pareto and /trials of a 3,000-trial "
           f"study for {seconds:.0f} s each")
@@ -237,6 +271,128 @@ def concurrent_submissions(url: str) -> None:
               f"completed in {wall:.1f} s, each ran exactly once: {once}")
 
 
+#: What ``--compare`` times, per request (``{id}``: the study).
+ENDPOINTS = ["/studies", "/studies/{id}/pareto", "/studies/{id}/pareto?x=latency_s&y=energy_j",
+             "/studies/{id}/trials?limit=50", "/studies/{id}/trials?limit=50&sort=energy_j",
+             "/studies/{id}/trials?limit=1000"]
+
+
+async def _asgi_get(app: Any, path: str) -> tuple[int, bytes]:
+    """``GET path`` straight through the ASGI app (no client, no socket)."""
+    route, _, query = path.partition("?")
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
+             "method": "GET", "scheme": "http", "path": route, "raw_path": route.encode(),
+             "query_string": query.encode(), "root_path": "",
+             "headers": [(b"host", b"bench")], "client": ("127.0.0.1", 1),
+             "server": ("bench", 80)}
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    await app(scope, receive, send)
+    return int(sent[0]["status"]), b"".join(m.get("body", b"") for m in sent[1:])
+
+
+def server_cpu(url: str, study_id: int, requests: int) -> dict[str, list[float]]:
+    """Per endpoint: CPU time of its first request and per request after (ms), and its bytes.
+
+    Process CPU time (every thread: the app's thread pool included) through the ASGI app of
+    the ``epim`` importable here (``--compare`` runs this in a child process per tree).
+    """
+    from epim.api import create_app as app_of  # the tree's, whatever this file imported
+
+    app = app_of(Settings(database_url=url))
+
+    async def measure() -> dict[str, list[float]]:
+        await _asgi_get(app, "/healthz")
+        found: dict[str, list[float]] = {}
+        for template in ENDPOINTS:
+            path = template.format(id=study_id)
+            start = time.process_time()
+            code, body = await _asgi_get(app, path)
+            first = time.process_time() - start
+            assert code == 200, body[:300]
+            start = time.process_time()
+            for _ in range(requests):
+                await _asgi_get(app, path)
+            found[template] = [first * 1e3, (time.process_time() - start) / requests * 1e3,
+                               float(len(body))]
+        return found
+
+    return asyncio.run(measure())
+
+
+def checkout(revision: str) -> str:
+    """The ``epim`` package of git ``revision``, extracted to a temporary directory."""
+    root = Path(__file__).resolve().parent.parent
+    target = tempfile.mkdtemp(prefix="epim-before-")
+    archive = subprocess.run(["git", "-C", str(root), "archive", revision, "epim"],
+                             check=True, capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", target], input=archive, check=True)
+    return target
+
+
+def _server_cpu_of(tree: str, url: str, study_id: int, requests: int
+                   ) -> dict[str, list[float]]:
+    env = {**os.environ, "PYTHONPATH": tree}
+    out = subprocess.run([sys.executable, __file__, "--server-cpu", url, str(study_id),
+                          str(requests)], env=env, check=True, capture_output=True, text=True)
+    found: dict[str, list[float]] = json.loads(out.stdout.strip().splitlines()[-1])
+    return found
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (s), from ``/proc``."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def compare(url: str, label: str, revision: str, sizes: list[int], clients: int,
+            seconds: float, rounds: int) -> None:
+    """This tree's read paths against ``revision``'s, side by side (see the module's text)."""
+    results.ensure_schema(url)
+    trees = {"before": checkout(revision), "after": str(Path(__file__).resolve().parent.parent)}
+    studies = {}
+    for size in sizes:
+        studies[size] = fill(url, size)
+        print(f"{label}: stored a {size:,}-trial study", flush=True)
+    for size, study_id in studies.items():
+        best: dict[str, dict[str, list[float]]] = {}
+        for round_ in range(rounds):  # alternate, keep each endpoint's least CPU
+            for name, tree in trees.items():
+                found = _server_cpu_of(tree, url, study_id, 100 if round_ else 30)
+                kept = best.setdefault(name, found)
+                for path, values in found.items():
+                    kept[path] = [min(a, b) for a, b in zip(kept[path], values, strict=True)]
+            print(f"  round {round_ + 1}/{rounds} done", flush=True)
+        print(f"{label}, {size:,} trials: server CPU per request (ms; least of {rounds} "
+              "rounds; first = the first request in a fresh process)")
+        print(f"  {'endpoint':48s} {'before':>8s} {'after':>8s} {'ratio':>7s}   "
+              f"{'first before':>12s} {'first after':>11s}   {'bytes':>9s}")
+        for path in ENDPOINTS:
+            first_b, before, size_b = best["before"][path]
+            first_a, after, size_a = best["after"][path]
+            same = "" if size_a == size_b else f" (before {size_b:,.0f})"
+            print(f"  {path:48s} {before:8.2f} {after:8.2f} {before / after:6.1f}x   "
+                  f"{first_b:12.1f} {first_a:11.1f}   {size_a:9,.0f}{same}")
+    study_id = studies[min(sizes)]
+    print(f"{label}: {clients} client processes reading /studies, /pareto and /trials of the "
+          f"{min(sizes):,}-trial study for {seconds:.0f} s, a real epim serve of each tree "
+          "(idle)", flush=True)
+    for name, tree in trees.items():
+        with server(url, runners=0, tree=tree) as base:
+            cpu = _cpu_seconds(PIDS[base])
+            p50, p99, n, bad = read_load(base, study_id, clients, seconds)
+            used = _cpu_seconds(PIDS[base]) - cpu
+            print(f"  {name:7s} p50 {p50:7.1f} ms  p99 {p99:7.1f} ms  {n / seconds:6.1f} "
+                  f"requests/s  server CPU {used / n * 1e3:5.2f} ms/request  {bad} not 2xx",
+                  flush=True)
+
+
 @contextmanager
 def postgres() -> Iterator[str]:
     name = f"epim_bench_{uuid.uuid4().hex[:8]}"
@@ -258,17 +414,44 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--training", action="store_true",
                         help="Read latency under 8 clients while a study trains.")
+    parser.add_argument("--quick", action="store_true",
+                        help="With --training: SQLite only, 10 s per load, no in-process "
+                             "runner row (under 3 minutes).")
+    parser.add_argument("--compare", nargs="?", const=BEFORE, default=None, metavar="REV",
+                        help="This tree's read paths against git revision REV's (default: "
+                             "the commit before they were reworked).")
+    parser.add_argument("--sizes", default="3000,10000",
+                        help="With --compare: the studies' trial counts.")
+    parser.add_argument("--rounds", type=int, default=3, help="With --compare: rounds.")
     parser.add_argument("--database", choices=["sqlite", "postgresql", "both"], default="both")
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--server-cpu", nargs=3, metavar=("URL", "STUDY", "REQUESTS"),
+                        help=argparse.SUPPRESS)  # one tree's side of --compare
     args = parser.parse_args()
+    if args.server_cpu:
+        url, study, requests = args.server_cpu
+        print(json.dumps(server_cpu(url, int(study), int(requests))))
+        return
     sqlite = f"sqlite:///{tempfile.mkdtemp()}/latency.db"
-    if args.training:
+    if args.quick:
+        args.database, args.seconds = "sqlite", min(args.seconds, 10.0)
+    if args.compare:
+        sizes = [int(n) for n in args.sizes.split(",")]
         if args.database in ("sqlite", "both"):
-            training_load(sqlite, "sqlite", args.clients, args.seconds)
+            compare(sqlite, "sqlite", args.compare, sizes, args.clients, args.seconds,
+                    args.rounds)
         if args.database in ("postgresql", "both"):
             with postgres() as url:
-                training_load(url, "postgresql", args.clients, args.seconds)
+                compare(url, "postgresql", args.compare, sizes, args.clients, args.seconds,
+                        args.rounds)
+        return
+    if args.training:
+        if args.database in ("sqlite", "both"):
+            training_load(sqlite, "sqlite", args.clients, args.seconds, args.quick)
+        if args.database in ("postgresql", "both"):
+            with postgres() as url:
+                training_load(url, "postgresql", args.clients, args.seconds, args.quick)
         return
     if args.database in ("sqlite", "both"):
         latency(sqlite, "sqlite")

@@ -17,8 +17,12 @@ SESSION_COOKIE = "epim_session"
 _EXPIRY_DIGITS = 12
 
 
-def settings_dep(request: Request) -> Settings:
-    """The app's settings (set once when the app is created)."""
+async def settings_dep(request: Request) -> Settings:
+    """The app's settings (set once when the app is created).
+
+    The dependencies here are ``async`` (they never block): FastAPI runs a plain ``def``
+    dependency in its thread pool, a hop per dependency per request.
+    """
     settings: Settings = request.app.state.settings
     return settings
 
@@ -79,7 +83,7 @@ def read_allowed(settings: Settings, key: str | None, cookie: str | None) -> boo
     return any(_matches(key, k) for k in keys) or session_valid(settings, cookie)
 
 
-def require_read(settings: SettingsDep,
+async def require_read(settings: SettingsDep,
                  x_api_key: Annotated[str | None, Header()] = None,
                  epim_session: Annotated[str | None, Cookie()] = None) -> None:
     """Reads need the read key (or the write key, or the UI's session) when a read key is set."""
@@ -88,7 +92,7 @@ def require_read(settings: SettingsDep,
                             headers={"WWW-Authenticate": "X-API-Key"})
 
 
-def require_write(settings: SettingsDep,
+async def require_write(settings: SettingsDep,
                   x_api_key: Annotated[str | None, Header()] = None) -> None:
     """Writes (and ``POST /evaluate``) need ``EPIM_API_KEY`` in the header when it is set."""
     if settings.api_key is not None and not _matches(x_api_key, settings.api_key):

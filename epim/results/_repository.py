@@ -88,6 +88,19 @@ def get_study(url: str, study_id: int) -> StudyRow | None:
         return session.get(StudyRow, study_id)
 
 
+def get_study_counted(url: str, study_id: int) -> tuple[StudyRow, int] | None:
+    """The study and how many trials it has stored (one query), or ``None``.
+
+    The count identifies the set of stored trials (see :func:`count_trials`).
+    """
+    counted = (select(func.count()).select_from(TrialRow)
+               .where(TrialRow.study_id == StudyRow.id).scalar_subquery())
+    with session_scope(url) as session:
+        found = session.execute(select(StudyRow, counted).where(StudyRow.id == study_id)
+                                ).first()
+        return None if found is None else (found[0], int(found[1]))
+
+
 def list_studies(url: str, *, status: str | None = None, name: str | None = None,
                  offset: int = 0, limit: int = 50) -> Page:
     """Studies, newest first, optionally of one status and/or one name."""
@@ -520,6 +533,77 @@ def list_trials(url: str, study_id: int, *, offset: int = 0, limit: int = 50,
         return Page([found[i] for i in page if i in found], total)
 
 
+def trial_page_numbers(url: str, study: StudyRow, *, offset: int = 0, limit: int = 50,
+                       sort: str | None = None, descending: bool = False,
+                       feasible: bool | None = None, total: int | None = None) -> Page:
+    """The page :func:`list_trials` gives, as trial numbers only.
+
+    For readers that keep the rest of each trial (it never changes once stored, only its
+    ``on_front`` does: ``epim.api``'s fragments); the same order, paging and total.
+    ``total``: the count of the trials the filter selects, if the caller has it already.
+    A metric's order is kept as numbers (:data:`SORTED_NUMBERS`, per set of stored trials):
+    a sorted page then costs no query.
+    """
+    with session_scope(url) as session:
+        where = [TrialRow.study_id == study.id]
+        if feasible is not None:
+            where.append(TrialRow.feasible.is_(feasible))
+        if total is None:
+            total = int(session.scalar(select(func.count()).select_from(TrialRow)
+                                       .where(*where)) or 0)
+        if sort is None:
+            order = TrialRow.number.desc() if descending else TrialRow.number.asc()
+            return Page([int(n) for n in session.scalars(
+                select(TrialRow.number).where(*where).order_by(order).offset(offset)
+                .limit(limit))], total)
+        key = (url, study.id, study.created_at, sort, descending, feasible, total)
+        numbers = SORTED_NUMBERS.get(key)
+        if numbers is None:
+            metric = TrialRow.metrics[sort].as_float()
+            order = metric.desc() if descending else metric.asc()
+            numbers = array("q", session.scalars(
+                select(TrialRow.number).where(*where).order_by(order.nulls_last(),
+                                                               TrialRow.number)))
+            SORTED_NUMBERS.put(key, numbers)
+        return Page(list(numbers[offset:offset + limit]), total)
+
+
+def count_trials(url: str, study_id: int, state: str | None = None) -> int:
+    """How many trials (of ``state``) the study has stored.
+
+    Trials are only ever added, so the count identifies the set of stored trials (and the
+    front flags, which a batch rewrites in the transaction that adds its trials).
+    """
+    with session_scope(url) as session:
+        query = select(func.count()).select_from(TrialRow).where(TrialRow.study_id == study_id)
+        if state is not None:
+            query = query.where(TrialRow.state == state)
+        return int(session.scalar(query) or 0)
+
+
+def front_numbers(url: str, study_id: int) -> list[int]:
+    """Numbers of the study's current feasible Pareto front, ascending."""
+    with session_scope(url) as session:
+        return sorted(int(n) for n in session.scalars(select(TrialRow.number).where(
+            TrialRow.study_id == study_id, TrialRow.on_front.is_(True))))
+
+
+def trial_points_after(url: str, study_id: int, after_id: int = 0
+                       ) -> list[tuple[int, int, bool, dict[str, Any]]]:
+    """``(id, number, feasible, metrics)`` of the completed trials with ids above ``after_id``.
+
+    By id: a reader that keeps the points reads only the trials stored since (a study's
+    trials get increasing ids, one runner storing its batches in turn).
+    """
+    with session_scope(url) as session:
+        rows = session.execute(select(TrialRow.id, TrialRow.number, TrialRow.feasible,
+                                      TrialRow.metrics)
+                               .where(TrialRow.study_id == study_id,
+                                      TrialRow.state == "complete", TrialRow.id > after_id)
+                               .order_by(TrialRow.id)).all()
+        return [(int(i), int(n), bool(f), dict(m)) for i, n, f, m in rows]
+
+
 def trials_by_numbers(url: str, study_id: int, numbers: Collection[int]) -> list[TrialRow]:
     """The study's trials of these numbers, by number (listing columns only)."""
     if not numbers:
@@ -554,6 +638,9 @@ class _SortedIds:
 
 #: Trial ids per (database, study, metric, direction, feasibility filter, trial count).
 SORTED_IDS = _SortedIds()
+#: Trial numbers per (database, study, its creation time, metric, direction, feasibility
+#: filter, trial count): :func:`trial_page_numbers`.
+SORTED_NUMBERS = _SortedIds()
 
 
 def get_trial(url: str, study_id: int, number: int) -> TrialRow | None:

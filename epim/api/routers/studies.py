@@ -12,6 +12,14 @@ from pydantic import BaseModel
 
 from epim import results
 from epim.api._deps import ReadAccess, SettingsDep, WriteAccess
+from epim.api._fragments import (
+    DOCUMENTS,
+    front,
+    front_items,
+    join_list,
+    study_key,
+    trial_items,
+)
 from epim.api._schemas import (
     STUDY_EXAMPLE,
     HistoryPoint,
@@ -41,7 +49,7 @@ from epim.service import (
     design_text,
     history_document,
     layer_view,
-    pareto_document,
+    pareto_front,
     prepare_submission,
     profile_document,
     reference_designs,
@@ -65,6 +73,14 @@ def _study(settings: Settings, study_id: int) -> results.StudyRow:
     if row is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no study {study_id}")
     return row
+
+
+def _study_counted(settings: Settings, study_id: int) -> tuple[results.StudyRow, int]:
+    """The study and its count of stored trials (one query)."""
+    found = results.get_study_counted(settings.database_url, study_id)
+    if found is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no study {study_id}")
+    return found
 
 
 def _json(document: BaseModel) -> Response:
@@ -219,20 +235,42 @@ def delete_study(settings: SettingsDep, study_id: StudyId) -> Response:
         time.sleep(0.2)
 
 
+#: Most bytes of trials one page of ``/trials`` carries; a page that would hold more ends
+#: early (at least one trial), and its ``Link: <...>; rel="next"`` header goes on from there.
+MAX_PAGE_BYTES = 4 * 2**20
+
+
 @router.get("/{study_id}/trials", response_model=TrialsPage, dependencies=[ReadAccess],
-            summary="Trials, paged, sortable by any metric")
-def list_trials(settings: SettingsDep, study_id: StudyId, offset: Offset = 0,
+            summary="Trials, paged, sortable by any metric",
+            responses={200: {"headers": {"Link": {
+                "description": 'The next page: `</studies/1/trials?offset=50&...>; '
+                               'rel="next"` (absent on the last page).',
+                "schema": {"type": "string"}}}}})
+def list_trials(settings: SettingsDep, study_id: StudyId, request: Request, offset: Offset = 0,
                 limit: Annotated[int, Query(ge=1, le=1000)] = 50,
                 sort: Annotated[Metric | None, Query(description="Metric to sort by.")] = None,
                 order: Annotated[Literal["asc", "desc"], Query()] = "asc",
                 feasible: Annotated[bool | None, Query()] = None) -> Response:
-    """Trials of the study (by number, or sorted by ``sort``), optionally only feasible."""
-    _study(settings, study_id)
-    page = results.list_trials(settings.database_url, study_id, offset=offset,
-                               limit=_limit(settings, limit), sort=sort,
-                               descending=order == "desc", feasible=feasible)
-    return _json(TrialsPage(items=[trial_public(t) for t in page.items], total=page.total,
-                            offset=offset, limit=limit))
+    """Trials of the study (by number, or sorted by ``sort``), optionally only feasible.
+
+    A page holds at most ``limit`` trials and about 4 MiB: a page of large trials may hold
+    fewer. Page on from ``offset`` + the items given (``total`` counts them all); the
+    ``Link`` header names the next page.
+    """
+    url = settings.database_url
+    row, count = _study_counted(settings, study_id)
+    page = results.trial_page_numbers(url, row, offset=offset, limit=_limit(settings, limit),
+                                      sort=sort, descending=order == "desc",
+                                      feasible=feasible,
+                                      total=count if feasible is None else None)
+    items = trial_items(url, row, page.items, set(front(url, row, count)), MAX_PAGE_BYTES)
+    document = TrialsPage(items=[], total=page.total, offset=offset, limit=limit)
+    body = join_list(document.model_dump_json().encode(), b"items", items)
+    headers = {}
+    if offset + len(items) < page.total:
+        following = request.url.include_query_params(offset=offset + len(items))
+        headers["Link"] = f'<{following.path}?{following.query}>; rel="next"'
+    return Response(body, media_type="application/json", headers=headers)
 
 
 def _trial(settings: Settings, study_id: int, number: int
@@ -330,10 +368,23 @@ def pareto(settings: SettingsDep, study_id: StudyId,
 
     ``?x=&y=`` projects onto two objectives; the hypervolume is then the projected front's.
     """
-    row = _study(settings, study_id)
-    _axes(row, x, y)
-    return _json(ParetoDocument.model_validate(pareto_document(settings.database_url, row,
-                                                               x, y)))
+    url = settings.database_url
+    row, count = _study_counted(settings, study_id)
+    axes = _axes(row, x, y)
+    # A batch adds trials, rewrites the front and the hypervolume in one transaction.
+    key = (*study_key(url, row), count, row.hypervolume, x, y)
+    kept = DOCUMENTS.get(key)
+    if kept is None:
+        if x is None and y is None:  # the stored front, as the trials' on_front has it
+            hypervolume, numbers = row.hypervolume, front(url, row, count)
+        else:
+            axes, hypervolume, numbers = pareto_front(url, row, x, y)
+        document = ParetoDocument.model_validate({"objectives": axes,
+                                                  "hypervolume": hypervolume, "trials": []})
+        kept = (join_list(document.model_dump_json().encode(), b"trials",
+                          front_items(url, row, numbers)),)
+        DOCUMENTS.put(key, kept)
+    return Response(kept[0], media_type="application/json")
 
 
 @router.get("/{study_id}/pareto.svg", dependencies=[ReadAccess],
