@@ -151,3 +151,21 @@ def test_hardware_of_a_missing_trial_is_one_line(study: tuple[str, Path]) -> Non
     url, _ = study
     result = runner.invoke(app, ["study", "hardware", "1", "999", "--database-url", url])
     assert result.exit_code == 2 and "no trial 999" in result.output
+
+
+def test_the_api_serves_the_same_hardware_file(study: tuple[str, Path]) -> None:
+    from fastapi.testclient import TestClient
+
+    from epim.api import create_app
+    from epim.settings import Settings
+
+    url, _ = study
+    number = results.list_trials(url, 1, limit=1).items[0].number
+    cli = epim("study", "hardware", "1", str(number), "--database-url", url, "-f", "json")
+    with TestClient(create_app(Settings(database_url=url))) as client:
+        served = client.get(f"/studies/1/trials/{number}/hardware", params={"format": "json"})
+        assert served.status_code == 200, served.text
+        assert json.loads(served.text) == json.loads(cli.stdout)
+        assert client.get("/studies/1/trials/999/hardware").status_code == 404
+        assert client.get(f"/studies/1/trials/{number}/hardware",
+                          params={"format": "xml"}).status_code == 422

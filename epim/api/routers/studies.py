@@ -47,6 +47,8 @@ from epim.service import (
     IdempotencyKeyError,
     choose_axes,
     design_text,
+    hardware_document,
+    hardware_text,
     history_document,
     layer_view,
     pareto_front,
@@ -55,6 +57,7 @@ from epim.service import (
     reference_designs,
     replayed_submission,
     submit_study,
+    trial_hardware,
     trial_model,
     trials_csv,
 )
@@ -302,6 +305,23 @@ def trial_design_file(settings: SettingsDep, study_id: StudyId, number: TrialNum
     media = "application/json" if format == "json" else "application/yaml"
     name = f"study-{study_id}-trial-{number}.{format}"
     return Response(design_text(trial.design, format), media_type=media,
+                    headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
+@router.get("/{study_id}/trials/{number}/hardware", dependencies=[ReadAccess],
+            summary="The trial's hardware as a preset file (for epim cost --hardware)",
+            response_class=Response,
+            responses={200: {"content": {"application/yaml": {}, "application/json": {}}}})
+def trial_hardware_file(settings: SettingsDep, study_id: StudyId, number: TrialNumber,
+                        format: Annotated[Literal["yaml", "json"], Query()] = "yaml"
+                        ) -> Response:
+    """The study's preset with the trial's hardware genes applied (``epim study hardware``)."""
+    row, trial = _trial(settings, study_id, number)
+    document = hardware_document(trial_hardware(row, trial),
+                                 note=f"(study {row.id} trial {trial.number})")
+    media = "application/json" if format == "json" else "application/yaml"
+    name = f"study-{study_id}-trial-{number}-hardware.{format}"
+    return Response(hardware_text(document, format), media_type=media,
                     headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 
