@@ -111,6 +111,8 @@ def profile_layers(network: Network, reference: Design,
         with torch_threads(config.threads):
             if steps:
                 loss, accuracy = _finetuned(network, design, config, data, start, steps, x, y)
+            elif choice.pruned:  # masks span two layers (channel pruning): the whole model
+                loss, accuracy = _whole(network, design, config, data, start, x, y)
             else:
                 loss, accuracy = _downstream(model, cache, network, design, name, start, y)
         losses.append(loss)
@@ -177,6 +179,15 @@ def _load_block(block: ComputeBlock, state: dict[str, torch.Tensor], key: str) -
     if block.bn is not None:
         for field, tensor in block.bn.state_dict().items():
             tensor.copy_(state[prefix + "bn." + field])
+
+
+@torch.no_grad()
+def _whole(network: Network, design: Design, config: ProxyConfig, data: ArrayDataset,
+           start: DenseStart, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
+    """Score ``design`` with a whole forward pass from the start (pruning masks chosen)."""
+    model = start_model(network, design, config, data, start)
+    model.eval()
+    return _score(model(x), y)
 
 
 def _finetuned(network: Network, design: Design, config: ProxyConfig, data: ArrayDataset,

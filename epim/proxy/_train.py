@@ -24,7 +24,7 @@ from epim.datasets import ArrayDataset, load_cached_dataset
 from epim.errors import InputError
 from epim.nn import ComputeBlock, EpimNet, EpitomeConv2d, EpitomeLinear, build
 from epim.proxy._cache import ResultCache
-from epim.space import Design, scale_design
+from epim.space import DEFAULT_PRUNE_TILE, Design, scale_design, scaled_tile
 from epim.workloads import Network, network_to_dict, scale_network
 
 
@@ -141,11 +141,20 @@ def proxy_key(network: Network, design: Design, config: ProxyConfig, kind: str =
 
 def proxy_model(network: Network, design: Design, config: ProxyConfig,
                 data: ArrayDataset) -> EpimNet:
-    """Build the scaled proxy network with the design carried over (ratios and bits kept)."""
+    """Build the scaled proxy network with the design carried over (ratios and bits kept).
+
+    Pruning masks follow ``DEFAULT_PRUNE_TILE`` scaled to each proxy layer so that it has as
+    many crossbar row and column blocks as the full-size layer (``epim.space.scaled_tile``).
+    """
     channels, height, _ = data.input_shape
     scaled = scale_network(network, width=config.width, image_size=config.image_size or height,
                            in_channels=channels, num_classes=data.num_classes)
-    return build(scaled, scale_design(design, network, scaled), quantize=config.quantize)
+    tiles = None
+    if any(choice.pruned for choice in design.layers.values()):
+        tiles = {layer.name: scaled_tile(layer, scaled.layer(layer.name), DEFAULT_PRUNE_TILE)
+                 for layer in network.compute_layers}
+    return build(scaled, scale_design(design, network, scaled), quantize=config.quantize,
+                 prune_tiles=tiles)
 
 
 def resize(x: torch.Tensor, size: int | None) -> torch.Tensor:
@@ -300,11 +309,15 @@ def _start_from_dense(model: EpimNet, dense_state: dict[str, torch.Tensor]) -> N
 
 def start_model(network: Network, design: Design, config: ProxyConfig, data: ArrayDataset,
                 start: DenseStart | None) -> EpimNet:
-    """The proxy of ``design``, initialized from ``start`` (epitomes fitted by least squares)."""
+    """The proxy of ``design``, initialized from ``start`` (epitomes fitted by least squares).
+
+    Pruning masks are chosen by magnitude from the start's weights.
+    """
     torch.manual_seed(config.seed)
     model = proxy_model(network, design, config, data)
     if start is not None:
         _start_from_dense(model, start.tensors())
+        model.select_pruning()
     return model
 
 

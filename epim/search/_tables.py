@@ -11,6 +11,12 @@ choice is costed amid choices of the same rank. Measured on 256 random designs e
 ResNet-18/20/50 and MobileNet-V2 (``benchmarks/table_additivity.py``), the
 table sums stay within 1% of the model's energy and within 12% of its latency (mean error under
 4%). The search verifies every proposal with the model itself, so the tables only steer it.
+
+Pruning: a choice's row holds ``CHOICE_FIELDS`` (the design fields, then the pruning fields).
+Each layer is costed on its own choice; channel pruning also shrinks the one layer that reads
+the pruned layer, and that saving is credited to the pruned layer's choice, measured with the
+reading layer at its reference (least compressed) choice: exact for crossbars, area and
+weights when that layer stays dense at the reference bits, an estimate otherwise.
 """
 
 from __future__ import annotations
@@ -24,8 +30,15 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from epim.cost_model import CostModel
-from epim.space import DESIGN_FIELDS, DesignBatch, SearchSpace
+from epim.cost_model import CostBatch, CostModel
+from epim.space import (
+    CHOICE_FIELDS,
+    DESIGN_FIELDS,
+    PRUNE_FIELDS,
+    DesignBatch,
+    SearchSpace,
+    prune_producers,
+)
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -43,7 +56,7 @@ class LayerChoices:
 
     Attributes:
         name: The layer.
-        fields: ``[k, len(DESIGN_FIELDS)]`` design fields of each choice.
+        fields: ``[k, len(CHOICE_FIELDS)]`` design and pruning fields of each choice.
         values: Per choice, the space's parameter values (``"<layer>/<suffix>" -> value``).
 
     """
@@ -76,7 +89,7 @@ class LayerTables:
             KeyError: If a design holds a choice the tables do not (another space).
 
         """
-        table = designs.table()
+        table = designs.choice_table()
         out = np.empty(table.shape[:2], dtype=np.int64)
         for j in range(len(self.layers)):
             lookup = self._lookup[j]
@@ -91,8 +104,8 @@ class LayerTables:
 
         """
         layers = design["layers"]
-        return np.array([self._lookup[j][tuple(int(layers[layer.name][f])
-                                              for f in DESIGN_FIELDS)]
+        return np.array([self._lookup[j][tuple(int(layers[layer.name].get(f, 0))
+                                              for f in CHOICE_FIELDS)]
                          for j, layer in enumerate(self.layers)], dtype=np.int64)
 
     def index_of_values(self, values: Mapping[str, int]) -> IntArray:
@@ -131,8 +144,7 @@ class LayerTables:
         index = np.asarray(index, dtype=np.int64).reshape(-1, len(self.layers))
         stacked = np.stack([layer.fields[index[:, j]]
                             for j, layer in enumerate(self.layers)], axis=1)
-        return DesignBatch(space.network, {name: stacked[:, :, f].copy()
-                                           for f, name in enumerate(DESIGN_FIELDS)})
+        return _batch(space, stacked)
 
     def values(self, index: IntArray) -> list[dict[str, int]]:
         """The space's parameter values of designs given by choice indices."""
@@ -160,30 +172,91 @@ def layer_tables(space: SearchSpace, model: CostModel) -> LayerTables:
     depth = max(len(layer) for layer in layers)
     rows = np.stack([layer.fields[np.minimum(np.arange(depth), len(layer) - 1)]
                      for layer in layers], axis=1)  # [depth, n_layers, fields]
-    batch = DesignBatch(space.network, {name: rows[:, :, f].copy()
-                                        for f, name in enumerate(DESIGN_FIELDS)})
-    costs = model.evaluate(batch)
+    costs = model.evaluate(_batch(space, rows), input_pruning=False)
     geometry = model.geometry
     owner = np.empty(len(geometry.order), dtype=np.int64)  # network column -> compute layer
     owner[geometry.compute_positions] = np.arange(len(layers))
     owner[geometry.other_positions] = geometry.other_act_source
+    summed = _per_layer(costs, model, owner)
+    credits = _input_pruning_credit(space, model, layers, rows, owner)
+    grouped: dict[str, list[FloatArray]] = {}
+    for metric, table in summed.items():
+        if credits is not None:
+            table = table + credits[metric]
+        grouped[metric] = [table[: len(layer), j] for j, layer in enumerate(layers)]
+    grouped["crossbar_area_m2"] = [c * model.hardware.xbar_area_m2
+                                   for c in grouped["crossbars"]]
+    return LayerTables(layers, {k: tuple(v) for k, v in grouped.items()})
+
+
+def _batch(space: SearchSpace, rows: IntArray) -> DesignBatch:
+    """The designs of choice rows ``[n, n_layers, len(CHOICE_FIELDS)]``."""
+    arrays = {name: rows[:, :, f].copy() for f, name in enumerate(CHOICE_FIELDS)}
+    for name in PRUNE_FIELDS:
+        if not arrays[name].any():
+            del arrays[name]
+    return DesignBatch(space.network, arrays)
+
+
+def _per_layer(costs: CostBatch, model: CostModel, owner: IntArray) -> dict[str, FloatArray]:
+    """Each metric per design and compute layer, ``[n, n_layers]``.
+
+    A pooling or add layer's column goes to the compute layer whose activations it reads.
+    """
     per_layer = {
         "crossbars": costs.layer_crossbars.astype(np.float64),
         "area_m2": costs.layer_tiles * model.hardware.tile_area_m2,
         "energy_j": costs.layer_energy_j,
         "latency_s": costs.layer_latency_share_s,
+        "params": costs.layer_params.astype(np.float64),
     }
-    grouped: dict[str, list[FloatArray]] = {}
+    width = int(owner.max(initial=-1)) + 1
+    summed: dict[str, FloatArray] = {}
     for metric, columns in per_layer.items():
-        summed = np.zeros((depth, len(layers)))
-        np.add.at(summed.T, owner, columns.T)  # attribute each network column to its owner
-        grouped[metric] = [summed[: len(layer), j] for j, layer in enumerate(layers)]
-    grouped["crossbar_area_m2"] = [c * model.hardware.xbar_area_m2
-                                   for c in grouped["crossbars"]]
-    stored = rows[:, :, 0] * rows[:, :, 1] * rows[:, :, 2] * rows[:, :, 3]
-    grouped["params"] = [stored[: len(layer), j].astype(np.float64)
-                         for j, layer in enumerate(layers)]
-    return LayerTables(layers, {k: tuple(v) for k, v in grouped.items()})
+        table = np.zeros((columns.shape[0], width))
+        np.add.at(table.T, owner, columns.T)  # attribute each network column to its owner
+        summed[metric] = table
+    return summed
+
+
+def _input_pruning_credit(space: SearchSpace, model: CostModel,
+                          layers: tuple[LayerChoices, ...], rows: IntArray, owner: IntArray
+                          ) -> dict[str, FloatArray] | None:
+    """What each channel-pruning choice saves in the layer reading it, ``[depth, n_layers]``.
+
+    The reading layer is held at its reference choice (:func:`reference_choice`); ``None``
+    when no choice channel-prunes.
+    """
+    out = CHOICE_FIELDS.index("prune_out")
+    if not rows[:, :, out].any():
+        return None
+    position = {layer.name: j for j, layer in enumerate(layers)}
+    pairs = [(position[p], position[c]) for c, p in prune_producers(space.network).items()]
+    reference = np.stack([layer.fields[reference_choice(layer.fields)] for layer in layers])
+    probe = np.repeat(reference[None], rows.shape[0], axis=0)
+    producers = [p for p, _ in pairs]
+    consumers = [c for _, c in pairs]
+    probe[:, producers] = rows[:, producers]
+    probe[:, consumers] = reference[consumers]
+    base = probe.copy()
+    base[:, :, out] = 0
+    with_pruning = _per_layer(model.evaluate(_batch(space, probe)), model, owner)
+    without = _per_layer(model.evaluate(_batch(space, base)), model, owner)
+    credits: dict[str, FloatArray] = {}
+    for metric in with_pruning:
+        saving = with_pruning[metric] - without[metric]
+        credit = np.zeros_like(saving)
+        credit[:, producers] = saving[:, consumers]
+        credits[metric] = credit
+    return credits
+
+
+def reference_choice(fields: IntArray) -> int:
+    """The choice storing the most weights at the most bits, unpruned (the dense reference)."""
+    stored = fields[:, 0] * fields[:, 1] * fields[:, 2] * fields[:, 3]
+    unpruned = (fields[:, len(DESIGN_FIELDS):] == 0).all(axis=1)
+    key = np.lexsort((fields[:, 5], fields[:, 4], stored, unpruned))
+    return int(key[-1])
 
 
 def _choices(space: SearchSpace, j: int) -> LayerChoices:
@@ -196,19 +269,25 @@ def _choices(space: SearchSpace, j: int) -> LayerChoices:
     source = space.network.layer(layer.name)
     kh, kw = source.kernel
     searched = {suffix: layer.choices(suffix) for suffix in ("in", "out", "spatial", "wbits",
-                                                             "abits")}
+                                                             "abits", "pout", "prows", "pcols")}
     seen: dict[tuple[int, ...], int] = {}
     fields: list[tuple[int, ...]] = []
     values: list[dict[str, int]] = []
-    for cin, cout, growth, wbits, abits in itertools.product(*searched.values()):
+    full_in, full_out = source.in_channels // source.groups, source.out_channels
+    for cin, cout, growth, wbits, abits, pout, prows, pcols in itertools.product(
+            *searched.values()):
         grown = growth if cin * cout * (kh + growth) * (kw + growth) <= source.params else 0
-        row = (cin, cout, kh + grown, kw + grown, wbits, abits, 0)
+        if (cin, cout, grown) != (full_in, full_out, 0):  # as SearchSpace.decode_columns
+            pout, prows, pcols = 0, 0, 0
+        if prows:
+            pcols = 0
+        row = (cin, cout, kh + grown, kw + grown, wbits, abits, 0, pout, prows, pcols)
         if row in seen:
             continue
         seen[row] = len(fields)
         fields.append(row)
-        chosen = dict(zip(("in", "out", "spatial", "wbits", "abits"),
-                          (cin, cout, grown, wbits, abits), strict=True))
+        chosen = dict(zip(("in", "out", "spatial", "wbits", "abits", "pout", "prows", "pcols"),
+                          (cin, cout, grown, wbits, abits, pout, prows, pcols), strict=True))
         values.append({f"{layer.name}/{suffix}": value for suffix, value in chosen.items()
                        if len(searched[suffix]) > 1})
     return LayerChoices(layer.name, np.asarray(fields, dtype=np.int64), tuple(values))
