@@ -175,18 +175,17 @@ class LayerwiseStrategy(Strategy):
         chosen: dict[bytes, IntArray] = {}
         for metric in metrics:  # one exact front per cost objective, against the damage
             extra = [m for m in bounds if m != metric]
-            tables = [np.column_stack([self.tables.costs[metric][j], accuracy_column[j],
-                                       *(self.tables.costs[m][j] for m in extra)])
-                      for j in range(width)]
+            # one group per layer; a channel-pruning pair is one group (its exact costs)
+            tables, members = self.tables.group_values([metric, accuracy_column, *extra])
             front = knapsack_front(tables, upper_bounds=[bounds.get(metric), None,
                                                          *(bounds[m] for m in extra)])
-            fresh = [i for i in range(len(front))
-                     if front.choices[i].tobytes() not in self.tried]
+            rows = self.tables.split_choices(front.choices, members)
+            fresh = [i for i in range(len(front)) if rows[i].tobytes() not in self.tried]
             if not fresh:
                 continue
             picks = _spread(front.values[fresh, 0], count, self.rounds)
             for i in picks:
-                row = front.choices[fresh[i]]
+                row = rows[fresh[i]]
                 chosen.setdefault(row.tobytes(), row)
         if not chosen:
             return np.zeros((0, width), dtype=np.int64)

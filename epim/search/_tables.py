@@ -14,15 +14,17 @@ table sums stay within 1% of the model's energy and within 12% of its latency (m
 
 Pruning: a choice's row holds ``CHOICE_FIELDS`` (the design fields, then the pruning fields).
 Each layer is costed on its own choice; channel pruning also shrinks the one layer that reads
-the pruned layer, and that saving is credited to the pruned layer's choice, measured with the
-reading layer at its reference (least compressed) choice: exact for crossbars, area and
-weights when that layer stays dense at the reference bits, an estimate otherwise.
+the pruned layer, so such a pair's costs are not a sum of per-layer terms. The tables keep,
+per pair, the reading layer's costs for every input count the pruned layer can leave
+(:class:`PairCosts`); :meth:`LayerTables.totals` and :meth:`LayerTables.group_tables` (the
+pair as one knapsack group over the product of both layers' choices) use them, so the pair's
+crossbars, area and weights stay exact.
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -70,17 +72,92 @@ class LayerChoices:
 
 
 @dataclass(frozen=True)
+class PairCosts:
+    """A channel-pruned layer and the layer reading it: the reader's costs per input count.
+
+    Attributes:
+        producer: Position of the channel-prunable layer.
+        consumer: Position of the layer reading it.
+        keep_index: ``[k_producer]`` for each producer choice, its row in ``costs``.
+        costs: Metric -> ``[n_keep, k_consumer]`` the consumer's share per choice, when the
+            producer keeps all its outputs (row 0) or one of its pruned counts.
+
+    """
+
+    producer: int
+    consumer: int
+    keep_index: IntArray
+    costs: Mapping[str, FloatArray]
+
+
+@dataclass(frozen=True)
 class LayerTables:
     """Choices and per-choice costs of every compute layer of a space, in network order.
 
     Attributes:
         layers: One :class:`LayerChoices` per compute layer (frozen layers: one choice).
-        costs: Metric -> per layer, ``[k]`` the layer's share of that metric per choice.
+        costs: Metric -> per layer, ``[k]`` the layer's share of that metric per choice (the
+            layer on its own: inputs unpruned).
+        pairs: The channel-pruning pairs among the choices (their reader's costs).
 
     """
 
     layers: tuple[LayerChoices, ...]
     costs: Mapping[str, tuple[FloatArray, ...]]
+    pairs: tuple[PairCosts, ...] = ()
+
+    def group_values(self, parts: Sequence[str | Sequence[FloatArray]]
+                     ) -> tuple[list[FloatArray], list[tuple[int, ...]]]:
+        """Knapsack groups of objectives ``parts`` (a metric name, or per-layer columns).
+
+        One group per layer, except a channel-pruning pair: one group over the product of
+        its two layers' choices, with the reader's exact costs for each producer choice.
+        Group choice ``i`` of a pair is ``divmod(i, k_consumer)``.
+
+        Returns:
+            Per group ``[k_group, len(parts)]`` values, and the layers of each group.
+
+        """
+        paired = {pair.producer: pair for pair in self.pairs}
+        consumers = {pair.consumer for pair in self.pairs}
+        groups: list[FloatArray] = []
+        members: list[tuple[int, ...]] = []
+        for j in range(len(self.layers)):
+            if j in consumers:
+                continue
+            pair = paired.get(j)
+            if pair is None:
+                groups.append(np.column_stack([
+                    self.costs[part][j] if isinstance(part, str) else part[j]
+                    for part in parts]))
+                members.append((j,))
+                continue
+            c = pair.consumer
+            k_p, k_c = len(self.layers[j]), len(self.layers[c])
+            cols = []
+            for part in parts:
+                if isinstance(part, str):
+                    reader = pair.costs[part][pair.keep_index]  # [k_p, k_c]
+                    cols.append((self.costs[part][j][:, None] + reader).reshape(-1))
+                else:
+                    cols.append((part[j][:, None] + part[c][None, :]).reshape(-1))
+            assert cols[0].size == k_p * k_c
+            groups.append(np.column_stack(cols))
+            members.append((j, c))
+        return groups, members
+
+    def split_choices(self, choices: IntArray, members: Sequence[tuple[int, ...]]
+                      ) -> IntArray:
+        """Per-layer choice indices ``[n, n_layers]`` from group choices ``[n, n_groups]``."""
+        choices = np.asarray(choices, dtype=np.int64)
+        out = np.zeros((choices.shape[0], len(self.layers)), dtype=np.int64)
+        for g, group in enumerate(members):
+            if len(group) == 1:
+                out[:, group[0]] = choices[:, g]
+            else:
+                k_c = len(self.layers[group[1]])
+                out[:, group[0]], out[:, group[1]] = np.divmod(choices[:, g], k_c)
+        return out
 
     def index(self, designs: DesignBatch) -> IntArray:
         """The choice index of every layer of every design, ``[n_designs, n_layers]``.
@@ -163,6 +240,10 @@ class LayerTables:
         columns = self.costs[metric]
         total: FloatArray = np.sum([columns[j][index[:, j]] for j in range(len(self.layers))],
                                    axis=0)
+        for pair in self.pairs:  # the reader's cost at the producer's kept outputs
+            keep = pair.keep_index[index[:, pair.producer]]
+            own = columns[pair.consumer][index[:, pair.consumer]]
+            total = total + pair.costs[metric][keep, index[:, pair.consumer]] - own
         return total
 
 
@@ -178,15 +259,11 @@ def layer_tables(space: SearchSpace, model: CostModel) -> LayerTables:
     owner[geometry.compute_positions] = np.arange(len(layers))
     owner[geometry.other_positions] = geometry.other_act_source
     summed = _per_layer(costs, model, owner)
-    credits = _input_pruning_credit(space, model, layers, rows, owner)
-    grouped: dict[str, list[FloatArray]] = {}
-    for metric, table in summed.items():
-        if credits is not None:
-            table = table + credits[metric]
-        grouped[metric] = [table[: len(layer), j] for j, layer in enumerate(layers)]
-    grouped["crossbar_area_m2"] = [c * model.hardware.xbar_area_m2
-                                   for c in grouped["crossbars"]]
-    return LayerTables(layers, {k: tuple(v) for k, v in grouped.items()})
+    summed["crossbar_area_m2"] = summed["crossbars"] * model.hardware.xbar_area_m2
+    grouped = {metric: tuple(table[: len(layer), j] for j, layer in enumerate(layers))
+               for metric, table in summed.items()}
+    pairs = _pair_costs(space, model, layers, rows, owner, grouped)
+    return LayerTables(layers, grouped, pairs)
 
 
 def _batch(space: SearchSpace, rows: IntArray) -> DesignBatch:
@@ -219,36 +296,38 @@ def _per_layer(costs: CostBatch, model: CostModel, owner: IntArray) -> dict[str,
     return summed
 
 
-def _input_pruning_credit(space: SearchSpace, model: CostModel,
-                          layers: tuple[LayerChoices, ...], rows: IntArray, owner: IntArray
-                          ) -> dict[str, FloatArray] | None:
-    """What each channel-pruning choice saves in the layer reading it, ``[depth, n_layers]``.
+def _pair_costs(space: SearchSpace, model: CostModel, layers: tuple[LayerChoices, ...],
+                rows: IntArray, owner: IntArray, own: Mapping[str, tuple[FloatArray, ...]]
+                ) -> tuple[PairCosts, ...]:
+    """The reader's costs for every output count of each channel-pruned layer.
 
-    The reading layer is held at its reference choice (:func:`reference_choice`); ``None``
-    when no choice channel-prunes.
+    One cost-model call per pair and pruned count: every layer at its ``r``-th choice (as in
+    the own-cost call), the producer at its reference choice with that count kept.
     """
     out = CHOICE_FIELDS.index("prune_out")
-    if not rows[:, :, out].any():
-        return None
     position = {layer.name: j for j, layer in enumerate(layers)}
-    pairs = [(position[p], position[c]) for c, p in prune_producers(space.network).items()]
-    reference = np.stack([layer.fields[reference_choice(layer.fields)] for layer in layers])
-    probe = np.repeat(reference[None], rows.shape[0], axis=0)
-    producers = [p for p, _ in pairs]
-    consumers = [c for _, c in pairs]
-    probe[:, producers] = rows[:, producers]
-    probe[:, consumers] = reference[consumers]
-    base = probe.copy()
-    base[:, :, out] = 0
-    with_pruning = _per_layer(model.evaluate(_batch(space, probe)), model, owner)
-    without = _per_layer(model.evaluate(_batch(space, base)), model, owner)
-    credits: dict[str, FloatArray] = {}
-    for metric in with_pruning:
-        saving = with_pruning[metric] - without[metric]
-        credit = np.zeros_like(saving)
-        credit[:, producers] = saving[:, consumers]
-        credits[metric] = credit
-    return credits
+    pairs = []
+    for consumer_name, producer_name in prune_producers(space.network).items():
+        p, c = position[producer_name], position[consumer_name]
+        kept = layers[p].fields[:, out]
+        values = sorted({int(v) for v in kept} | {0})
+        if values == [0]:
+            continue
+        reference = layers[p].fields[reference_choice(layers[p].fields)]
+        costs = {metric: [columns[c]] for metric, columns in own.items()}
+        for value in values[1:]:
+            probe = rows.copy()
+            probe[:, p] = reference
+            probe[:, p, out] = value
+            summed = _per_layer(model.evaluate(_batch(space, probe)), model, owner)
+            summed["crossbar_area_m2"] = summed["crossbars"] * model.hardware.xbar_area_m2
+            for metric in costs:
+                costs[metric].append(summed[metric][: len(layers[c]), c])
+        pairs.append(PairCosts(
+            producer=p, consumer=c,
+            keep_index=np.searchsorted(np.asarray(values), kept).astype(np.int64),
+            costs={metric: np.stack(tables) for metric, tables in costs.items()}))
+    return tuple(pairs)
 
 
 def reference_choice(fields: IntArray) -> int:
