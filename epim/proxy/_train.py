@@ -151,10 +151,15 @@ def proxy_model(network: Network, design: Design, config: ProxyConfig,
                            in_channels=channels, num_classes=data.num_classes)
     tiles = None
     if any(choice.pruned for choice in design.layers.values()):
-        tiles = {layer.name: scaled_tile(layer, scaled.layer(layer.name), DEFAULT_PRUNE_TILE)
-                 for layer in network.compute_layers}
+        tiles = proxy_prune_tiles(network, scaled)
     return build(scaled, scale_design(design, network, scaled), quantize=config.quantize,
                  prune_tiles=tiles)
+
+
+def proxy_prune_tiles(network: Network, scaled: Network) -> dict[str, tuple[int, int]]:
+    """Per layer of the proxy network ``scaled``, the tile its pruning masks follow."""
+    return {layer.name: scaled_tile(layer, scaled.layer(layer.name), DEFAULT_PRUNE_TILE)
+            for layer in network.compute_layers}
 
 
 def resize(x: torch.Tensor, size: int | None) -> torch.Tensor:
