@@ -208,8 +208,9 @@ def _downstream_pruned(model: EpimNet, cache: dict[str, torch.Tensor], network: 
             ops[name].set_weight_mask(mask)
             quantizer = ops[name].quantizer
             if quantizer is not None:  # its step fitted to the masked weights, as in training
-                ops[name].quantizer = copy.deepcopy(quantizer)
-                ops[name].quantizer.initialized.fill_(False)
+                fresh = copy.deepcopy(quantizer)
+                fresh.initialized.fill_(False)
+                ops[name].quantizer = fresh
         outputs = dict(cache)
         dirty = set(masks)
         for layer in scaled.layers:

@@ -60,12 +60,15 @@ class LayerChoices:
         name: The layer.
         fields: ``[k, len(CHOICE_FIELDS)]`` design and pruning fields of each choice.
         values: Per choice, the space's parameter values (``"<layer>/<suffix>" -> value``).
+        aliases: Other parameter values that decode to a choice (pruning dropped where the
+            layer takes an epitome, a spatial growth that outgrew the kernel), with its index.
 
     """
 
     name: str
     fields: IntArray
     values: tuple[dict[str, int], ...]
+    aliases: tuple[tuple[dict[str, int], int], ...] = ()
 
     def __len__(self) -> int:
         return int(self.fields.shape[0])
@@ -213,8 +216,13 @@ class LayerTables:
 
     @cached_property
     def _value_lookup(self) -> list[dict[tuple[int, ...], int]]:
-        return [{tuple(v[name] for name in names): i for i, v in enumerate(layer.values)}
-                for layer, names in zip(self.layers, self._value_names, strict=True)]
+        lookups = []
+        for layer, names in zip(self.layers, self._value_names, strict=True):
+            lookup = {tuple(v[name] for name in names): i for i, v in enumerate(layer.values)}
+            for values, i in layer.aliases:
+                lookup.setdefault(tuple(values[name] for name in names), i)
+            lookups.append(lookup)
+        return lookups
 
     def designs(self, space: SearchSpace, index: IntArray) -> DesignBatch:
         """The designs whose layers take the choices ``index`` ``[n, n_layers]``."""
@@ -353,20 +361,28 @@ def _choices(space: SearchSpace, j: int) -> LayerChoices:
     fields: list[tuple[int, ...]] = []
     values: list[dict[str, int]] = []
     full_in, full_out = source.in_channels // source.groups, source.out_channels
-    for cin, cout, growth, wbits, abits, pout, prows, pcols in itertools.product(
-            *searched.values()):
+    aliases: list[tuple[dict[str, int], int]] = []
+    suffixes = ("in", "out", "spatial", "wbits", "abits", "pout", "prows", "pcols")
+
+    def named(chosen: tuple[int, ...]) -> dict[str, int]:
+        return {f"{layer.name}/{suffix}": value
+                for suffix, value in zip(suffixes, chosen, strict=True)
+                if len(searched[suffix]) > 1}
+
+    for given in itertools.product(*searched.values()):
+        cin, cout, growth, wbits, abits, pout, prows, pcols = given
         grown = growth if cin * cout * (kh + growth) * (kw + growth) <= source.params else 0
         if (cin, cout, grown) != (full_in, full_out, 0):  # as SearchSpace.decode_columns
             pout, prows, pcols = 0, 0, 0
         if prows:
             pcols = 0
         row = (cin, cout, kh + grown, kw + grown, wbits, abits, 0, pout, prows, pcols)
-        if row in seen:
-            continue
-        seen[row] = len(fields)
-        fields.append(row)
-        chosen = dict(zip(("in", "out", "spatial", "wbits", "abits", "pout", "prows", "pcols"),
-                          (cin, cout, grown, wbits, abits, pout, prows, pcols), strict=True))
-        values.append({f"{layer.name}/{suffix}": value for suffix, value in chosen.items()
-                       if len(searched[suffix]) > 1})
-    return LayerChoices(layer.name, np.asarray(fields, dtype=np.int64), tuple(values))
+        effective = (cin, cout, grown, wbits, abits, pout, prows, pcols)
+        if row not in seen:
+            seen[row] = len(fields)
+            fields.append(row)
+            values.append(named(effective))
+        if given != effective:
+            aliases.append((named(given), seen[row]))
+    return LayerChoices(layer.name, np.asarray(fields, dtype=np.int64), tuple(values),
+                        tuple(aliases))

@@ -73,3 +73,17 @@ def test_a_pruning_study_runs_end_to_end() -> None:
     stored = [r.metrics["crossbar_area_m2"] for r in trials]
     np.testing.assert_allclose(stored, costs.crossbar_area_m2, rtol=1e-12)
     assert all(0 <= r.metrics["accuracy"] <= 1 for r in trials)
+
+
+def test_parameter_values_that_decoding_drops_find_their_choice() -> None:
+    spec = StudySpec.model_validate({
+        "name": "t", "network": "resnet20", "objectives": [{"metric": "crossbars"}],
+        "space": {"operators": ["epitome", "prune"], "weight_bits": [4, 8]}})
+    prepared = prepare_study(spec)
+    tables = layer_tables(prepared.space, prepared.model)
+    values = {**prepared.space.dense_choice(), "layer3.0.conv1/in": 28,
+              "layer3.0.conv1/prows": 256, "layer3.0.conv2/prows": 256,
+              "layer3.0.conv2/pcols": 32}  # an epitome drops pruning; rows drop columns
+    index = tables.index_of_values(values)
+    decoded = prepared.space.decode_batch([values])
+    assert np.array_equal(index, tables.index(decoded)[0])
