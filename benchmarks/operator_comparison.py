@@ -10,14 +10,16 @@ start, shared), for the same wall time per run, over several sampler seeds:
 - ``prune``: channel and crossbar-aware (PIM-Prune) pruning and bits;
 - ``epitome+prune``: both families and bits.
 
-Objectives: crossbar area (MNSIM preset) and proxy accuracy, designs at least
+Objectives: crossbar area (MNSIM preset; ``--xbar-size`` for smaller crossbars: on 256 x 256
+ones ResNet-20's layers fit in one to three crossbars per bit slice, so no family can take it
+past 16.8x) and proxy accuracy, designs at least
 ``--min-reduction`` x smaller than dense 16-bit. Printed per run as it ends, then per space
 (mean and spread over seeds): trials, the hypervolume of the front in (log10 crossbar-area
 reduction above the minimum, up to 100x; accuracy), and the best proxy accuracy at >= 10x,
 20x and 30x less crossbar area than dense 16-bit ("-": no trained design reached it).
 
     PYTHONPATH=$PWD .venv/bin/python benchmarks/operator_comparison.py [--quick]
-        [--networks resnet20 resnet18] [--seeds 3] [--seconds 120]
+        [--networks resnet20 resnet18] [--seeds 3] [--seconds 120] [--xbar-size 64]
 """
 
 from __future__ import annotations
@@ -48,6 +50,8 @@ def study_spec(network: str, operators: list[str], seed: int, args: argparse.Nam
     """The study of one space and sampler seed (same proxy and budget for every space)."""
     return StudySpec.model_validate({
         "name": f"cmp-{network}-{'-'.join(operators) or 'bits'}-{seed}", "network": network,
+        "hardware": {"preset": "mnsim", "set": ({"xbar_size": args.xbar_size}
+                                                if args.xbar_size else {})},
         "space": {"operators": operators, "weight_bits": [2, 3, 4, 6, 8],
                   "epitome": {"channel_ratios": [1, 2, 4, 8]},
                   "prune": {"channel_ratios": [1, 2, 4, 8], "crossbar_ratios": [1, 2, 4, 8]}},
@@ -122,6 +126,8 @@ def main() -> None:
     parser.add_argument("--train-samples", type=int, default=20_000)
     parser.add_argument("--eval-samples", type=int, default=1000)
     parser.add_argument("--min-reduction", type=float, default=8.0)
+    parser.add_argument("--xbar-size", type=int, default=None,
+                        help="N x N crossbars instead of the MNSIM preset's 256 x 256")
     parser.add_argument("--quick", action="store_true",
                         help="development: 1 seed, 30 s per run, digits, a short proxy")
     args = parser.parse_args()
@@ -131,7 +137,8 @@ def main() -> None:
         args.image_size = None
     print(f"operator comparison: {args.networks}, spaces {args.spaces}, {args.seeds} seeds, "
           f"{args.seconds:.0f} s per run, proxy {args.dataset} {args.steps} steps from a "
-          f"{args.pretrain}-step dense start, >= {args.min_reduction:g}x", flush=True)
+          f"{args.pretrain}-step dense start, >= {args.min_reduction:g}x, MNSIM preset with "
+          f"{args.xbar_size or 256}x{args.xbar_size or 256} crossbars", flush=True)
     table: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for network in args.networks:
         began = time.perf_counter()  # one dense start per network, shared by every run
