@@ -16,7 +16,7 @@ Pruning: a choice's row holds ``CHOICE_FIELDS`` (the design fields, then the pru
 Each layer is costed on its own choice; channel pruning also shrinks the one layer that reads
 the pruned layer, so such a pair's costs are not a sum of per-layer terms. The tables keep,
 per pair, the reading layer's costs for every input count the pruned layer can leave
-(:class:`PairCosts`); :meth:`LayerTables.totals` and :meth:`LayerTables.group_tables` (the
+(:class:`PairCosts`); :meth:`LayerTables.totals` and :meth:`LayerTables.group_values` (the
 pair as one knapsack group over the product of both layers' choices) use them, so the pair's
 crossbars, area and weights stay exact.
 """

@@ -48,7 +48,10 @@ def prunable_consumers(network: Network) -> dict[str, str]:
 
     A layer qualifies when it has one group, is not the last conv/linear layer, and its only
     consumer is a conv/linear layer with one group whose only input it is, reading its
-    channels as they are (a linear layer after a flattened map does not qualify).
+    channels as they are (a linear layer after a flattened map does not qualify). In a chain
+    of such layers (``a -> b -> c -> d``) the pairs do not overlap, taken in network order
+    (``a -> b``, ``c -> d``): a layer reading a prunable layer is not prunable itself, so each
+    pair's costs depend on the two layers' choices alone.
     """
     return dict(_consumers(network))
 
@@ -60,15 +63,17 @@ def _consumers(network: Network) -> tuple[tuple[str, str], ...]:
         for source in layer.inputs:
             if source in readers:
                 readers[source].append(layer)
-    pairs = []
+    pairs: list[tuple[str, str]] = []
+    readers_taken: set[str] = set()
     for layer in network.compute_layers[:-1]:
         consumers = readers[layer.name]
-        if layer.groups != 1 or len(consumers) != 1:
+        if layer.groups != 1 or len(consumers) != 1 or layer.name in readers_taken:
             continue
         consumer = consumers[0]
         if (consumer.is_compute and consumer.groups == 1 and consumer.inputs == (layer.name,)
                 and consumer.in_channels == layer.out_channels):
             pairs.append((layer.name, consumer.name))
+            readers_taken.add(consumer.name)
     return tuple(pairs)
 
 

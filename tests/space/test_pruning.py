@@ -20,6 +20,13 @@ def test_only_inner_convs_of_resnet_blocks_are_channel_prunable() -> None:
     assert "conv1" not in pairs  # the stem feeds a residual add
 
 
+def test_chains_give_pairs_that_do_not_overlap() -> None:
+    pairs = prunable_consumers(get_network("vgg16"))  # conv -> conv -> pool chains
+    assert pairs["features.0"] == "features.2" and "features.2" not in pairs
+    assert pairs["features.10"] == "features.12" and "features.12" not in pairs
+    assert set(pairs).isdisjoint(pairs.values())
+
+
 def test_design_files_round_trip_and_digests_stay_for_unpruned_designs() -> None:
     net = get_network("resnet20")
     dense = Design.dense(net)
