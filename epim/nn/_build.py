@@ -211,10 +211,16 @@ def epitomize(model: nn.Module, design: Design) -> nn.Module:
     not inserted: the model's ReLUs are not known here). Returns ``model``.
 
     Raises:
-        DesignError: If a named module is missing, of another type, or of another shape.
+        DesignError: If a named module is missing, of another type, or of another shape, or
+            the design prunes it (pruning needs the layer graph: ``build``).
 
     """
     for name, choice in design.layers.items():
+        if choice.pruned:  # channel pruning needs the layer graph, which a module hides
+            raise DesignError("epitomize does not prune a module", location=("layers", name),
+                              field=next(f for f in ("prune_out", "prune_rows", "prune_cols")
+                                         if getattr(choice, f)),
+                              expected="0 (prune with epim.nn.build on the network)")
         try:
             module = model.get_submodule(name)
         except AttributeError:
