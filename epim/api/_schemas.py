@@ -107,6 +107,11 @@ class LayerCost(BaseModel):
     weight_bits: int | None = None
     act_bits: int | None = None
     channel_offsets: int | None = None
+    prune_out: int | None = Field(None, description="Output filters kept (channel pruning).")
+    prune_rows: int | None = Field(None, description="Rows kept per crossbar column block.")
+    prune_cols: int | None = Field(None, description="Columns kept per crossbar row block.")
+    operator: str | None = Field(None, description="dense, epitome, prune_channels, "
+                                 "prune_rows or prune_cols.")
     stored_fraction: float | None = Field(None, description="Stored weights / dense weights.")
 
 

@@ -20,6 +20,7 @@ from epim.cost_model._hardware import Hardware
 from epim.cost_model._paths import CriticalPaths
 from epim.cost_model._pipeline import PipelineSchedule
 from epim.cost_model._placement import ChipGrid, PlacementGraph, layer_distances
+from epim.cost_model._pruning import PruneGraph, compact
 from epim.cost_model._replication import replicate
 from epim.cost_model._stages import (
     ActionCounts,
@@ -80,7 +81,9 @@ class CostBatch:
         layer_energy_j: Energy of each layer (J).
         layer_energy_breakdown_j: Component -> ``[n_designs, n_layers]`` energy (J).
         latency_s_by_mode: Mode -> network latency ``[n_designs]`` (s).
-        params: Stored (epitome) weights per design (one copy).
+        params: Stored (epitome) weights per design (one copy; what pruning keeps).
+        layer_params: Stored weights per layer ``[n_designs, n_layers]`` (0 for pooling and
+            add layers).
         macs: Multiply-accumulates of the virtual network per inference.
         hardware_variants: The distinct hardware the designs were mapped on (the preset
             first; then one per distinct set of hardware genes).
@@ -101,6 +104,7 @@ class CostBatch:
     layer_energy_breakdown_j: dict[str, FloatArray]
     latency_s_by_mode: dict[str, FloatArray]
     params: IntArray
+    layer_params: IntArray
     macs: int
     hardware_variants: tuple[Hardware, ...]
     hardware_index: IntArray
@@ -175,6 +179,7 @@ class CostModel:
             network, pooling_tiles=hardware.pooling_tiles)
         self.paths = CriticalPaths.from_network(network)
         self.schedule = PipelineSchedule.from_network(network)
+        self.prune_graph = PruneGraph.from_network(network)
         g = self.geometry
         self._pixels = np.maximum(np.concatenate([g.pixels, g.other_pixels])[g.order], 1)
         self._other_tiles = self._tiles_of_other_layers()
@@ -184,7 +189,7 @@ class CostModel:
         self.macs = network.macs
         self._variants: dict[tuple[tuple[str, int], ...], Hardware] = {(): hardware}
 
-    def evaluate(self, batch: DesignBatch) -> CostBatch:
+    def evaluate(self, batch: DesignBatch, *, input_pruning: bool = True) -> CostBatch:
         """Score every design of ``batch``.
 
         Designs with hardware genes (``DesignBatch.hardware``) are scored on the preset with
@@ -192,6 +197,9 @@ class CostModel:
 
         Args:
             batch: Designs of this model's network.
+            input_pruning: Shrink the layer that reads a channel-pruned layer (the design's
+                meaning); ``False`` costs every layer on its own choice alone (the search's
+                per-layer tables, ``epim.search._tables``).
 
         Returns:
             Per-layer and total costs, in the batch's order.
@@ -206,16 +214,17 @@ class CostModel:
                              expected=self.network.name)
         genes = batch.genes
         if not genes:
-            return self._evaluate(self.hardware, batch, (self.hardware,), 0)
+            return self._evaluate(self.hardware, batch, (self.hardware,), 0, input_pruning)
         table = np.stack([batch.hardware[gene] for gene in genes], axis=1)
         rows, inverse = np.unique(table, axis=0, return_inverse=True)
         variants = [self.variant(dict(zip(genes, map(int, row), strict=True))) for row in rows]
         if len(rows) == 1:
-            return self._evaluate(variants[0], batch, (variants[0],), 0)
+            return self._evaluate(variants[0], batch, (variants[0],), 0, input_pruning)
         inverse = inverse.reshape(-1)
         parts = [(np.flatnonzero(inverse == k), k) for k in range(len(rows))]
         return _scatter(len(batch), tuple(variants), [
-            (index, self._evaluate(variants[k], batch.take(index), tuple(variants), k))
+            (index, self._evaluate(variants[k], batch.take(index), tuple(variants), k,
+                                   input_pruning))
             for index, k in parts])
 
     def variant(self, genes: dict[str, int]) -> Hardware:
@@ -232,12 +241,18 @@ class CostModel:
         return self._variants[key]
 
     def _evaluate(self, c: Hardware, batch: DesignBatch, variants: tuple[Hardware, ...],
-                  variant: int) -> CostBatch:
+                  variant: int, input_pruning: bool = True) -> CostBatch:
         """Score ``batch`` on hardware ``c`` (entry ``variant`` of ``variants``)."""
         g = self.geometry
         d = DesignArrays.from_batch(batch)
         n = len(batch)
-        mapping = map_layers(c, g, d)
+        pruned = None
+        if batch.pruned:  # the compacted layers (epim.cost_model._pruning)
+            g, d, pruned = compact(g, d, batch,
+                                   self.prune_graph if input_pruning else PruneGraph.empty())
+            mapping = map_layers(c, g, d, pruned.rows_kept, pruned.cols_kept)
+        else:
+            mapping = map_layers(c, g, d)
         copies = batch.replication.astype(np.float64) if batch.replicated else None
         tiles = mapping.tiles if copies is None else mapping.tiles * copies
         layer_tiles_f = self._assemble(tiles, self._other_tiles)
@@ -248,7 +263,8 @@ class CostModel:
         per_activation = activation_latency(
             c, g, d, mapping, hops.merge_hops[:, g.compute_positions],
             hops.transfer_hops[:, g.compute_positions])
-        overheads = epitome_overheads(c, g, d, mapping, activations)
+        overheads = epitome_overheads(c, g, d, mapping, activations,
+                                      None if pruned is None else pruned.indexed)
         epitome_s = g.pixels * overheads.latency_per_pixel_s
         layer_latency = activations.total * per_activation.total_s + epitome_s
         layer_pipelined = layer_latency + activations.total * per_activation.pipelined_extra_s(
@@ -281,7 +297,10 @@ class CostModel:
         shares = self.paths.shares(layer_latency_s, self._pixels)
         layer_pipelined_s = self._assemble(layer_pipelined, other_pipelined)
 
-        params = (d.cin_e * d.cout_e * mapping.kernel_area).sum(axis=1).astype(np.int64)
+        stored = (d.cin_e * d.cout_e * mapping.kernel_area if pruned is None
+                  else pruned.stored)
+        layer_params = self._assemble(stored, 0.0).astype(np.int64)
+        params = layer_params.sum(axis=1)
         return CostBatch(
             network=self.network,
             hardware=self.hardware,
@@ -299,6 +318,7 @@ class CostModel:
                 **self._pipelined_latency(layer_pipelined_s, first_extra),
             },
             params=params,
+            layer_params=layer_params,
             macs=self.macs,
             hardware_variants=variants,
             hardware_index=np.full(n, variant, dtype=np.int64),

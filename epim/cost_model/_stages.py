@@ -94,8 +94,17 @@ class Mapping:
     pes: FloatArray
 
 
-def map_layers(c: Hardware, g: NetworkArrays, d: DesignArrays) -> Mapping:
-    """Bit slices, row and column blocks, block-diagonal group packing, crossbars, tiles."""
+def map_layers(c: Hardware, g: NetworkArrays, d: DesignArrays,
+               rows_kept: FloatArray | None = None, cols_kept: FloatArray | None = None
+               ) -> Mapping:
+    """Bit slices, row and column blocks, block-diagonal group packing, crossbars, tiles.
+
+    ``rows_kept`` (``cols_kept``), ``[n, n_compute]``, are the rows (columns) crossbar-aware
+    pruning keeps in every column (row) block, 0 where it keeps all
+    (``epim.cost_model._pruning``): the kept rows are compacted into
+    ``ceil(rows_kept / xbar_rows)`` crossbars per column block, whole kernels or not; the
+    kept columns fill the column blocks of every row block as ``Cout_E`` columns would.
+    """
     rows_x, cols_x = c.xbar_rows, c.xbar_cols
     mag = np.maximum(d.weight_bits - 1, 1) if c.polarity == 2 else d.weight_bits
     slices = ceil_div(mag, c.cell_bits)
@@ -110,14 +119,21 @@ def map_layers(c: Hardware, g: NetworkArrays, d: DesignArrays) -> Mapping:
     else:
         n_r = ceil_div(rows_g, rows_x)
         row_cap = np.full_like(rows_g, rows_x)
+    if rows_kept is not None:  # compacted rows: any rows share a crossbar
+        row_pruned = rows_kept > 0
+        n_r = np.where(row_pruned, ceil_div(rows_kept, rows_x), n_r)
+        row_cap = np.where(row_pruned, float(rows_x), row_cap)
+        rows_g = np.where(row_pruned, rows_kept, rows_g)
+    cout_cols = cout_stored if cols_kept is None else np.where(cols_kept > 0, cols_kept,
+                                                               cout_stored)
     if c.slice_placement == "crossbar":
-        cols_g = cout_stored
+        cols_g = cout_cols
         # MNSIM: a PE holds xbar_groups crossbar pairs, so slices fill whole groups
         placed = ceil_div(slices, c.xbar_groups) * c.xbar_groups if c.xbar_groups > 1 \
             else slices
         n_c = placed * ceil_div(cols_g, cols_x)
     else:
-        cols_g = cout_stored * slices
+        cols_g = cout_cols * slices
         n_c = ceil_div(cols_g, cols_x)
     packed = np.minimum(np.maximum(np.minimum(floor_div(row_cap, rows_g),
                                               floor_div(cols_x, cols_g)), 1),
@@ -312,10 +328,17 @@ class EpitomeOverheads:
 
 
 def epitome_overheads(c: Hardware, g: NetworkArrays, d: DesignArrays, m: Mapping,
-                      a: Activations) -> EpitomeOverheads:
-    """Pre-sums of wrapped inputs, table lookups, output copies: counts and time."""
+                      a: Activations, indexed: npt.NDArray[np.bool_] | None = None
+                      ) -> EpitomeOverheads:
+    """Pre-sums of wrapped inputs, table lookups, output copies: counts and time.
+
+    ``indexed`` marks crossbar-pruned layers, whose index tables are looked up like an
+    epitome's address tables (``epim.cost_model._pruning``).
+    """
     presum_in = d.cin_e < g.cin_g
     epitomized = presum_in | (d.cout_e < g.cout) | (a.windows > 1)
+    if indexed is not None:
+        epitomized = epitomized | indexed
     presum_adds = np.where(presum_in, (g.cin_g - d.cin_e) * g.groups, 0) * g.in_pixels
     presum_depth = np.where(presum_in, np.ceil(np.log2(ceil_div(g.cin_g, d.cin_e))), 0.0)
     lookups = np.where(epitomized,

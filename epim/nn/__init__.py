@@ -25,6 +25,7 @@ from epim.nn._crossbar import (
 from epim.nn._epitome import EpitomeConv2d, EpitomeLayer, EpitomeLinear, wrap_index
 from epim.nn._export import default_device, export, export_bytes, load
 from epim.nn._from_torch import from_torch, torch_checkpoint
+from epim.nn._prune import pruning_masks
 from epim.nn._quant import ActivationQuantizer, WeightQuantizer, weight_levels
 
 __all__ = [
@@ -53,6 +54,7 @@ __all__ = [
     "merge",
     "module_key",
     "pair_weight_levels",
+    "pruning_masks",
     "read_checkpoint",
     "sample_devices",
     "torch_checkpoint",

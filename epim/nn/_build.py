@@ -5,10 +5,13 @@ never folded into the epitome, docs/epitome.md section 2) and ReLU, except a con
 feed residual adds (the ReLU then follows the add, as in torchvision's ResNets); every linear
 layer but the last is followed by ReLU. The input of each conv/linear layer that follows a
 ReLU is fake-quantized to the layer's activation bits (unsigned), its epitome to its weight bits.
+Pruned layers (``epim.space._prune``) carry 0/1 weight masks chosen by magnitude
+(``epim.nn._prune``), applied before quantization.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import torch
@@ -16,8 +19,9 @@ from torch import nn
 
 from epim.errors import DesignError
 from epim.nn._epitome import EpitomeConv2d, EpitomeLinear
+from epim.nn._prune import pruning_masks
 from epim.nn._quant import ActivationQuantizer
-from epim.space import Design, LayerDesign
+from epim.space import DEFAULT_PRUNE_TILE, Design, LayerDesign
 from epim.workloads import MERGE_KINDS, Layer, Network
 
 
@@ -70,15 +74,20 @@ class EpimNet(nn.Module):
     Attributes:
         network: The layer table.
         design: The design applied.
+        prune_tiles: Layer name -> the crossbar tile ``(rows, columns)`` its crossbar-aware
+            pruning masks follow (default ``DEFAULT_PRUNE_TILE``).
 
     """
 
-    def __init__(self, network: Network, design: Design, *, quantize: bool = True) -> None:
+    def __init__(self, network: Network, design: Design, *, quantize: bool = True,
+                 prune_tiles: Mapping[str, tuple[int, int]] | None = None) -> None:
         super().__init__()
         design.validate(network)
         self.network = network
         self.design = design
         self.quantize = quantize
+        self.prune_tiles = {layer.name: (prune_tiles or {}).get(layer.name, DEFAULT_PRUNE_TILE)
+                            for layer in network.compute_layers}
         consumers: dict[str, list[Layer]] = {layer.name: [] for layer in network.layers}
         consumers["input"] = []
         for layer in network.layers:
@@ -109,6 +118,33 @@ class EpimNet(nn.Module):
             else:
                 self.blocks[key] = _pool(layer)
                 non_negative[layer.name] = source_non_negative
+        self.select_pruning()
+
+    @property
+    def pruned(self) -> bool:
+        """Whether the design prunes any layer."""
+        return any(choice.pruned for choice in self.design.layers.values())
+
+    @torch.no_grad()
+    def select_pruning(self) -> None:
+        """(Re)choose the pruning masks by the magnitude of the weights held now.
+
+        Called at construction; call again after loading other weights (the proxy does after
+        loading the dense start). Does nothing for a design without pruning.
+        """
+        if not self.pruned:
+            return
+        ops: dict[str, EpitomeConv2d | EpitomeLinear] = {}
+        for layer in self.network.compute_layers:
+            block = self.blocks[module_key(layer.name)]
+            assert isinstance(block, ComputeBlock)
+            op = block.op
+            assert isinstance(op, EpitomeConv2d | EpitomeLinear)
+            ops[layer.name] = op
+        weights = {name: op.epitome.detach().flatten()[op.index] for name, op in ops.items()}
+        masks = pruning_masks(self.network, self.design, weights, self.prune_tiles)
+        for name, op in ops.items():
+            op.set_weight_mask(masks.get(name))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Run the network on ``x`` (N, C, H, W); returns the last layer's output."""
@@ -148,19 +184,23 @@ def _pool(layer: Layer) -> nn.Module:
     return nn.AdaptiveAvgPool2d(1)
 
 
-def build(network: Network, design: Design | None = None, *, quantize: bool = True) -> EpimNet:
+def build(network: Network, design: Design | None = None, *, quantize: bool = True,
+          prune_tiles: Mapping[str, tuple[int, int]] | None = None) -> EpimNet:
     """Return a runnable model of ``network`` with ``design``'s epitomes and bits applied.
 
     Args:
         network: A built-in or file network.
         design: The design (default: dense at 8-bit weights and activations).
         quantize: Fake-quantize epitomes and activations (QAT); ``False`` trains in float.
+        prune_tiles: Layer name -> crossbar tile ``(rows, columns)`` of its pruning masks
+            (default ``epim.space.DEFAULT_PRUNE_TILE``).
 
     Raises:
         DesignError: If the design does not fit the network.
 
     """
-    return EpimNet(network, design or Design.dense(network, 8, 8), quantize=quantize)
+    return EpimNet(network, design or Design.dense(network, 8, 8), quantize=quantize,
+                   prune_tiles=prune_tiles)
 
 
 def epitomize(model: nn.Module, design: Design) -> nn.Module:
@@ -171,10 +211,16 @@ def epitomize(model: nn.Module, design: Design) -> nn.Module:
     not inserted: the model's ReLUs are not known here). Returns ``model``.
 
     Raises:
-        DesignError: If a named module is missing, of another type, or of another shape.
+        DesignError: If a named module is missing, of another type, or of another shape, or
+            the design prunes it (pruning needs the layer graph: ``build``).
 
     """
     for name, choice in design.layers.items():
+        if choice.pruned:  # channel pruning needs the layer graph, which a module hides
+            raise DesignError("epitomize does not prune a module", location=("layers", name),
+                              field=next(f for f in ("prune_out", "prune_rows", "prune_cols")
+                                         if getattr(choice, f)),
+                              expected="0 (prune with epim.nn.build on the network)")
         try:
             module = model.get_submodule(name)
         except AttributeError:

@@ -85,20 +85,58 @@ class EpitomeLayer(nn.Module):
     epitome: nn.Parameter
     bias: nn.Parameter | None
     quantizer: WeightQuantizer | None
+    weight_mask: torch.Tensor | None
 
     @property
     def index(self) -> torch.Tensor:
         """Flat indices into ``E`` that generate ``W``."""
         raise NotImplementedError
 
+    @property
+    def dense_shape(self) -> tuple[int, ...]:
+        """The shape of the generated weight ``W``."""
+        raise NotImplementedError
+
+    @property
+    def is_dense(self) -> bool:
+        """True when ``E`` is the whole kernel (``W = E``: no wrapping)."""
+        return tuple(self.epitome.shape) == self.dense_shape
+
+    def set_weight_mask(self, mask: torch.Tensor | None) -> None:
+        """Zero the weights where ``mask`` (``W``'s shape, 0/1) is 0, or clear the mask.
+
+        The mask of a dense layer applies to ``E`` before quantization (the pruned weights
+        leave the quantization range as they leave the crossbars); an epitome's applies to
+        the generated ``W``. A persistent buffer: it travels with the state dict.
+        """
+        if mask is not None and tuple(mask.shape) != self.dense_shape:
+            raise ValueError(f"mask of shape {tuple(mask.shape)} for a weight of shape "
+                             f"{self.dense_shape}")
+        self.weight_mask = (None if mask is None
+                            else mask.to(device=self.epitome.device, dtype=self.epitome.dtype))
+
+    def _masked_epitome(self) -> torch.Tensor:
+        if self.weight_mask is not None and self.is_dense:
+            return self.epitome * self.weight_mask
+        return self.epitome
+
     def stored_epitome(self) -> torch.Tensor:
         """``E`` as programmed into crossbars (fake-quantized when ``weight_bits`` is set)."""
-        return self.quantizer(self.epitome) if self.quantizer is not None else self.epitome
+        epitome = self._masked_epitome()
+        return self.quantizer(epitome) if self.quantizer is not None else epitome
 
     @property
     def weight(self) -> torch.Tensor:
-        """The generated weight ``W`` (the dense layer's shape)."""
-        return self.stored_epitome().flatten()[self.index]
+        """The generated weight ``W`` (the dense layer's shape), masked where pruned."""
+        weight = self.stored_epitome().flatten()[self.index]
+        if self.weight_mask is not None and not self.is_dense:
+            weight = weight * self.weight_mask
+        return weight
+
+    @property
+    def _mask_needs_gather(self) -> bool:
+        """A mask on a generated ``W`` (an epitome's) leaves only the gather path exact."""
+        return self.weight_mask is not None and not self.is_dense
 
     @torch.no_grad()
     def load_dense_weight(self, weight: torch.Tensor, bias: torch.Tensor | None = None) -> None:
@@ -158,6 +196,12 @@ class EpitomeConv2d(EpitomeLayer):
         if path == "reuse" and not self.reuse_applies:
             raise ValueError("the reuse path needs groups == 1, no offsets and P, Q == kernel")
         self.path: ForwardPath = path
+        self.register_buffer("weight_mask", None)
+
+    @property
+    def dense_shape(self) -> tuple[int, ...]:
+        """``(Cout, Cin/groups, kh, kw)``."""
+        return (self.out_channels, self.in_channels // self.groups, *self.kernel_size)
 
     @property
     def index(self) -> torch.Tensor:
@@ -181,7 +225,8 @@ class EpitomeConv2d(EpitomeLayer):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Convolve ``x`` (N, Cin, H, W) with the generated kernel."""
-        use_reuse = self.path == "reuse" or (self.path == "auto" and self.reuse_applies)
+        use_reuse = ((self.path == "reuse" or (self.path == "auto" and self.reuse_applies))
+                     and not self._mask_needs_gather)
         return self._reuse(x) if use_reuse else self._gather(x)
 
     def _gather(self, x: torch.Tensor) -> torch.Tensor:
@@ -250,6 +295,12 @@ class EpitomeLinear(EpitomeLayer):
         if path == "reuse" and channel_offsets:
             raise ValueError("the reuse path needs plain wrapping (no channel offsets)")
         self.path: ForwardPath = path
+        self.register_buffer("weight_mask", None)
+
+    @property
+    def dense_shape(self) -> tuple[int, ...]:
+        """``(out_features, in_features)``."""
+        return (self.out_features, self.in_features)
 
     @property
     def index(self) -> torch.Tensor:
@@ -266,7 +317,8 @@ class EpitomeLinear(EpitomeLayer):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Apply the generated linear map to ``x`` (..., in_features)."""
-        use_reuse = self.path == "reuse" or (self.path == "auto" and not self.channel_offsets)
+        use_reuse = ((self.path == "reuse" or (self.path == "auto" and not self.channel_offsets))
+                     and not self._mask_needs_gather)
         if not use_reuse:
             return F.linear(x, self.weight, self.bias)
         cout_e, cin_e = self.epitome_shape

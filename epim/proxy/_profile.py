@@ -12,6 +12,7 @@ costs seconds; with ``steps`` every probe is also fine-tuned like a short proxy 
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
@@ -21,13 +22,21 @@ import torch.nn.functional as F  # noqa: N812
 
 from epim.datasets import ArrayDataset, load_cached_dataset
 from epim.errors import InputError
-from epim.nn import ComputeBlock, EpimNet, EpitomeConv2d, EpitomeLinear, merge
+from epim.nn import (
+    ComputeBlock,
+    EpimNet,
+    EpitomeConv2d,
+    EpitomeLinear,
+    merge,
+    pruning_masks,
+)
 from epim.nn._build import module_key
 from epim.proxy._train import (
     DenseStart,
     ProxyConfig,
     _fit,
     dense_start,
+    proxy_prune_tiles,
     resize,
     start_model,
     torch_threads,
@@ -111,6 +120,8 @@ def profile_layers(network: Network, reference: Design,
         with torch_threads(config.threads):
             if steps:
                 loss, accuracy = _finetuned(network, design, config, data, start, steps, x, y)
+            elif choice.pruned:  # masks span two layers (channel pruning)
+                loss, accuracy = _downstream_pruned(model, cache, network, design, y)
             else:
                 loss, accuracy = _downstream(model, cache, network, design, name, start, y)
         losses.append(loss)
@@ -174,6 +185,47 @@ def _load_block(block: ComputeBlock, state: dict[str, torch.Tensor], key: str) -
     if block.bn is not None:
         for field, tensor in block.bn.state_dict().items():
             tensor.copy_(state[prefix + "bn." + field])
+
+
+@torch.no_grad()
+def _downstream_pruned(model: EpimNet, cache: dict[str, torch.Tensor], network: Network,
+                       design: Design, y: torch.Tensor) -> tuple[float, float]:
+    """Score ``design`` (one layer pruned) with masks set on the reference model for the call.
+
+    Masks are chosen by magnitude from the start's weights the model holds (as
+    ``start_model`` chooses them); only the masked layers and those after them are recomputed.
+    """
+    scaled = model.network
+    ops = {}
+    for layer in scaled.compute_layers:
+        block = model.blocks[module_key(layer.name)]
+        assert isinstance(block, ComputeBlock)
+        op = block.op
+        assert isinstance(op, EpitomeConv2d | EpitomeLinear)
+        ops[layer.name] = op
+    weights = {name: op.epitome.detach().flatten()[op.index] for name, op in ops.items()}
+    masks = pruning_masks(scaled, scale_design(design, network, scaled), weights,
+                          proxy_prune_tiles(network, scaled))
+    saved = {name: ops[name].quantizer for name in masks}
+    try:
+        for name, mask in masks.items():
+            ops[name].set_weight_mask(mask)
+            quantizer = ops[name].quantizer
+            if quantizer is not None:  # its step fitted to the masked weights, as in training
+                fresh = copy.deepcopy(quantizer)
+                fresh.initialized.fill_(False)
+                ops[name].quantizer = fresh
+        outputs = dict(cache)
+        dirty = set(masks)
+        for layer in scaled.layers:
+            if layer.name in dirty or dirty.intersection(layer.inputs):
+                dirty.add(layer.name)
+                outputs[layer.name] = _layer_output(model, layer.name, outputs)
+    finally:
+        for name in masks:
+            ops[name].set_weight_mask(None)
+            ops[name].quantizer = saved[name]
+    return _score(outputs[scaled.layers[-1].name], y)
 
 
 def _finetuned(network: Network, design: Design, config: ProxyConfig, data: ArrayDataset,

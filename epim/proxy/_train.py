@@ -34,7 +34,7 @@ from epim.nn import (
     read_checkpoint,
 )
 from epim.proxy._cache import ResultCache
-from epim.space import Design, scale_design
+from epim.space import DEFAULT_PRUNE_TILE, Design, scale_design, scaled_tile
 from epim.workloads import Network, network_to_dict, scale_network
 
 
@@ -216,9 +216,23 @@ def proxy_network(network: Network, config: ProxyConfig, input_shape: tuple[int,
 
 def proxy_model(network: Network, design: Design, config: ProxyConfig,
                 data: ArrayDataset) -> EpimNet:
-    """Build the proxy network (:func:`proxy_network`) with the design carried over."""
+    """Build the proxy network (:func:`proxy_network`) with the design carried over.
+
+    Pruning masks follow ``DEFAULT_PRUNE_TILE`` scaled to each proxy layer so that it has as
+    many crossbar row and column blocks as the full-size layer (``epim.space.scaled_tile``).
+    """
     scaled = proxy_network(network, config, data.input_shape, data.num_classes)
-    return build(scaled, scale_design(design, network, scaled), quantize=config.quantize)
+    tiles = None
+    if any(choice.pruned for choice in design.layers.values()):
+        tiles = proxy_prune_tiles(network, scaled)
+    return build(scaled, scale_design(design, network, scaled), quantize=config.quantize,
+                 prune_tiles=tiles)
+
+
+def proxy_prune_tiles(network: Network, scaled: Network) -> dict[str, tuple[int, int]]:
+    """Per layer of the proxy network ``scaled``, the tile its pruning masks follow."""
+    return {layer.name: scaled_tile(layer, scaled.layer(layer.name), DEFAULT_PRUNE_TILE)
+            for layer in network.compute_layers}
 
 
 def resize(x: torch.Tensor, size: int | None) -> torch.Tensor:
@@ -377,11 +391,15 @@ def _start_from_dense(model: EpimNet, dense_state: dict[str, torch.Tensor]) -> N
 
 def start_model(network: Network, design: Design, config: ProxyConfig, data: ArrayDataset,
                 start: DenseStart | None) -> EpimNet:
-    """The proxy of ``design``, initialized from ``start`` (epitomes fitted by least squares)."""
+    """The proxy of ``design``, initialized from ``start`` (epitomes fitted by least squares).
+
+    Pruning masks are chosen by magnitude from the start's weights.
+    """
     torch.manual_seed(config.seed)
     model = proxy_model(network, design, config, data)
     if start is not None:
         _start_from_dense(model, start.tensors())
+        model.select_pruning()
     return model
 
 

@@ -4,7 +4,8 @@ Cheapest first:
 
 1. **Profile** (once per network, proxy and space; cached in the store): every searched
    layer's choices alone on the pretrained dense proxy (its epitome shapes at full bits, its
-   weight and activation bits at the dense shape), as calibration-loss damage.
+   pruning choices, its weight and activation bits at the dense shape), as calibration-loss
+   damage.
 2. **Exact surrogate fronts**: costs per layer and choice come from the cost model
    (``layer_tables``), damage from the profile (``AdditiveSurrogate``); the Pareto front of
    every cost objective against the summed damage, under the study's additive constraints, is
@@ -34,8 +35,8 @@ from epim.search._knapsack import knapsack_front
 from epim.search._optuna import replayable
 from epim.search._strategy import Proposal, RunContext, Strategy, Told
 from epim.search._surrogate import AdditiveSurrogate
-from epim.search._tables import ADDITIVE_METRICS, LayerTables, layer_tables
-from epim.space import DESIGN_FIELDS
+from epim.search._tables import ADDITIVE_METRICS, LayerTables, layer_tables, reference_choice
+from epim.space import CHOICE_FIELDS, DESIGN_FIELDS
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
@@ -97,7 +98,7 @@ class LayerwiseStrategy(Strategy):
     def _profile(self, run: RunContext, samples: int, steps: int) -> list[FloatArray] | None:
         """Damage per layer and choice, from single-layer probes (factorized per layer)."""
         assert self.tables is not None
-        reference_rows = [layer.fields[_least_compressed(layer.fields)]
+        reference_rows = [layer.fields[reference_choice(layer.fields)]
                           for layer in self.tables.layers]
         reference = _design_dict(run, reference_rows)
         probes: list[tuple[str, list[int]]] = []
@@ -110,7 +111,7 @@ class LayerwiseStrategy(Strategy):
                         continue
                     probe = _probe(factor, key, ref)
                     local[(factor, key)] = len(probes)
-                    probes.append((layer.name, [int(v) for v in probe]))
+                    probes.append((layer.name, _probe_choice(probe)))
             slots.append(local)
         measured = run.profile(reference, probes, samples, steps)
         if measured is None:
@@ -174,18 +175,17 @@ class LayerwiseStrategy(Strategy):
         chosen: dict[bytes, IntArray] = {}
         for metric in metrics:  # one exact front per cost objective, against the damage
             extra = [m for m in bounds if m != metric]
-            tables = [np.column_stack([self.tables.costs[metric][j], accuracy_column[j],
-                                       *(self.tables.costs[m][j] for m in extra)])
-                      for j in range(width)]
+            # one group per layer; a channel-pruning pair is one group (its exact costs)
+            tables, members = self.tables.group_values([metric, accuracy_column, *extra])
             front = knapsack_front(tables, upper_bounds=[bounds.get(metric), None,
                                                          *(bounds[m] for m in extra)])
-            fresh = [i for i in range(len(front))
-                     if front.choices[i].tobytes() not in self.tried]
+            rows = self.tables.split_choices(front.choices, members)
+            fresh = [i for i in range(len(front)) if rows[i].tobytes() not in self.tried]
             if not fresh:
                 continue
             picks = _spread(front.values[fresh, 0], count, self.rounds)
             for i in picks:
-                row = front.choices[fresh[i]]
+                row = rows[fresh[i]]
                 chosen.setdefault(row.tobytes(), row)
         if not chosen:
             return np.zeros((0, width), dtype=np.int64)
@@ -342,23 +342,25 @@ def _chance(run: RunContext) -> float:
     return 0.1
 
 
-def _least_compressed(fields: IntArray) -> int:
-    """The choice storing the most weights at the most bits (the dense reference)."""
-    stored = fields[:, 0] * fields[:, 1] * fields[:, 2] * fields[:, 3]
-    key = np.lexsort((fields[:, 5], fields[:, 4], stored))
-    return int(key[-1])
+_PRUNING = slice(len(DESIGN_FIELDS), len(CHOICE_FIELDS))
 
 
 def _factor_key(factor: str, row: IntArray) -> tuple[int, ...]:
     if factor == "shape":
         return tuple(int(v) for v in row[:4])
+    if factor == "pruning":
+        return tuple(int(v) for v in row[_PRUNING])
     return (int(row[4 if factor == "weight_bits" else 5]),)
 
 
 def _factors(row: IntArray, reference: IntArray) -> list[tuple[str, tuple[int, ...]]]:
-    """The factors a choice differs from the reference in: shape, weight bits, act bits."""
+    """The factors a choice differs from the reference in.
+
+    Shape, pruning (a factor of its own: it applies to the dense shape), weight bits,
+    activation bits.
+    """
     return [(factor, _factor_key(factor, row))
-            for factor in ("shape", "weight_bits", "act_bits")
+            for factor in ("shape", "pruning", "weight_bits", "act_bits")
             if _factor_key(factor, row) != _factor_key(factor, reference)]
 
 
@@ -367,6 +369,8 @@ def _probe(factor: str, key: tuple[int, ...], reference: IntArray) -> IntArray:
     probe = reference.copy()
     if factor == "shape":
         probe[:4] = key
+    elif factor == "pruning":
+        probe[_PRUNING] = key
     elif factor == "weight_bits":
         probe[4] = key[0]
     else:
@@ -374,12 +378,28 @@ def _probe(factor: str, key: tuple[int, ...], reference: IntArray) -> IntArray:
     return probe
 
 
+def _probe_choice(probe: IntArray) -> list[int]:
+    """A probe as ``LayerDesign``'s positional fields.
+
+    The design fields; where it prunes, then one copy (``replication``) and the pruning fields.
+    """
+    values = [int(v) for v in probe]
+    if not any(values[_PRUNING]):
+        return values[: len(DESIGN_FIELDS)]
+    return [*values[: len(DESIGN_FIELDS)], 1, *values[_PRUNING]]
+
+
 def _design_dict(run: RunContext, rows: Sequence[Any]) -> dict[str, Any]:
-    """A design (one fields row per compute layer) in the design file format."""
+    """A design (one choice row per compute layer) in the design file format."""
     names = [layer.name for layer in run.study.network.compute_layers]
-    return {"network": run.study.network.name,
-            "layers": {name: dict(zip(DESIGN_FIELDS, (int(v) for v in row), strict=True))
-                       for name, row in zip(names, rows, strict=True)}}
+    layers = {}
+    for name, row in zip(names, rows, strict=True):
+        entry = dict(zip(CHOICE_FIELDS, (int(v) for v in row), strict=True))
+        for field in CHOICE_FIELDS[len(DESIGN_FIELDS):]:
+            if not entry[field]:
+                del entry[field]
+        layers[name] = entry
+    return {"network": run.study.network.name, "layers": layers}
 
 
 def _spread(costs: FloatArray, count: int, offset: int) -> IntArray:

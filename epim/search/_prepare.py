@@ -100,13 +100,16 @@ def build_hardware(spec: StudySpec) -> Hardware:
 def build_space(space: SpaceSpec, network: Network, hardware: Hardware) -> SearchSpace:
     """The spec's search space, crossbar-aligned to ``hardware`` (and its searched sizes)."""
     act = space.activation_bits
+    channels, crossbar = space.prune_kinds
     options = LayerOptions(
         channel_ratios=tuple(space.epitome.channel_ratios),
         channels=tuple(space.epitome.channels), spatial=space.epitome.spatial,
         spatial_growth=tuple(space.epitome.spatial_growth),
         pim_aligned=space.epitome.pim_aligned, weight_bits=tuple(space.weight_bits),
         activation_bits=tuple(act) if isinstance(act, list) else (act,),
-        replication=tuple(space.replication))
+        replication=tuple(space.replication), epitome="epitome" in space.operators,
+        prune_channels=tuple(space.prune.channel_ratios) if channels else (),
+        prune_crossbar=tuple(space.prune.crossbar_ratios) if crossbar else ())
     overrides = {pattern: override.model_dump(exclude_none=True)
                  for pattern, override in space.overrides.items()}
     budget = space.hardware

@@ -165,13 +165,37 @@ class HardwareSpaceSpec(_Strict):
                 if (values := getattr(self, gene)) is not None}
 
 
+Operator = Literal["epitome", "prune", "prune_channels", "prune_crossbar"]
+
+
+class PruneSpec(_Strict):
+    """Pruning candidates, as ratios ``full / kept`` (1: unpruned; ``epim.space._prune``).
+
+    ``channel_ratios``: output filters kept by channel pruning (layers feeding one conv/linear
+    layer alone); ``crossbar_ratios``: rows kept in every crossbar column block, or columns in
+    every row block (PIM-Prune), rows rounded up to whole crossbars when
+    ``epitome.pim_aligned``.
+    """
+
+    channel_ratios: list[Annotated[float, Field(ge=1, le=65_536)]] = Field(
+        default_factory=lambda: [1.0, 2.0, 4.0, 8.0], min_length=1, max_length=32)
+    crossbar_ratios: list[Annotated[float, Field(ge=1, le=65_536)]] = Field(
+        default_factory=lambda: [1.0, 2.0, 4.0, 8.0], min_length=1, max_length=32)
+
+
 class SpaceSpec(_Strict):
     """The search space (see ``epim.space.SearchSpace``).
 
-    ``replication`` lists the copies of each layer's weights to search (``[1]``: one copy,
-    nothing searched); ``hardware`` the hardware genes and the chip budget.
+    ``operators`` are the operator families searched beside the bits: ``epitome`` (the
+    default), ``prune`` (channel and crossbar-aware pruning; ``prune_channels`` or
+    ``prune_crossbar`` for one kind), any mix, or ``[]`` for bits only. ``replication`` lists
+    the copies of each layer's weights to search (``[1]``: one copy, nothing searched);
+    ``hardware`` the hardware genes and the chip budget.
     """
 
+    operators: list[Operator] = Field(default_factory=lambda: list[Operator](["epitome"]),
+                                      max_length=4)
+    prune: PruneSpec = Field(default_factory=PruneSpec)
     epitome: EpitomeSpec = Field(default_factory=EpitomeSpec)
     weight_bits: list[Bits] = Field(default_factory=lambda: [2, 3, 4, 5, 6, 8], min_length=1,
                                     max_length=16)
@@ -181,6 +205,20 @@ class SpaceSpec(_Strict):
     overrides: dict[Name, LayerOverride] = Field(default_factory=dict, max_length=1000)
     replication: list[Copies] = Field(default_factory=lambda: [1], min_length=1, max_length=8)
     hardware: HardwareSpaceSpec = Field(default_factory=HardwareSpaceSpec)
+
+    @field_validator("operators")
+    @classmethod
+    def _distinct_operators(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError(f"operators repeat a family: {value}")
+        return value
+
+    @property
+    def prune_kinds(self) -> tuple[bool, bool]:
+        """Whether channel pruning, and crossbar-aware pruning, are searched."""
+        ops = set(self.operators)
+        return (bool(ops & {"prune", "prune_channels"}),
+                bool(ops & {"prune", "prune_crossbar"}))
 
 
 class ObjectiveSpec(_Strict):
@@ -419,5 +457,5 @@ def allowed_values() -> dict[str, tuple[str, ...]]:
         "metric": METRICS, "sampler": SAMPLERS, "latency_mode": LATENCY_MODES,
         "preset": tuple(list_presets()), "network": tuple(list_networks()),
         "dataset": DATASETS, **{f"hardware.set.{k}": v for k, v in OPTION_CHOICES.items()},
-        "space.hardware": HARDWARE_GENES,
+        "space.hardware": HARDWARE_GENES, "space.operators": get_args(Operator),
     }

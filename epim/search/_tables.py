@@ -11,12 +11,20 @@ choice is costed amid choices of the same rank. Measured on 256 random designs e
 ResNet-18/20/50 and MobileNet-V2 (``benchmarks/table_additivity.py``), the
 table sums stay within 1% of the model's energy and within 12% of its latency (mean error under
 4%). The search verifies every proposal with the model itself, so the tables only steer it.
+
+Pruning: a choice's row holds ``CHOICE_FIELDS`` (the design fields, then the pruning fields).
+Each layer is costed on its own choice; channel pruning also shrinks the one layer that reads
+the pruned layer, so such a pair's costs are not a sum of per-layer terms. The tables keep,
+per pair, the reading layer's costs for every input count the pruned layer can leave
+(:class:`PairCosts`); :meth:`LayerTables.totals` and :meth:`LayerTables.group_values` (the
+pair as one knapsack group over the product of both layers' choices) use them, so the pair's
+crossbars, area and weights stay exact.
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -24,8 +32,15 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from epim.cost_model import CostModel
-from epim.space import DESIGN_FIELDS, DesignBatch, SearchSpace
+from epim.cost_model import CostBatch, CostModel
+from epim.space import (
+    CHOICE_FIELDS,
+    DESIGN_FIELDS,
+    PRUNE_FIELDS,
+    DesignBatch,
+    SearchSpace,
+    prune_producers,
+)
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -43,17 +58,39 @@ class LayerChoices:
 
     Attributes:
         name: The layer.
-        fields: ``[k, len(DESIGN_FIELDS)]`` design fields of each choice.
+        fields: ``[k, len(CHOICE_FIELDS)]`` design and pruning fields of each choice.
         values: Per choice, the space's parameter values (``"<layer>/<suffix>" -> value``).
+        aliases: Other parameter values that decode to a choice (pruning dropped where the
+            layer takes an epitome, a spatial growth that outgrew the kernel), with its index.
 
     """
 
     name: str
     fields: IntArray
     values: tuple[dict[str, int], ...]
+    aliases: tuple[tuple[dict[str, int], int], ...] = ()
 
     def __len__(self) -> int:
         return int(self.fields.shape[0])
+
+
+@dataclass(frozen=True)
+class PairCosts:
+    """A channel-pruned layer and the layer reading it: the reader's costs per input count.
+
+    Attributes:
+        producer: Position of the channel-prunable layer.
+        consumer: Position of the layer reading it.
+        keep_index: ``[k_producer]`` for each producer choice, its row in ``costs``.
+        costs: Metric -> ``[n_keep, k_consumer]`` the consumer's share per choice, when the
+            producer keeps all its outputs (row 0) or one of its pruned counts.
+
+    """
+
+    producer: int
+    consumer: int
+    keep_index: IntArray
+    costs: Mapping[str, FloatArray]
 
 
 @dataclass(frozen=True)
@@ -62,12 +99,68 @@ class LayerTables:
 
     Attributes:
         layers: One :class:`LayerChoices` per compute layer (frozen layers: one choice).
-        costs: Metric -> per layer, ``[k]`` the layer's share of that metric per choice.
+        costs: Metric -> per layer, ``[k]`` the layer's share of that metric per choice (the
+            layer on its own: inputs unpruned).
+        pairs: The channel-pruning pairs among the choices (their reader's costs).
 
     """
 
     layers: tuple[LayerChoices, ...]
     costs: Mapping[str, tuple[FloatArray, ...]]
+    pairs: tuple[PairCosts, ...] = ()
+
+    def group_values(self, parts: Sequence[str | Sequence[FloatArray]]
+                     ) -> tuple[list[FloatArray], list[tuple[int, ...]]]:
+        """Knapsack groups of objectives ``parts`` (a metric name, or per-layer columns).
+
+        One group per layer, except a channel-pruning pair: one group over the product of
+        its two layers' choices, with the reader's exact costs for each producer choice.
+        Group choice ``i`` of a pair is ``divmod(i, k_consumer)``.
+
+        Returns:
+            Per group ``[k_group, len(parts)]`` values, and the layers of each group.
+
+        """
+        paired = {pair.producer: pair for pair in self.pairs}
+        consumers = {pair.consumer for pair in self.pairs}
+        groups: list[FloatArray] = []
+        members: list[tuple[int, ...]] = []
+        for j in range(len(self.layers)):
+            if j in consumers:
+                continue
+            pair = paired.get(j)
+            if pair is None:
+                groups.append(np.column_stack([
+                    self.costs[part][j] if isinstance(part, str) else part[j]
+                    for part in parts]))
+                members.append((j,))
+                continue
+            c = pair.consumer
+            k_p, k_c = len(self.layers[j]), len(self.layers[c])
+            cols = []
+            for part in parts:
+                if isinstance(part, str):
+                    reader = pair.costs[part][pair.keep_index]  # [k_p, k_c]
+                    cols.append((self.costs[part][j][:, None] + reader).reshape(-1))
+                else:
+                    cols.append((part[j][:, None] + part[c][None, :]).reshape(-1))
+            assert cols[0].size == k_p * k_c
+            groups.append(np.column_stack(cols))
+            members.append((j, c))
+        return groups, members
+
+    def split_choices(self, choices: IntArray, members: Sequence[tuple[int, ...]]
+                      ) -> IntArray:
+        """Per-layer choice indices ``[n, n_layers]`` from group choices ``[n, n_groups]``."""
+        choices = np.asarray(choices, dtype=np.int64)
+        out = np.zeros((choices.shape[0], len(self.layers)), dtype=np.int64)
+        for g, group in enumerate(members):
+            if len(group) == 1:
+                out[:, group[0]] = choices[:, g]
+            else:
+                k_c = len(self.layers[group[1]])
+                out[:, group[0]], out[:, group[1]] = np.divmod(choices[:, g], k_c)
+        return out
 
     def index(self, designs: DesignBatch) -> IntArray:
         """The choice index of every layer of every design, ``[n_designs, n_layers]``.
@@ -76,7 +169,7 @@ class LayerTables:
             KeyError: If a design holds a choice the tables do not (another space).
 
         """
-        table = designs.table()
+        table = designs.choice_table()
         out = np.empty(table.shape[:2], dtype=np.int64)
         for j in range(len(self.layers)):
             lookup = self._lookup[j]
@@ -91,8 +184,8 @@ class LayerTables:
 
         """
         layers = design["layers"]
-        return np.array([self._lookup[j][tuple(int(layers[layer.name][f])
-                                              for f in DESIGN_FIELDS)]
+        return np.array([self._lookup[j][tuple(int(layers[layer.name].get(f, 0))
+                                              for f in CHOICE_FIELDS)]
                          for j, layer in enumerate(self.layers)], dtype=np.int64)
 
     def index_of_values(self, values: Mapping[str, int]) -> IntArray:
@@ -123,16 +216,20 @@ class LayerTables:
 
     @cached_property
     def _value_lookup(self) -> list[dict[tuple[int, ...], int]]:
-        return [{tuple(v[name] for name in names): i for i, v in enumerate(layer.values)}
-                for layer, names in zip(self.layers, self._value_names, strict=True)]
+        lookups = []
+        for layer, names in zip(self.layers, self._value_names, strict=True):
+            lookup = {tuple(v[name] for name in names): i for i, v in enumerate(layer.values)}
+            for values, i in layer.aliases:
+                lookup.setdefault(tuple(values[name] for name in names), i)
+            lookups.append(lookup)
+        return lookups
 
     def designs(self, space: SearchSpace, index: IntArray) -> DesignBatch:
         """The designs whose layers take the choices ``index`` ``[n, n_layers]``."""
         index = np.asarray(index, dtype=np.int64).reshape(-1, len(self.layers))
         stacked = np.stack([layer.fields[index[:, j]]
                             for j, layer in enumerate(self.layers)], axis=1)
-        return DesignBatch(space.network, {name: stacked[:, :, f].copy()
-                                           for f, name in enumerate(DESIGN_FIELDS)})
+        return _batch(space, stacked)
 
     def values(self, index: IntArray) -> list[dict[str, int]]:
         """The space's parameter values of designs given by choice indices."""
@@ -151,6 +248,10 @@ class LayerTables:
         columns = self.costs[metric]
         total: FloatArray = np.sum([columns[j][index[:, j]] for j in range(len(self.layers))],
                                    axis=0)
+        for pair in self.pairs:  # the reader's cost at the producer's kept outputs
+            keep = pair.keep_index[index[:, pair.producer]]
+            own = columns[pair.consumer][index[:, pair.consumer]]
+            total = total + pair.costs[metric][keep, index[:, pair.consumer]] - own
         return total
 
 
@@ -160,30 +261,89 @@ def layer_tables(space: SearchSpace, model: CostModel) -> LayerTables:
     depth = max(len(layer) for layer in layers)
     rows = np.stack([layer.fields[np.minimum(np.arange(depth), len(layer) - 1)]
                      for layer in layers], axis=1)  # [depth, n_layers, fields]
-    batch = DesignBatch(space.network, {name: rows[:, :, f].copy()
-                                        for f, name in enumerate(DESIGN_FIELDS)})
-    costs = model.evaluate(batch)
+    costs = model.evaluate(_batch(space, rows), input_pruning=False)
     geometry = model.geometry
     owner = np.empty(len(geometry.order), dtype=np.int64)  # network column -> compute layer
     owner[geometry.compute_positions] = np.arange(len(layers))
     owner[geometry.other_positions] = geometry.other_act_source
+    summed = _per_layer(costs, model, owner)
+    summed["crossbar_area_m2"] = summed["crossbars"] * model.hardware.xbar_area_m2
+    grouped = {metric: tuple(table[: len(layer), j] for j, layer in enumerate(layers))
+               for metric, table in summed.items()}
+    pairs = _pair_costs(space, model, layers, rows, owner, grouped)
+    return LayerTables(layers, grouped, pairs)
+
+
+def _batch(space: SearchSpace, rows: IntArray) -> DesignBatch:
+    """The designs of choice rows ``[n, n_layers, len(CHOICE_FIELDS)]``."""
+    arrays = {name: rows[:, :, f].copy() for f, name in enumerate(CHOICE_FIELDS)}
+    for name in PRUNE_FIELDS:
+        if not arrays[name].any():
+            del arrays[name]
+    return DesignBatch(space.network, arrays)
+
+
+def _per_layer(costs: CostBatch, model: CostModel, owner: IntArray) -> dict[str, FloatArray]:
+    """Each metric per design and compute layer, ``[n, n_layers]``.
+
+    A pooling or add layer's column goes to the compute layer whose activations it reads.
+    """
     per_layer = {
         "crossbars": costs.layer_crossbars.astype(np.float64),
         "area_m2": costs.layer_tiles * model.hardware.tile_area_m2,
         "energy_j": costs.layer_energy_j,
         "latency_s": costs.layer_latency_share_s,
+        "params": costs.layer_params.astype(np.float64),
     }
-    grouped: dict[str, list[FloatArray]] = {}
+    width = int(owner.max(initial=-1)) + 1
+    summed: dict[str, FloatArray] = {}
     for metric, columns in per_layer.items():
-        summed = np.zeros((depth, len(layers)))
-        np.add.at(summed.T, owner, columns.T)  # attribute each network column to its owner
-        grouped[metric] = [summed[: len(layer), j] for j, layer in enumerate(layers)]
-    grouped["crossbar_area_m2"] = [c * model.hardware.xbar_area_m2
-                                   for c in grouped["crossbars"]]
-    stored = rows[:, :, 0] * rows[:, :, 1] * rows[:, :, 2] * rows[:, :, 3]
-    grouped["params"] = [stored[: len(layer), j].astype(np.float64)
-                         for j, layer in enumerate(layers)]
-    return LayerTables(layers, {k: tuple(v) for k, v in grouped.items()})
+        table = np.zeros((columns.shape[0], width))
+        np.add.at(table.T, owner, columns.T)  # attribute each network column to its owner
+        summed[metric] = table
+    return summed
+
+
+def _pair_costs(space: SearchSpace, model: CostModel, layers: tuple[LayerChoices, ...],
+                rows: IntArray, owner: IntArray, own: Mapping[str, tuple[FloatArray, ...]]
+                ) -> tuple[PairCosts, ...]:
+    """The reader's costs for every output count of each channel-pruned layer.
+
+    One cost-model call per pair and pruned count: every layer at its ``r``-th choice (as in
+    the own-cost call), the producer at its reference choice with that count kept.
+    """
+    out = CHOICE_FIELDS.index("prune_out")
+    position = {layer.name: j for j, layer in enumerate(layers)}
+    pairs = []
+    for consumer_name, producer_name in prune_producers(space.network).items():
+        p, c = position[producer_name], position[consumer_name]
+        kept = layers[p].fields[:, out]
+        values = sorted({int(v) for v in kept} | {0})
+        if values == [0]:
+            continue
+        reference = layers[p].fields[reference_choice(layers[p].fields)]
+        costs = {metric: [columns[c]] for metric, columns in own.items()}
+        for value in values[1:]:
+            probe = rows.copy()
+            probe[:, p] = reference
+            probe[:, p, out] = value
+            summed = _per_layer(model.evaluate(_batch(space, probe)), model, owner)
+            summed["crossbar_area_m2"] = summed["crossbars"] * model.hardware.xbar_area_m2
+            for metric in costs:
+                costs[metric].append(summed[metric][: len(layers[c]), c])
+        pairs.append(PairCosts(
+            producer=p, consumer=c,
+            keep_index=np.searchsorted(np.asarray(values), kept).astype(np.int64),
+            costs={metric: np.stack(tables) for metric, tables in costs.items()}))
+    return tuple(pairs)
+
+
+def reference_choice(fields: IntArray) -> int:
+    """The choice storing the most weights at the most bits, unpruned (the dense reference)."""
+    stored = fields[:, 0] * fields[:, 1] * fields[:, 2] * fields[:, 3]
+    unpruned = (fields[:, len(DESIGN_FIELDS):] == 0).all(axis=1)
+    key = np.lexsort((fields[:, 5], fields[:, 4], stored, unpruned))
+    return int(key[-1])
 
 
 def _choices(space: SearchSpace, j: int) -> LayerChoices:
@@ -196,19 +356,33 @@ def _choices(space: SearchSpace, j: int) -> LayerChoices:
     source = space.network.layer(layer.name)
     kh, kw = source.kernel
     searched = {suffix: layer.choices(suffix) for suffix in ("in", "out", "spatial", "wbits",
-                                                             "abits")}
+                                                             "abits", "pout", "prows", "pcols")}
     seen: dict[tuple[int, ...], int] = {}
     fields: list[tuple[int, ...]] = []
     values: list[dict[str, int]] = []
-    for cin, cout, growth, wbits, abits in itertools.product(*searched.values()):
+    full_in, full_out = source.in_channels // source.groups, source.out_channels
+    aliases: list[tuple[dict[str, int], int]] = []
+    suffixes = ("in", "out", "spatial", "wbits", "abits", "pout", "prows", "pcols")
+
+    def named(chosen: tuple[int, ...]) -> dict[str, int]:
+        return {f"{layer.name}/{suffix}": value
+                for suffix, value in zip(suffixes, chosen, strict=True)
+                if len(searched[suffix]) > 1}
+
+    for given in itertools.product(*searched.values()):
+        cin, cout, growth, wbits, abits, pout, prows, pcols = given
         grown = growth if cin * cout * (kh + growth) * (kw + growth) <= source.params else 0
-        row = (cin, cout, kh + grown, kw + grown, wbits, abits, 0)
-        if row in seen:
-            continue
-        seen[row] = len(fields)
-        fields.append(row)
-        chosen = dict(zip(("in", "out", "spatial", "wbits", "abits"),
-                          (cin, cout, grown, wbits, abits), strict=True))
-        values.append({f"{layer.name}/{suffix}": value for suffix, value in chosen.items()
-                       if len(searched[suffix]) > 1})
-    return LayerChoices(layer.name, np.asarray(fields, dtype=np.int64), tuple(values))
+        if (cin, cout, grown) != (full_in, full_out, 0):  # as SearchSpace.decode_columns
+            pout, prows, pcols = 0, 0, 0
+        if prows:
+            pcols = 0
+        row = (cin, cout, kh + grown, kw + grown, wbits, abits, 0, pout, prows, pcols)
+        effective = (cin, cout, grown, wbits, abits, pout, prows, pcols)
+        if row not in seen:
+            seen[row] = len(fields)
+            fields.append(row)
+            values.append(named(effective))
+        if given != effective:
+            aliases.append((named(given), seen[row]))
+    return LayerChoices(layer.name, np.asarray(fields, dtype=np.int64), tuple(values),
+                        tuple(aliases))

@@ -19,7 +19,7 @@ import numpy.typing as npt
 from epim import results
 from epim.errors import InputError
 from epim.search import StudySpec, front_indices, normalized_hypervolume
-from epim.space import DESIGN_FIELDS
+from epim.space import DESIGN_FIELDS, PRUNE_FIELDS
 from epim.workloads import formula_safe
 
 #: Trial numbers fit the databases' 32-bit integer columns.
@@ -283,6 +283,10 @@ def trials_csv(trials: list[results.TrialRow]) -> str:
     return text
 
 
+#: A stored probe's choice: ``LayerDesign``'s positional fields (a pruning probe has them all).
+_PROBE_FIELDS = (*DESIGN_FIELDS, "replication", *PRUNE_FIELDS)
+
+
 def profile_document(url: str, study_id: int) -> dict[str, Any] | None:
     """A study's stored sensitivity profile, per probe; ``None`` if it has none.
 
@@ -296,7 +300,7 @@ def profile_document(url: str, study_id: int) -> dict[str, Any] | None:
     document = json.loads(data)
     base_loss, base_accuracy = document["results"][0]
     entries = [{"layer": probe["layer"],
-                "choice": dict(zip(DESIGN_FIELDS, probe["choice"], strict=True)),
+                "choice": dict(zip(_PROBE_FIELDS, probe["choice"], strict=False)),
                 "loss": loss, "accuracy": accuracy, "damage": max(loss - base_loss, 0.0)}
                for probe, (loss, accuracy) in zip(document["probes"], document["results"][1:],
                                                   strict=True)]

@@ -16,7 +16,8 @@ import yaml
 
 from epim import results
 from epim.search import PreparedStudy, StudySpec, cost_metrics, prepare_study
-from epim.space import Design, DesignBatch, design_from_dict
+from epim.space import Design, DesignBatch, design_from_dict, prune_producers
+from epim.workloads import Layer
 
 
 @functools.lru_cache(maxsize=32)
@@ -62,14 +63,16 @@ def layer_view(row: results.StudyRow, trial: results.TrialRow) -> list[dict[str,
 
     Each entry has ``name``, ``type``, ``crossbars``, ``tiles``, ``latency_s`` (s) and
     ``energy_j`` (J); a compute layer also has ``in_channels`` (per group), ``out_channels``,
-    ``kernel_h``, ``kernel_w``, its design fields, and ``stored_fraction`` (stored weights /
-    dense weights).
+    ``kernel_h``, ``kernel_w``, its design fields, ``operator`` (``dense``, ``epitome``,
+    ``prune_channels``, ``prune_rows`` or ``prune_cols``; ``epim.space._prune``) and
+    ``stored_fraction`` (stored weights / dense weights, after the pruning of its inputs).
     """
     breakdown = trial.layers or {}
     if not breakdown:
         return []
     network = prepared_study(row).network
     design = (trial.design or {}).get("layers", {})
+    producers = prune_producers(network)
     view = []
     for i, layer in enumerate(network.layers):
         entry: dict[str, Any] = {
@@ -80,10 +83,9 @@ def layer_view(row: results.StudyRow, trial: results.TrialRow) -> list[dict[str,
         choice = design.get(layer.name)
         if layer.is_compute and choice is not None:
             cout, cin_g, kh, kw = layer.weight_shape
-            stored = (choice["epitome_in"] * choice["epitome_out"] * choice["epitome_h"]
-                      * choice["epitome_w"])
+            operator, stored = _operator(layer, choice, design.get(producers.get(layer.name, "")))
             entry.update(in_channels=cin_g, out_channels=cout, kernel_h=kh, kernel_w=kw,
-                         **{k: int(v) for k, v in choice.items()},
+                         **{k: int(v) for k, v in choice.items()}, operator=operator,
                          stored_fraction=stored / layer.params)
         view.append(entry)
     return view
@@ -100,6 +102,24 @@ def dense_costs(prepared: PreparedStudy) -> dict[str, float]:
     unit = {"crossbar_area_m2": 1.0, "energy_j": 1.0, "latency_s": 1.0}
     metrics = cost_metrics(prepared.model.evaluate(dense), unit, prepared.spec.latency_mode)
     return {k: float(v[0]) for k, v in metrics.items() if not k.endswith("_reduction")}
+
+
+def _operator(layer: Layer, choice: dict[str, Any], upstream: dict[str, Any] | None
+              ) -> tuple[str, int]:
+    """The operator family of a layer's choice, and the weights it stores."""
+    cout, cin_g, kh, kw = layer.weight_shape
+    shape = (choice["epitome_in"], choice["epitome_out"], choice["epitome_h"],
+             choice["epitome_w"])
+    if shape != (cin_g, cout, kh, kw):
+        return "epitome", shape[0] * shape[1] * shape[2] * shape[3]
+    cin = (upstream or {}).get("prune_out") or cin_g
+    out = choice.get("prune_out") or cout
+    rows = min(cin, cin_g) * kh * kw
+    if choice.get("prune_rows"):
+        return "prune_rows", min(choice["prune_rows"], rows) * out
+    if choice.get("prune_cols"):
+        return "prune_cols", rows * min(choice["prune_cols"], out)
+    return ("prune_channels" if out < cout else "dense"), rows * out
 
 
 def reference_designs(url: str, row: results.StudyRow) -> dict[str, Any]:

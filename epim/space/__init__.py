@@ -18,9 +18,20 @@ from epim.space._design import (
     scale_design,
     validate_layer_design,
 )
+from epim.space._prune import (
+    CHOICE_FIELDS,
+    DEFAULT_PRUNE_TILE,
+    PRUNE_FIELDS,
+    matrix_rows,
+    prunable_consumers,
+    prune_producers,
+    scaled_tile,
+)
 from epim.space._space import HARDWARE_PREFIX, ChipBudget, LayerOptions, LayerSpace, SearchSpace
 
 __all__ = [
+    "CHOICE_FIELDS",
+    "DEFAULT_PRUNE_TILE",
     "DESIGN_FIELDS",
     "HARDWARE_GENES",
     "HARDWARE_PREFIX",
@@ -29,6 +40,7 @@ __all__ = [
     "MAX_REPLICATION",
     "MIN_BITS",
     "MNSIM_BITS",
+    "PRUNE_FIELDS",
     "TRAIN_BITS",
     "ChipBudget",
     "Design",
@@ -40,6 +52,10 @@ __all__ = [
     "check_hardware_genes",
     "design_from_dict",
     "load_design_file",
+    "matrix_rows",
+    "prunable_consumers",
+    "prune_producers",
     "scale_design",
+    "scaled_tile",
     "validate_layer_design",
 ]

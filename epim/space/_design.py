@@ -9,6 +9,11 @@ A design may also carry hardware genes (``HARDWARE_GENES``: values that replace 
 e.g. ``{"adc_choice": 7}``; none means the preset as it is) and, per layer, a weight
 ``replication`` (copies of the layer's weights that process its output pixels in turn; 1 is
 one copy). Both leave the network's function unchanged; the cost model reads them.
+
+Per layer a design may also prune (``PRUNE_FIELDS``, 0: not pruned): keep ``prune_out``
+output filters (channel pruning), or keep ``prune_rows`` rows / ``prune_cols`` columns of
+every crossbar block of the mapped weight matrix (PIM-Prune's crossbar-aware pruning); see
+``epim.space._prune``. A batch keeps them as optional arrays, like ``replication``.
 """
 
 from __future__ import annotations
@@ -25,6 +30,12 @@ import numpy as np
 import numpy.typing as npt
 
 from epim.errors import DesignError
+from epim.space._prune import (
+    PRUNE_FIELDS,
+    matrix_rows,
+    prunable_consumers,
+    scaled_count,
+)
 from epim.workloads import Layer, Network, load_document_text
 
 MIN_BITS = 1
@@ -51,7 +62,9 @@ DESIGN_FIELDS: tuple[str, ...] = (
     "epitome_in", "epitome_out", "epitome_h", "epitome_w", "weight_bits", "act_bits",
     "channel_offsets",
 )
-_LAYER_KEYS = {*DESIGN_FIELDS, "in_ratio", "out_ratio", "replication"}
+_LAYER_KEYS = {*DESIGN_FIELDS, "in_ratio", "out_ratio", "replication", *PRUNE_FIELDS}
+#: The optional per-layer arrays of a :class:`DesignBatch` and their "absent" value.
+_OPTIONAL_ARRAYS: dict[str, int] = {"replication": 1, **dict.fromkeys(PRUNE_FIELDS, 0)}
 #: Longest layer name or glob pattern a design file may use (characters).
 MAX_PATTERN_LENGTH = 200
 
@@ -72,6 +85,9 @@ class LayerDesign:
         replication: Copies of the layer's weights on the chip (1..``MAX_REPLICATION``),
             each computing every ``replication``-th output pixel; not a ``DESIGN_FIELDS``
             column (a batch keeps it as its own array).
+        prune_out: Output filters kept by channel pruning (0: all; ``epim.space._prune``).
+        prune_rows: Rows kept in every crossbar column block (0: all; PIM-Prune).
+        prune_cols: Columns kept in every crossbar row block (0: all; PIM-Prune).
 
     """
 
@@ -83,6 +99,14 @@ class LayerDesign:
     act_bits: int
     channel_offsets: int = 0
     replication: int = 1
+    prune_out: int = 0
+    prune_rows: int = 0
+    prune_cols: int = 0
+
+    @property
+    def pruned(self) -> bool:
+        """Whether any pruning field is set."""
+        return bool(self.prune_out or self.prune_rows or self.prune_cols)
 
     @classmethod
     def dense(cls, layer: Layer, weight_bits: int, act_bits: int) -> LayerDesign:
@@ -102,8 +126,12 @@ class LayerDesign:
         return tuple(getattr(self, name) for name in DESIGN_FIELDS)
 
 
-def validate_layer_design(layer: Layer, choice: LayerDesign, source: str | None = None) -> None:
+def validate_layer_design(layer: Layer, choice: LayerDesign, source: str | None = None, *,
+                          channel_prunable: bool | None = None) -> None:
     """Check that ``choice`` fits ``layer``.
+
+    ``channel_prunable`` says whether ``layer`` may be channel-pruned
+    (``epim.space._prune.prunable_consumers``); ``None``: not checked here.
 
     Raises:
         DesignError: Naming the layer, the field and the allowed range.
@@ -120,6 +148,9 @@ def validate_layer_design(layer: Layer, choice: LayerDesign, source: str | None 
         "act_bits": (MIN_BITS, MAX_BITS),
         "channel_offsets": (0, 1),
         "replication": (1, MAX_REPLICATION),
+        "prune_out": (0, cout),
+        "prune_rows": (0, matrix_rows(layer)),
+        "prune_cols": (0, cout),
     }
     for name, (low, high) in bounds.items():
         value = getattr(choice, name)
@@ -137,6 +168,30 @@ def validate_layer_design(layer: Layer, choice: LayerDesign, source: str | None 
             source=source, location=where, field="epitome_h",
             expected="an epitome no larger than the dense kernel",
         )
+    if choice.pruned:
+        _check_pruning(layer, choice, source, channel_prunable)
+
+
+def _check_pruning(layer: Layer, choice: LayerDesign, source: str | None,
+                   channel_prunable: bool | None) -> None:
+    """The rules of ``epim.space._prune``: dense layers, one group, one compaction."""
+    where = ("layers", layer.name)
+    field_name = next(name for name in PRUNE_FIELDS if getattr(choice, name))
+    if not choice.is_dense_for(layer):
+        raise DesignError("pruning applies to dense layers, not to an epitome", source=source,
+                          location=where, field=field_name,
+                          expected="0, or the dense epitome (no wrapping) with pruning")
+    if layer.groups != 1:
+        raise DesignError(f"a layer of {layer.groups} groups cannot be pruned", source=source,
+                          location=where, field=field_name, expected="0")
+    if choice.prune_rows and choice.prune_cols:
+        raise DesignError("give prune_rows or prune_cols, not both (one compaction per layer)",
+                          source=source, location=where, field="prune_cols", expected="0")
+    if choice.prune_out and channel_prunable is False:
+        raise DesignError("this layer's outputs do not feed one conv/linear layer alone",
+                          source=source, location=where, field="prune_out",
+                          expected="0 (channel pruning: layers whose outputs only one "
+                          "conv/linear layer reads, e.g. a ResNet block's inner conv)")
 
 
 @dataclass(frozen=True)
@@ -188,22 +243,26 @@ class Design:
         if unknown:
             raise DesignError(f"unknown layer(s) {sorted(unknown)}", source=source,
                               expected=f"conv/linear layers of {network.name}")
+        prunable = prunable_consumers(network)
         for layer in network.compute_layers:
             if layer.name not in self.layers:
                 raise DesignError("missing layer", source=source, location=("layers", layer.name))
-            validate_layer_design(layer, self.layers[layer.name], source)
+            validate_layer_design(layer, self.layers[layer.name], source,
+                                  channel_prunable=layer.name in prunable)
         check_hardware_genes(self.hardware, source)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data, keyed by layer name (the design file format, all fields explicit).
 
-        ``hardware`` and a layer's ``replication`` appear where they are not the default.
+        ``hardware``, a layer's ``replication`` and its pruning fields appear where they are
+        not the default.
         """
         layers = {}
         for name, choice in self.layers.items():
             entry = asdict(choice)
-            if entry["replication"] == 1:
-                del entry["replication"]
+            for key, absent in _OPTIONAL_ARRAYS.items():
+                if entry[key] == absent:
+                    del entry[key]
             layers[name] = entry
         document: dict[str, Any] = {"network": self.network, "layers": layers}
         if self.hardware:
@@ -221,18 +280,27 @@ class Design:
                          dtype=np.int64)
         replication = np.array([choice.replication for choice in self.layers.values()],
                                dtype=np.int64)
-        return _digest(self.network, table.tobytes(), _extras(replication, self.hardware))
+        pruning = np.array([[getattr(choice, name) for name in PRUNE_FIELDS]
+                            for choice in self.layers.values()], dtype=np.int64)
+        return _digest(self.network, table.tobytes(),
+                       _extras(replication, self.hardware, pruning))
 
 
 def _digest(network: str, table: bytes, extras: bytes = b"") -> str:
     return hashlib.sha256(network.encode() + b"\0" + table + extras).hexdigest()[:16]
 
 
-def _extras(replication: IntArray, hardware: Mapping[str, int]) -> bytes:
-    """The digest's bytes for replication and hardware genes (none where all are default)."""
+def _extras(replication: IntArray, hardware: Mapping[str, int],
+            pruning: IntArray | None = None) -> bytes:
+    """The digest's bytes for replication, genes and pruning (none where all are default).
+
+    ``pruning`` is ``[n_layers, len(PRUNE_FIELDS)]``.
+    """
     parts = b""
     if (replication != 1).any():
         parts += b"\0replication\0" + np.ascontiguousarray(replication, np.int64).tobytes()
+    if pruning is not None and pruning.any():
+        parts += b"\0pruning\0" + np.ascontiguousarray(pruning, np.int64).tobytes()
     genes = sorted((k, int(v)) for k, v in hardware.items() if v)
     if genes:
         parts += b"\0hardware\0" + ",".join(f"{k}={v}" for k, v in genes).encode()
@@ -279,8 +347,9 @@ def design_from_dict(data: Any, network: Network, *, default_weight_bits: int = 
 
     Per layer: ``epitome_in``, ``epitome_out`` (absolute) or ``in_ratio``, ``out_ratio``
     (``Cin_E = ceil(Cin/groups / in_ratio)``), ``epitome_h``, ``epitome_w``, ``weight_bits``,
-    ``act_bits``, ``channel_offsets``, ``replication`` (1..64). Later entries override earlier
-    ones; omitted fields are dense at the default bits, one copy.
+    ``act_bits``, ``channel_offsets``, ``replication`` (1..64), ``prune_out``,
+    ``prune_rows``, ``prune_cols`` (0: not pruned; ``epim.space._prune``). Later entries
+    override earlier ones; omitted fields are dense at the default bits, one copy, unpruned.
 
     Raises:
         DesignError: On an unknown layer or pattern that matches nothing, an unknown field or
@@ -325,10 +394,11 @@ def design_from_dict(data: Any, network: Network, *, default_weight_bits: int = 
         for name in matches:
             resolved[name].update(entry)
     layers = {}
+    prunable = prunable_consumers(network)
     for layer in compute:
         choice = _choice(layer, resolved[layer.name], default_weight_bits, default_act_bits,
                          source)
-        validate_layer_design(layer, choice, source)
+        validate_layer_design(layer, choice, source, channel_prunable=layer.name in prunable)
         layers[layer.name] = choice
     hardware = check_hardware_genes(data.get("hardware") or {}, source)
     return Design(network.name, layers, hardware)
@@ -372,6 +442,7 @@ def _choice(layer: Layer, entry: Mapping[str, Any], weight_bits: int, act_bits: 
         act_bits=entry.get("act_bits", act_bits),
         channel_offsets=_flag(entry.get("channel_offsets", 0)),
         replication=entry.get("replication", 1),
+        **{name: entry.get(name, 0) for name in PRUNE_FIELDS},
     )
 
 
@@ -415,7 +486,8 @@ class DesignBatch:
     Attributes:
         network: The network the designs belong to.
         arrays: Field name (``DESIGN_FIELDS``) -> int64 array ``[n_designs, n_layers]``; may
-            also hold ``replication`` (same shape; absent: one copy of every layer).
+            also hold ``replication`` (same shape; absent: one copy of every layer) and the
+            ``PRUNE_FIELDS`` (absent: nothing pruned).
         hardware: Hardware gene (``HARDWARE_GENES``) -> int64 array ``[n_designs]`` of its
             value per design, 0 where a design keeps the preset's; absent genes are the
             preset's for every design.
@@ -428,9 +500,9 @@ class DesignBatch:
 
     def __post_init__(self) -> None:
         shape = None
-        for name in (*DESIGN_FIELDS, "replication"):
+        for name in (*DESIGN_FIELDS, *_OPTIONAL_ARRAYS):
             if name not in self.arrays:
-                if name == "replication":
+                if name in _OPTIONAL_ARRAYS:
                     continue
                 raise DesignError(f"missing array '{name}'", field=name)
             array = self.arrays[name]
@@ -442,10 +514,10 @@ class DesignBatch:
             if shape is not None and array.shape != shape:
                 raise DesignError("arrays of different shapes", field=name)
             shape = array.shape
-        unknown = set(self.arrays) - {*DESIGN_FIELDS, "replication"}
+        unknown = set(self.arrays) - {*DESIGN_FIELDS, *_OPTIONAL_ARRAYS}
         if unknown:
             raise DesignError(f"unknown array(s) {sorted(unknown)}", field="arrays",
-                              expected=", ".join((*DESIGN_FIELDS, "replication")))
+                              expected=", ".join((*DESIGN_FIELDS, *_OPTIONAL_ARRAYS)))
         for gene, values in self.hardware.items():
             if gene not in HARDWARE_GENES:
                 raise DesignError(f"unknown hardware gene {gene!r}", field="hardware",
@@ -476,6 +548,25 @@ class DesignBatch:
         given = self.arrays.get("replication")
         return given is not None and bool((given != 1).any())
 
+    def pruning(self, name: str) -> IntArray:
+        """A ``PRUNE_FIELDS`` array ``[n_designs, n_layers]`` (0 where not given)."""
+        given = self.arrays.get(name)
+        if given is not None:
+            return given
+        zeros: IntArray = np.zeros_like(self.arrays[DESIGN_FIELDS[0]])
+        return zeros
+
+    @property
+    def pruned(self) -> bool:
+        """Whether any layer of any design is pruned."""
+        return any(name in self.arrays and bool(self.arrays[name].any())
+                   for name in PRUNE_FIELDS)
+
+    def choice_table(self) -> IntArray:
+        """``DESIGN_FIELDS`` then ``PRUNE_FIELDS``, ``[n_designs, n_layers, 10]``."""
+        return np.stack([*(self.arrays[name] for name in DESIGN_FIELDS),
+                         *(self.pruning(name) for name in PRUNE_FIELDS)], axis=-1)
+
     @property
     def genes(self) -> tuple[str, ...]:
         """The hardware genes some design sets (sorted)."""
@@ -501,6 +592,11 @@ class DesignBatch:
                                 for design in designs], dtype=np.int64).reshape(table.shape[:2])
         if (replication != 1).any():
             arrays["replication"] = replication
+        for name in PRUNE_FIELDS:
+            values = np.array([[getattr(design.layers[layer], name) for layer in names]
+                               for design in designs], dtype=np.int64).reshape(table.shape[:2])
+            if values.any():
+                arrays[name] = values
         genes = sorted({gene for design in designs for gene in design.hardware})
         hardware = {gene: np.array([design.hardware.get(gene, 0) for design in designs],
                                    dtype=np.int64) for gene in genes}
@@ -525,11 +621,15 @@ class DesignBatch:
     def digests(self) -> list[str]:
         """:meth:`Design.digest` of every design (from the arrays, no ``Design`` built)."""
         table = np.ascontiguousarray(self.table(), dtype=np.int64)
-        if not self.replicated and not self.genes:
+        pruned = self.pruned
+        if not self.replicated and not self.genes and not pruned:
             return [_digest(self.network.name, row.tobytes()) for row in table]
         replication = self.replication
+        pruning = (np.stack([self.pruning(name) for name in PRUNE_FIELDS], axis=-1)
+                   if pruned else None)
         return [_digest(self.network.name, row.tobytes(),
-                        _extras(replication[i], self.hardware_of(i)))
+                        _extras(replication[i], self.hardware_of(i),
+                                None if pruning is None else pruning[i]))
                 for i, row in enumerate(table)]
 
     def to_dicts(self) -> list[dict[str, Any]]:
@@ -545,6 +645,14 @@ class DesignBatch:
                 for name, count in zip(names, copies, strict=True):
                     if count != 1:
                         document["layers"][name]["replication"] = count
+        for name in PRUNE_FIELDS:
+            given = self.arrays.get(name)
+            if given is None or not given.any():
+                continue
+            for document, kept in zip(documents, given.tolist(), strict=True):
+                for layer_name, count in zip(names, kept, strict=True):
+                    if count:
+                        document["layers"][layer_name][name] = count
         if self.genes:
             for i, document in enumerate(documents):
                 genes = self.hardware_of(i)
@@ -555,12 +663,14 @@ class DesignBatch:
     def design(self, index: int) -> Design:
         """The ``index``-th design as a :class:`Design`."""
         replication = self.replication
+        pruning = [self.pruning(name) for name in PRUNE_FIELDS]
         layers = {}
         for j, layer in enumerate(self.network.compute_layers):
             cin, cout, height, width, wbits, abits, offsets = (
                 int(self.arrays[f][index, j]) for f in DESIGN_FIELDS)
             layers[layer.name] = LayerDesign(cin, cout, height, width, wbits, abits, offsets,
-                                             int(replication[index, j]))
+                                             int(replication[index, j]),
+                                             *(int(p[index, j]) for p in pruning))
         return Design(self.network.name, layers, self.hardware_of(index))
 
     def validate(self) -> None:
@@ -585,6 +695,8 @@ class DesignBatch:
             & ((a["channel_offsets"] == 0) | (a["channel_offsets"] == 1))
             & (self.replication >= 1) & (self.replication <= MAX_REPLICATION)
         )
+        if self.pruned:
+            ok &= self._pruning_ok(cout, cin_g, kh, kw)
         if not ok.all():
             row = int(np.argwhere(~ok)[0][0])
             self.design(row).validate(self.network, source=f"design {row}")
@@ -597,12 +709,32 @@ class DesignBatch:
                                   expected=f"0 (the preset's) or an integer 1..{MAX_GENE_VALUE}")
 
 
+    def _pruning_ok(self, cout: IntArray, cin_g: IntArray, kh: IntArray, kw: IntArray
+                    ) -> npt.NDArray[np.bool_]:
+        """The pruning rules of :func:`validate_layer_design`, vectorized."""
+        compute = self.network.compute_layers
+        a = self.arrays
+        out, rows, cols = (self.pruning(name) for name in PRUNE_FIELDS)
+        prunable = prunable_consumers(self.network)
+        may_prune_out = np.array([layer.name in prunable for layer in compute])
+        single = np.array([layer.groups == 1 for layer in compute])
+        dense = ((a["epitome_in"] == cin_g) & (a["epitome_out"] == cout)
+                 & (a["epitome_h"] == kh) & (a["epitome_w"] == kw))
+        any_pruned = (out != 0) | (rows != 0) | (cols != 0)
+        ok: npt.NDArray[np.bool_] = (
+            (out >= 0) & (out <= cout) & (rows >= 0) & (rows <= cin_g * kh * kw)
+            & (cols >= 0) & (cols <= cout) & ((rows == 0) | (cols == 0))
+            & ((out == 0) | may_prune_out) & (~any_pruned | (dense & single)))
+        return ok
+
+
 def scale_design(design: Design, original: Network, scaled: Network) -> Design:
     """Carry a design over to a scaled copy of its network (same layer names).
 
     Epitome channel *ratios* and bit-widths are kept: ``Cin_E' = round(Cin_E / Cin * Cin')``
     (at least 1), likewise for outputs; the spatial epitome grows with the kernel
-    (``P' - kh' = P - kh``); offsets are kept.
+    (``P' - kh' = P - kh``); offsets are kept; so are the pruning ratios (kept filters, rows
+    and columns as shares of the layer's).
 
     Raises:
         DesignError: If the networks do not have the same compute layers.
@@ -632,6 +764,9 @@ def scale_design(design: Design, original: Network, scaled: Network) -> Design:
             act_bits=choice.act_bits,
             channel_offsets=choice.channel_offsets,
             replication=choice.replication,
+            prune_out=scaled_count(choice.prune_out, cout, cout2),
+            prune_rows=scaled_count(choice.prune_rows, matrix_rows(before), matrix_rows(after)),
+            prune_cols=scaled_count(choice.prune_cols, cout, cout2),
         )
         stored = (layers[name].epitome_in * layers[name].epitome_out * layers[name].epitome_h
                   * layers[name].epitome_w)

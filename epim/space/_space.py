@@ -14,6 +14,12 @@ and hardware genes (``hw/<gene>``, e.g. ``hw/xbar_size``), each a list of values
 hardware is one tuple of gene values (:meth:`SearchSpace.hardware_variants` lists them). With
 several crossbar sizes, channel candidates are aligned to each of them (their union). A chip
 budget (:class:`ChipBudget`, tiles or area) is a constraint on the costed design.
+
+Beside the epitome, a space may search pruning (``epim.space._prune``): per layer the
+output filters kept (``<layer>/pout``, channel-prunable layers only), the rows kept in every
+crossbar column block (``<layer>/prows``) or the columns kept in every row block
+(``<layer>/pcols``), 0 meaning unpruned. Pruning applies to a layer left dense: where a design
+also takes an epitome, or both rows and columns, decoding drops the pruning (the columns).
 """
 
 from __future__ import annotations
@@ -42,6 +48,7 @@ from epim.space._design import (
     DesignBatch,
     IntArray,
 )
+from epim.space._prune import matrix_rows, prunable_consumers
 from epim.workloads import Layer, Network
 
 FloatArray = npt.NDArray[np.float64]
@@ -51,7 +58,10 @@ FloatArray = npt.NDArray[np.float64]
 PARAM_FIELDS: tuple[tuple[str, str], ...] = (
     ("in", "epitome_in"), ("out", "epitome_out"), ("spatial", "spatial"),
     ("wbits", "weight_bits"), ("abits", "act_bits"), ("rep", "replication"),
+    ("pout", "prune_out"), ("prows", "prune_rows"), ("pcols", "prune_cols"),
 )
+#: The pruning parameters' suffixes (0: not pruned; ``epim.space._prune``).
+PRUNE_SUFFIXES: tuple[str, ...] = ("pout", "prows", "pcols")
 PARAM_SUFFIXES: tuple[str, ...] = tuple(suffix for suffix, _ in PARAM_FIELDS)
 #: Prefix of the hardware genes' parameters (``hw/xbar_size``, ...).
 HARDWARE_PREFIX = "hw/"
@@ -70,6 +80,11 @@ class LayerOptions:
         weight_bits: Weight bit-width choices (sign included).
         activation_bits: Activation bit-width choices.
         replication: Copies of the layer's weights to choose from (1: one copy).
+        epitome: Search epitome shapes (else every layer keeps its dense shape).
+        prune_channels: Channel-pruning ratios (``kept = ceil(Cout / ratio)``; 1: unpruned).
+        prune_crossbar: Crossbar-aware pruning ratios of the rows (columns) kept per block
+            (``ceil(rows / ratio)``; 1: unpruned); rows rounded up to whole crossbars when
+            ``pim_aligned``.
 
     """
 
@@ -81,6 +96,9 @@ class LayerOptions:
     weight_bits: tuple[int, ...] = (2, 3, 4, 5, 6, 8)
     activation_bits: tuple[int, ...] = (8,)
     replication: tuple[int, ...] = (1,)
+    epitome: bool = True
+    prune_channels: tuple[float, ...] = ()
+    prune_crossbar: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.channel_ratios and not self.channels:
@@ -100,6 +118,10 @@ class LayerOptions:
         if any(g < 1 for g in self.spatial_growth):
             raise InputError(f"bad growth {self.spatial_growth}", field="spatial_growth",
                              expected="integers >= 1")
+        for name in ("prune_channels", "prune_crossbar"):
+            if any(not (r >= 1 and math.isfinite(r)) for r in getattr(self, name)):
+                raise InputError(f"bad ratios {getattr(self, name)}", field=name,
+                                 expected="finite numbers >= 1")
         if not self.replication or any(not 1 <= r <= MAX_REPLICATION
                                        for r in self.replication):
             raise InputError(f"bad replication {self.replication}", field="replication",
@@ -118,6 +140,9 @@ class LayerSpace:
     act_bits: tuple[int, ...]
     frozen: bool = False
     replication: tuple[int, ...] = (1,)
+    prune_out: tuple[int, ...] = (0,)
+    prune_rows: tuple[int, ...] = (0,)
+    prune_cols: tuple[int, ...] = (0,)
 
     @property
     def size(self) -> int:
@@ -209,9 +234,10 @@ class SearchSpace:
                     raise InputError(f"unknown field(s) in {dict(changes)}", field="overrides",
                                      location=(pattern,),
                                      expected="fields of space.epitome and bits") from None
+        prunable = prunable_consumers(network)
         layers = tuple(
             _layer_space(layer, per_layer[layer.name], layer.name in frozen_names, frozen_bits,
-                         sizes)
+                         sizes, channel_prunable=layer.name in prunable)
             for layer in compute
         )
         return cls(network, layers, genes, chip)
@@ -250,6 +276,19 @@ class SearchSpace:
     def replicated(self) -> bool:
         """Whether some layer may have more than one copy of its weights."""
         return any(layer.replication != (1,) for layer in self.layers)
+
+    @property
+    def prunes(self) -> bool:
+        """Whether some layer may be pruned."""
+        return any(len(getattr(layer, name)) > 1 for layer in self.layers
+                   for name in ("prune_out", "prune_rows", "prune_cols"))
+
+    @cached_property
+    def _channels(self) -> tuple[IntArray, IntArray]:
+        compute = [self.network.layer(layer.name) for layer in self.layers]
+        return (np.array([layer.in_channels // layer.groups for layer in compute],
+                         dtype=np.int64),
+                np.array([layer.out_channels for layer in compute], dtype=np.int64))
 
     @cached_property
     def _kernels(self) -> tuple[IntArray, IntArray, IntArray]:
@@ -320,9 +359,10 @@ class SearchSpace:
         columns = {name: np.zeros((n, width), dtype=np.int64) for name in DESIGN_FIELDS}
         growth = np.zeros((n, width), dtype=np.int64)
         replication = np.ones((n, width), dtype=np.int64)
+        pruning = {suffix: np.zeros((n, width), dtype=np.int64) for suffix in PRUNE_SUFFIXES}
         targets = {"in": columns["epitome_in"], "out": columns["epitome_out"],
                    "spatial": growth, "wbits": columns["weight_bits"],
-                   "abits": columns["act_bits"], "rep": replication}
+                   "abits": columns["act_bits"], "rep": replication, **pruning}
         for j, layer in enumerate(self.layers):
             for suffix in PARAM_SUFFIXES:
                 choices = layer.choices(suffix)
@@ -343,6 +383,14 @@ class SearchSpace:
         growth = np.where(stored > dense, 0, growth)  # never exceed the kernel
         columns["epitome_h"][:] = kh + growth
         columns["epitome_w"][:] = kw + growth
+        if self.prunes:
+            cin_full, cout_full = self._channels
+            whole = ((columns["epitome_in"] == cin_full) & (columns["epitome_out"] == cout_full)
+                     & (growth == 0))  # pruning applies to dense layers only
+            rows = np.where(whole, pruning["prows"], 0)
+            columns["prune_out"] = np.where(whole, pruning["pout"], 0)
+            columns["prune_rows"] = rows
+            columns["prune_cols"] = np.where(whole & (rows == 0), pruning["pcols"], 0)
         designs = DesignBatch(self.network, columns, hardware)
         designs.validate()
         return designs
@@ -362,7 +410,8 @@ class SearchSpace:
             for suffix, value in (("in", choice.epitome_in), ("out", choice.epitome_out),
                                   ("spatial", choice.epitome_h - kh),
                                   ("wbits", choice.weight_bits), ("abits", choice.act_bits),
-                                  ("rep", choice.replication)):
+                                  ("rep", choice.replication), ("pout", choice.prune_out),
+                                  ("prows", choice.prune_rows), ("pcols", choice.prune_cols)):
                 key = f"{layer.name}/{suffix}"
                 allowed = layer.choices(suffix)
                 if value not in allowed:
@@ -417,9 +466,11 @@ class SearchSpace:
     def dense_choice(self) -> dict[str, int]:
         """Parameter values of the least compressed design (largest epitome, most bits).
 
-        One copy of each layer (the fewest), and the first value of each hardware gene.
+        One copy of each layer (the fewest), nothing pruned, and the first value of each
+        hardware gene.
         """
-        return {key: (choices[0] if key.startswith(HARDWARE_PREFIX) or key.endswith("/rep")
+        return {key: (choices[0] if key.startswith(HARDWARE_PREFIX)
+                      or key.endswith(("/rep", *(f"/{p}" for p in PRUNE_SUFFIXES)))
                       else max(choices))
                 for key, choices in self.parameters().items()}
 
@@ -509,7 +560,8 @@ def _as_option_fields(changes: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _layer_space(layer: Layer, options: LayerOptions, frozen: bool, frozen_bits: int,
-                 sizes: Sequence[tuple[int, int]]) -> LayerSpace:
+                 sizes: Sequence[tuple[int, int]], *, channel_prunable: bool = False
+                 ) -> LayerSpace:
     """The candidates of one layer, channels aligned to each crossbar size of ``sizes``."""
     cout, cin_g, kh, kw = layer.weight_shape
     replication = tuple(sorted(set(options.replication)))
@@ -527,12 +579,41 @@ def _layer_space(layer: Layer, options: LayerOptions, frozen: bool, frozen_bits:
     in_choices = candidates(cin_g, {max(1, rows // (kh * kw)) if aligned else 1
                                     for rows, _ in sizes})
     out_choices = candidates(cout, {cols if aligned else 1 for _, cols in sizes})
+    if not options.epitome:
+        in_choices, out_choices = (cin_g,), (cout,)
+    pruning = _prune_choices(layer, options, sizes, channel_prunable)
     spatial: tuple[int, ...] = (0,)
-    if options.spatial and (kh > 1 or kw > 1):
+    if options.spatial and options.epitome and (kh > 1 or kw > 1):
         smallest = min(in_choices) * min(out_choices)
         growth = [g for g in options.spatial_growth
                   if smallest * (kh + g) * (kw + g) <= layer.params]
         spatial = (0, *sorted(set(growth)))
     return LayerSpace(layer.name, in_choices, out_choices, spatial,
                       tuple(sorted(set(options.weight_bits))),
-                      tuple(sorted(set(options.activation_bits))), replication=replication)
+                      tuple(sorted(set(options.activation_bits))), replication=replication,
+                      prune_out=pruning.get("prune_out", (0,)),
+                      prune_rows=pruning.get("prune_rows", (0,)),
+                      prune_cols=pruning.get("prune_cols", (0,)))
+
+
+def _prune_choices(layer: Layer, options: LayerOptions, sizes: Sequence[tuple[int, int]],
+                   channel_prunable: bool) -> dict[str, tuple[int, ...]]:
+    """Kept counts of each pruning field (0 first: unpruned; a count that keeps all is 0)."""
+    cout = layer.out_channels
+    rows = matrix_rows(layer)
+    choices: dict[str, tuple[int, ...]] = {}
+    if layer.groups != 1:
+        return choices
+
+    def kept(full: int, ratios: Sequence[float], units: set[int]) -> tuple[int, ...]:
+        values = {min(full, math.ceil(math.ceil(full / r) / unit) * unit)
+                  for r in ratios for unit in units}
+        return (0, *sorted(v for v in values if v < full))
+
+    if options.prune_channels and channel_prunable:
+        choices["prune_out"] = kept(cout, options.prune_channels, {1})
+    if options.prune_crossbar:
+        units = {r for r, _ in sizes} if options.pim_aligned else {1}
+        choices["prune_rows"] = kept(rows, options.prune_crossbar, units)
+        choices["prune_cols"] = kept(cout, options.prune_crossbar, {1})
+    return choices

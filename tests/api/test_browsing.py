@@ -104,6 +104,7 @@ def test_trial_detail_has_stored_and_dense_shapes(client: TestClient, finished: 
                 * choice["epitome_w"]) / spec.params
         assert layer["stored_fraction"] == pytest.approx(kept, rel=1e-12)
         assert 0 < layer["stored_fraction"] <= 1
+        assert layer["operator"] == ("epitome" if kept < 1 else "dense")  # an epitome study
     assert any(layer["stored_fraction"] < 1 for layer in compute)  # a 3x-reduced design
 
 

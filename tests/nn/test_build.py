@@ -113,6 +113,8 @@ def test_epitomize_replaces_by_dotted_name() -> None:
     (Design("tiny", {"features.9": LayerDesign(3, 4, 3, 3, 8, 8, 0)}), "features.9"),
     (Design("tiny", {"features.1": LayerDesign(3, 4, 3, 3, 8, 8, 0)}), "ReLU"),
     (Design("tiny", {"features.0": LayerDesign(30, 4, 3, 3, 8, 8, 0)}), "does not fit"),
+    (Design("tiny", {"features.0": LayerDesign(3, 4, 3, 3, 8, 8, 0, prune_out=2)}),
+     "does not prune"),
 ])
 def test_epitomize_errors_name_the_layer(design: Design, needle: str) -> None:
     with pytest.raises(DesignError, match=needle):

@@ -77,3 +77,30 @@ def test_layers_after_a_concat_are_profiled_on_the_concatenated_map() -> None:
                             config, samples=64)
     assert result.losses[0] == pytest.approx(result.reference_loss, rel=1e-6)
     assert result.losses[1] != pytest.approx(result.reference_loss, rel=1e-6)
+
+
+def test_pruning_probes_equal_a_full_forward_of_the_pruned_proxy() -> None:
+    start = dense_start(NET, CONFIG)
+    probes = [("layer2.0.conv1", dataclasses.replace(REFERENCE.layers["layer2.0.conv1"],
+                                                     prune_out=8)),
+              ("layer3.1.conv2", dataclasses.replace(REFERENCE.layers["layer3.1.conv2"],
+                                                     prune_rows=200))]
+    result = profile_layers(NET, REFERENCE, probes, CONFIG, start=start, samples=128)
+    data = load_cached_dataset(CONFIG.dataset, None)
+    x, y = calibration_split(data, CONFIG, 128)
+    reference = start_model(NET, REFERENCE, CONFIG, data, start)
+    reference.eval()
+    with torch.no_grad():
+        reference(x)  # activation steps fitted to the reference activations, as the probes'
+    for (name, choice), loss in zip(probes, result.losses, strict=True):
+        model = start_model(NET, Design(NET.name, {**REFERENCE.layers, name: choice}),
+                            CONFIG, data, start)
+        model.eval()
+        for key, block in model.blocks.items():
+            quantizer = getattr(block, "act_quant", None)
+            if quantizer is not None:
+                quantizer.load_state_dict(reference.blocks[key].act_quant.state_dict())
+        with torch.no_grad():  # weight steps fitted to the masked weights in both
+            full_loss, _ = _score(model(x), y)
+        assert loss == pytest.approx(full_loss, rel=1e-5)
+        assert loss != pytest.approx(result.reference_loss, rel=1e-6)  # the probe mattered

@@ -396,7 +396,7 @@ function layerTable(layers, design) {
     const tr = document.createElement("tr");
     const kept = l.stored_fraction;
     const cells = [
-      [esc(l.name), "left"], [esc(l.type), "left"],
+      [esc(l.name), "left"], [esc(l.type) + (l.operator && l.operator !== "dense" ? ` · ${esc(l.operator)}` : ""), "left"],
       [`<span class="bar" style="width:${(120 * l.crossbars / most).toFixed(1)}px"></span> ${l.crossbars}`, ""],
       [`${l.epitome_in} × ${l.epitome_out} / ${l.in_channels} × ${l.out_channels}`, "left"],
       [`${l.epitome_h}×${l.epitome_w}${l.epitome_h !== l.kernel_h ? ` (dense ${l.kernel_h}×${l.kernel_w})` : ""}`, ""],
