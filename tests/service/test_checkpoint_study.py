@@ -11,7 +11,7 @@ import torch.nn.functional as F  # noqa: N812
 from epim.datasets import load_cached_dataset
 from epim.errors import InputError
 from epim.nn import from_torch, torch_checkpoint
-from epim.proxy import train_proxy
+from epim.proxy import torch_threads, train_proxy
 from epim.search import StudySpec
 from epim.service import make_accuracy, prepare_submission, run_study_here
 from epim.space import Design
@@ -28,14 +28,22 @@ def pretrained(path: Path) -> dict[str, object]:
     module = ResNetLike(in_channels=1)
     optimizer = torch.optim.Adam(module.parameters(), lr=0.01)
     x, y = torch.from_numpy(data.x_train), torch.from_numpy(data.y_train)
-    for step in range(80):
-        batch = slice((step * 64) % (len(x) - 64), (step * 64) % (len(x) - 64) + 64)
-        optimizer.zero_grad()
-        F.cross_entropy(module(x[batch]), y[batch]).backward()
-        optimizer.step()
+    with torch_threads(1):  # tiny convolutions: more threads only contend
+        for step in range(80):
+            batch = slice((step * 64) % (len(x) - 64), (step * 64) % (len(x) - 64) + 64)
+            optimizer.zero_grad()
+            F.cross_entropy(module(x[batch]), y[batch]).backward()
+            optimizer.step()
     module.eval()
     torch.save(torch_checkpoint(module, SHAPE), path)
     return network_to_dict(from_torch(module, SHAPE, name="user-resnet"))
+
+
+@pytest.fixture(scope="module")
+def user(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, object], Path]:
+    """The user's network document and checkpoint file (trained once for the module)."""
+    path = tmp_path_factory.mktemp("checkpoint") / "user.pt"
+    return pretrained(path), path
 
 
 def spec(network: dict[str, object], checkpoint: str | None, width: float = 1.0) -> StudySpec:
@@ -49,10 +57,11 @@ def spec(network: dict[str, object], checkpoint: str | None, width: float = 1.0)
         "baseline_bits": 8})
 
 
-def test_the_proxy_fine_tunes_from_the_checkpoint(tmp_path: Path) -> None:
-    network = pretrained(tmp_path / "user.pt")
+def test_the_proxy_fine_tunes_from_the_checkpoint(user: tuple[dict[str, object], Path],
+                                                  tmp_path: Path) -> None:
+    network, path = user
     url = f"sqlite:///{tmp_path / 'epim.db'}"
-    row = run_study_here(spec(network, "user"), url, checkpoints={"user": tmp_path / "user.pt"})
+    row = run_study_here(spec(network, "user"), url, checkpoints={"user": path})
     assert row.status == "completed", row.error
     assert row.baseline is not None
     # One step from the pretrained weights keeps them; one step from random ones is chance.
@@ -63,18 +72,19 @@ def test_the_proxy_fine_tunes_from_the_checkpoint(tmp_path: Path) -> None:
     assert scratch.accuracy < 0.5, scratch
 
 
-def test_a_checkpoint_is_checked_at_submission(tmp_path: Path) -> None:
-    network = pretrained(tmp_path / "user.pt")
+def test_a_checkpoint_is_checked_at_submission(user: tuple[dict[str, object], Path],
+                                               tmp_path: Path) -> None:
+    network, path = user
     with pytest.raises(InputError, match="no checkpoint named 'other'") as caught:
-        prepare_submission(spec(network, "other"), checkpoints={"user": tmp_path / "user.pt"})
+        prepare_submission(spec(network, "other"), checkpoints={"user": path})
     assert (caught.value.location, caught.value.field) == (("accuracy",), "checkpoint")
     assert "user" in str(caught.value.expected)
     # the pretrained layers are the user's own: no rescaling, and every tensor must fit
     with pytest.raises(InputError, match=r"width 0\.5 would rescale") as caught:
         prepare_submission(spec(network, "user", width=0.5),
-                           checkpoints={"user": tmp_path / "user.pt"})
+                           checkpoints={"user": path})
     assert (caught.value.location, caught.value.field) == (("accuracy",), "width")
-    state = torch.load(tmp_path / "user.pt", weights_only=True)
+    state = torch.load(path, weights_only=True)
     torch.save({**state, "layer2.0.conv1.weight": torch.zeros(16, 8, 1, 1)}, tmp_path / "bad.pt")
     with pytest.raises(InputError, match=r"checkpoint 'bad': tensor 'layer2\.0\.conv1\.weight' "
                                          r"has shape \[16, 8, 1, 1\]") as caught:
