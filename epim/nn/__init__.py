@@ -19,6 +19,7 @@ from epim.nn._epitome import EpitomeConv2d, EpitomeLayer, EpitomeLinear, wrap_in
 from epim.nn._export import default_device, export, export_bytes, load
 from epim.nn._from_torch import from_torch
 from epim.nn._quant import ActivationQuantizer, WeightQuantizer, weight_levels
+from epim.nn._stacked import StackedNet, stackable
 
 __all__ = [
     "ActivationQuantizer",
@@ -29,6 +30,7 @@ __all__ = [
     "EpitomeConv2d",
     "EpitomeLayer",
     "EpitomeLinear",
+    "StackedNet",
     "WeightQuantizer",
     "build",
     "calibrate_crossbars",
@@ -44,6 +46,7 @@ __all__ = [
     "module_key",
     "pair_weight_levels",
     "sample_devices",
+    "stackable",
     "weight_levels",
     "wrap_index",
 ]

@@ -4,6 +4,7 @@ torch is imported only here and in ``epim.nn``.
 """
 
 from epim.datasets import DATASETS, ArrayDataset, load_dataset
+from epim.proxy._batched import chunk_size, train_proxies
 from epim.proxy._cache import JsonFileCache, MemoryCache, ResultCache
 from epim.proxy._hardware import (
     RobustAccuracy,
@@ -17,6 +18,7 @@ from epim.proxy._train import (
     DenseStart,
     ProxyConfig,
     ProxyResult,
+    binomial_se,
     dense_baseline,
     dense_start,
     dense_start_key,
@@ -42,6 +44,8 @@ __all__ = [
     "ProxyResult",
     "ResultCache",
     "RobustAccuracy",
+    "binomial_se",
+    "chunk_size",
     "crossbar_spec",
     "dense_baseline",
     "dense_start",
@@ -59,6 +63,7 @@ __all__ = [
     "start_model",
     "synflow_score",
     "torch_threads",
+    "train_proxies",
     "train_proxy",
     "train_steps",
     "zero_cost_scores",
