@@ -159,7 +159,7 @@ def _train_chunk(network: Network, designs: Sequence[Design], config: ProxyConfi
 
 
 def train_stacked(models: list[EpimNet], config: ProxyConfig, data: ArrayDataset, *,
-                  steps: int, teacher: torch.nn.Module | None = None
+                  steps: int, teacher: torch.nn.Module | None = None, tune: bool = False
                   ) -> list[tuple[float, float, float, str | None]]:
     """Train ``models`` (stackable, one network) together.
 
@@ -168,9 +168,10 @@ def train_stacked(models: list[EpimNet], config: ProxyConfig, data: ArrayDataset
     The loop of ``train_proxy``'s ``_fit`` for every model at once: SGD (Nesterov, cosine
     schedule), each model's gradient clipped to norm :data:`CLIP_NORM` on its own, the same
     mini-batches for all. ``loss`` is the mean over the last tenth of the steps; ``error`` is
-    ``None``, or why the model failed (its accuracy is then NaN).
+    ``None``, or why the model failed (its accuracy is then NaN). ``tune``: time the
+    convolution formulations here (``StackedNet``).
     """
-    net = StackedNet(models)
+    net = StackedNet(models, tune=tune)
     n = net.n
     device = next(net.parameters()).device
     owned = net.owners()
