@@ -372,13 +372,13 @@ class StackedNet(nn.Module):
 
     Args:
         models: Built models of the same network (``stackable``), e.g. each design's proxy
-            fine-tuned from a dense start.
+            fine-tuned from a dense start. Their current weights, quantizer steps and
+            BatchNorm statistics are copied; the models are not changed (except that weight
+            quantizers not yet initialized are, as their first forward pass would).
         tune: Time the convolution formulations of every stacked conv on its first
             training forward pass and keep the fastest (:func:`choose_formulation`); else
             :func:`default_formulation` (deterministic: timings would make the float
-            rounding, hence a quantized result, depend on the machine's load). Their current weights, quantizer steps and
-            BatchNorm statistics are copied; the models are not changed (except that weight
-            quantizers not yet initialized are, as their first forward pass would).
+            rounding, hence a quantized result, depend on the machine's load).
 
     Raises:
         ValueError: If the models are of different networks or not stackable.
