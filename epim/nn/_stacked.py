@@ -187,21 +187,22 @@ class _LsqActivation(torch.autograd.Function):
     def forward(ctx: torch.autograd.function.FunctionCtx, x: torch.Tensor, step: torch.Tensor,
                 q_max: torch.Tensor) -> torch.Tensor:
         v = x / step
-        q = torch.minimum(v.clamp_min(0), q_max).round_()
-        ctx.save_for_backward(v, q, step, q_max)
-        return q * step
+        q = torch.clamp_min(v, 0)
+        torch.minimum(q, q_max, out=q)
+        q.round_()
+        inside = (v >= 0) & (v <= q_max)
+        d_step = torch.where(inside, q - v, q)  # q is 0 below the range and q_max above it
+        ctx.save_for_backward(inside, d_step, step)
+        return q.mul_(step)
 
     @staticmethod
     def backward(ctx: torch.autograd.function.FunctionCtx, *grads: torch.Tensor
                  ) -> tuple[torch.Tensor, torch.Tensor, None]:
         (grad,) = grads
-        v, q, step, q_max = ctx.saved_tensors  # type: ignore[attr-defined]
-        inside = (v >= 0) & (v <= q_max)
-        grad_x = grad * inside
-        d_step = torch.where(inside, q - v, q)  # q is 0 below the range and q_max above it
+        inside, d_step, step = ctx.saved_tensors  # type: ignore[attr-defined]
         dims = [d for d in range(grad.dim()) if step.shape[d] == 1]
         grad_step = (grad * d_step).sum(dim=dims, keepdim=True)
-        return grad_x, grad_step, None
+        return grad * inside, grad_step, None
 
 
 class StackedBlock(nn.Module):
