@@ -19,11 +19,11 @@ import time
 from dataclasses import replace
 
 import torch
+from proxy_fidelity import random_designs
 
 from epim.datasets import load_cached_dataset
 from epim.proxy import ProxyConfig, train_proxies, train_proxy
 from epim.workloads import get_network, scale_network
-from proxy_fidelity import random_designs
 
 
 def sgemm_rate(size: int = 512, repeats: int = 20) -> float:
