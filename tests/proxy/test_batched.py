@@ -146,3 +146,26 @@ def test_binomial_standard_error() -> None:
     rng = np.random.default_rng(0)  # the spread of simulated accuracies on 400 images
     draws = rng.binomial(400, 0.8, size=20_000) / 400
     assert binomial_se(0.8, 400) == pytest.approx(float(draws.std()), rel=0.03)
+
+
+def test_the_evaluator_scores_many_designs_like_one_at_a_time() -> None:
+    """``ProxyAccuracy.evaluate_many`` (what a driver may call for a batch) agrees with its
+    per-design call and returns each design's standard error."""
+    from epim.search._spec import AccuracySpec
+    from epim.service._evaluators import ProxyAccuracy
+    from epim.workloads import network_to_dict
+
+    net = get_network("resnet20")
+    spec = AccuracySpec.model_validate({"proxy": "train", "dataset": "digits", "steps": 15,
+                                        "width": 0.25, "batch_size": 32, "pretrain_steps": 30,
+                                        "eval_samples": None})
+    images = len(load_cached_dataset("digits", None).y_test)
+    evaluator = ProxyAccuracy(spec)
+    jobs = [(network_to_dict(net), design.to_dict()) for design in designs_of(net)[:2]]
+    many = evaluator.evaluate_many(jobs)
+    assert len(many) == 2 and evaluator.evaluate_many([]) == []
+    for job, entry in zip(jobs, many, strict=True):
+        assert entry["error"] is None
+        assert abs(entry["accuracy"] - evaluator(job)) <= TOLERANCE
+        assert entry["accuracy_se"] == pytest.approx(binomial_se(entry["accuracy"], images),
+                                                     rel=1e-9)
