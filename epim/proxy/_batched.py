@@ -48,8 +48,9 @@ from epim.workloads import Network, proxy_memory, scale_network
 DEFAULT_CHUNK_BYTES = 2 * 2**30
 #: Most designs trained as one model (beyond this the per-design speed-up is flat).
 MAX_CHUNK = 64
-#: Held-out images per design and evaluation batch.
-EVAL_IMAGES = 16_000
+#: Held-out images times designs per evaluation batch (about 2,000 images of one design, the
+#: size that keeps every layer's outputs of a small proxy in cache-sized memory).
+EVAL_IMAGES = 2048
 #: Gradient norm each design's gradient is clipped to (as ``train_proxy``).
 CLIP_NORM = 5.0
 
@@ -256,7 +257,7 @@ def evaluate_stacked(net: StackedNet, data: ArrayDataset, config: ProxyConfig
     x_test = torch.from_numpy(data.x_test[:limit]).to(device)
     y_test = torch.from_numpy(data.y_test[:limit]).to(device)
     correct = torch.zeros(net.n, dtype=torch.long, device=device)
-    batch = max(50, EVAL_IMAGES // net.n)
+    batch = max(16, EVAL_IMAGES // net.n)
     for first in range(0, len(y_test), batch):
         x = resize(x_test[first:first + batch], config.image_size)
         hits = net(x).argmax(dim=2) == y_test[first:first + batch].unsqueeze(1)
