@@ -160,7 +160,6 @@ class StackedActivations(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Fake-quantize stacked ``x`` (B, N*C, ...) with each design's step and bits."""
         channels = x.shape[1] // self.n
-        per_channel = (1, -1) + (1,) * (x.dim() - 2)
         if not bool(self.initialized):  # LSQ's rule on the first batch, per design
             dims = [0, *range(2, x.dim())]
             mean = x.detach().abs().mean(dim=dims).view(self.n, channels).mean(dim=1)
@@ -168,10 +167,10 @@ class StackedActivations(nn.Module):
             self.initialized.fill_(True)
         scale = (x.numel() / self.n * self.q_max).rsqrt()
         step = _grad_scale(self.step, scale).abs().clamp_min(1e-12)  # type: ignore[arg-type]
-        step = step.repeat_interleave(channels).view(per_channel)
-        q_max = self.q_max.repeat_interleave(channels).view(per_channel)
-        out: torch.Tensor = _LsqActivation.apply(x, step, q_max)  # type: ignore[no-untyped-call]
-        return out
+        rows = x.reshape(x.shape[0], self.n, -1)  # one step per row: a fast broadcast
+        out: torch.Tensor = _LsqActivation.apply(  # type: ignore[no-untyped-call]
+            rows, step.view(1, -1, 1), self.q_max.view(1, -1, 1))
+        return out.view_as(x)
 
 
 class _LsqActivation(torch.autograd.Function):
@@ -186,22 +185,23 @@ class _LsqActivation(torch.autograd.Function):
     @staticmethod
     def forward(ctx: torch.autograd.function.FunctionCtx, x: torch.Tensor, step: torch.Tensor,
                 q_max: torch.Tensor) -> torch.Tensor:
-        v = x / step
-        q = torch.clamp_min(v, 0)
+        ctx.save_for_backward(x, step, q_max)
+        q = x / step
+        q.clamp_(min=0)
         torch.minimum(q, q_max, out=q)
-        q.round_()
-        inside = (v >= 0) & (v <= q_max)
-        d_step = torch.where(inside, q - v, q)  # q is 0 below the range and q_max above it
-        ctx.save_for_backward(inside, d_step, step)
-        return q.mul_(step)
+        return q.round_().mul_(step)
 
     @staticmethod
     def backward(ctx: torch.autograd.function.FunctionCtx, *grads: torch.Tensor
                  ) -> tuple[torch.Tensor, torch.Tensor, None]:
         (grad,) = grads
-        inside, d_step, step = ctx.saved_tensors  # type: ignore[attr-defined]
+        x, step, q_max = ctx.saved_tensors  # type: ignore[attr-defined]
+        v = x / step
+        inside = (v >= 0) & (v <= q_max)
+        q = torch.minimum(v.clamp_min(0), q_max).round_()
+        d_step = torch.where(inside, q - v, q)  # q is 0 below the range and q_max above it
         dims = [d for d in range(grad.dim()) if step.shape[d] == 1]
-        grad_step = (grad * d_step).sum(dim=dims, keepdim=True)
+        grad_step = d_step.mul_(grad).sum(dim=dims, keepdim=True)
         return grad * inside, grad_step, None
 
 
