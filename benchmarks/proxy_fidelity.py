@@ -1,38 +1,40 @@
-"""Proxy fidelity: how well cheap accuracy proxies rank designs, and what they cost.
+"""Proxy fidelity: how steadily the batched ``train`` proxy ranks designs, and what it costs.
 
-Twenty random designs of ``resnet20`` (per-layer channel wrapping 1/2/4/8x and 2..8-bit
-weights; first conv and classifier dense at 8 bits) on Fashion-MNIST. For each proxy
-(train-short, SynFlow, NASWOT) prints Kendall's tau against a reference training of 10x the
-steps (mean of two seeds), and the cost per design of each, measured in the same run. Both
-trainings start from
-the same dense proxy network pretrained once (``pretrain_steps``; its one-off cost is printed
-apart), with each design's epitomes initialized by least squares from the dense kernels.
+Random designs of ``resnet20`` (per-layer channel wrapping 1/2/4/8x and 2..8-bit weights;
+first conv and classifier dense at 8 bits) on Fashion-MNIST, all trained together by
+``train_proxies`` from the seed's dense start (pretrained once; its cost printed apart), on
+the whole held-out split (10,000 images). Prints, progress first:
 
-    .venv/bin/python benchmarks/proxy_fidelity.py [--designs 20] [--steps 60] [--workers 2]
+- seed self-agreement: Kendall's tau between two seeds (each seed its own dense start and
+  batch order) at the chosen fidelity, and its cost per design (core-seconds, one thread);
+- agreement with a ``--factor`` x longer training (seed 0), and that training's cost;
+- the mean binomial standard error of the accuracies, and their spread.
+
+    .venv/bin/python benchmarks/proxy_fidelity.py [--quick] [--designs 30] [--steps 40]
+        [--factor 10]
 """
 
 from __future__ import annotations
 
 import argparse
 import time
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
 
 import numpy as np
+import torch
 from scipy.stats import kendalltau
 
-from epim.proxy import ProxyConfig, train_proxy, zero_cost_scores
+from epim.proxy import ProxyConfig, ProxyResult, dense_start, train_proxies
 from epim.space import Design, LayerDesign
 from epim.workloads import get_network
 
 NETWORK = "resnet20"
-REFERENCE_SEEDS = (0, 1)  #: the reference is the mean of two trainings (less noise)
 
 
-def random_designs(n: int, seed: int = 0) -> list[Design]:
+def random_designs(n: int, seed: int = 0, network: str = NETWORK) -> list[Design]:
     """Designs spread over the space's damage range: each design draws how hard it compresses
     (a precision and a largest wrapping ratio), then every layer draws within that."""
-    net = get_network(NETWORK)
+    net = get_network(network)
     rng = np.random.default_rng(seed)
     compute = net.compute_layers
     designs = []
@@ -53,61 +55,60 @@ def random_designs(n: int, seed: int = 0) -> list[Design]:
     return designs
 
 
-def evaluate(job: tuple[Design, ProxyConfig, ProxyConfig]) -> dict[str, float]:
-    design, short, reference = job
+def run(label: str, designs: list[Design], config: ProxyConfig) -> tuple[np.ndarray, float]:
+    """Train all designs together; their accuracies and the cost per design (s)."""
     net = get_network(NETWORK)
-    out: dict[str, float] = {}
-    start = time.perf_counter()
-    scores = zero_cost_scores(net, design, short)
-    zc_seconds = time.perf_counter() - start
-    out.update(scores)
-    out["zero_cost_s"] = zc_seconds
-    result = train_proxy(net, design, short)
-    out["short"], out["short_s"] = result.accuracy, result.seconds
-    runs = [train_proxy(net, design, replace(reference, seed=seed)) for seed in REFERENCE_SEEDS]
-    out["reference"] = float(np.mean([r.accuracy for r in runs]))
-    out["reference_s"] = float(sum(r.seconds for r in runs))
-    return out
+    began = time.perf_counter()
+    results: list[ProxyResult] = train_proxies(net, designs, config)
+    seconds = (time.perf_counter() - began) / len(designs)
+    accuracy = np.array([r.accuracy for r in results])
+    se = np.nanmean([r.accuracy_se for r in results])
+    failed = sum(r.error is not None for r in results)
+    print(f"  {label:<22} {config.steps:>5} steps  {seconds:6.2f} s/design  accuracy "
+          f"{np.nanmin(accuracy):.3f}..{np.nanmax(accuracy):.3f}  mean SE {se:.4f}"
+          + (f"  {failed} diverged" if failed else ""), flush=True)
+    return accuracy, seconds
+
+
+def tau(a: np.ndarray, b: np.ndarray) -> float:
+    keep = np.isfinite(a) & np.isfinite(b)
+    return float(kendalltau(a[keep], b[keep]).statistic)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--designs", type=int, default=20)
-    parser.add_argument("--steps", type=int, default=60)
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--designs", type=int, default=30)
+    parser.add_argument("--steps", type=int, default=40)
+    parser.add_argument("--factor", type=int, default=10)
     parser.add_argument("--pretrain-steps", type=int, default=600)
+    parser.add_argument("--eval-samples", type=int, default=None)
+    parser.add_argument("--quick", action="store_true",
+                        help="12 designs, 20 steps, 5x reference, 200 pretraining steps")
     args = parser.parse_args()
-    common = {"dataset": "fashion-mnist", "width": 0.25, "batch_size": 64, "threads": 1,
-              "eval_samples": None, "lr": 0.02, "pretrain_steps": args.pretrain_steps}
-    short = ProxyConfig(steps=args.steps, **common)  # type: ignore[arg-type]
-    reference = ProxyConfig(steps=10 * args.steps, **common)  # type: ignore[arg-type]
-    designs = random_designs(args.designs)
+    if args.quick:
+        args.designs, args.steps, args.factor, args.pretrain_steps = 12, 20, 5, 200
+    torch.set_num_threads(1)
+    config = ProxyConfig(dataset="fashion-mnist", width=0.25, batch_size=64, threads=1,
+                         eval_samples=args.eval_samples, lr=0.02, steps=args.steps,
+                         pretrain_steps=args.pretrain_steps)
     net = get_network(NETWORK)
-    start = time.perf_counter()
-    from epim.proxy import dense_start
-
-    dense_start(net, short)  # deterministic: every worker process trains the same start
-    pretrain_s = time.perf_counter() - start
-    start = time.perf_counter()
-    with ProcessPoolExecutor(max_workers=args.workers) as pool:
-        rows = list(pool.map(evaluate, [(d, short, reference) for d in designs]))
-    wall = time.perf_counter() - start
-    ref = np.array([r["reference"] for r in rows])
-    print(f"{args.designs} random {NETWORK} designs on Fashion-MNIST; reference = "
-          f"{reference.steps} steps, train-short = {short.steps} steps; wall {wall:.0f} s")
-    print(f"reference accuracy: min {ref.min():.3f} median {np.median(ref):.3f} "
-          f"max {ref.max():.3f}")
-    ref_cost = float(np.mean([r["reference_s"] for r in rows]))
-    for label, key, cost_key in (("train-short", "short", "short_s"),
-                                 ("synflow", "synflow", "zero_cost_s"),
-                                 ("naswot", "naswot", "zero_cost_s")):
-        tau = kendalltau([r[key] for r in rows], ref).statistic
-        cost = float(np.mean([r[cost_key] for r in rows]))
-        print(f"{label:<12} kendall_tau {tau:+.3f}  cost/design {cost:7.2f} s  "
-              f"cost ratio vs reference {cost / ref_cost:.3f}")
-    print(f"reference    cost/design {ref_cost:7.2f} s")
-    print(f"dense pretraining ({args.pretrain_steps} steps, once per network and worker): "
-          f"{pretrain_s:.1f} s")
+    designs = random_designs(args.designs)
+    print(f"{args.designs} random {NETWORK} designs, Fashion-MNIST, held-out images: "
+          f"{args.eval_samples or 'all'}; one thread", flush=True)
+    began = time.perf_counter()
+    dense_start(net, config)
+    print(f"  dense start ({args.pretrain_steps} steps, once): "
+          f"{time.perf_counter() - began:.1f} s", flush=True)
+    seed0, cost = run("seed 0", designs, config)
+    seed1, _ = run("seed 1", designs, replace(config, seed=1))
+    print(f"seed self-agreement: kendall tau {tau(seed0, seed1):+.3f} at {args.steps} steps, "
+          f"{cost:.2f} core-s/design", flush=True)
+    longer, long_cost = run(f"reference ({args.factor}x)", designs,
+                            replace(config, steps=args.factor * args.steps))
+    mean = (seed0 + seed1) / 2
+    print(f"vs {args.factor}x longer training: kendall tau seed 0 {tau(seed0, longer):+.3f}, "
+          f"mean of two seeds {tau(mean, longer):+.3f}; reference {long_cost:.2f} "
+          f"core-s/design", flush=True)
 
 
 if __name__ == "__main__":

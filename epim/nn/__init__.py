@@ -27,6 +27,7 @@ from epim.nn._export import default_device, export, export_bytes, load
 from epim.nn._from_torch import from_torch, torch_checkpoint
 from epim.nn._prune import pruning_masks
 from epim.nn._quant import ActivationQuantizer, WeightQuantizer, weight_levels
+from epim.nn._stacked import StackedNet, stackable
 
 __all__ = [
     "ActivationQuantizer",
@@ -37,6 +38,7 @@ __all__ = [
     "EpitomeConv2d",
     "EpitomeLayer",
     "EpitomeLinear",
+    "StackedNet",
     "WeightQuantizer",
     "build",
     "calibrate_crossbars",
@@ -57,6 +59,7 @@ __all__ = [
     "pruning_masks",
     "read_checkpoint",
     "sample_devices",
+    "stackable",
     "torch_checkpoint",
     "weight_levels",
     "wrap_index",

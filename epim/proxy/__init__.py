@@ -4,6 +4,7 @@ torch is imported only here and in ``epim.nn``.
 """
 
 from epim.datasets import DATASETS, ArrayDataset, load_dataset
+from epim.proxy._batched import chunk_size, train_proxies
 from epim.proxy._cache import JsonFileCache, MemoryCache, ResultCache
 from epim.proxy._checkpoint import check_checkpoint_file
 from epim.proxy._hardware import (
@@ -18,6 +19,7 @@ from epim.proxy._train import (
     DenseStart,
     ProxyConfig,
     ProxyResult,
+    binomial_se,
     dense_baseline,
     dense_start,
     dense_start_key,
@@ -44,7 +46,9 @@ __all__ = [
     "ProxyResult",
     "ResultCache",
     "RobustAccuracy",
+    "binomial_se",
     "check_checkpoint_file",
+    "chunk_size",
     "crossbar_spec",
     "dense_baseline",
     "dense_start",
@@ -63,6 +67,7 @@ __all__ = [
     "start_model",
     "synflow_score",
     "torch_threads",
+    "train_proxies",
     "train_proxy",
     "train_steps",
     "zero_cost_scores",

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import math
 import time
 from collections import OrderedDict
 from collections.abc import Iterator
@@ -130,6 +131,10 @@ class ProxyResult:
         seconds: Wall-clock time of the evaluation (s; 0 when it came from the cache).
         key: The cache key (design hash and configuration).
         cached: Whether the result came from the cache.
+        accuracy_se: Binomial standard error of ``accuracy`` over the held-out images,
+            ``sqrt(a (1 - a) / n)`` (0..1; NaN when the design failed).
+        error: Why the design failed (its training diverged), else ``None``; its
+            ``accuracy`` is then NaN.
 
     """
 
@@ -139,6 +144,17 @@ class ProxyResult:
     seconds: float
     key: str
     cached: bool = field(default=False)
+    accuracy_se: float = 0.0
+    error: str | None = None
+
+
+def binomial_se(accuracy: float, images: int) -> float:
+    """Standard error of a top-1 measured on ``images`` held-out images: ``sqrt(a(1-a)/n)``.
+
+    Each image is a Bernoulli trial with success probability ``accuracy``; the count of
+    correct ones is binomial, so its mean has variance ``a (1 - a) / n``.
+    """
+    return math.sqrt(max(0.0, accuracy * (1.0 - accuracy)) / max(1, images))
 
 
 @contextmanager
@@ -273,7 +289,8 @@ def train_proxy(network: Network, design: Design, config: ProxyConfig | None = N
     with torch_threads(config.threads):
         accuracy, loss, steps = _train(network, design, config, data, start)
     result = ProxyResult(accuracy=accuracy, loss=loss, steps=steps,
-                         seconds=time.perf_counter() - began, key=key)
+                         seconds=time.perf_counter() - began, key=key,
+                         accuracy_se=binomial_se(accuracy, eval_images(data, config)))
     if cache is not None:
         cache.put(key, {k: v for k, v in asdict(result).items() if k != "cached"})
     return result
@@ -487,6 +504,12 @@ def _fit(model: EpimNet, config: ProxyConfig, data: ArrayDataset, *, steps: int,
         losses.append(float(loss.detach()))
     tail = losses[-max(1, len(losses) // 10):]
     return float(np.mean(tail))
+
+
+def eval_images(data: ArrayDataset, config: ProxyConfig) -> int:
+    """How many held-out images an evaluation uses (the first ``eval_samples``)."""
+    return len(data.y_test) if config.eval_samples is None else min(config.eval_samples,
+                                                                    len(data.y_test))
 
 
 @torch.no_grad()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -57,6 +58,31 @@ class ProxyAccuracy:
             return train_proxy(network, design, self.config(),
                                start=self._dense_start()).accuracy
         return zero_cost_scores(network, design, self.config())[self.spec.proxy]
+
+    def evaluate_many(self, jobs: Sequence[tuple[dict[str, Any], dict[str, Any]]]
+                      ) -> list[dict[str, Any]]:
+        """Score many designs of one network at once, in the order given.
+
+        For ``proxy: train`` the designs train together (``epim.proxy.train_proxies``: one
+        stacked model per memory-sized chunk, the same batches from the same dense start);
+        each entry is ``{"accuracy", "accuracy_se", "error"}`` (``accuracy_se``: the binomial
+        standard error over the held-out images; ``error``: why that design alone failed,
+        else ``None``). Zero-cost proxies score one design at a time (``accuracy_se`` 0).
+        A driver may call this instead of mapping :meth:`__call__` over the designs.
+        """
+        from epim.proxy import train_proxies
+        from epim.space import design_from_dict
+        from epim.workloads import network_from_dict
+
+        if not jobs:
+            return []
+        if self.spec.proxy != "train":
+            return [{"accuracy": self(job), "accuracy_se": 0.0, "error": None} for job in jobs]
+        network = network_from_dict(jobs[0][0])
+        designs = [design_from_dict(design, network) for _, design in jobs]
+        results = train_proxies(network, designs, self.config(), start=self._dense_start())
+        return [{"accuracy": r.accuracy, "accuracy_se": r.accuracy_se, "error": r.error}
+                for r in results]
 
     def config(self) -> Any:
         """The ``epim.proxy.ProxyConfig`` of these settings."""
