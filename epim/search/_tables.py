@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
@@ -45,12 +45,15 @@ class LayerChoices:
         name: The layer.
         fields: ``[k, len(DESIGN_FIELDS)]`` design fields of each choice.
         values: Per choice, the space's parameter values (``"<layer>/<suffix>" -> value``).
+        replication: ``[k]`` copies of the layer's weights per choice (``None``: one copy,
+            the space searches no replication).
 
     """
 
     name: str
     fields: IntArray
     values: tuple[dict[str, int], ...]
+    replication: IntArray | None = None
 
     def __len__(self) -> int:
         return int(self.fields.shape[0])
@@ -62,12 +65,16 @@ class LayerTables:
 
     Attributes:
         layers: One :class:`LayerChoices` per compute layer (frozen layers: one choice).
-        costs: Metric -> per layer, ``[k]`` the layer's share of that metric per choice.
+        costs: Metric -> per layer, ``[k]`` the layer's share of that metric per choice;
+            ``busy_s`` is the longest pipelined busy time among the layer and the pooling and
+            add layers it feeds (a bottleneck term: the max, not the sum, over layers).
+        hardware: The hardware genes the tables were costed with (empty: the preset).
 
     """
 
     layers: tuple[LayerChoices, ...]
     costs: Mapping[str, tuple[FloatArray, ...]]
+    hardware: Mapping[str, int] = field(default_factory=dict)
 
     def index(self, designs: DesignBatch) -> IntArray:
         """The choice index of every layer of every design, ``[n_designs, n_layers]``.
@@ -114,8 +121,15 @@ class LayerTables:
 
     @cached_property
     def _lookup(self) -> list[dict[tuple[int, ...], int]]:
-        return [{tuple(row): i for i, row in enumerate(layer.fields.tolist())}
-                for layer in self.layers]
+        """Per layer, design fields -> choice (the first choice of those fields: replicated
+        choices share them; :meth:`index_of_values` tells them apart)."""
+        lookups = []
+        for layer in self.layers:
+            lookup: dict[tuple[int, ...], int] = {}
+            for i, row in enumerate(layer.fields.tolist()):
+                lookup.setdefault(tuple(row), i)
+            lookups.append(lookup)
+        return lookups
 
     @cached_property
     def _value_names(self) -> list[tuple[str, ...]]:
@@ -131,8 +145,13 @@ class LayerTables:
         index = np.asarray(index, dtype=np.int64).reshape(-1, len(self.layers))
         stacked = np.stack([layer.fields[index[:, j]]
                             for j, layer in enumerate(self.layers)], axis=1)
-        return DesignBatch(space.network, {name: stacked[:, :, f].copy()
-                                           for f, name in enumerate(DESIGN_FIELDS)})
+        arrays = {name: stacked[:, :, f].copy() for f, name in enumerate(DESIGN_FIELDS)}
+        if any(layer.replication is not None for layer in self.layers):
+            arrays["replication"] = np.stack([_copies(layer)[index[:, j]]
+                                              for j, layer in enumerate(self.layers)], axis=1)
+        n = index.shape[0]
+        return DesignBatch(space.network, arrays, {gene: np.full(n, value, dtype=np.int64)
+                                                   for gene, value in self.hardware.items()})
 
     def values(self, index: IntArray) -> list[dict[str, int]]:
         """The space's parameter values of designs given by choice indices."""
@@ -154,22 +173,38 @@ class LayerTables:
         return total
 
 
-def layer_tables(space: SearchSpace, model: CostModel) -> LayerTables:
-    """Enumerate every layer's choices and cost each one (one cost-model call)."""
+def layer_tables(space: SearchSpace, model: CostModel,
+                 hardware: Mapping[str, int] | None = None) -> LayerTables:
+    """Enumerate every layer's choices and cost each one (one cost-model call).
+
+    Args:
+        space: The search space (with replication: a choice per number of copies too).
+        model: The study's cost model.
+        hardware: Hardware genes to cost every choice with (one tuple of
+            ``space.hardware_variants()``; ``None``: the preset).
+
+    """
+    genes = dict(hardware or {})
     layers = tuple(_choices(space, j) for j in range(len(space.layers)))
     depth = max(len(layer) for layer in layers)
-    rows = np.stack([layer.fields[np.minimum(np.arange(depth), len(layer) - 1)]
-                     for layer in layers], axis=1)  # [depth, n_layers, fields]
-    batch = DesignBatch(space.network, {name: rows[:, :, f].copy()
-                                        for f, name in enumerate(DESIGN_FIELDS)})
+    pad = [np.minimum(np.arange(depth), len(layer) - 1) for layer in layers]
+    rows = np.stack([layer.fields[p] for layer, p in zip(layers, pad, strict=True)],
+                    axis=1)  # [depth, n_layers, fields]
+    arrays = {name: rows[:, :, f].copy() for f, name in enumerate(DESIGN_FIELDS)}
+    if space.replicated:
+        arrays["replication"] = np.stack([_copies(layer)[p]
+                                          for layer, p in zip(layers, pad, strict=True)], axis=1)
+    batch = DesignBatch(space.network, arrays, {gene: np.full(depth, value, dtype=np.int64)
+                                                for gene, value in genes.items()})
     costs = model.evaluate(batch)
+    chip = costs.hardware_of(0)
     geometry = model.geometry
     owner = np.empty(len(geometry.order), dtype=np.int64)  # network column -> compute layer
     owner[geometry.compute_positions] = np.arange(len(layers))
     owner[geometry.other_positions] = geometry.other_act_source
     per_layer = {
         "crossbars": costs.layer_crossbars.astype(np.float64),
-        "area_m2": costs.layer_tiles * model.hardware.tile_area_m2,
+        "area_m2": costs.layer_tiles * chip.tile_area_m2,
         "energy_j": costs.layer_energy_j,
         "latency_s": costs.layer_latency_share_s,
     }
@@ -178,12 +213,22 @@ def layer_tables(space: SearchSpace, model: CostModel) -> LayerTables:
         summed = np.zeros((depth, len(layers)))
         np.add.at(summed.T, owner, columns.T)  # attribute each network column to its owner
         grouped[metric] = [summed[: len(layer), j] for j, layer in enumerate(layers)]
-    grouped["crossbar_area_m2"] = [c * model.hardware.xbar_area_m2
-                                   for c in grouped["crossbars"]]
+    busiest = np.zeros((depth, len(layers)))
+    np.maximum.at(busiest.T, owner, costs.layer_pipelined_latency_s.T)
+    grouped["busy_s"] = [busiest[: len(layer), j] for j, layer in enumerate(layers)]
+    grouped["crossbar_area_m2"] = [c * chip.xbar_area_m2 for c in grouped["crossbars"]]
     stored = rows[:, :, 0] * rows[:, :, 1] * rows[:, :, 2] * rows[:, :, 3]
     grouped["params"] = [stored[: len(layer), j].astype(np.float64)
                          for j, layer in enumerate(layers)]
-    return LayerTables(layers, {k: tuple(v) for k, v in grouped.items()})
+    return LayerTables(layers, {k: tuple(v) for k, v in grouped.items()}, genes)
+
+
+def _copies(layer: LayerChoices) -> IntArray:
+    """Copies of the layer's weights per choice (ones without replication)."""
+    if layer.replication is None:
+        ones: IntArray = np.ones(len(layer), dtype=np.int64)
+        return ones
+    return layer.replication
 
 
 def _choices(space: SearchSpace, j: int) -> LayerChoices:
@@ -196,19 +241,22 @@ def _choices(space: SearchSpace, j: int) -> LayerChoices:
     source = space.network.layer(layer.name)
     kh, kw = source.kernel
     searched = {suffix: layer.choices(suffix) for suffix in ("in", "out", "spatial", "wbits",
-                                                             "abits")}
-    seen: dict[tuple[int, ...], int] = {}
+                                                             "abits", "rep")}
+    seen: set[tuple[int, ...]] = set()
     fields: list[tuple[int, ...]] = []
+    copies: list[int] = []
     values: list[dict[str, int]] = []
-    for cin, cout, growth, wbits, abits in itertools.product(*searched.values()):
+    for cin, cout, growth, wbits, abits, rep in itertools.product(*searched.values()):
         grown = growth if cin * cout * (kh + growth) * (kw + growth) <= source.params else 0
         row = (cin, cout, kh + grown, kw + grown, wbits, abits, 0)
-        if row in seen:
+        if (*row, rep) in seen:
             continue
-        seen[row] = len(fields)
+        seen.add((*row, rep))
         fields.append(row)
-        chosen = dict(zip(("in", "out", "spatial", "wbits", "abits"),
-                          (cin, cout, grown, wbits, abits), strict=True))
+        copies.append(rep)
+        chosen = dict(zip(("in", "out", "spatial", "wbits", "abits", "rep"),
+                          (cin, cout, grown, wbits, abits, rep), strict=True))
         values.append({f"{layer.name}/{suffix}": value for suffix, value in chosen.items()
                        if len(searched[suffix]) > 1})
-    return LayerChoices(layer.name, np.asarray(fields, dtype=np.int64), tuple(values))
+    return LayerChoices(layer.name, np.asarray(fields, dtype=np.int64), tuple(values),
+                        np.asarray(copies, dtype=np.int64) if space.replicated else None)
