@@ -107,7 +107,7 @@ def exact_plan(study: PreparedStudy, baseline: Mapping[str, float], *,
     columns, bottleneck = _objective_terms(study)
     bounds, cap, unsolved = _constraint_terms(study, baseline)
     for metric in bounds:
-        if metric not in columns:
+        if metric not in columns and metric != "tiles":
             columns.append(metric)  # a bounded sum is a dimension of the constrained front
     exact, notes = True, list(unsolved)
     if unsolved:
@@ -123,7 +123,10 @@ def exact_plan(study: PreparedStudy, baseline: Mapping[str, float], *,
             notes.append(f"stopped solving after {budget_s:.0f} s")
             break
         tables = layer_tables(study.space, study.model, genes)
-        rows, complete = _solve(study, tables, columns, bounds, bottleneck, cap)
+        rows, complete = _solve(study, tables, columns, bounds, bottleneck, cap,
+                                deadline=started + budget_s)
+        if not complete and time.monotonic() - started > budget_s:
+            notes.append(f"stopped solving after {budget_s:.0f} s")
         exact &= complete
         chunks.append((tables, rows))
         solved += 1
@@ -198,18 +201,22 @@ def _constraint_terms(study: PreparedStudy, baseline: Mapping[str, float]
 
 
 def _solve(study: PreparedStudy, tables: LayerTables, columns: Sequence[str],
-           bounds: Mapping[str, float], bottleneck: bool, cap: float
-           ) -> tuple[IntArray, bool]:
+           bounds: Mapping[str, float], bottleneck: bool, cap: float,
+           deadline: float = math.inf) -> tuple[IntArray, bool]:
     """Choice rows of the near-front designs of one hardware tuple; whether unthinned."""
     width = len(tables.layers)
-    area = tables.costs["area_m2"]
-    tile_area = _tile_area(study, tables)
-    costs = {**tables.costs, "tiles": tuple(a / tile_area for a in area)}
-    names = [c for c in columns if c != "tiles"] + (["tiles"] if "tiles" in bounds else [])
+    costs = tables.costs
+    limit = dict(bounds)
+    if "tiles" in limit:  # the chip's tiles bound is an area bound of this tuple's tiles
+        tiles = limit.pop("tiles") * _tile_area(study, tables)
+        limit["area_m2"] = min(tiles, limit.get("area_m2", math.inf))
+    names = [c for c in columns if c != "tiles"]
+    if "area_m2" in limit and "area_m2" not in names:
+        names.append("area_m2")
     per_layer = [np.column_stack([costs[m][j] for m in names]) for j in range(width)]
     slack = np.array([ESTIMATE_SLACK.get(m, 0.0) * sum(float(t.min()) for t in costs[m])
                       for m in names])
-    limits = [bounds.get(m) for m in names]
+    limits = [limit.get(m) for m in names]
     if not bottleneck:
         front = knapsack_front(per_layer, upper_bounds=limits, slack=slack,
                                max_points=MAX_POINTS)
@@ -225,6 +232,9 @@ def _solve(study: PreparedStudy, tables: LayerTables, columns: Sequence[str],
                                   .astype(np.int64))]
     found: list[IntArray] = []
     for level in levels:
+        if time.monotonic() > deadline:
+            complete = False
+            break
         allowed = [np.flatnonzero(b <= level) for b in busy]
         front = knapsack_front([t[a] for t, a in zip(per_layer, allowed, strict=True)],
                                upper_bounds=limits, slack=slack, max_points=MAX_POINTS)
