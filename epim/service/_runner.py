@@ -366,7 +366,7 @@ class Runner:
             log.warning("study %s was taken over by another runner", row.id)
         elif item.cancel.is_set() and outcome.reason == "stopped":
             self._finish(row.id, "cancelled", elapsed_s=elapsed)
-        elif outcome.reason in ("trials", "timeout", "evaluations"):
+        elif outcome.reason in ("trials", "timeout", "evaluations", "exhausted"):
             self._finish(row.id, "completed", elapsed_s=elapsed)
         else:  # this runner is stopping: leave the study to be resumed
             self._release(row.id, elapsed)
