@@ -94,11 +94,13 @@ class StudyDriver:
         executor: Where proxy evaluations run.
         accuracy: Scores a design (needed when the spec uses accuracy metrics); the
             ``layerwise`` sampler needs a :class:`TrainingProxy`.
+        references: Evaluate the feasible uniform hand designs first (what a study does; off
+            only to measure what a strategy finds alone, ``benchmarks/exact_fronts.py``).
 
     """
 
     def __init__(self, study: PreparedStudy, *, store: StudyStore, executor: Executor,
-                 accuracy: AccuracyEvaluator | None = None) -> None:
+                 accuracy: AccuracyEvaluator | None = None, references: bool = True) -> None:
         spec = study.spec
         if spec.needs_accuracy and accuracy is None:
             raise InputError("the spec uses accuracy but no evaluator was given",
@@ -125,6 +127,7 @@ class StudyDriver:
         self._start: float | None = None
         self._run_completed = 0
         self._on_progress: Callable[[Progress], None] | None = None
+        self._references = references
 
     # ----------------------------------------------------------------- run
     def run(self, *, should_stop: Callable[[], bool] | None = None,
@@ -180,7 +183,7 @@ class StudyDriver:
         self._cache = {r.design_hash: r.metrics["accuracy"] for r in self.records
                        if r.state == "complete" and r.accuracy_evaluated
                        and "accuracy" in r.metrics}
-        references = _References(self)
+        references = _References(self, enabled=self._references)
         if references.pending:
             self._announce("references", f"{len(references.pending)} uniform hand designs"
                            + (" (trained with the study's proxy)"
@@ -235,8 +238,12 @@ class StudyDriver:
         return sum(1 for r in self.records if r.state != "screened")
 
     def evaluations(self) -> int:
-        """Proxy trainings run for the study so far (screening rungs included)."""
-        return sum(1 for r in self.records if r.fidelity is not None)
+        """Proxy trainings run for the study so far (screening rungs included).
+
+        Screening results waiting for the next batch count too.
+        """
+        return sum(1 for r in (*self.records, *self._pending_screened)
+                   if r.fidelity is not None)
 
     def progress(self, start: float | None = None, run_completed: int = 0) -> Progress:
         """The study's counters now."""
@@ -309,8 +316,7 @@ class StudyDriver:
         Screening results the strategy recorded while proposing come first.
         """
         assert self.baseline is not None
-        screened = self._pending_screened
-        self._pending_screened = []
+        screened = self._pending_screened  # counted as evaluations until stored below
         size = len(proposals)
         designs = self.study.space.decode_batch([p.values for p in proposals])
         costs = self.study.model.evaluate(designs)
@@ -349,6 +355,7 @@ class StudyDriver:
             kept.append(i)
         strategy.discard([proposals[i] for i in cancelled])
         attrs = strategy.tell(told) if told else []
+        self._pending_screened = []
         records = list(screened)
         for item, i, system in zip(told, kept, attrs, strict=True):
             failed = i in errors
@@ -471,7 +478,7 @@ class _References(Strategy):
 
     name = "reference"
 
-    def __init__(self, driver: StudyDriver) -> None:
+    def __init__(self, driver: StudyDriver, *, enabled: bool = True) -> None:
         assert driver.baseline is not None
         study, spec = driver.study, driver.spec
         encoding = "categorical" if spec.sampler.name in ("layerwise", "exact") \
@@ -479,7 +486,7 @@ class _References(Strategy):
         codec = ParameterCodec(study.space, encoding)
         self.generation_key = ("NSGAIIISampler" if spec.sampler.name == "nsga3"
                                else "NSGAIISampler") + ":generation"
-        choices = study.space.uniform_choices()
+        choices = study.space.uniform_choices() if enabled else []
         self.pending: list[Proposal] = []
         if not choices:
             return

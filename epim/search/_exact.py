@@ -124,7 +124,9 @@ def exact_plan(study: PreparedStudy, baseline: Mapping[str, float], *,
             break
         tables = layer_tables(study.space, study.model, genes)
         rows, complete = _solve(study, tables, columns, bounds, bottleneck, cap,
-                                deadline=started + budget_s)
+                                deadline=started + budget_s, should_stop=should_stop)
+        if should_stop():
+            return None
         if not complete and time.monotonic() - started > budget_s:
             notes.append(f"stopped solving after {budget_s:.0f} s")
         exact &= complete
@@ -172,7 +174,8 @@ def _constraint_terms(study: PreparedStudy, baseline: Mapping[str, float]
     cap = math.inf
     unsolved: list[str] = []
     for constraint in spec.constraints:
-        metric, limit = constraint.metric, None
+        metric: str = constraint.metric
+        limit: float | None = None
         if metric in REDUCED:
             if constraint.max is not None:
                 unsolved.append(f"{metric} max is checked on candidates")
@@ -202,7 +205,8 @@ def _constraint_terms(study: PreparedStudy, baseline: Mapping[str, float]
 
 def _solve(study: PreparedStudy, tables: LayerTables, columns: Sequence[str],
            bounds: Mapping[str, float], bottleneck: bool, cap: float,
-           deadline: float = math.inf) -> tuple[IntArray, bool]:
+           deadline: float = math.inf, should_stop: Callable[[], bool] = lambda: False
+           ) -> tuple[IntArray, bool]:
     """Choice rows of the near-front designs of one hardware tuple; whether unthinned."""
     width = len(tables.layers)
     costs = tables.costs
@@ -214,8 +218,8 @@ def _solve(study: PreparedStudy, tables: LayerTables, columns: Sequence[str],
     if "area_m2" in limit and "area_m2" not in names:
         names.append("area_m2")
     per_layer = [np.column_stack([costs[m][j] for m in names]) for j in range(width)]
-    slack = np.array([ESTIMATE_SLACK.get(m, 0.0) * sum(float(t.min()) for t in costs[m])
-                      for m in names])
+    slack = [ESTIMATE_SLACK.get(m, 0.0) * sum(float(t.min()) for t in costs[m])
+             for m in names]
     limits = [limit.get(m) for m in names]
     if not bottleneck:
         front = knapsack_front(per_layer, upper_bounds=limits, slack=slack,
@@ -232,7 +236,7 @@ def _solve(study: PreparedStudy, tables: LayerTables, columns: Sequence[str],
                                   .astype(np.int64))]
     found: list[IntArray] = []
     for level in levels:
-        if time.monotonic() > deadline:
+        if time.monotonic() > deadline or should_stop():
             complete = False
             break
         allowed = [np.flatnonzero(b <= level) for b in busy]
@@ -279,13 +283,13 @@ def _scored_front(study: PreparedStudy, baseline: Mapping[str, float],
     rows_of = [(k, row) for k, part in owners for row in part]
     front = front_indices(stacked, directions)
     order = _spread(stacked[front] * minimization_signs(directions))
-    chosen = []
+    chosen: list[dict[str, int]] = []
     for i in front[order]:
         k, row = rows_of[int(i)]
         tables = chunks[k][0]
-        values = tables.values(row[None, :])[0]
-        values.update(_gene_values(study, tables.hardware))
-        chosen.append(values)
+        design = tables.values(row[None, :])[0]
+        design.update(_gene_values(study, tables.hardware))
+        chosen.append(design)
     return chosen, count
 
 
@@ -317,8 +321,10 @@ def _gene_values(study: PreparedStudy, genes: Mapping[str, int]) -> dict[str, in
 
 
 def _spread(points: FloatArray) -> IntArray:
-    """An order of ``points`` (minimized) that spans them early: each objective's best first,
-    then the farthest from those chosen (normalized to the points' range)."""
+    """An order of ``points`` (minimized) that spans them early.
+
+    Each objective's best first, then the farthest from those chosen (in the points' range).
+    """
     n = points.shape[0]
     if n <= 1:
         return np.arange(n, dtype=np.int64)

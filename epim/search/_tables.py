@@ -121,8 +121,11 @@ class LayerTables:
 
     @cached_property
     def _lookup(self) -> list[dict[tuple[int, ...], int]]:
-        """Per layer, design fields -> choice (the first choice of those fields: replicated
-        choices share them; :meth:`index_of_values` tells them apart)."""
+        """Per layer, design fields -> choice.
+
+        The first choice of those fields: replicated choices share them
+        (:meth:`index_of_values` tells them apart).
+        """
         lookups = []
         for layer in self.layers:
             lookup: dict[tuple[int, ...], int] = {}

@@ -41,7 +41,7 @@ def spec_of(**changes: Any) -> StudySpec:
 def small_space(**space: Any) -> dict[str, Any]:
     frozen = ["first", "last"] + [f"layer{i}.{j}.conv{k}" for i in (1, 2, 3) for j in (0, 1, 2)
                                   for k in (1, 2) if f"layer{i}.{j}.conv{k}" not in OPEN]
-    return {"weight_bits": [2, 4, 8], "frozen": frozen + ["*downsample*"],
+    return {"weight_bits": [2, 4, 8], "frozen": [*frozen, "*downsample*"],
             "epitome": {"channel_ratios": [1, 2, 4], "pim_aligned": False}, **space}
 
 
