@@ -43,7 +43,7 @@ def study(network: str, shape: str, method: str, seconds: float, seed: int) -> S
     data: dict[str, Any] = {
         "name": f"{network}-{shape}-{method}", "network": network,
         "sampler": {"name": method} if method == "exact" else {"name": method, "seed": seed},
-        "budget": {"n_trials": 1_000_000, "timeout_s": seconds}, "batch_size": 32,
+        "budget": {"n_trials": 100_000, "timeout_s": seconds}, "batch_size": 32,
     }
     if shape == "corner":
         data.update(objectives=[{"metric": "crossbar_area_m2"}, {"metric": "latency_s"},

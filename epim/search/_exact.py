@@ -155,6 +155,8 @@ def _objective_terms(study: PreparedStudy) -> tuple[list[str], bool]:
         for part in (("energy_j", "latency_s") if metric == "edp" else (metric,)):
             if part == "latency_s" and not latency_summed:
                 bottleneck = True
+                if study.spec.latency_mode == "pipelined" and part not in columns:
+                    columns.append(part)  # the pipeline's fill: the layers' sum beside the max
             elif part not in columns:
                 columns.append(part)
     if not columns:
@@ -218,7 +220,8 @@ def _solve(study: PreparedStudy, tables: LayerTables, columns: Sequence[str],
     if "area_m2" in limit and "area_m2" not in names:
         names.append("area_m2")
     per_layer = [np.column_stack([costs[m][j] for m in names]) for j in range(width)]
-    slack = [ESTIMATE_SLACK.get(m, 0.0) * sum(float(t.min()) for t in costs[m])
+    slack = [0.0 if bottleneck and m == "latency_s" else  # the fill term only steers
+             ESTIMATE_SLACK.get(m, 0.0) * sum(float(t.min()) for t in costs[m])
              for m in names]
     limits = [limit.get(m) for m in names]
     if not bottleneck:
