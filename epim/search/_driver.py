@@ -127,15 +127,19 @@ class StudyDriver:
         self._start: float | None = None
         self._run_completed = 0
         self._on_progress: Callable[[Progress], None] | None = None
+        self._on_phase: Callable[[Progress], None] | None = None
         self._references = references
 
     # ----------------------------------------------------------------- run
     def run(self, *, should_stop: Callable[[], bool] | None = None,
-            on_progress: Callable[[Progress], None] | None = None) -> RunResult:
+            on_progress: Callable[[Progress], None] | None = None,
+            on_phase: Callable[[Progress], None] | None = None) -> RunResult:
         """Run until a budget is spent, the timeout passes or ``should_stop()`` is true.
 
         ``should_stop`` (cancellation, shutdown) and the timeout are checked before every batch
         and between proxy evaluations; a batch cut short keeps what was evaluated.
+        ``on_progress`` hears the counters after every stored batch, ``on_phase`` every new
+        phase (``Progress.phase``, ``phase_detail``) as the store gets it.
         """
         stored = self.store.load()
         self.records = sorted(stored.records, key=lambda r: r.number)
@@ -155,7 +159,8 @@ class StudyDriver:
             return (should_stop is not None and should_stop()) or timed_out() or spent()
 
         self._stop = stop
-        self._start, self._run_completed, self._on_progress = start, 0, on_progress
+        self._start, self._run_completed = start, 0
+        self._on_progress, self._on_phase = on_progress, on_phase
         exhausted = False
 
         def result() -> RunResult:
@@ -222,8 +227,8 @@ class StudyDriver:
         self._phase = (phase, detail)
         progress = self.progress(self._start, self._run_completed)
         self.store.save_phase(progress)
-        if self._on_progress is not None:
-            self._on_progress(progress)
+        if self._on_phase is not None:
+            self._on_phase(progress)
 
     def _flush_screened(self, start: float, run_completed: int) -> None:
         """Store screening results that no batch carried (the run stopped while screening)."""

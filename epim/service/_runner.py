@@ -175,8 +175,13 @@ class Runner:
 
     # ------------------------------------------------------------------ the CLI's path
     def run_one(self, study_id: int, *,
-                on_progress: Callable[[Progress], None] | None = None) -> str:
+                on_progress: Callable[[Progress], None] | None = None,
+                on_phase: Callable[[Progress], None] | None = None) -> str:
         """Claim the queued study ``study_id`` and run it in this thread (heartbeats beside).
+
+        ``on_progress`` hears the counters after every stored batch; ``on_phase`` each phase
+        the run enters (``Progress.phase``, ``phase_detail``: what the terminal shows before
+        the first batch).
 
         Returns:
             The study's status afterwards (``completed``, ``cancelled``, ``failed``, or
@@ -199,7 +204,7 @@ class Runner:
                                 daemon=True)
         beat.start()
         try:
-            self._run_study(row, item, on_progress)
+            self._run_study(row, item, on_progress, on_phase)
         finally:
             with self._lock:
                 self._active.pop(row.id, None)
@@ -351,9 +356,10 @@ class Runner:
         executor.close()
 
     def _run_study(self, row: results.StudyRow, item: _Active,
-                   on_progress: Callable[[Progress], None] | None = None) -> None:
+                   on_progress: Callable[[Progress], None] | None = None,
+                   on_phase: Callable[[Progress], None] | None = None) -> None:
         try:
-            outcome = self._drive(row, item, on_progress)
+            outcome = self._drive(row, item, on_progress, on_phase)
         except (results.LostClaimError, DatabaseUnavailableError) as exc:
             log.warning("study %s left to another runner: %s", row.id, exc)
             return
@@ -381,7 +387,8 @@ class Runner:
                         "once its heartbeat is stale", study_id)
 
     def _drive(self, row: results.StudyRow, item: _Active,
-               on_progress: Callable[[Progress], None] | None) -> RunResult:
+               on_progress: Callable[[Progress], None] | None,
+               on_phase: Callable[[Progress], None] | None = None) -> RunResult:
         spec = StudySpec.model_validate(row.spec, strict=False)
         # A study stored before a limit existed (or under looser limits) fails here with the
         # field named, rather than hang in a sampler or exhaust the worker.
@@ -392,8 +399,9 @@ class Runner:
             driver = StudyDriver(prepared, store=store, executor=executor,
                                  accuracy=make_accuracy(spec, self.data_roots))
             started = time.monotonic()
-            result = driver.run(on_progress=on_progress, should_stop=lambda: (
-                self._stop.is_set() or item.cancel.is_set() or item.lost.is_set()))
+            result = driver.run(
+                on_progress=on_progress, on_phase=on_phase, should_stop=lambda: (
+                    self._stop.is_set() or item.cancel.is_set() or item.lost.is_set()))
         finally:
             if own:
                 self._done(executor)
