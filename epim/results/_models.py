@@ -103,6 +103,10 @@ class StudyRow(Base):
     #: Claims since the study last stored a batch; a study whose runner keeps dying before
     #: it stores anything fails instead of being claimed forever.
     claims: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    #: What the study's run is doing now (``epim.search.PHASES``: ``references``,
+    #: ``solving``, ``training``, ...) and one line on it for people.
+    phase: Mapped[str | None] = mapped_column(String(32))
+    phase_detail: Mapped[str | None] = mapped_column(String(300))
 
     trials: Mapped[list[TrialRow]] = relationship(back_populates="study",
                                                   cascade="all, delete-orphan",

@@ -277,6 +277,30 @@ def heartbeat(url: str, study_id: int, owner: str) -> tuple[bool, bool]:
         return owned, cancel
 
 
+#: Longest phase detail stored (the column's size); longer text is cut.
+PHASE_DETAIL_CHARS = 300
+
+
+def save_phase(url: str, study_id: int, owner: str, phase: str, detail: str = "",
+               elapsed_s: float | None = None) -> None:
+    """Store what a study's run is doing now (``owner`` must hold the study).
+
+    Raises:
+        LostClaimError: If another runner holds the study now (nothing is written).
+
+    """
+    values: dict[str, Any] = {"phase": phase[:32], "phase_detail": detail[:PHASE_DETAIL_CHARS],
+                              "heartbeat_at": utcnow()}
+    if elapsed_s is not None:
+        values["elapsed_s"] = elapsed_s
+    with session_scope(url) as session:
+        result = session.execute(update(StudyRow).where(
+            StudyRow.id == study_id, StudyRow.owner == owner, StudyRow.status == "running")
+            .values(**values).execution_options(synchronize_session=False))
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            raise LostClaimError(f"study {study_id} is no longer held by {owner}")
+
+
 def save_baseline(url: str, study_id: int, owner: str, baseline: dict[str, Any]) -> None:
     """Store a study's dense baseline (``owner`` must hold the study).
 
@@ -311,7 +335,7 @@ def record_batch(url: str, study_id: int, owner: str, trials: Sequence[dict[str,
         trials: ``epim_trials`` rows (``number`` included).
         front: Numbers of the trials on the feasible front now.
         progress: ``completed``, ``feasible``, ``failed``, ``front_size``, ``hypervolume``,
-            ``elapsed_s`` and ``best``.
+            ``elapsed_s`` and ``best``; optionally ``phase`` and ``phase_detail``.
 
     Raises:
         LostClaimError: If another runner holds the study now (nothing is written).
@@ -326,7 +350,10 @@ def record_batch(url: str, study_id: int, owner: str, trials: Sequence[dict[str,
                     feasible_trials=progress["feasible"], failed_trials=progress["failed"],
                     front_size=progress["front_size"], hypervolume=progress["hypervolume"],
                     elapsed_s=progress["elapsed_s"], best=progress["best"],
-                    heartbeat_at=utcnow(), claims=0)
+                    heartbeat_at=utcnow(), claims=0,
+                    **({"phase": str(progress["phase"])[:32],
+                        "phase_detail": str(progress.get("phase_detail", ""))[
+                            :PHASE_DETAIL_CHARS]} if progress.get("phase") else {}))
             .execution_options(synchronize_session=False))
         if claimed.rowcount != 1:  # type: ignore[attr-defined]
             raise LostClaimError(f"study {study_id} is no longer held by {owner}")

@@ -27,6 +27,7 @@ from typing import Any, Literal
 import numpy as np
 
 from epim.errors import InputError
+from epim.search._codec import ParameterCodec
 from epim.search._metrics import cost_metrics
 from epim.search._pareto import front_indices, normalized_hypervolume
 from epim.search._prepare import PreparedStudy
@@ -49,7 +50,7 @@ UNTRAINED_ACCURACY = 0.0
 UNSCORED_ZERO_COST = -1e9
 #: Probes per profiling job (a job per executor slot would be as good; this keeps them even).
 PROFILE_CHUNK = 48
-StopReason = Literal["trials", "timeout", "evaluations", "stopped"]
+StopReason = Literal["trials", "timeout", "evaluations", "exhausted", "stopped"]
 
 
 @dataclass(frozen=True)
@@ -59,8 +60,9 @@ class RunResult:
     Attributes:
         progress: The counters at the end.
         reason: ``trials`` (the budget is spent), ``timeout`` (``budget.timeout_s`` over all
-            runs has passed), ``evaluations`` (``budget.proxy_evaluations`` is spent) or
-            ``stopped`` (``should_stop()`` became true).
+            runs has passed), ``evaluations`` (``budget.proxy_evaluations`` is spent),
+            ``exhausted`` (the strategy has nothing more to propose: the ``exact`` engine's
+            front is stored) or ``stopped`` (``should_stop()`` became true).
 
     """
 
@@ -74,6 +76,10 @@ def make_strategy(spec_name: str) -> Strategy:
         from epim.search._layerwise import LayerwiseStrategy
 
         return LayerwiseStrategy()
+    if spec_name == "exact":
+        from epim.search._exact import ExactStrategy
+
+        return ExactStrategy()
     from epim.search._optuna import OptunaStrategy
 
     return OptunaStrategy()
@@ -88,11 +94,13 @@ class StudyDriver:
         executor: Where proxy evaluations run.
         accuracy: Scores a design (needed when the spec uses accuracy metrics); the
             ``layerwise`` sampler needs a :class:`TrainingProxy`.
+        references: Evaluate the feasible uniform hand designs first (what a study does; off
+            only to measure what a strategy finds alone, ``benchmarks/exact_fronts.py``).
 
     """
 
     def __init__(self, study: PreparedStudy, *, store: StudyStore, executor: Executor,
-                 accuracy: AccuracyEvaluator | None = None) -> None:
+                 accuracy: AccuracyEvaluator | None = None, references: bool = True) -> None:
         spec = study.spec
         if spec.needs_accuracy and accuracy is None:
             raise InputError("the spec uses accuracy but no evaluator was given",
@@ -115,14 +123,23 @@ class StudyDriver:
         self._cache: dict[str, float] = {}
         self._stop: Callable[[], bool] = lambda: False
         self._pending_screened: list[TrialRecord] = []
+        self._phase = ("", "")
+        self._start: float | None = None
+        self._run_completed = 0
+        self._on_progress: Callable[[Progress], None] | None = None
+        self._on_phase: Callable[[Progress], None] | None = None
+        self._references = references
 
     # ----------------------------------------------------------------- run
     def run(self, *, should_stop: Callable[[], bool] | None = None,
-            on_progress: Callable[[Progress], None] | None = None) -> RunResult:
+            on_progress: Callable[[Progress], None] | None = None,
+            on_phase: Callable[[Progress], None] | None = None) -> RunResult:
         """Run until a budget is spent, the timeout passes or ``should_stop()`` is true.
 
         ``should_stop`` (cancellation, shutdown) and the timeout are checked before every batch
         and between proxy evaluations; a batch cut short keeps what was evaluated.
+        ``on_progress`` hears the counters after every stored batch, ``on_phase`` every new
+        phase (``Progress.phase``, ``phase_detail``) as the store gets it.
         """
         stored = self.store.load()
         self.records = sorted(stored.records, key=lambda r: r.number)
@@ -142,19 +159,28 @@ class StudyDriver:
             return (should_stop is not None and should_stop()) or timed_out() or spent()
 
         self._stop = stop
-        run_completed = 0
+        self._start, self._run_completed = start, 0
+        self._on_progress, self._on_phase = on_progress, on_phase
+        exhausted = False
 
         def result() -> RunResult:
-            progress = self.progress(start, run_completed)
+            progress = self.progress(start, self._run_completed)
             reason: StopReason = (
                 "trials" if progress.completed >= budget.n_trials else "timeout"
-                if timed_out() else "evaluations" if spent() else "stopped")
-            return RunResult(progress, reason)
+                if timed_out() else "evaluations" if spent() else "exhausted"
+                if exhausted else "stopped")
+            if reason != "stopped":
+                self._announce("finished", _finished(reason))
+            return RunResult(self.progress(start, self._run_completed), reason)
 
         if self.spec.needs_accuracy:
+            if isinstance(self.accuracy, TrainingProxy):
+                self._announce("dense_start", "the dense proxy every design fine-tunes from")
             self.accuracy = self._with_dense_start(self.accuracy)
             if self.accuracy is None:
                 return result()
+        if stored.baseline is None:
+            self._announce("baseline", f"the dense {self.spec.baseline_bits}-bit design")
         self.baseline = stored.baseline or self._compute_baseline()
         if self.baseline is None:
             return result()
@@ -162,6 +188,16 @@ class StudyDriver:
         self._cache = {r.design_hash: r.metrics["accuracy"] for r in self.records
                        if r.state == "complete" and r.accuracy_evaluated
                        and "accuracy" in r.metrics}
+        references = _References(self, enabled=self._references)
+        if references.pending:
+            self._announce("references", f"{len(references.pending)} uniform hand designs"
+                           + (" (trained with the study's proxy)"
+                              if self.spec.needs_accuracy else ""))
+        while references.pending and self.completed() < budget.n_trials and not stop():
+            size = min(self.batch_size, budget.n_trials - self.completed())
+            self._store_batch(self._run_batch(references, references.take(size)))
+        if self.completed() >= budget.n_trials or stop():
+            return result()
         strategy = make_strategy(self.spec.sampler.name)
         if not strategy.begin(_Run(self, start)):
             return result()
@@ -169,16 +205,30 @@ class StudyDriver:
             size = min(self.batch_size, budget.n_trials - self.completed())
             proposals = strategy.propose(size)
             if not proposals:
-                self._flush_screened(start, run_completed)
+                self._flush_screened(start, self._run_completed)
+                exhausted = not stop()
                 break
-            batch = self._run_batch(strategy, proposals)
-            run_completed += sum(1 for r in batch if r.state != "screened")
-            progress = self.progress(start, run_completed)
-            if batch:
-                self.store.save_batch(batch, [r.number for r in self.front], progress)
-            if on_progress is not None:
-                on_progress(progress)
+            self._store_batch(self._run_batch(strategy, proposals))
         return result()
+
+    def _store_batch(self, batch: Sequence[TrialRecord]) -> None:
+        """Count a batch into this run, store it with the front and tell the listener."""
+        self._run_completed += sum(1 for r in batch if r.state != "screened")
+        progress = self.progress(self._start, self._run_completed)
+        if batch:
+            self.store.save_batch(batch, [r.number for r in self.front], progress)
+        if self._on_progress is not None:
+            self._on_progress(progress)
+
+    def _announce(self, phase: str, detail: str = "") -> None:
+        """Store a new phase at once (and tell the listener); repeats store nothing."""
+        if (phase, detail) == self._phase:
+            return
+        self._phase = (phase, detail)
+        progress = self.progress(self._start, self._run_completed)
+        self.store.save_phase(progress)
+        if self._on_phase is not None:
+            self._on_phase(progress)
 
     def _flush_screened(self, start: float, run_completed: int) -> None:
         """Store screening results that no batch carried (the run stopped while screening)."""
@@ -193,8 +243,12 @@ class StudyDriver:
         return sum(1 for r in self.records if r.state != "screened")
 
     def evaluations(self) -> int:
-        """Proxy trainings run for the study so far (screening rungs included)."""
-        return sum(1 for r in self.records if r.fidelity is not None)
+        """Proxy trainings run for the study so far (screening rungs included).
+
+        Screening results waiting for the next batch count too.
+        """
+        return sum(1 for r in (*self.records, *self._pending_screened)
+                   if r.fidelity is not None)
 
     def progress(self, start: float | None = None, run_completed: int = 0) -> Progress:
         """The study's counters now."""
@@ -206,7 +260,7 @@ class StudyDriver:
             front_size=len(self.front), hypervolume=self._hypervolume,
             n_trials=self.spec.budget.n_trials,
             elapsed_s=self._elapsed_before + run_elapsed, run_elapsed_s=run_elapsed,
-            run_completed=run_completed)
+            run_completed=run_completed, phase=self._phase[0], phase_detail=self._phase[1])
 
     # ----------------------------------------------------------------- set-up
     def _with_dense_start(self, evaluator: AccuracyEvaluator | None
@@ -267,8 +321,7 @@ class StudyDriver:
         Screening results the strategy recorded while proposing come first.
         """
         assert self.baseline is not None
-        screened = self._pending_screened
-        self._pending_screened = []
+        screened = self._pending_screened  # counted as evaluations until stored below
         size = len(proposals)
         designs = self.study.space.decode_batch([p.values for p in proposals])
         costs = self.study.model.evaluate(designs)
@@ -307,6 +360,7 @@ class StudyDriver:
             kept.append(i)
         strategy.discard([proposals[i] for i in cancelled])
         attrs = strategy.tell(told) if told else []
+        self._pending_screened = []
         records = list(screened)
         for item, i, system in zip(told, kept, attrs, strict=True):
             failed = i in errors
@@ -411,6 +465,71 @@ class StudyDriver:
             self.baseline.metrics)
 
 
+def _finished(reason: StopReason) -> str:
+    return {"trials": "the trial budget is spent", "timeout": "budget.timeout_s has passed",
+            "evaluations": "budget.proxy_evaluations are spent",
+            "exhausted": "every design the engine proposes is stored"}.get(reason, reason)
+
+
+class _References(Strategy):
+    """The uniform hand designs of the study's space that meet its cost constraints.
+
+    Evaluated before the study's strategy begins (trained with the study's proxy when it has
+    one), as ordinary trials of source ``reference``: counted in the budget, on the front
+    when nothing beats them, and replayed into the strategy like its own trials. Their
+    sampler state is a first NSGA-II generation, so the genetic samplers breed from them.
+    Designs stored already (an earlier run, or a sampler's trial) are not evaluated again.
+    """
+
+    name = "reference"
+
+    def __init__(self, driver: StudyDriver, *, enabled: bool = True) -> None:
+        assert driver.baseline is not None
+        study, spec = driver.study, driver.spec
+        encoding = "categorical" if spec.sampler.name in ("layerwise", "exact") \
+            else spec.sampler.parameter_encoding
+        codec = ParameterCodec(study.space, encoding)
+        self.generation_key = ("NSGAIIISampler" if spec.sampler.name == "nsga3"
+                               else "NSGAIISampler") + ":generation"
+        choices = study.space.uniform_choices() if enabled else []
+        self.pending: list[Proposal] = []
+        if not choices:
+            return
+        designs = study.space.decode_batch(choices)
+        costs = study.model.evaluate(designs)
+        metrics = cost_metrics(costs, driver.baseline.metrics, spec.latency_mode)
+        ok = driver._cost_feasible(metrics, len(choices))
+        if study.space.chip is not None:
+            over = study.space.chip.violation(costs.tiles, costs.area_m2)
+            ok = [good and bool(over[i] <= 0) for i, good in enumerate(ok)]
+        seen = {r.design_hash for r in driver.records}
+        for choice, digest, good in zip(choices, designs.digests(), ok, strict=True):
+            if good and digest not in seen:
+                seen.add(digest)
+                self.pending.append(Proposal(values=dict(choice),
+                                             params=codec.from_values(choice),
+                                             source="reference"))
+
+    def take(self, n: int) -> list[Proposal]:
+        """The next ``n`` references."""
+        taken, self.pending = self.pending[:n], self.pending[n:]
+        return taken
+
+    def propose(self, n: int) -> list[Proposal]:
+        """The next ``n`` references."""
+        return self.take(n)
+
+    def tell(self, told: Sequence[Told]) -> list[dict[str, Any]]:
+        """A first generation's state, with the constraint values samplers replay."""
+        return [{self.generation_key: 0,
+                 **{f"constraints:c{j}": v for j, v in enumerate(item.constraints)}}
+                for item in told]
+
+    def discard(self, proposals: Sequence[Proposal]) -> None:
+        """Unevaluated references go back to the head of the queue."""
+        self.pending = list(proposals) + self.pending
+
+
 class _Run:
     """What the driver offers its strategy during one run (the :class:`RunContext`)."""
 
@@ -429,6 +548,10 @@ class _Run:
     def should_stop(self) -> bool:
         """True once the run must stop."""
         return self.driver._stop()
+
+    def announce(self, phase: str, detail: str = "") -> None:
+        """Store the run's phase with the study now."""
+        self.driver._announce(phase, detail)
 
     def evaluate(self, designs: Sequence[dict[str, Any]], steps: int) -> list[Outcome]:
         """Train designs at ``steps`` (a screening rung) on the executor."""

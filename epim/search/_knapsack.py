@@ -46,7 +46,8 @@ class KnapsackFront:
 
 def knapsack_front(layer_values: Sequence[npt.ArrayLike], *,
                    upper_bounds: Sequence[float | None] | None = None,
-                   max_points: int = 20_000) -> KnapsackFront:
+                   max_points: int = 20_000,
+                   slack: Sequence[float] | None = None) -> KnapsackFront:
     """The Pareto front of per-layer additive objectives, one choice per layer.
 
     Args:
@@ -56,7 +57,13 @@ def knapsack_front(layer_values: Sequence[npt.ArrayLike], *,
             it are excluded.
         max_points: Largest front kept between layers; beyond it the front is thinned to the
             best points of a grid (``thinned`` then says so). 2-objective fronts of study-sized
-            spaces stay far below it.
+            spaces stay far below it. Near points (``slack``) are thinned first, and never
+            make the front inexact.
+        slack: Per objective, a margin ``d >= 0``: a point is dropped only when a front point
+            ``q`` has ``q + d <= p`` (and is below it somewhere). The result is then the front
+            plus every point within ``d`` of it, exactly: ``q + d <= p`` is kept under adding
+            the same later choices to both, so a point dropped after some layer is dropped
+            at the end too. For objectives whose per-layer sums only estimate the real cost.
 
     Returns:
         The front, sorted by the first objective.
@@ -79,11 +86,16 @@ def knapsack_front(layer_values: Sequence[npt.ArrayLike], *,
                        for b in (upper_bounds or [None] * width)])
     if bounds.size != width:
         raise ValueError("one bound per objective")
+    margin = np.zeros(width) if slack is None else np.asarray(slack, dtype=np.float64)
+    if margin.shape != (width,) or np.any(margin < 0) or not np.all(np.isfinite(margin)):
+        raise ValueError("one finite, non-negative slack per objective")
     values = np.zeros((1, width))
     back: list[tuple[IntArray, IntArray]] = []  # per layer: (parent index, choice index)
     thinned = False
     for table in tables:
         useful = non_dominated(table)  # a choice dominated within its layer never helps
+        if margin.any():  # ... unless by less than the slack
+            useful = _near(table, useful, margin)
         parents = np.repeat(np.arange(values.shape[0]), useful.size)
         picks = np.tile(useful, values.shape[0])
         merged = values[parents] + table[picks]
@@ -94,6 +106,11 @@ def knapsack_front(layer_values: Sequence[npt.ArrayLike], *,
         keep = non_dominated(merged)
         if keep.size > max_points:
             keep, thinned = _thin(merged, keep, max_points), True
+        elif margin.any():  # the front, and as many near points as fit beside it
+            near = np.setdiff1d(_near(merged, keep, margin), keep)
+            if keep.size + near.size > max_points:
+                near = _thin(merged, near, max_points - keep.size)
+            keep = np.union1d(keep, near)
         values = merged[keep]
         back.append((parents[keep], picks[keep]))
     choices = np.zeros((values.shape[0], len(tables)), dtype=np.int64)
@@ -104,6 +121,25 @@ def knapsack_front(layer_values: Sequence[npt.ArrayLike], *,
         index = parents[index]
     order = np.lexsort(values.T[::-1])
     return KnapsackFront(values[order], choices[order], thinned)
+
+
+def _near(points: FloatArray, front: IntArray, margin: FloatArray) -> IntArray:
+    """Indices of ``points`` that no front point beats by ``margin`` (the front included).
+
+    A point beaten by any point by the margin is beaten by a front point too (that point is
+    itself dominated by one of the front), so checking the front alone is exact.
+    """
+    shifted = points[front] + margin
+    alive = np.ones(points.shape[0], dtype=bool)
+    block = max(1, 4_000_000 // max(1, shifted.shape[0] * points.shape[1]))
+    for start in range(0, points.shape[0], block):
+        part = points[start:start + block]
+        less_equal = (shifted[:, None, :] <= part[None, :, :]).all(axis=2)
+        less = (shifted[:, None, :] < part[None, :, :]).any(axis=2)
+        alive[start:start + block] = ~(less_equal & less).any(axis=0)
+    alive[front] = True
+    kept: IntArray = np.flatnonzero(alive).astype(np.int64)
+    return kept
 
 
 def _thin(points: FloatArray, keep: IntArray, count: int) -> IntArray:

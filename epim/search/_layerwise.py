@@ -69,6 +69,7 @@ class LayerwiseStrategy(Strategy):
         study = run.study
         settings = study.spec.sampler.layerwise
         self.tables = layer_tables(study.space, study.model)
+        run.announce("profile", "each layer's choices alone on the dense proxy")
         damage = self._profile(run, settings.profile_samples, settings.profile_steps)
         if damage is None:
             return False
@@ -143,9 +144,13 @@ class LayerwiseStrategy(Strategy):
         proposals: list[Proposal] = []
         if candidates.shape[0]:
             if factor > 1 and candidates.shape[0] > surrogate:
+                run.announce("screening", f"{candidates.shape[0]} surrogate-front designs at "
+                             f"{screen_steps} steps")
                 candidates = self._screen(candidates, surrogate, screen_steps)
             proposals += [self._proposal(row, "surrogate") for row in candidates[:surrogate]]
         self.rounds += 1
+        run.announce("training", f"{n} designs at {run.study.spec.accuracy.steps} steps"
+                     if run.study.spec.accuracy is not None else f"{n} designs")
         missing = n - len(proposals)
         if missing > 0 and not run.should_stop():
             proposals += self._bred(missing)

@@ -17,14 +17,17 @@ from epim.search._strategy import Proposal, RunContext, Strategy, Told
 class OptunaStrategy(Strategy):
     """An Optuna sampler (NSGA-II/III, TPE, GP, random) over the study's parameters.
 
+    ``sampler`` names the sampler when it is not the spec's (a fallback of another strategy).
+
     Its state lives in memory: on :meth:`begin` the stored trials it proposed are replayed
     (``Study.add_trials``) with their parameters, values, constraints and the sampler's own
     per-trial state (NSGA-II's generation), so a resumed study samples on from where it was.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, sampler: str | None = None) -> None:
         self.study: optuna.Study | None = None
         self.codec: ParameterCodec | None = None
+        self._sampler = sampler
 
     @property
     def name(self) -> str:  # type: ignore[override]
@@ -34,6 +37,11 @@ class OptunaStrategy(Strategy):
     def begin(self, run: RunContext) -> bool:
         """Create the in-memory study and replay the stored trials."""
         spec = run.study.spec
+        if self._sampler is not None:  # another strategy's fallback
+            spec = spec.model_copy(update={"sampler": spec.sampler.model_copy(
+                update={"name": self._sampler})})
+        else:
+            run.announce("sampling", f"{spec.sampler.name} sampling")
         self._name = spec.sampler.name
         self.codec = ParameterCodec(run.study.space, spec.sampler.parameter_encoding)
         told = [r for r in run.records if r.state in ("complete", "failed")]

@@ -12,6 +12,12 @@ from dataclasses import dataclass, field, fields
 from typing import Any, Literal, Protocol
 
 TrialState = Literal["complete", "failed", "screened"]
+#: What a run announces it is doing, in the order a run may pass through them: training the
+#: dense start, scoring the dense baseline, evaluating the uniform hand designs, profiling
+#: layer sensitivity (``layerwise``), solving exact fronts (``exact``), screening and training
+#: candidates (``layerwise``), sampling (the Optuna samplers), and done.
+PHASES: tuple[str, ...] = ("dense_start", "baseline", "references", "profile", "solving",
+                           "screening", "training", "sampling", "finished")
 
 
 @dataclass(frozen=True)
@@ -78,6 +84,9 @@ class Progress:
         elapsed_s: Wall time the study has run, over all its runs (s).
         run_elapsed_s: Wall time of this run (s).
         run_completed: Trials told in this run.
+        phase: What the run is doing now (:data:`PHASES`; ``""`` before it starts).
+        phase_detail: One line on it for people (``"17 uniform hand designs"``,
+            ``"exact: knapsack fronts of 1 hardware tuple"``, why a genetic fallback ran).
 
     """
 
@@ -90,6 +99,8 @@ class Progress:
     elapsed_s: float = 0.0
     run_elapsed_s: float = 0.0
     run_completed: int = 0
+    phase: str = ""
+    phase_detail: str = ""
 
     @property
     def eta_s(self) -> float | None:
@@ -144,6 +155,13 @@ class StudyStore(Protocol):
                    progress: Progress) -> None:
         """Store told trials, the current front (trial numbers) and the counters at once."""
 
+    def save_phase(self, progress: Progress) -> None:
+        """Store the run's phase (``progress.phase``, ``phase_detail``) and counters now.
+
+        Called when the phase changes, between batches; trials are stored by
+        :meth:`save_batch` only.
+        """
+
     def load_artifact(self, key: str) -> bytes | None:
         """A stored artifact (dense start, profile), or ``None``."""
 
@@ -159,6 +177,7 @@ class MemoryStore:
         self.front: list[int] = []
         self.progress: Progress | None = None
         self.artifacts: dict[str, tuple[str, bytes]] = {}
+        self.phases: list[tuple[str, str]] = []
 
     def load(self) -> StoredStudy:
         """A copy of what is stored."""
@@ -176,6 +195,11 @@ class MemoryStore:
         self.front = list(front)
         self.progress = progress
         self.study.elapsed_s = progress.elapsed_s
+
+    def save_phase(self, progress: Progress) -> None:
+        """Keep the phase (every change, in order, in :attr:`phases`) and the counters."""
+        self.phases.append((progress.phase, progress.phase_detail))
+        self.progress = progress
 
     def load_artifact(self, key: str) -> bytes | None:
         """An artifact kept here, or ``None``."""

@@ -28,7 +28,7 @@ Metric = Literal[
     "energy_j", "edp", "params", "crossbar_area_reduction", "energy_reduction",
     "latency_reduction",
 ]
-SamplerName = Literal["layerwise", "nsga2", "tpe", "random", "gp", "nsga3"]
+SamplerName = Literal["exact", "layerwise", "nsga2", "tpe", "random", "gp", "nsga3"]
 METRICS: tuple[str, ...] = get_args(Metric)
 ACCURACY_METRICS: tuple[str, ...] = ("accuracy", "accuracy_drop")
 COST_METRICS: tuple[str, ...] = tuple(m for m in METRICS if m not in ACCURACY_METRICS)
@@ -280,8 +280,9 @@ class LayerwiseSpec(_Strict):
 class SamplerSpec(_Strict):
     """The sampler and its settings (stored with the study).
 
-    ``name`` defaults to ``layerwise`` for studies whose accuracy comes from a training proxy
-    and to ``nsga2`` otherwise (cost-only studies, zero-cost proxies).
+    ``name`` defaults to ``exact`` for cost-only studies (the front solved by knapsack DP,
+    ``epim.search._exact``), to ``layerwise`` for studies whose accuracy comes from a training
+    proxy and to ``nsga2`` for zero-cost proxies.
     """
 
     name: SamplerName = "nsga2"
@@ -411,7 +412,7 @@ class StudySpec(_Strict):
     @model_validator(mode="before")
     @classmethod
     def _default_sampler(cls, data: Any) -> Any:
-        """``layerwise`` when the accuracy comes from a training proxy, else ``nsga2``."""
+        """``exact`` without accuracy; ``layerwise`` with a training proxy; else ``nsga2``."""
         if not isinstance(data, dict):
             return data
         sampler = data.get("sampler")
@@ -425,7 +426,8 @@ class StudySpec(_Strict):
         accuracy = data.get("accuracy") or {}
         proxy = accuracy.get("proxy", "train") if isinstance(accuracy, dict) else "train"
         uses_proxy = any(m in ACCURACY_METRICS for m in used if isinstance(m, str))
-        name = "layerwise" if uses_proxy and proxy == "train" else "nsga2"
+        name = ("exact" if not uses_proxy else "layerwise" if proxy == "train"
+                else "nsga2")
         return {**data, "sampler": {**sampler, "name": name}}
 
     @model_validator(mode="after")
@@ -435,6 +437,10 @@ class StudySpec(_Strict):
             raise ValueError(f"objectives repeat a metric: {metrics}")
         if self.needs_accuracy and self.accuracy is None:
             object.__setattr__(self, "accuracy", AccuracySpec())
+        if self.sampler.name == "exact" and self.needs_accuracy:
+            raise ValueError("sampler 'exact' solves cost-only studies: accuracy is not a sum "
+                             "of per-layer costs (use layerwise with a training proxy, or "
+                             "nsga2)")
         if self.sampler.name == "layerwise" and (
                 not self.needs_accuracy or self.accuracy is None
                 or self.accuracy.proxy != "train" or not self.accuracy.has_start):

@@ -3,8 +3,8 @@
 The driver owns the study's loop (cost model, constraints, proxy evaluations, the store, the
 front, budgets and stops); a strategy only proposes the next designs and learns from the
 trials told. ``OptunaStrategy`` wraps an Optuna sampler; ``LayerwiseStrategy`` searches the
-exact front of an additive surrogate. Both rebuild their state from the stored trials on
-resume.
+exact front of an additive surrogate; ``ExactStrategy`` solves a cost-only study's front. All
+rebuild their state from the stored trials on resume.
 """
 
 from __future__ import annotations
@@ -104,6 +104,9 @@ class RunContext(Protocol):
 
     def should_stop(self) -> bool:
         """True once the run must stop (cancel, shutdown, timeout)."""
+
+    def announce(self, phase: str, detail: str = "") -> None:
+        """Say what the run does now (``PHASES``); stored with the study at once."""
 
     def evaluate(self, designs: Sequence[dict[str, Any]], steps: int) -> list[Outcome]:
         """Train designs at ``steps`` on the executor (a screening rung); stops with the run."""

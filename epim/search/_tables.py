@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
@@ -62,6 +62,8 @@ class LayerChoices:
         values: Per choice, the space's parameter values (``"<layer>/<suffix>" -> value``).
         aliases: Other parameter values that decode to a choice (pruning dropped where the
             layer takes an epitome, a spatial growth that outgrew the kernel), with its index.
+        replication: ``[k]`` copies of the layer's weights per choice (``None``: one copy,
+            the space searches no replication).
 
     """
 
@@ -69,6 +71,7 @@ class LayerChoices:
     fields: IntArray
     values: tuple[dict[str, int], ...]
     aliases: tuple[tuple[dict[str, int], int], ...] = ()
+    replication: IntArray | None = None
 
     def __len__(self) -> int:
         return int(self.fields.shape[0])
@@ -100,14 +103,18 @@ class LayerTables:
     Attributes:
         layers: One :class:`LayerChoices` per compute layer (frozen layers: one choice).
         costs: Metric -> per layer, ``[k]`` the layer's share of that metric per choice (the
-            layer on its own: inputs unpruned).
+            layer on its own: inputs unpruned); ``busy_s`` is the longest pipelined busy time
+            among the layer and the pooling and add layers it feeds (a bottleneck term: the
+            max, not the sum, over layers).
         pairs: The channel-pruning pairs among the choices (their reader's costs).
+        hardware: The hardware genes the tables were costed with (empty: the preset).
 
     """
 
     layers: tuple[LayerChoices, ...]
     costs: Mapping[str, tuple[FloatArray, ...]]
     pairs: tuple[PairCosts, ...] = ()
+    hardware: Mapping[str, int] = field(default_factory=dict)
 
     def group_values(self, parts: Sequence[str | Sequence[FloatArray]]
                      ) -> tuple[list[FloatArray], list[tuple[int, ...]]]:
@@ -207,8 +214,18 @@ class LayerTables:
 
     @cached_property
     def _lookup(self) -> list[dict[tuple[int, ...], int]]:
-        return [{tuple(row): i for i, row in enumerate(layer.fields.tolist())}
-                for layer in self.layers]
+        """Per layer, choice fields -> choice.
+
+        The first choice of those fields: replicated choices share them
+        (:meth:`index_of_values` tells them apart).
+        """
+        lookups = []
+        for layer in self.layers:
+            lookup: dict[tuple[int, ...], int] = {}
+            for i, row in enumerate(layer.fields.tolist()):
+                lookup.setdefault(tuple(row), i)
+            lookups.append(lookup)
+        return lookups
 
     @cached_property
     def _value_names(self) -> list[tuple[str, ...]]:
@@ -229,7 +246,10 @@ class LayerTables:
         index = np.asarray(index, dtype=np.int64).reshape(-1, len(self.layers))
         stacked = np.stack([layer.fields[index[:, j]]
                             for j, layer in enumerate(self.layers)], axis=1)
-        return _batch(space, stacked)
+        copies = (np.stack([_copies(layer)[index[:, j]] for j, layer in enumerate(self.layers)],
+                           axis=1)
+                  if any(layer.replication is not None for layer in self.layers) else None)
+        return _batch(space, stacked, copies, self.hardware)
 
     def values(self, index: IntArray) -> list[dict[str, int]]:
         """The space's parameter values of designs given by choice indices."""
@@ -255,42 +275,79 @@ class LayerTables:
         return total
 
 
-def layer_tables(space: SearchSpace, model: CostModel) -> LayerTables:
-    """Enumerate every layer's choices and cost each one (one cost-model call)."""
+def layer_tables(space: SearchSpace, model: CostModel,
+                 hardware: Mapping[str, int] | None = None) -> LayerTables:
+    """Enumerate every layer's choices and cost each one (one cost-model call).
+
+    Args:
+        space: The search space (with replication: a choice per number of copies too).
+        model: The study's cost model.
+        hardware: Hardware genes to cost every choice with (one tuple of
+            ``space.hardware_variants()``; ``None``: the preset).
+
+    """
+    genes = dict(hardware or {})
     layers = tuple(_choices(space, j) for j in range(len(space.layers)))
     depth = max(len(layer) for layer in layers)
-    rows = np.stack([layer.fields[np.minimum(np.arange(depth), len(layer) - 1)]
-                     for layer in layers], axis=1)  # [depth, n_layers, fields]
-    costs = model.evaluate(_batch(space, rows), input_pruning=False)
+    pad = [np.minimum(np.arange(depth), len(layer) - 1) for layer in layers]
+    rows = np.stack([layer.fields[p] for layer, p in zip(layers, pad, strict=True)],
+                    axis=1)  # [depth, n_layers, fields]
+    copies = (np.stack([_copies(layer)[p] for layer, p in zip(layers, pad, strict=True)], axis=1)
+              if space.replicated else None)
+    costs = model.evaluate(_batch(space, rows, copies, genes), input_pruning=False)
+    chip = costs.hardware_of(0)
     geometry = model.geometry
     owner = np.empty(len(geometry.order), dtype=np.int64)  # network column -> compute layer
     owner[geometry.compute_positions] = np.arange(len(layers))
     owner[geometry.other_positions] = geometry.other_act_source
-    summed = _per_layer(costs, model, owner)
-    summed["crossbar_area_m2"] = summed["crossbars"] * model.hardware.xbar_area_m2
+    summed = _per_layer(costs, chip.tile_area_m2, owner)
+    summed["crossbar_area_m2"] = summed["crossbars"] * chip.xbar_area_m2
     grouped = {metric: tuple(table[: len(layer), j] for j, layer in enumerate(layers))
                for metric, table in summed.items()}
-    pairs = _pair_costs(space, model, layers, rows, owner, grouped)
-    return LayerTables(layers, grouped, pairs)
+    pairs = _pair_costs(space, model, layers, rows, copies, genes, owner, grouped)
+    return LayerTables(layers, grouped, pairs, genes)
 
 
-def _batch(space: SearchSpace, rows: IntArray) -> DesignBatch:
-    """The designs of choice rows ``[n, n_layers, len(CHOICE_FIELDS)]``."""
+def _copies(layer: LayerChoices) -> IntArray:
+    """Copies of the layer's weights per choice (ones without replication)."""
+    if layer.replication is None:
+        ones: IntArray = np.ones(len(layer), dtype=np.int64)
+        return ones
+    return layer.replication
+
+
+def _batch(space: SearchSpace, rows: IntArray, copies: IntArray | None = None,
+           genes: Mapping[str, int] | None = None) -> DesignBatch:
+    """The designs of choice rows ``[n, n_layers, len(CHOICE_FIELDS)]``.
+
+    Args:
+        space: The search space.
+        rows: Choice rows.
+        copies: ``[n, n_layers]`` weight copies (``None``: one, no replication searched).
+        genes: Hardware genes every design carries (``None``: the preset's).
+
+    """
     arrays = {name: rows[:, :, f].copy() for f, name in enumerate(CHOICE_FIELDS)}
     for name in PRUNE_FIELDS:
         if not arrays[name].any():
             del arrays[name]
-    return DesignBatch(space.network, arrays)
+    if copies is not None:
+        arrays["replication"] = copies
+    n = rows.shape[0]
+    return DesignBatch(space.network, arrays, {gene: np.full(n, value, dtype=np.int64)
+                                               for gene, value in (genes or {}).items()})
 
 
-def _per_layer(costs: CostBatch, model: CostModel, owner: IntArray) -> dict[str, FloatArray]:
+def _per_layer(costs: CostBatch, tile_area_m2: float, owner: IntArray
+               ) -> dict[str, FloatArray]:
     """Each metric per design and compute layer, ``[n, n_layers]``.
 
-    A pooling or add layer's column goes to the compute layer whose activations it reads.
+    A pooling or add layer's column goes to the compute layer whose activations it reads;
+    ``busy_s`` is the longest pipelined busy time among a layer and those it owns (a max).
     """
     per_layer = {
         "crossbars": costs.layer_crossbars.astype(np.float64),
-        "area_m2": costs.layer_tiles * model.hardware.tile_area_m2,
+        "area_m2": costs.layer_tiles * tile_area_m2,
         "energy_j": costs.layer_energy_j,
         "latency_s": costs.layer_latency_share_s,
         "params": costs.layer_params.astype(np.float64),
@@ -301,11 +358,15 @@ def _per_layer(costs: CostBatch, model: CostModel, owner: IntArray) -> dict[str,
         table = np.zeros((columns.shape[0], width))
         np.add.at(table.T, owner, columns.T)  # attribute each network column to its owner
         summed[metric] = table
+    busiest = np.zeros((costs.layer_pipelined_latency_s.shape[0], width))
+    np.maximum.at(busiest.T, owner, costs.layer_pipelined_latency_s.T)
+    summed["busy_s"] = busiest
     return summed
 
 
 def _pair_costs(space: SearchSpace, model: CostModel, layers: tuple[LayerChoices, ...],
-                rows: IntArray, owner: IntArray, own: Mapping[str, tuple[FloatArray, ...]]
+                rows: IntArray, copies: IntArray | None, genes: Mapping[str, int],
+                owner: IntArray, own: Mapping[str, tuple[FloatArray, ...]]
                 ) -> tuple[PairCosts, ...]:
     """The reader's costs for every output count of each channel-pruned layer.
 
@@ -327,8 +388,10 @@ def _pair_costs(space: SearchSpace, model: CostModel, layers: tuple[LayerChoices
             probe = rows.copy()
             probe[:, p] = reference
             probe[:, p, out] = value
-            summed = _per_layer(model.evaluate(_batch(space, probe)), model, owner)
-            summed["crossbar_area_m2"] = summed["crossbars"] * model.hardware.xbar_area_m2
+            probed = model.evaluate(_batch(space, probe, copies, genes))
+            chip = probed.hardware_of(0)
+            summed = _per_layer(probed, chip.tile_area_m2, owner)
+            summed["crossbar_area_m2"] = summed["crossbars"] * chip.xbar_area_m2
             for metric in costs:
                 costs[metric].append(summed[metric][: len(layers[c]), c])
         pairs.append(PairCosts(
@@ -350,19 +413,21 @@ def _choices(space: SearchSpace, j: int) -> LayerChoices:
     """The distinct effective choices of layer ``j``.
 
     Spatial growths that would outgrow the kernel collapse onto ``P = kh``, as
-    ``SearchSpace.decode`` does.
+    ``SearchSpace.decode`` does; pruning is dropped where the layer takes an epitome, and
+    columns where rows are pruned (aliases keep the values that decode to a choice). With
+    replication searched, each number of copies is a choice of its own.
     """
     layer = space.layers[j]
     source = space.network.layer(layer.name)
     kh, kw = source.kernel
-    searched = {suffix: layer.choices(suffix) for suffix in ("in", "out", "spatial", "wbits",
-                                                             "abits", "pout", "prows", "pcols")}
+    suffixes = ("in", "out", "spatial", "wbits", "abits", "pout", "prows", "pcols", "rep")
+    searched = {suffix: layer.choices(suffix) for suffix in suffixes}
     seen: dict[tuple[int, ...], int] = {}
     fields: list[tuple[int, ...]] = []
+    copies: list[int] = []
     values: list[dict[str, int]] = []
     full_in, full_out = source.in_channels // source.groups, source.out_channels
     aliases: list[tuple[dict[str, int], int]] = []
-    suffixes = ("in", "out", "spatial", "wbits", "abits", "pout", "prows", "pcols")
 
     def named(chosen: tuple[int, ...]) -> dict[str, int]:
         return {f"{layer.name}/{suffix}": value
@@ -370,19 +435,21 @@ def _choices(space: SearchSpace, j: int) -> LayerChoices:
                 if len(searched[suffix]) > 1}
 
     for given in itertools.product(*searched.values()):
-        cin, cout, growth, wbits, abits, pout, prows, pcols = given
+        cin, cout, growth, wbits, abits, pout, prows, pcols, rep = given
         grown = growth if cin * cout * (kh + growth) * (kw + growth) <= source.params else 0
         if (cin, cout, grown) != (full_in, full_out, 0):  # as SearchSpace.decode_columns
             pout, prows, pcols = 0, 0, 0
         if prows:
             pcols = 0
         row = (cin, cout, kh + grown, kw + grown, wbits, abits, 0, pout, prows, pcols)
-        effective = (cin, cout, grown, wbits, abits, pout, prows, pcols)
-        if row not in seen:
-            seen[row] = len(fields)
+        effective = (cin, cout, grown, wbits, abits, pout, prows, pcols, rep)
+        if (*row, rep) not in seen:
+            seen[(*row, rep)] = len(fields)
             fields.append(row)
+            copies.append(rep)
             values.append(named(effective))
         if given != effective:
-            aliases.append((named(given), seen[row]))
+            aliases.append((named(given), seen[(*row, rep)]))
     return LayerChoices(layer.name, np.asarray(fields, dtype=np.int64), tuple(values),
-                        tuple(aliases))
+                        tuple(aliases),
+                        np.asarray(copies, dtype=np.int64) if space.replicated else None)

@@ -179,8 +179,13 @@ class Runner:
 
     # ------------------------------------------------------------------ the CLI's path
     def run_one(self, study_id: int, *,
-                on_progress: Callable[[Progress], None] | None = None) -> str:
+                on_progress: Callable[[Progress], None] | None = None,
+                on_phase: Callable[[Progress], None] | None = None) -> str:
         """Claim the queued study ``study_id`` and run it in this thread (heartbeats beside).
+
+        ``on_progress`` hears the counters after every stored batch; ``on_phase`` each phase
+        the run enters (``Progress.phase``, ``phase_detail``: what the terminal shows before
+        the first batch).
 
         Returns:
             The study's status afterwards (``completed``, ``cancelled``, ``failed``, or
@@ -203,7 +208,7 @@ class Runner:
                                 daemon=True)
         beat.start()
         try:
-            self._run_study(row, item, on_progress)
+            self._run_study(row, item, on_progress, on_phase)
         finally:
             with self._lock:
                 self._active.pop(row.id, None)
@@ -355,16 +360,22 @@ class Runner:
         executor.close()
 
     def _run_study(self, row: results.StudyRow, item: _Active,
-                   on_progress: Callable[[Progress], None] | None = None) -> None:
-        lines = ProgressLog(row.id, row.name)  # a line per batch where INFO is logged
+                   on_progress: Callable[[Progress], None] | None = None,
+                   on_phase: Callable[[Progress], None] | None = None) -> None:
+        lines = ProgressLog(row.id, row.name)  # a line per batch and phase where INFO is logged
 
         def report(progress: Progress) -> None:
             lines(progress)
             if on_progress is not None:
                 on_progress(progress)
 
+        def announce(progress: Progress) -> None:
+            lines(progress)
+            if on_phase is not None:
+                on_phase(progress)
+
         try:
-            outcome = self._drive(row, item, report)
+            outcome = self._drive(row, item, report, announce)
         except (results.LostClaimError, DatabaseUnavailableError) as exc:
             log.warning("study %s left to another runner: %s", row.id, exc)
             return
@@ -377,7 +388,7 @@ class Runner:
             log.warning("study %s was taken over by another runner", row.id)
         elif item.cancel.is_set() and outcome.reason == "stopped":
             self._finish(row.id, "cancelled", elapsed_s=elapsed, lines=lines)
-        elif outcome.reason in ("trials", "timeout", "evaluations"):
+        elif outcome.reason in ("trials", "timeout", "evaluations", "exhausted"):
             self._finish(row.id, "completed", elapsed_s=elapsed, lines=lines)
         else:  # this runner is stopping: leave the study to be resumed
             self._release(row.id, elapsed)
@@ -392,7 +403,8 @@ class Runner:
                         "once its heartbeat is stale", study_id)
 
     def _drive(self, row: results.StudyRow, item: _Active,
-               on_progress: Callable[[Progress], None] | None) -> RunResult:
+               on_progress: Callable[[Progress], None] | None,
+               on_phase: Callable[[Progress], None] | None = None) -> RunResult:
         spec = StudySpec.model_validate(row.spec, strict=False)
         # A study stored before a limit existed (or under looser limits) fails here with the
         # field named, rather than hang in a sampler or exhaust the worker.
@@ -405,8 +417,9 @@ class Runner:
                                  accuracy=make_accuracy(spec, self.data_roots,
                                                         self.checkpoints))
             started = time.monotonic()
-            result = driver.run(on_progress=on_progress, should_stop=lambda: (
-                self._stop.is_set() or item.cancel.is_set() or item.lost.is_set()))
+            result = driver.run(
+                on_progress=on_progress, on_phase=on_phase, should_stop=lambda: (
+                    self._stop.is_set() or item.cancel.is_set() or item.lost.is_set()))
         finally:
             if own:
                 self._done(executor)

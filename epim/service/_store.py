@@ -85,6 +85,11 @@ class SqlStudyStore:
         self.call(results.save_baseline, self.url, self.study_id, self.owner,
                   {"metrics": baseline.metrics, "layers": [list(p) for p in baseline.layers]})
 
+    def save_phase(self, progress: Progress) -> None:
+        """Store the run's phase and elapsed time with the study (its page and CLI show it)."""
+        self.call(results.save_phase, self.url, self.study_id, self.owner, progress.phase,
+                  progress.phase_detail, elapsed_s=progress.elapsed_s)
+
     def load_artifact(self, key: str) -> bytes | None:
         """A stored artifact (shared across studies), or ``None``."""
         data: bytes | None = self.call(results.load_artifact, self.url, key)
@@ -103,6 +108,7 @@ class SqlStudyStore:
         counters = {"completed": progress.completed, "feasible": progress.feasible,
                     "failed": progress.failed, "front_size": progress.front_size,
                     "hypervolume": progress.hypervolume, "elapsed_s": progress.elapsed_s,
+                    "phase": progress.phase, "phase_detail": progress.phase_detail,
                     "best": best_per_objective(self.spec, [r for r in self._front
                                                            if r.number in numbers])}
         self.call(results.record_batch, self.url, self.study_id, self.owner,

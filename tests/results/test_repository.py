@@ -308,3 +308,24 @@ def test_migrating_to_0004_keeps_every_trial(tmp_path: Any) -> None:
     assert new_study(url, "after").id == 3
     with results.make_engine(url).connect() as connection:  # keys are enforced again
         assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+
+
+def test_a_run_stores_its_phase_and_a_lost_claim_stores_none(db: str, unique_name: str
+                                                             ) -> None:
+    row = new_study(db, unique_name)
+    assert row.phase is None  # nothing announced before a run
+    claim(db, row.id, "me")
+    results.save_phase(db, row.id, "me", "references", "17 uniform hand designs",
+                       elapsed_s=0.25)
+    study = results.get_study(db, row.id)
+    assert study is not None and (study.phase, study.phase_detail) == (
+        "references", "17 uniform hand designs") and study.elapsed_s == 0.25
+    results.record_batch(db, row.id, "me", [trial(0, True, 1.0)], [0],
+                         {**progress(1), "phase": "solving", "phase_detail": "x" * 400})
+    study = results.get_study(db, row.id)
+    assert study is not None and study.phase == "solving"
+    assert study.phase_detail == "x" * results.PHASE_DETAIL_CHARS  # cut to the column
+    with pytest.raises(results.LostClaimError):
+        results.save_phase(db, row.id, "another runner", "training")
+    study = results.get_study(db, row.id)
+    assert study is not None and study.phase == "solving"

@@ -92,3 +92,26 @@ def test_layer_tables_add_up_to_the_cost_model(network: str, spatial: bool) -> N
     assert set(ADDITIVE_METRICS) - set(EXACT_ADDITIVE_METRICS) == {"energy_j", "latency_s"}
     decoded = prepared.space.decode_batch(tables.values(index))  # the same designs
     assert np.array_equal(decoded.table(), designs.table())
+
+
+def brute_near(tables: list[np.ndarray], slack: np.ndarray) -> set[tuple[float, ...]]:
+    sums = np.array([sum(t[c] for t, c in zip(tables, combo, strict=True))
+                     for combo in itertools.product(*(range(len(t)) for t in tables))])
+    front = sums[non_dominated(sums)] + slack
+    beaten = [bool(np.any(np.all(front <= p, axis=1) & np.any(front < p, axis=1)))
+              for p in sums]
+    return {tuple(p) for p, b in zip(sums, beaten, strict=True) if not b}
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(1, 4), st.integers(2, 3), st.integers(0, 2**31 - 1))
+def test_a_slack_keeps_exactly_the_points_near_the_front(layers: int, objectives: int,
+                                                         seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    tables = [rng.integers(0, 6, (int(rng.integers(1, 5)), objectives)).astype(float)
+              for _ in range(layers)]
+    slack = rng.integers(0, 3, objectives).astype(float)
+    near = knapsack_front(tables, slack=slack)
+    assert {tuple(v) for v in near.values} == brute_near(tables, slack)
+    exact = {tuple(v) for v in knapsack_front(tables).values}
+    assert exact <= {tuple(v) for v in near.values}  # the exact front is always kept

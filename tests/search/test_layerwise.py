@@ -47,20 +47,23 @@ def run(spec: StudySpec, store: MemoryStore, **kwargs: Any) -> Any:
 
 
 def test_a_layerwise_study_profiles_screens_and_trains_along_the_front() -> None:
-    spec = StudySpec.model_validate(SPEC)
+    spec = StudySpec.model_validate({**SPEC, "budget": {"n_trials": 16}})
     assert spec.sampler.name == "layerwise"  # the default for a training proxy
     store = MemoryStore()
     Counting.calls.clear()
     result = run(spec, store)
-    assert result.reason == "trials" and result.progress.completed == 8
+    assert result.reason == "trials" and result.progress.completed == 16
     assert Counting.calls.count("pretrain") == 1 and "profile" in Counting.calls
     kinds = sorted(kind for kind, _ in store.artifacts.values())
     assert kinds == ["dense_start", "profile"]
     records = store.study.records
     assert [r.number for r in records] == list(range(len(records)))
-    trials = [r for r in records if r.state != "screened"]
+    references = [r for r in records if r.source == "reference"]
+    assert references and records[:len(references)] == references  # hand designs first
+    assert len(references) < 16 and all(r.fidelity == 20 for r in references)
+    trials = [r for r in records if r.state != "screened" and r.source != "reference"]
     screened = [r for r in records if r.state == "screened"]
-    assert len(trials) == 8 and screened
+    assert len(trials) + len(references) == 16 and screened
     assert all(r.fidelity == 5 and "screen_accuracy" in r.metrics and not r.feasible
                for r in screened)  # a quarter of the declared 20 steps
     assert all(r.fidelity in (20, None) for r in trials)
@@ -72,15 +75,17 @@ def test_a_layerwise_study_profiles_screens_and_trains_along_the_front() -> None
 
 
 def test_a_resumed_layerwise_study_reuses_its_start_and_profile() -> None:
-    spec = StudySpec.model_validate({**SPEC, "budget": {"n_trials": 8}})
+    spec = StudySpec.model_validate({**SPEC, "budget": {"n_trials": 16}})
     store = MemoryStore()
     Counting.calls.clear()
     first = run(spec, store, should_stop=lambda: any(
-        r.state == "complete" for r in store.study.records))  # after the first stored batch
-    assert first.reason == "stopped" and 0 < first.progress.completed < 8
+        r.state == "complete" and r.source != "reference"
+        for r in store.study.records))  # after the engine's first stored batch
+    assert first.reason == "stopped" and 0 < first.progress.completed < 16
+    assert "profile" in Counting.calls
     calls = len(Counting.calls)
     second = run(spec, store)
-    assert second.reason == "trials" and second.progress.completed == 8
+    assert second.reason == "trials" and second.progress.completed == 16
     assert Counting.calls[calls:] == []  # neither pretrained nor profiled again
     numbers = [r.number for r in store.study.records]
     assert numbers == list(range(len(numbers)))

@@ -98,7 +98,7 @@ def test_a_cost_only_co_search_keeps_the_chip_budget() -> None:
     study = spec(weight_bits=[2, 8], replication=[1, 4],
                  hardware={"xbar_size": [128, 256], "adc_choice": [4, 7], "max_tiles": 150})
     study = study.model_copy(update={"sampler": study.sampler.model_copy(
-        update={"population_size": 8}), "batch_size": 8,
+        update={"name": "random", "population_size": 8}), "batch_size": 8,
         "budget": study.budget.model_copy(update={"n_trials": 24})})
     store = MemoryStore()
     prepared = prepare_study(study)

@@ -305,12 +305,15 @@ def test_a_cli_layerwise_study_is_browsable_over_http_with_its_profile(tmp_path:
     url = f"sqlite:///{tmp_path / 'lw.db'}"
     spec = StudySpec.model_validate({**ACCURACY_SPEC, "name": "cli-layerwise",
                                      "sampler": {"seed": 0}, "batch_size": 2,
-                                     "budget": {"n_trials": 4},
+                                     "space": {"weight_bits": [2, 8], "epitome": {
+                                         "pim_aligned": False, "channel_ratios": [1, 4]}},
+                                     "budget": {"n_trials": 6},
                                      "accuracy": {**ACCURACY_SPEC["accuracy"],
                                                   "pretrain_steps": 40}})
     assert spec.sampler.name == "layerwise"
     row = run_study_here(spec, url)
-    assert row.status == "completed" and row.completed_trials == 4
+    assert row.status == "completed" and row.completed_trials == 6
+    assert row.phase == "finished"  # the run's phases were stored as it went
     with TestClient(create_app(Settings(database_url=url))) as client:
         listed = client.get("/studies").json()["items"]
         assert [s["name"] for s in listed] == ["cli-layerwise"]
