@@ -121,6 +121,7 @@ class StudyDriver:
         self._hypervolume = 0.0
         self._elapsed_before = 0.0
         self._cache: dict[str, float] = {}
+        self._accuracy_se: dict[str, float] = {}  # design hash -> accuracy_se, where measured
         self._stop: Callable[[], bool] = lambda: False
         self._pending_screened: list[TrialRecord] = []
         self._phase = ("", "")
@@ -188,6 +189,8 @@ class StudyDriver:
         self._cache = {r.design_hash: r.metrics["accuracy"] for r in self.records
                        if r.state == "complete" and r.accuracy_evaluated
                        and "accuracy" in r.metrics}
+        self._accuracy_se = {r.design_hash: r.metrics["accuracy_se"] for r in self.records
+                           if r.design_hash in self._cache and "accuracy_se" in r.metrics}
         references = _References(self, enabled=self._references)
         if references.pending:
             self._announce("references", f"{len(references.pending)} uniform hand designs"
@@ -272,7 +275,7 @@ class StudyDriver:
             return evaluator
         key = "dense-start-" + _digest({"network": self.network_dict, "accuracy": {
             k: v for k, v in accuracy.model_dump(mode="json").items()
-            if k not in ("steps", "eval_samples")}})
+            if k not in ("steps", "eval_samples", "batch_designs", "device")}})
         data = self.store.load_artifact(key)
         if data is None:
             outcome = self.executor.map(evaluator.pretrain, [self.network_dict],
@@ -350,6 +353,8 @@ class StudyDriver:
                 base = self.baseline.metrics["accuracy"]
                 if i in accuracy:
                     row.update(accuracy=accuracy[i], accuracy_drop=base - accuracy[i])
+                    if hashes[i] in self._accuracy_se:
+                        row["accuracy_se"] = self._accuracy_se[hashes[i]]
                 value = accuracy.get(i, self._worst_accuracy())
                 told_row = {**row, "accuracy": value, "accuracy_drop": base - value}
             constraints = self._constraint_values(told_row)
@@ -406,13 +411,16 @@ class StudyDriver:
         assert self.accuracy is not None
         wanted = [i for i in range(len(designs)) if cost_ok[i]]
         unique = {hashes[i]: i for i in wanted if hashes[i] not in self._cache}
-        outcomes = self.executor.map(
-            self.accuracy, [(self.network_dict, designs[i]) for i in unique.values()],
-            should_stop=self._stop) if unique else []
+        jobs = [(self.network_dict, designs[i]) for i in unique.values()]
+        outcomes = self._run_proxies(jobs) if unique else []
         by_hash = dict(zip(unique, outcomes, strict=True))
         for digest, outcome in by_hash.items():
             if outcome.ok:
-                self._cache[digest] = float(outcome.value)
+                if isinstance(outcome.value, dict):  # a batched result: accuracy and its SE
+                    self._cache[digest] = float(outcome.value["accuracy"])
+                    self._accuracy_se[digest] = float(outcome.value["accuracy_se"])
+                else:
+                    self._cache[digest] = float(outcome.value)
         accuracy = {i: self._cache[hashes[i]] for i in wanted if hashes[i] in self._cache}
         errors = {i: by_hash[hashes[i]].error or "unknown error" for i in wanted
                   if hashes[i] in by_hash and by_hash[hashes[i]].error is not None}
@@ -421,6 +429,38 @@ class StudyDriver:
         cancelled = {i for i in wanted if hashes[i] in by_hash and by_hash[hashes[i]].cancelled}
         ran = {unique[h] for h, o in by_hash.items() if not o.cancelled}
         return accuracy, errors, nodes, cancelled, ran
+
+    def _run_proxies(self, jobs: Sequence[tuple[dict[str, Any], dict[str, Any]]]
+                     ) -> list[Outcome]:
+        """One outcome per job: each trained alone, or in chunks trained together.
+
+        With ``accuracy.batch_designs > 1`` (and an evaluator that trains many designs at once:
+        ``evaluate_many``), every chunk of that many designs is one executor task; a chunk's
+        outcome is spread over its designs (a design that failed alone carries its error), so
+        caching, retries and resume stay per design: a cancelled chunk's designs are asked
+        again, none is stored twice.
+        """
+        assert self.accuracy is not None
+        accuracy = self.spec.accuracy
+        size = 1 if accuracy is None else accuracy.batch_designs
+        many = getattr(self.accuracy, "evaluate_many", None)
+        if size <= 1 or many is None:
+            return self.executor.map(self.accuracy, list(jobs), should_stop=self._stop)
+        chunks = [list(jobs[i:i + size]) for i in range(0, len(jobs), size)]
+        outcomes: list[Outcome] = []
+        for chunk, outcome in zip(chunks, self.executor.map(many, chunks,
+                                                            should_stop=self._stop),
+                                  strict=True):
+            if not outcome.ok:
+                outcomes.extend([outcome] * len(chunk))
+                continue
+            for entry in outcome.value:
+                error = entry.get("error")
+                outcomes.append(Outcome(
+                    value=None if error else {"accuracy": entry["accuracy"],
+                                              "accuracy_se": entry["accuracy_se"]},
+                    error=error, attempts=outcome.attempts, node=outcome.node))
+        return outcomes
 
     def _cost_feasible(self, metrics: dict[str, np.ndarray], n: int) -> list[bool]:
         """Whether each design meets every constraint that does not need accuracy."""

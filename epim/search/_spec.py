@@ -336,6 +336,11 @@ class AccuracySpec(_Strict):
     eval_samples: Annotated[int, Field(ge=1, le=100_000_000)] | None = 2000
     pretrain_steps: Annotated[int, Field(ge=0, le=1_000_000)] = 300
     distill: Annotated[float, Field(ge=0, le=100)] = 0.0
+    batch_designs: Annotated[int, Field(ge=1, le=64, description=(
+        "Designs trained together as one stacked model in one executor task (train proxy: "
+        "epim.proxy.train_proxies, the same batches from the same dense start, each design's "
+        "binomial standard error stored as accuracy_se); 1 trains each design on its own."))
+    ] = 1
     checkpoint: Annotated[str, Field(pattern=ROOT_NAME_PATTERN, description=(
         "A pretrained checkpoint the operator defined (EPIM_CHECKPOINTS), by name: the dense "
         "start begins from its weights (then pretrain_steps more on the dataset), and every "

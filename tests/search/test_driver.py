@@ -251,3 +251,20 @@ def test_proxy_accuracy_evaluator_is_picklable() -> None:
     assert spec.accuracy is not None
     evaluator = pickle.loads(pickle.dumps(ProxyAccuracy(spec.accuracy)))
     assert evaluator.spec.steps == 25
+
+
+def test_designs_trained_together_store_their_accuracy_and_its_standard_error() -> None:
+    """``accuracy.batch_designs``: chunks of designs as one task each, SE stored per trial."""
+    spec = accuracy_spec(accuracy={"proxy": "train", "dataset": "digits", "steps": 10,
+                                   "width": 0.25, "batch_size": 32, "batch_designs": 3,
+                                   "pretrain_steps": 20, "eval_samples": None})
+    store = run(spec)
+    trained = [r for r in store.study.records if r.accuracy_evaluated]
+    assert trained and len(store.study.records) == 8
+    held_out = 360  # digits' test split (the whole of it: eval_samples None)
+    for record in trained:
+        accuracy, se = record.metrics["accuracy"], record.metrics["accuracy_se"]
+        assert 0.0 <= accuracy <= 1.0
+        assert se == pytest.approx(np.sqrt(accuracy * (1 - accuracy) / held_out), rel=0.05)
+    resumed = run(spec, store)  # a finished study's store: nothing trained twice
+    assert len(resumed.study.records) == 8
