@@ -132,6 +132,11 @@ def test_login_failures_are_limited_per_client(keyed: TestClient) -> None:
     assert SESSION_COOKIE not in blocked.cookies  # the right key waits too
 
 
+def forged(token: str) -> str:
+    """``token`` with its last signature digit changed (always: one in 16 already ends in 0)."""
+    return token[:-1] + ("1" if token.endswith("0") else "0")
+
+
 def test_the_session_cookie_expires_and_is_secure_when_told(keyed: TestClient) -> None:
     login = keyed.post("/ui/login", content="key=read-secret", headers=FORM,
                        follow_redirects=False)
@@ -145,7 +150,7 @@ def test_the_session_cookie_expires_and_is_secure_when_told(keyed: TestClient) -
     keyed.cookies.clear()
     for stale in (new_session("read-secret", -1),  # expired
                   new_session("read-secret", 10 * 86400),  # longer than EPIM_SESSION_S
-                  session_token("read-secret", int(now) + 60)[:-1] + "0",  # forged
+                  forged(session_token("read-secret", int(now) + 60)),  # forged
                   cookie.replace(cookie.split(".")[0], str(int(now) + 86400)),  # extended
                   "a" * 64):  # a cookie of the old, never-expiring form
         keyed.cookies.set(SESSION_COOKIE, stale)

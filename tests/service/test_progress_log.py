@@ -30,10 +30,15 @@ def test_a_runner_logs_each_batch_and_the_end(tmp_path: Path,
     row = results.get_study(url, study_id)
     assert row is not None
     logged = lines(caplog)
-    assert logged[0].startswith(f"study {study_id} (lines): 10/20 trials, ")
+    # phases first (baseline, references, ...), then the batches: the first line says where
+    # the run is before any trial is stored, and no line is printed twice
+    assert logged[0].startswith(f"study {study_id} (lines): 0/20 trials, ")
+    assert "phase " in logged[0]
+    assert len(set(logged)) == len(logged)
     assert logged[-1] == (f"study {study_id} (lines) completed: 20/20 trials, "
                           f"{row.feasible_trials} feasible, front {row.front_size}, "
-                          f"hypervolume {row.hypervolume:.4f}, {row.elapsed_s:.1f} s")
+                          f"hypervolume {row.hypervolume:.4f}, phase finished, "
+                          f"{row.elapsed_s:.1f} s")
     assert any(line.startswith(f"study {study_id} (lines): 20/20 trials") for line in logged)
 
 

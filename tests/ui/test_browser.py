@@ -86,7 +86,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
                                      sampler=sampler, trials=trials) + accuracy)
         _epim(["study", "run", str(spec)], env)
     cosearch = yaml.safe_load((EXAMPLES / "hardware-cosearch.yaml").read_text())
-    cosearch.update(budget={"n_trials": 40}, batch_size=20)
+    cosearch.update(budget={"n_trials": 40}, batch_size=20,  # what the page draws, not the engine
+                    sampler={"name": "nsga2", "seed": 0, "population_size": 20})
     (root / "cosearch.yaml").write_text(yaml.safe_dump(cosearch))
     _epim(["study", "run", str(root / "cosearch.yaml")], env)
     port = _free_port()
