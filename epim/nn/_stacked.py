@@ -266,7 +266,9 @@ class StackedBlock(nn.Module):
             y = stacked_conv(x, weight, bias, layer, self.n, *self.formulation)
         if self.bn is not None:
             y = self.bn(y)
-        return torch.relu(y) if self.relu else y
+        # In place: y is this block's own fresh output (BatchNorm's and the convolution's
+        # backward do not read it), so no second activation-sized buffer is written.
+        return torch.relu_(y) if self.relu else y
 
     def owned(self) -> list[tuple[nn.Parameter, torch.Tensor]]:
         """Every parameter of the block with the design index of each of its elements."""
@@ -448,10 +450,12 @@ class StackedNet(nn.Module):
             batch, rest = inputs[0].shape[0], inputs[0].shape[2:]
             parts = [x.reshape(batch, self.n, -1, *rest) for x in inputs]
             return torch.cat(parts, dim=2).reshape(batch, -1, *rest), False
-        total = inputs[0]
-        for other in inputs[1:]:
-            total = total + other
-        return torch.relu(total), shared
+        if len(inputs) == 1:
+            return torch.relu(inputs[0]), shared
+        total = inputs[0] + inputs[1]
+        for other in inputs[2:]:
+            total += other
+        return torch.relu_(total), shared  # a fresh sum: relu in place (add saves nothing)
 
     def owners(self) -> list[tuple[nn.Parameter, torch.Tensor]]:
         """Every trainable parameter with the design index (0..N-1) of each element."""
