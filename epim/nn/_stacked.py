@@ -190,24 +190,29 @@ class _LsqActivation(torch.autograd.Function):
     @staticmethod
     def forward(ctx: torch.autograd.function.FunctionCtx, x: torch.Tensor, step: torch.Tensor,
                 q_max: torch.Tensor) -> torch.Tensor:
-        ctx.save_for_backward(x, step, q_max)
         q = x / step
         q.clamp_(min=0)
         torch.minimum(q, q_max, out=q)
-        return q.round_().mul_(step)
+        y = q.round_().mul_(step)
+        # y costs no memory of its own: the next convolution keeps it for its backward.
+        ctx.save_for_backward(x, step, q_max, y)
+        return y
 
     @staticmethod
     def backward(ctx: torch.autograd.function.FunctionCtx, *grads: torch.Tensor
                  ) -> tuple[torch.Tensor, torch.Tensor, None]:
         (grad,) = grads
-        x, step, q_max = ctx.saved_tensors  # type: ignore[attr-defined]
-        v = x / step
-        inside = (v >= 0) & (v <= q_max)
-        q = torch.minimum(v.clamp_min(0), q_max).round_()
-        d_step = torch.where(inside, q - v, q)  # q is 0 below the range and q_max above it
+        x, step, q_max, y = ctx.saved_tensors  # type: ignore[attr-defined]
+        # Inside the range round(v) - v = (y - x) / s; above it the step's gradient is q_max.
+        # Comparing x with q_max s and dividing only the per-row sums by s saves passes.
+        upper = q_max * step
+        inside = x >= 0
+        inside &= x <= upper
+        grad_x = grad * inside
         dims = [d for d in range(grad.dim()) if step.shape[d] == 1]
-        grad_step = d_step.mul_(grad).sum(dim=dims, keepdim=True)
-        return grad * inside, grad_step, None
+        inner = (y - x).mul_(grad_x).sum(dim=dims, keepdim=True) / step
+        above = torch.where(x > upper, grad, 0.0).sum(dim=dims, keepdim=True) * q_max
+        return grad_x, inner + above, None
 
 
 class StackedBlock(nn.Module):
