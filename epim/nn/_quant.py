@@ -76,18 +76,22 @@ class WeightQuantizer(nn.Module):
         peak = w.abs().amax(dim=1, keepdim=True).clamp_min(1e-8)
         if w.shape[1] > MSE_SAMPLE:  # the grid's errors on an evenly strided sample
             w = w[:, ::math.ceil(w.shape[1] / MSE_SAMPLE)]
-        best_error = torch.full((w.shape[0], 1), float("inf"))
-        best = peak / max(self.q_max, 1)
-        for fraction in torch.linspace(0.05, 1.0, 40):
-            step = fraction * peak / max(self.q_max, 1)
+        levels = max(self.q_max, 1)
+        fractions = torch.linspace(0.05, 1.0, 40, device=w.device)
+        # All 40 grid steps at once, in blocks of ~2^22 elements (the first of equal errors
+        # wins, as a sequential search with a strict ``<`` would pick).
+        per = max(1, min(len(fractions), (1 << 22) // max(1, w.numel())))
+        errors = []
+        for first in range(0, len(fractions), per):
+            step = fractions[first:first + per].view(1, -1, 1) * peak.unsqueeze(1) / levels
+            wide = w.unsqueeze(1)
             if self.bits == 1:
-                q = torch.where(w >= 0, 1.0, -1.0) * step
+                q = torch.where(wide >= 0, 1.0, -1.0) * step
             else:
-                q = torch.clamp(torch.round(w / step), self.q_min, self.q_max) * step
-            error = (q - w).pow(2).mean(dim=1, keepdim=True)
-            better = error < best_error
-            best_error = torch.where(better, error, best_error)
-            best = torch.where(better, step, best)
+                q = torch.clamp(torch.round(wide / step), self.q_min, self.q_max) * step
+            errors.append((q - wide).pow(2).mean(dim=2))             # (channels, fractions)
+        choice = torch.cat(errors, dim=1).argmin(dim=1, keepdim=True)
+        best = fractions[choice] * peak / levels
         self.step.data.copy_(best.reshape(-1))
         self.initialized.fill_(True)
 

@@ -190,24 +190,29 @@ class _LsqActivation(torch.autograd.Function):
     @staticmethod
     def forward(ctx: torch.autograd.function.FunctionCtx, x: torch.Tensor, step: torch.Tensor,
                 q_max: torch.Tensor) -> torch.Tensor:
-        ctx.save_for_backward(x, step, q_max)
         q = x / step
         q.clamp_(min=0)
         torch.minimum(q, q_max, out=q)
-        return q.round_().mul_(step)
+        y = q.round_().mul_(step)
+        # y costs no memory of its own: the next convolution keeps it for its backward.
+        ctx.save_for_backward(x, step, q_max, y)
+        return y
 
     @staticmethod
     def backward(ctx: torch.autograd.function.FunctionCtx, *grads: torch.Tensor
                  ) -> tuple[torch.Tensor, torch.Tensor, None]:
         (grad,) = grads
-        x, step, q_max = ctx.saved_tensors  # type: ignore[attr-defined]
-        v = x / step
-        inside = (v >= 0) & (v <= q_max)
-        q = torch.minimum(v.clamp_min(0), q_max).round_()
-        d_step = torch.where(inside, q - v, q)  # q is 0 below the range and q_max above it
+        x, step, q_max, y = ctx.saved_tensors  # type: ignore[attr-defined]
+        # Inside the range round(v) - v = (y - x) / s; above it the step's gradient is q_max.
+        # Comparing x with q_max s and dividing only the per-row sums by s saves passes.
+        upper = q_max * step
+        inside = x >= 0
+        inside &= x <= upper
+        grad_x = grad * inside
         dims = [d for d in range(grad.dim()) if step.shape[d] == 1]
-        grad_step = d_step.mul_(grad).sum(dim=dims, keepdim=True)
-        return grad * inside, grad_step, None
+        inner = (y - x).mul_(grad_x).sum(dim=dims, keepdim=True) / step
+        above = torch.where(x > upper, grad, 0.0).sum(dim=dims, keepdim=True) * q_max
+        return grad_x, inner + above, None
 
 
 class StackedBlock(nn.Module):
@@ -266,7 +271,9 @@ class StackedBlock(nn.Module):
             y = stacked_conv(x, weight, bias, layer, self.n, *self.formulation)
         if self.bn is not None:
             y = self.bn(y)
-        return torch.relu(y) if self.relu else y
+        # In place: y is this block's own fresh output (BatchNorm's and the convolution's
+        # backward do not read it), so no second activation-sized buffer is written.
+        return torch.relu_(y) if self.relu else y
 
     def owned(self) -> list[tuple[nn.Parameter, torch.Tensor]]:
         """Every parameter of the block with the design index of each of its elements."""
@@ -448,10 +455,12 @@ class StackedNet(nn.Module):
             batch, rest = inputs[0].shape[0], inputs[0].shape[2:]
             parts = [x.reshape(batch, self.n, -1, *rest) for x in inputs]
             return torch.cat(parts, dim=2).reshape(batch, -1, *rest), False
-        total = inputs[0]
-        for other in inputs[1:]:
-            total = total + other
-        return torch.relu(total), shared
+        if len(inputs) == 1:
+            return torch.relu(inputs[0]), shared
+        total = inputs[0] + inputs[1]
+        for other in inputs[2:]:
+            total += other
+        return torch.relu_(total), shared  # a fresh sum: relu in place (add saves nothing)
 
     def owners(self) -> list[tuple[nn.Parameter, torch.Tensor]]:
         """Every trainable parameter with the design index (0..N-1) of each element."""

@@ -33,13 +33,14 @@ from epim.proxy._train import (
     binomial_se,
     dense_start,
     dense_start_key,
+    distillation_teacher,
     proxy_device,
     proxy_key,
-    proxy_model,
     resize,
     start_model,
     torch_threads,
     train_proxy,
+    training_steps,
 )
 from epim.space import Design
 from epim.workloads import Network, proxy_memory, scale_network
@@ -141,15 +142,8 @@ def _train_chunk(network: Network, designs: Sequence[Design], config: ProxyConfi
     out: list[ProxyResult | None] = [None] * len(designs)
     if not fits:
         return out
-    teacher = None
-    if config.distill > 0 and start is not None:
-        teacher = proxy_model(network, Design.dense(network, 8, 8),
-                              replace(config, quantize=False), data)
-        teacher.load_state_dict(start.tensors())
-        teacher.to(device).eval()
-    n_train = _train_samples(config, data)
-    per_epoch = max(1, n_train // config.batch_size)
-    steps = config.epochs * per_epoch if config.epochs is not None else config.steps
+    teacher = distillation_teacher(network, config, data, start, device)
+    steps = training_steps(config, data)
     trained = train_stacked([models[i] for i in fits], config, data, steps=steps,
                             teacher=teacher)
     seconds = (time.perf_counter() - began) / len(fits)

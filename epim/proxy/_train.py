@@ -426,17 +426,28 @@ def _train(network: Network, design: Design, config: ProxyConfig, data: ArrayDat
         start = dense_start(network, config, data)
     device = proxy_device(config)
     model = start_model(network, design, config, data, start).to(device)
-    teacher = None
-    if config.distill > 0 and start is not None:
-        teacher = proxy_model(network, Design.dense(network, 8, 8),
-                              replace(config, quantize=False), data)
-        teacher.load_state_dict(start.tensors())
-        teacher.to(device).eval()
-    n_train = _train_samples(config, data)
-    per_epoch = max(1, n_train // config.batch_size)
-    steps = config.epochs * per_epoch if config.epochs is not None else config.steps
+    teacher = distillation_teacher(network, config, data, start, device)
+    steps = training_steps(config, data)
     loss = _fit(model, config, data, steps=steps, teacher=teacher)
     return evaluate(model, data, config), loss, steps
+
+
+def distillation_teacher(network: Network, config: ProxyConfig, data: ArrayDataset,
+                         start: DenseStart | None, device: torch.device) -> EpimNet | None:
+    """The dense start as the distillation teacher (eval mode), or ``None`` without one."""
+    if config.distill <= 0 or start is None:
+        return None
+    teacher = proxy_model(network, Design.dense(network, 8, 8),
+                          replace(config, quantize=False), data)
+    teacher.load_state_dict(start.tensors())
+    return teacher.to(device).eval()
+
+
+def training_steps(config: ProxyConfig, data: ArrayDataset) -> int:
+    """Optimizer steps of a training: ``steps``, or ``epochs`` passes over the samples."""
+    if config.epochs is None:
+        return config.steps
+    return config.epochs * max(1, _train_samples(config, data) // config.batch_size)
 
 
 def proxy_device(config: ProxyConfig) -> torch.device:

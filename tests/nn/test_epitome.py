@@ -168,3 +168,28 @@ def test_from_conv_keeps_the_source_dtype() -> None:
     epi = EpitomeConv2d.from_conv(conv, epitome_in=2)
     assert epi.epitome.dtype == torch.float64
     assert epi(torch.randn(1, 4, 5, 5, dtype=torch.float64)).dtype == torch.float64
+
+
+@pytest.mark.parametrize("bits", [1, 3, 8])
+@pytest.mark.parametrize("channels", [None, 6])
+def test_weight_step_init_matches_a_sequential_grid_search(bits: int, channels: int | None
+                                                           ) -> None:
+    """The vectorized MSE step search picks what a one-step-at-a-time search picks."""
+    from epim.nn._quant import WeightQuantizer, weight_levels
+
+    torch.manual_seed(bits)
+    weight = torch.randn(6, 5, 3, 3) * torch.rand(6, 1, 1, 1)
+    quantizer = WeightQuantizer(bits, channels=channels)
+    quantizer._init_step(weight)
+    w = weight.reshape(channels or 1, -1)
+    q_min, q_max = weight_levels(bits)
+    peak = w.abs().amax(dim=1, keepdim=True).clamp_min(1e-8)
+    best, best_error = peak / q_max, torch.full((w.shape[0], 1), float("inf"))
+    for fraction in torch.linspace(0.05, 1.0, 40):
+        step = fraction * peak / q_max
+        q = (torch.where(w >= 0, 1.0, -1.0) * step if bits == 1
+             else torch.clamp(torch.round(w / step), q_min, q_max) * step)
+        error = (q - w).pow(2).mean(dim=1, keepdim=True)
+        better = error < best_error
+        best_error, best = torch.where(better, error, best_error), torch.where(better, step, best)
+    torch.testing.assert_close(quantizer.step.detach(), best.reshape(-1), rtol=1e-6, atol=0.0)
