@@ -17,7 +17,6 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict, replace
 
-import numpy as np
 import torch
 import torch.nn.functional as F  # noqa: N812
 
@@ -29,11 +28,11 @@ from epim.proxy._train import (
     DenseStart,
     ProxyConfig,
     ProxyResult,
-    _train_samples,
     binomial_se,
     dense_start,
     dense_start_key,
     distillation_teacher,
+    minibatches,
     proxy_device,
     proxy_key,
     resize,
@@ -174,22 +173,10 @@ def train_stacked(models: list[EpimNet], config: ProxyConfig, data: ArrayDataset
     optimizer = torch.optim.SGD(params, lr=config.lr, momentum=0.9, nesterov=True,
                                 weight_decay=config.weight_decay)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps)
-    rng = np.random.default_rng(config.seed)
-    n_train = _train_samples(config, data)
-    x_all = torch.from_numpy(data.x_train[:n_train]).to(device)
-    y_all = torch.from_numpy(data.y_train[:n_train]).to(device)
     failed = torch.zeros(n, dtype=torch.bool, device=device)
     losses: list[torch.Tensor] = []
-    order = rng.permutation(n_train)
-    cursor = 0
     net.train()
-    for _ in range(steps):
-        if cursor + config.batch_size > n_train:
-            order, cursor = rng.permutation(n_train), 0
-        index = torch.from_numpy(order[cursor:cursor + config.batch_size]).to(device)
-        cursor += config.batch_size
-        x = resize(x_all[index], config.image_size)
-        y = y_all[index]
+    for x, y in minibatches(config, data, steps, device):
         logits = net(x)                                              # (B, N, classes)
         loss = F.cross_entropy(logits.transpose(1, 2), y.unsqueeze(1).expand(-1, n),
                                reduction="none").mean(dim=0)         # (N,)

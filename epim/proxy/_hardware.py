@@ -27,7 +27,14 @@ from epim.nn import (
     sample_devices,
 )
 from epim.nn._crossbar import AdcRange
-from epim.proxy._train import ProxyConfig, evaluate, torch_threads
+from epim.proxy._train import (
+    ProxyConfig,
+    _device_of,
+    evaluate,
+    minibatches,
+    resize,
+    torch_threads,
+)
 
 #: Training images the ADC and input ranges are calibrated on (the first of the split).
 CALIBRATION_IMAGES = 256
@@ -67,22 +74,12 @@ class RobustAccuracy:
     accuracies: tuple[float, ...]
 
 
-def _resize(x: torch.Tensor, size: int | None) -> torch.Tensor:
-    if size is None or x.shape[-1] == size:
-        return x
-    return F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
-
-
-def _device_of(model: nn.Module) -> torch.device:
-    return next(model.parameters()).device
-
-
 def calibrate(model: nn.Module, data: ArrayDataset, config: ProxyConfig, *,
               images: int = CALIBRATION_IMAGES) -> None:
     """Calibrate a crossbar model's input and ADC ranges on the first training images."""
     device = _device_of(model)
     x = torch.from_numpy(data.x_train[:images]).to(device)
-    calibrate_crossbars(model, [_resize(x[i:i + 128], config.image_size)
+    calibrate_crossbars(model, [resize(x[i:i + 128], config.image_size)
                                 for i in range(0, len(x), 128)])
 
 
@@ -137,25 +134,14 @@ def train_steps(model: nn.Module, data: ArrayDataset, config: ProxyConfig, *, st
     if steps < 1:
         raise InputError(f"bad value {steps!r}", field="steps", expected="an integer >= 1")
     torch.manual_seed(config.seed)
-    rng = np.random.default_rng(config.seed)
-    n_train = len(data.y_train) if config.train_samples is None else min(
-        config.train_samples, len(data.y_train))
     optimizer = torch.optim.SGD(model.parameters(), lr=lr or config.lr, momentum=0.9,
                                 nesterov=True, weight_decay=config.weight_decay)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps)
-    device = _device_of(model)
-    x_all = torch.from_numpy(data.x_train[:n_train]).to(device)
-    y_all = torch.from_numpy(data.y_train[:n_train]).to(device)
-    order, cursor, losses = rng.permutation(n_train), 0, []
+    losses = []
     model.train()
     with torch_threads(config.threads):
-        for _ in range(steps):
-            if cursor + config.batch_size > n_train:
-                order, cursor = rng.permutation(n_train), 0
-            index = torch.from_numpy(order[cursor:cursor + config.batch_size]).to(device)
-            cursor += config.batch_size
-            loss = F.cross_entropy(model(_resize(x_all[index], config.image_size)),
-                                   y_all[index])
+        for x, y in minibatches(config, data, steps, _device_of(model)):
+            loss = F.cross_entropy(model(x), y)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()  # type: ignore[no-untyped-call]
             torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)

@@ -475,6 +475,27 @@ def _train_samples(config: ProxyConfig, data: ArrayDataset) -> int:
         config.train_samples, len(data.y_train))
 
 
+def minibatches(config: ProxyConfig, data: ArrayDataset, steps: int, device: torch.device
+                ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """``steps`` training batches ``(images, labels)``, resized to ``config.image_size``.
+
+    Shuffled passes over the first ``train_samples`` images, seeded by ``config.seed``: every
+    training of the same settings (one design, a stack of designs, a crossbar fine-tuning)
+    sees the same batches in the same order (common random numbers).
+    """
+    rng = np.random.default_rng(config.seed)
+    n_train = _train_samples(config, data)
+    x_all = torch.from_numpy(data.x_train[:n_train]).to(device)
+    y_all = torch.from_numpy(data.y_train[:n_train]).to(device)
+    order, cursor = rng.permutation(n_train), 0
+    for _ in range(steps):
+        if cursor + config.batch_size > n_train:
+            order, cursor = rng.permutation(n_train), 0
+        index = torch.from_numpy(order[cursor:cursor + config.batch_size]).to(device)
+        cursor += config.batch_size
+        yield resize(x_all[index], config.image_size), y_all[index]
+
+
 def _fit(model: EpimNet, config: ProxyConfig, data: ArrayDataset, *, steps: int,
          teacher: torch.nn.Module | None = None) -> float:
     """SGD (Nesterov, cosine schedule) for ``steps``; returns the mean loss of the last tenth.
@@ -482,26 +503,14 @@ def _fit(model: EpimNet, config: ProxyConfig, data: ArrayDataset, *, steps: int,
     With a ``teacher`` the loss adds ``config.distill`` times the KL divergence of the model's
     outputs to the teacher's (knowledge distillation from the dense network).
     """
-    rng = np.random.default_rng(config.seed)
-    n_train = _train_samples(config, data)
     optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=0.9, nesterov=True,
                                 weight_decay=config.weight_decay)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps)
-    device = _device_of(model)
-    x_all = torch.from_numpy(data.x_train[:n_train]).to(device)
-    y_all = torch.from_numpy(data.y_train[:n_train]).to(device)
     losses: list[float] = []
-    order = rng.permutation(n_train)
-    cursor = 0
     model.train()
-    for _ in range(steps):
-        if cursor + config.batch_size > n_train:
-            order, cursor = rng.permutation(n_train), 0
-        index = torch.from_numpy(order[cursor:cursor + config.batch_size]).to(device)
-        cursor += config.batch_size
-        x = resize(x_all[index], config.image_size)
+    for x, y in minibatches(config, data, steps, _device_of(model)):
         logits = model(x)
-        loss = F.cross_entropy(logits, y_all[index])
+        loss = F.cross_entropy(logits, y)
         if teacher is not None:
             with torch.no_grad():
                 target = teacher(x).log_softmax(dim=1)
