@@ -125,6 +125,17 @@ class EpimNet(nn.Module):
         """Whether the design prunes any layer."""
         return any(choice.pruned for choice in self.design.layers.values())
 
+    def epitome_ops(self) -> dict[str, EpitomeConv2d | EpitomeLinear]:
+        """Every conv/linear layer's epitome module, by layer name, in table order."""
+        ops: dict[str, EpitomeConv2d | EpitomeLinear] = {}
+        for layer in self.network.compute_layers:
+            block = self.blocks[module_key(layer.name)]
+            assert isinstance(block, ComputeBlock)
+            op = block.op
+            assert isinstance(op, EpitomeConv2d | EpitomeLinear)
+            ops[layer.name] = op
+        return ops
+
     @torch.no_grad()
     def select_pruning(self) -> None:
         """(Re)choose the pruning masks by the magnitude of the weights held now.
@@ -134,15 +145,8 @@ class EpimNet(nn.Module):
         """
         if not self.pruned:
             return
-        ops: dict[str, EpitomeConv2d | EpitomeLinear] = {}
-        for layer in self.network.compute_layers:
-            block = self.blocks[module_key(layer.name)]
-            assert isinstance(block, ComputeBlock)
-            op = block.op
-            assert isinstance(op, EpitomeConv2d | EpitomeLinear)
-            ops[layer.name] = op
-        weights = {name: op.epitome.detach().flatten()[op.index] for name, op in ops.items()}
-        masks = pruning_masks(self.network, self.design, weights, self.prune_tiles)
+        ops = self.epitome_ops()
+        masks = pruning_masks(self.network, self.design, dense_weights(ops), self.prune_tiles)
         for name, op in ops.items():
             op.set_weight_mask(masks.get(name))
 
@@ -174,6 +178,11 @@ def merge(layer: Layer, outputs: dict[str, torch.Tensor]) -> torch.Tensor:
     for other in inputs[1:]:
         total = total + other
     return torch.relu(total)
+
+
+def dense_weights(ops: dict[str, EpitomeConv2d | EpitomeLinear]) -> dict[str, torch.Tensor]:
+    """Each layer's generated kernel, flattened (what pruning masks are chosen from)."""
+    return {name: op.epitome.detach().flatten()[op.index] for name, op in ops.items()}
 
 
 def _pool(layer: Layer) -> nn.Module:

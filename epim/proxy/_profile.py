@@ -30,7 +30,7 @@ from epim.nn import (
     merge,
     pruning_masks,
 )
-from epim.nn._build import module_key
+from epim.nn._build import dense_weights, module_key
 from epim.proxy._train import (
     DenseStart,
     ProxyConfig,
@@ -196,15 +196,8 @@ def _downstream_pruned(model: EpimNet, cache: dict[str, torch.Tensor], network: 
     ``start_model`` chooses them); only the masked layers and those after them are recomputed.
     """
     scaled = model.network
-    ops = {}
-    for layer in scaled.compute_layers:
-        block = model.blocks[module_key(layer.name)]
-        assert isinstance(block, ComputeBlock)
-        op = block.op
-        assert isinstance(op, EpitomeConv2d | EpitomeLinear)
-        ops[layer.name] = op
-    weights = {name: op.epitome.detach().flatten()[op.index] for name, op in ops.items()}
-    masks = pruning_masks(scaled, scale_design(design, network, scaled), weights,
+    ops = model.epitome_ops()
+    masks = pruning_masks(scaled, scale_design(design, network, scaled), dense_weights(ops),
                           proxy_prune_tiles(network, scaled))
     saved = {name: ops[name].quantizer for name in masks}
     try:
