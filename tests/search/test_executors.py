@@ -194,10 +194,7 @@ def test_a_worker_ends_when_its_parent_is_killed(tmp_path: Path) -> None:
         worker = int(marker.read_text())
         os.kill(parent.pid, signal.SIGKILL)  # the runner dies mid-training
         parent.wait()
-        deadline = time.monotonic() + 5
-        while Path(f"/proc/{worker}").exists() and "Z" not in _state(worker):
-            assert time.monotonic() < deadline, "the orphaned worker kept running"
-            time.sleep(0.1)
+        _wait_until_gone(worker, 5)
     finally:
         if parent.poll() is None:
             parent.kill()
@@ -209,7 +206,6 @@ def test_a_worker_still_starting_ends_when_its_parent_is_killed(tmp_path: Path) 
     import signal
     import subprocess
     import sys
-    import time
 
     parent = subprocess.Popen([sys.executable, "-c", (  # a job sent, the worker importing
         "import threading, time\n"
@@ -227,14 +223,21 @@ def test_a_worker_still_starting_ends_when_its_parent_is_killed(tmp_path: Path) 
         worker = int(parent.stdout.readline())
         os.kill(parent.pid, signal.SIGKILL)  # while the worker imports its modules
         parent.wait()
-        deadline = time.monotonic() + 30
-        while Path(f"/proc/{worker}").exists() and "Z" not in _state(worker):
-            assert time.monotonic() < deadline, "the orphaned worker kept running"
-            time.sleep(0.1)
+        _wait_until_gone(worker, 30)
     finally:
         if parent.poll() is None:
             parent.kill()
             parent.wait()
+
+
+def _wait_until_gone(pid: int, seconds: float) -> None:
+    """Wait until process ``pid`` has exited (gone, or a zombie); fail after ``seconds``."""
+    import time
+
+    deadline = time.monotonic() + seconds
+    while Path(f"/proc/{pid}").exists() and "Z" not in _state(pid):
+        assert time.monotonic() < deadline, "the orphaned worker kept running"
+        time.sleep(0.1)
 
 
 def _state(pid: int) -> str:
