@@ -3,10 +3,11 @@
 One entry per metric says what people call it, its quantity (and so its SI unit and the
 units tables and charts show it in), which way is better, whether a design's value is a sum
 of per-layer terms (what the exact and layerwise engines may solve as a knapsack), what a
-reduction reduces (``crossbar_area_reduction`` = dense ``crossbar_area_m2`` / design's) and
-whether it needs the accuracy proxy. The study spec's :data:`Metric`, the search engines'
-additive sets, the hypervolume's normalization, the constraint checks, the CLI's tables, the
-chart's axes and the explorer's page all read this table; ``list_metrics()`` drives the tests.
+reduction reduces (``crossbar_area_reduction`` = dense ``crossbar_area_m2`` / design's), what
+a product multiplies (``edp``) and whether it needs the accuracy proxy. The study spec's
+:data:`Metric`, the search engines' additive sets, the hypervolume's normalization, the
+constraint checks, the CLI's tables, the chart's axes and the explorer's page all read this
+table; ``list_metrics()`` drives the tests.
 
 Values are stored and sent in unprefixed SI units (m^2, s, J, J*s); fractions as 0..1;
 reductions as plain ratios. Sources of the quantities: the cost model (``epim.cost_model``,
@@ -85,6 +86,7 @@ class MetricInfo:
         additive: How a design's value follows from its layers' (see :data:`Additivity`).
         description: One sentence for the API schema and ``--help``.
         reduction_of: For a reduction, the cost it reduces: value = dense's / design's.
+        product_of: For a product of metrics (``edp`` = energy x latency), its factors.
         needs_accuracy: Whether it is measured by the accuracy proxy (trains or scores a
             network) rather than by the cost model alone.
         requires: A spec setting the metric needs besides (``accuracy.hardware_effects``).
@@ -98,6 +100,7 @@ class MetricInfo:
     additive: Additivity
     description: str
     reduction_of: str | None = None
+    product_of: tuple[str, ...] = ()
     needs_accuracy: bool = False
     requires: str | None = None
 
@@ -169,8 +172,8 @@ for _info in (
     _cost("latency_s", "latency", "time", "layer_by_layer",
           "Latency of one inference in the study's latency mode."),
     _cost("energy_j", "energy", "energy", "estimated", "Energy of one inference."),
-    _cost("edp", "energy-delay product", "energy_time", "none",
-          "Energy x latency of one inference."),
+    MetricInfo("edp", "energy-delay product", "energy_time", False, "none",
+               "Energy x latency of one inference.", product_of=("energy_j", "latency_s")),
     _cost("params", "stored weights", "count", "exact",
           "Weights the design stores, one copy (epitomes and pruning store fewer)."),
     _reduction("crossbar_area_reduction", "crossbar_area_m2", "crossbar area reduction"),
@@ -202,6 +205,9 @@ EXACT_ADDITIVE_METRICS: tuple[str, ...] = tuple(m for m, i in REGISTRY.items()
 #: Each reduction -> the cost it reduces (reduction = dense cost / design cost).
 REDUCTIONS: dict[str, str] = {m: i.reduction_of for m, i in REGISTRY.items()
                               if i.reduction_of is not None}
+#: Each product -> its factors (a design dominated in every factor is dominated in it).
+PRODUCTS: dict[str, tuple[str, ...]] = {m: i.product_of for m, i in REGISTRY.items()
+                                        if i.product_of}
 
 
 def list_metrics() -> list[str]:
@@ -232,11 +238,12 @@ def metric_table() -> dict[str, dict[str, object]]:
     """The registry as a JSON-ready document (served to the explorer's ``chart.js``).
 
     Per metric: ``label``, ``quantity``, ``si_unit``, ``higher_is_better``, ``additive``,
-    ``reduction_of``, ``needs_accuracy``, ``requires``, ``description``.
+    ``reduction_of``, ``product_of``, ``needs_accuracy``, ``requires``, ``description``.
     """
     return {name: {"label": i.label, "quantity": i.quantity, "si_unit": i.si_unit,
                    "higher_is_better": i.higher_is_better, "additive": i.additive,
-                   "reduction_of": i.reduction_of, "needs_accuracy": i.needs_accuracy,
+                   "reduction_of": i.reduction_of, "product_of": list(i.product_of),
+                   "needs_accuracy": i.needs_accuracy,
                    "requires": i.requires, "description": i.description}
             for name, i in REGISTRY.items()}
 

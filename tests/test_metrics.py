@@ -14,6 +14,7 @@ from epim.metrics import (
     EXACT_ADDITIVE_METRICS,
     HIGHER_IS_BETTER,
     METRICS,
+    PRODUCTS,
     REDUCTIONS,
     REGISTRY,
     SI_UNITS,
@@ -51,6 +52,7 @@ def test_the_literal_and_the_tuples_are_the_registry() -> None:
     assert not set(ACCURACY_METRICS) & set(COST_METRICS)
     assert {"robust_accuracy", "robust_accuracy_p5"} <= set(ACCURACY_METRICS) & HIGHER_IS_BETTER
     assert set(EXACT_ADDITIVE_METRICS) < set(ADDITIVE_METRICS) <= set(COST_METRICS)
+    assert PRODUCTS == {"edp": ("energy_j", "latency_s")}
     assert REDUCTIONS == {"crossbar_area_reduction": "crossbar_area_m2",
                           "energy_reduction": "energy_j", "latency_reduction": "latency_s"}
 
@@ -84,6 +86,10 @@ def test_every_metric_has_a_unit_a_direction_and_consistent_facts(name: str) -> 
         assert not metric_info(info.reduction_of).higher_is_better
     if info.needs_accuracy:
         assert info.additive == "none" and info.quantity == "fraction"
+    if info.product_of:  # of lower-is-better costs, each a sum in some latency mode
+        assert info.additive == "none" and len(info.product_of) >= 2
+        assert all(metric_info(f).additive != "none" and not metric_info(f).higher_is_better
+                   for f in info.product_of)
     if info.requires is not None:
         assert info.needs_accuracy and info.requires.startswith("accuracy.")
     assert metric_label(name) == info.label == metric_table()[name]["label"]
@@ -151,4 +157,7 @@ def test_every_metric_is_what_its_entry_says(name: str, scored: dict[str, Any]) 
     if info.reduction_of is not None:
         dense = scored["baseline"][info.reduction_of]
         np.testing.assert_allclose(values, dense / metrics[info.reduction_of], rtol=1e-15)
+    if info.product_of:
+        np.testing.assert_allclose(values, np.prod([metrics[f] for f in info.product_of],
+                                                   axis=0), rtol=1e-15)
     assert info.summed("layer_by_layer") == (name in ADDITIVE_METRICS)

@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from epim.metrics import REDUCTIONS, metric_info
+from epim.metrics import PRODUCTS, REDUCTIONS, metric_info
 from epim.search._knapsack import knapsack_front
 from epim.search._metrics import cost_metrics
 from epim.search._pareto import front_indices, minimization_signs
@@ -149,7 +149,7 @@ def _objective_terms(study: PreparedStudy) -> tuple[list[str], bool]:
     bottleneck = False
     for objective in study.spec.objectives:
         metric = REDUCTIONS.get(objective.metric, objective.metric)
-        for part in (("energy_j", "latency_s") if metric == "edp" else (metric,)):
+        for part in PRODUCTS.get(metric, (metric,)):
             if part == "latency_s" and not latency_summed:
                 bottleneck = True
                 if study.spec.latency_mode == "pipelined" and part not in columns:

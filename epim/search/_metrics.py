@@ -12,25 +12,25 @@ import numpy as np
 import numpy.typing as npt
 
 from epim.cost_model import CostBatch, LatencyMode
-from epim.metrics import COST_METRICS, REDUCTIONS, metric_info
+from epim.metrics import COST_METRICS, PRODUCTS, REDUCTIONS, metric_info
 
 FloatArray = npt.NDArray[np.float64]
 
 #: The cost metrics read off a cost batch (``[n]`` arrays, SI units), given its latency in
-#: the study's latency mode; the reductions follow from them and the dense baseline.
+#: the study's latency mode; the products and reductions follow from them (and the dense
+#: baseline) as the registry says.
 _FROM_COSTS: dict[str, Callable[[CostBatch, FloatArray], FloatArray]] = {
     "crossbars": lambda costs, _: costs.crossbars.astype(np.float64),
     "crossbar_area_m2": lambda costs, _: costs.crossbar_area_m2,
     "area_m2": lambda costs, _: costs.area_m2,
     "latency_s": lambda _, latency: latency,
     "energy_j": lambda costs, _: costs.energy_j,
-    "edp": lambda costs, latency: costs.energy_j * latency,
     "params": lambda costs, _: costs.params.astype(np.float64),
 }
-if set(_FROM_COSTS) | set(REDUCTIONS) != set(COST_METRICS):
-    raise RuntimeError("epim.search._metrics computes "
-                       f"{sorted(set(_FROM_COSTS) | set(REDUCTIONS))}, but the registry's "
-                       f"cost metrics are {sorted(COST_METRICS)}")
+_COMPUTED = set(_FROM_COSTS) | set(PRODUCTS) | set(REDUCTIONS)
+if set(COST_METRICS) != _COMPUTED:
+    raise RuntimeError(f"epim.search._metrics computes {sorted(_COMPUTED)}, but the "
+                       f"registry's cost metrics are {sorted(COST_METRICS)}")
 
 
 def cost_metrics(costs: CostBatch, baseline: Mapping[str, float],
@@ -43,6 +43,11 @@ def cost_metrics(costs: CostBatch, baseline: Mapping[str, float],
     """
     latency = costs.latency_s(latency_mode)
     values = {name: compute(costs, latency) for name, compute in _FROM_COSTS.items()}
+    for name, factors in PRODUCTS.items():
+        product = values[factors[0]]
+        for factor in factors[1:]:
+            product = product * values[factor]
+        values[name] = product
     values.update({name: baseline[of] / values[of] for name, of in REDUCTIONS.items()})
     return {name: values[name] for name in COST_METRICS}
 
