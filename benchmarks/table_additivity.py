@@ -14,9 +14,10 @@ import argparse
 
 import numpy as np
 
+from epim.metrics import ADDITIVE_METRICS
 from epim.search import StudySpec, prepare_study
 from epim.search._metrics import cost_metrics
-from epim.search._tables import ADDITIVE_METRICS, layer_tables
+from epim.search._tables import layer_tables
 
 
 def main() -> None:

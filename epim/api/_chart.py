@@ -20,12 +20,12 @@ from epim.api._figure import (
     Text,
     Unit,
     format_value,
-    metric_label,
     nice_ticks,
     rgb,
     text_width,
     unit_for,
 )
+from epim.metrics import metric_label
 
 WIDTH, HEIGHT = 720.0, 480.0
 LEFT, RIGHT, TOP, BOTTOM = 78.0, 24.0, 60.0, 50.0

@@ -8,8 +8,9 @@ prefixes and marks the chart needs (``mm²``, ``µJ``, ``×``). Text is placed f
 advance widths (Adobe's Helvetica AFM, which Arial and Liberation Sans share), so centred and
 right-aligned labels sit where the SVG puts them.
 
-Also the axis machinery the chart shares with the explorer's ``chart.js``: metric labels and
-units (values arrive in SI units: m^2, s, J) and round tick values.
+Also the axis machinery the chart shares with the explorer's ``chart.js``: units per metric
+(values arrive in SI units: m^2, s, J; labels and quantities come from the metric registry,
+:mod:`epim.metrics`, which the explorer's page carries too) and round tick values.
 """
 
 from __future__ import annotations
@@ -19,19 +20,11 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-#: metric -> (label, unit kind); the explorer's chart.js holds the same table.
-METRICS: dict[str, tuple[str, str]] = {
-    "crossbar_area_m2": ("crossbar area", "m2"), "area_m2": ("chip area", "m2"),
-    "latency_s": ("latency", "s"), "energy_j": ("energy", "J"),
-    "edp": ("energy-delay product", "Js"), "crossbars": ("crossbars", "count"),
-    "params": ("stored weights", "count"), "accuracy": ("proxy accuracy", "fraction"),
-    "robust_accuracy": ("robust accuracy", "fraction"),
-    "accuracy_drop": ("accuracy drop", "fraction"),
-    "crossbar_area_reduction": ("crossbar area reduction", "times"),
-    "energy_reduction": ("energy reduction", "times"),
-    "latency_reduction": ("latency reduction", "times"),
-}
+from epim.metrics import REGISTRY
+
 _PREFIXES = ((1e-12, "p"), (1e-9, "n"), (1e-6, "µ"), (1e-3, "m"), (1.0, ""))
+#: Quantities shown with an SI prefix on their unit's symbol.
+_PREFIXED: dict[str, str] = {"time": "s", "energy": "J", "energy_time": "J·s"}
 
 
 @dataclass(frozen=True)
@@ -42,33 +35,30 @@ class Unit:
     symbol: str
 
 
-def metric_label(metric: str) -> str:
-    """The metric's name for people (``latency_s`` -> ``latency``)."""
-    return METRICS.get(metric, (metric, "plain"))[0]
-
-
 def unit_for(metric: str, values: Sequence[float]) -> Unit:
     """The SI-prefixed unit in which the largest of ``values`` reads 1 or more.
 
-    Areas in m², mm² or µm²; seconds, joules and joule-seconds with p, n, µ, m or no prefix;
-    fractions in %; ratios in ×; counts and unknown metrics as they are.
+    The metric's quantity comes from the metric registry (:mod:`epim.metrics`): areas in m²,
+    mm² or µm²; seconds, joules and joule-seconds with p, n, µ, m or no prefix; fractions in
+    %; ratios in ×; counts and unknown metrics as they are. ``static/chart.js`` applies the
+    same rules to the registry the page carries.
     """
-    kind = METRICS.get(metric, (metric, "plain"))[1]
+    info = REGISTRY.get(metric)
+    quantity = info.quantity if info is not None else "count"
     finite = [abs(v) for v in values if math.isfinite(v)]
     big = max(finite) if finite else 1.0
-    if kind == "m2":
+    if quantity == "area":
         for factor, symbol in ((1.0, "m²"), (1e6, "mm²")):
             if big * factor >= 1:
                 return Unit(factor, symbol)
         return Unit(1e12, "µm²")
-    if kind in ("s", "J", "Js"):
-        base = "J·s" if kind == "Js" else kind
+    if quantity in _PREFIXED:
         scale, prefix = next(((s, p) for s, p in reversed(_PREFIXES) if big >= s),
                              _PREFIXES[0])
-        return Unit(1.0 / scale, prefix + base)
-    if kind == "fraction":
+        return Unit(1.0 / scale, prefix + _PREFIXED[quantity])
+    if quantity == "fraction":
         return Unit(100.0, "%")
-    if kind == "times":
+    if quantity == "ratio":
         return Unit(1.0, "×")
     return Unit(1.0, "")
 

@@ -8,7 +8,7 @@ from epim import results
 from epim.api._chart import draw_pareto
 from epim.api._figure import Figure
 from epim.api._schemas import StudyProgress, StudyPublic, StudySummary, TrialPublic
-from epim.search import HIGHER_IS_BETTER
+from epim.metrics import REGISTRY
 from epim.service import objectives, project_front, reference_designs
 
 
@@ -68,8 +68,7 @@ def chart_axes(spec: dict[str, Any], x: str | None, y: str | None) -> list[dict[
     first = list(names)
     x = x or next((m for m in first if m != y), y or first[0])
     y = y or next((m for m in first if m != x), x)
-    return [names.get(m) or {"metric": m, "direction": "maximize" if m in HIGHER_IS_BETTER
-                             else "minimize"} for m in (x, y)]
+    return [names.get(m) or {"metric": m, "direction": REGISTRY[m].direction} for m in (x, y)]
 
 
 def pareto_figure(url: str, row: results.StudyRow, axes: list[dict[str, str]]) -> Figure:

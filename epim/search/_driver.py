@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -466,25 +465,13 @@ class StudyDriver:
         """Whether each design meets every constraint that does not need accuracy."""
         ok = np.ones(n, dtype=bool)
         for constraint in self.spec.constraints:
-            if constraint.metric in ("accuracy", "accuracy_drop"):
-                continue
-            value = metrics[constraint.metric]
-            if constraint.max is not None:
-                ok &= value <= constraint.max
-            if constraint.min is not None:
-                ok &= value >= constraint.min
+            if not constraint.needs_accuracy:
+                ok &= constraint.holds(metrics[constraint.metric])
         return [bool(v) for v in ok]
 
     def _constraint_values(self, row: dict[str, float]) -> list[float]:
         """One value per bound, ``<= 0`` feasible, scaled by the bound's magnitude."""
-        values = []
-        for constraint in self.spec.constraints:
-            value = row[constraint.metric]
-            if constraint.max is not None:
-                values.append((value - constraint.max) / (abs(constraint.max) or 1.0))
-            if constraint.min is not None:
-                values.append((constraint.min - value) / (abs(constraint.min) or 1.0))
-        return [v if math.isfinite(v) else 1e300 for v in values]
+        return [v for c in self.spec.constraints for v in c.violations(row[c.metric])]
 
     # ----------------------------------------------------------------- front
     def _rebuild_front(self) -> None:

@@ -38,22 +38,17 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from epim.metrics import PRODUCTS, REDUCTIONS, metric_info
 from epim.search._knapsack import knapsack_front
 from epim.search._metrics import cost_metrics
 from epim.search._pareto import front_indices, minimization_signs
 from epim.search._prepare import PreparedStudy
-from epim.search._spec import HIGHER_IS_BETTER
 from epim.search._strategy import Proposal, RunContext, Strategy, Told
 from epim.search._tables import LayerTables, layer_tables
 from epim.space import DesignBatch
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
-#: Sums the knapsack may bound or minimize (latency: layer by layer only).
-SUMMED = ("crossbars", "crossbar_area_m2", "area_m2", "energy_j", "latency_s", "params")
-#: A reduction is the dense cost over this sum.
-REDUCED = {"crossbar_area_reduction": "crossbar_area_m2", "energy_reduction": "energy_j",
-           "latency_reduction": "latency_s"}
 #: Slack of the sums that only estimate the model, as a share of the cheapest sum: table
 #: energy is within 1% of the model's, layer-by-layer latency within 4% on average.
 ESTIMATE_SLACK = {"energy_j": 0.005, "latency_s": 0.02}
@@ -91,8 +86,7 @@ def unsolvable(study: PreparedStudy) -> str | None:
     if spec.needs_accuracy:
         return "accuracy is not a sum of per-layer costs"
     for objective in spec.objectives:
-        natural = "maximize" if objective.metric in HIGHER_IS_BETTER else "minimize"
-        if objective.direction != natural:
+        if objective.direction != metric_info(objective.metric).direction:
             return (f"objective {objective.metric} is to {objective.direction}: the knapsack "
                     "minimizes costs")
     return None
@@ -154,8 +148,8 @@ def _objective_terms(study: PreparedStudy) -> tuple[list[str], bool]:
     columns: list[str] = []
     bottleneck = False
     for objective in study.spec.objectives:
-        metric = REDUCED.get(objective.metric, objective.metric)
-        for part in (("energy_j", "latency_s") if metric == "edp" else (metric,)):
+        metric = REDUCTIONS.get(objective.metric, objective.metric)
+        for part in PRODUCTS.get(metric, (metric,)):
             if part == "latency_s" and not latency_summed:
                 bottleneck = True
                 if study.spec.latency_mode == "pipelined" and part not in columns:
@@ -174,27 +168,17 @@ def _constraint_terms(study: PreparedStudy, baseline: Mapping[str, float]
     Bounds on estimated sums are widened by their slack: the cost model decides.
     """
     spec = study.spec
-    latency_summed = spec.latency_mode == "layer_by_layer"
     bounds: dict[str, float] = {}
     cap = math.inf
     unsolved: list[str] = []
     for constraint in spec.constraints:
-        metric: str = constraint.metric
-        limit: float | None = None
-        if metric in REDUCED:
-            if constraint.max is not None:
-                unsolved.append(f"{metric} max is checked on candidates")
-            if constraint.min is not None:
-                metric, limit = REDUCED[metric], baseline[REDUCED[metric]] / constraint.min
-        elif metric in SUMMED:
-            if constraint.min is not None:
-                unsolved.append(f"{metric} min is checked on candidates")
-            limit = constraint.max
-        else:
-            unsolved.append(f"{metric} bound is checked on candidates")
-        if limit is None:
+        unsolved.extend(f"{constraint.metric} {side} is checked on candidates"
+                        for side in constraint.whole_design_bounds())
+        bound = constraint.additive_bound(baseline)
+        if bound is None:
             continue
-        if metric == "latency_s" and not latency_summed:
+        metric, limit = bound
+        if not metric_info(metric).summed(spec.latency_mode):  # a pipeline's bottleneck
             cap = min(cap, limit)
             continue
         limit *= 1.0 + ESTIMATE_SLACK.get(metric, 0.0) * 3
@@ -308,11 +292,7 @@ def _feasible_values(study: PreparedStudy, baseline: Mapping[str, float],
     scored = cost_metrics(costs, baseline, spec.latency_mode)
     ok = np.ones(len(designs), dtype=bool)
     for constraint in spec.constraints:
-        value = scored[constraint.metric]
-        if constraint.max is not None:
-            ok &= value <= constraint.max
-        if constraint.min is not None:
-            ok &= value >= constraint.min
+        ok &= constraint.holds(scored[constraint.metric])
     chip = study.space.chip
     if chip is not None:
         ok &= chip.violation(costs.tiles, costs.area_m2) <= 0

@@ -30,20 +30,18 @@ import numpy.typing as npt
 import optuna
 from optuna.trial import TrialState
 
+from epim.metrics import ADDITIVE_METRICS, REDUCTIONS, metric_info
 from epim.search._codec import ParameterCodec
 from epim.search._knapsack import knapsack_front
 from epim.search._optuna import replayable
 from epim.search._strategy import Proposal, RunContext, Strategy, Told
 from epim.search._surrogate import AdditiveSurrogate
-from epim.search._tables import ADDITIVE_METRICS, LayerTables, layer_tables, reference_choice
+from epim.search._tables import LayerTables, layer_tables, reference_choice
 from epim.space import CHOICE_FIELDS, DESIGN_FIELDS
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
 GENERATION_KEY = "NSGAIISampler:generation"
-#: Cost objectives and constraints the surrogate can sum (reductions are dense / design).
-_AS_ADDITIVE = {"crossbar_area_reduction": "crossbar_area_m2", "energy_reduction": "energy_j",
-                "latency_reduction": "latency_s"}
 
 
 class LayerwiseStrategy(Strategy):
@@ -205,20 +203,17 @@ class LayerwiseStrategy(Strategy):
         spec = self.run.study.spec
         base = self.run.baseline.metrics
         metrics = []
-        for objective in spec.objectives:
-            metric = _AS_ADDITIVE.get(objective.metric, objective.metric)
+        for objective in spec.objectives:  # a reduction is dense / design: its cost is summed
+            metric = REDUCTIONS.get(objective.metric, objective.metric)
             if metric in ADDITIVE_METRICS and metric not in metrics:
                 metrics.append(metric)
         bounds: dict[str, float] = {}
         for constraint in spec.constraints:
-            if constraint.metric in _AS_ADDITIVE and constraint.min is not None:
-                metric = _AS_ADDITIVE[constraint.metric]
-                limit = base[metric] / constraint.min
-            elif constraint.metric in ADDITIVE_METRICS and constraint.max is not None:
-                metric, limit = constraint.metric, constraint.max
-            else:
+            bound = constraint.additive_bound(base)
+            if bound is None:
                 continue
-            if spec.latency_mode != "layer_by_layer" and metric == "latency_s":
+            metric, limit = bound
+            if not metric_info(metric).summed(spec.latency_mode):
                 continue  # pipelined latency is not a sum: checked on the trial instead
             bounds[metric] = min(limit, bounds.get(metric, math.inf))
         if spec.latency_mode != "layer_by_layer" and "latency_s" in metrics and len(metrics) > 1:

@@ -11,8 +11,8 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import numpy.typing as npt
 
+from epim.metrics import metric_info
 from epim.search._metrics import normalized
-from epim.search._spec import HIGHER_IS_BETTER
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -125,7 +125,7 @@ def normalized_hypervolume(values: npt.ArrayLike, metrics: Sequence[str],
     points = np.array([[normalized(m, float(v), baseline)
                         for m, v in zip(metrics, row, strict=True)] for row in raw])
     for j, metric in enumerate(metrics):
-        if (directions[j] == "maximize") != (metric in HIGHER_IS_BETTER):
+        if directions[j] != metric_info(metric).direction:
             points[:, j] = 2.0 - points[:, j]
     finite = np.all(np.isfinite(points), axis=1)
     return hypervolume(points[finite], np.ones(len(metrics))) if finite.any() else 0.0

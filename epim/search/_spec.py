@@ -6,8 +6,12 @@ values. See the README's "Study specs" section and ``examples/studies/``.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
 from typing import Annotated, Any, Literal, get_args
 
+import numpy as np
+import numpy.typing as npt
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -20,22 +24,19 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from epim.cost_model import LATENCY_MODES, OPTION_CHOICES, LatencyMode, list_presets
 from epim.datasets import DATASETS, ROOT_NAME_PATTERN, DatasetName
+from epim.metrics import ACCURACY_METRICS as ACCURACY_METRICS  # re-exported: the spec's names
+from epim.metrics import COST_METRICS as COST_METRICS
+from epim.metrics import HIGHER_IS_BETTER as HIGHER_IS_BETTER
+from epim.metrics import METRICS as METRICS
+from epim.metrics import REGISTRY, describe_metrics, metric_info
+from epim.metrics import Metric as Metric
 from epim.space import HARDWARE_GENES, MAX_BITS, MAX_GENE_VALUE, MAX_REPLICATION, MIN_BITS
 from epim.workloads import find_unsafe_text, list_networks
 
-Metric = Literal[
-    "accuracy", "accuracy_drop", "crossbars", "crossbar_area_m2", "area_m2", "latency_s",
-    "energy_j", "edp", "params", "crossbar_area_reduction", "energy_reduction",
-    "latency_reduction",
-]
 SamplerName = Literal["exact", "layerwise", "nsga2", "tpe", "random", "gp", "nsga3"]
-METRICS: tuple[str, ...] = get_args(Metric)
-ACCURACY_METRICS: tuple[str, ...] = ("accuracy", "accuracy_drop")
-COST_METRICS: tuple[str, ...] = tuple(m for m in METRICS if m not in ACCURACY_METRICS)
-#: Metrics where larger is better (the rest: smaller is better).
-HIGHER_IS_BETTER = frozenset({"accuracy", "crossbar_area_reduction", "energy_reduction",
-                              "latency_reduction"})
 SAMPLERS: tuple[str, ...] = get_args(SamplerName)
+#: The schema's description of a ``metric`` field (from the metric registry).
+METRIC_HELP = describe_metrics()
 #: Seeds as numpy and torch take them.
 MAX_SEED = 2**32 - 1
 
@@ -224,26 +225,85 @@ class SpaceSpec(_Strict):
 class ObjectiveSpec(_Strict):
     """One objective: a metric and a direction."""
 
-    metric: Metric
-    direction: Literal["minimize", "maximize"] = "minimize"
+    metric: Metric = Field(description=METRIC_HELP)
+    direction: Literal["minimize", "maximize"] = Field(
+        "minimize", description="Default: the metric's natural direction (maximize accuracy "
+        "and the reductions, minimize costs).")
 
     @model_validator(mode="before")
     @classmethod
     def _natural_direction(cls, data: Any) -> Any:
         """Default the direction to the metric's natural one (maximize accuracy, reductions)."""
         if (isinstance(data, dict) and data.get("direction") is None
-                and isinstance(data.get("metric"), str)):
-            natural = "maximize" if data["metric"] in HIGHER_IS_BETTER else "minimize"
-            return {**data, "direction": natural}
+                and isinstance(data.get("metric"), str) and data["metric"] in REGISTRY):
+            return {**data, "direction": REGISTRY[data["metric"]].direction}
         return data
 
 
 class ConstraintSpec(_Strict):
-    """A hard limit on a metric: ``min`` and/or ``max``."""
+    """A hard limit on a metric: ``min`` and/or ``max`` (in the metric's SI unit)."""
 
-    metric: Metric
+    metric: Metric = Field(description=METRIC_HELP)
     min: float | None = None
     max: float | None = None
+
+    @property
+    def needs_accuracy(self) -> bool:
+        """Whether the bounded metric comes from the accuracy proxy (checked after training)."""
+        return metric_info(self.metric).needs_accuracy
+
+    def violations(self, value: float) -> list[float]:
+        """The constraint values of ``value``: ``<= 0`` where a bound is met.
+
+        One per bound, ``max`` first: ``(value - max) / |max|`` and ``(min - value) / |min|``
+        (divided by 1 for a bound of 0), so each is the overshoot as a share of its bound,
+        the scale Optuna's constrained samplers compare. A value that is not finite counts as
+        violating by ``1e300`` (samplers take finite numbers only).
+        """
+        values = []
+        if self.max is not None:
+            values.append((value - self.max) / (abs(self.max) or 1.0))
+        if self.min is not None:
+            values.append((self.min - value) / (abs(self.min) or 1.0))
+        return [v if math.isfinite(v) else 1e300 for v in values]
+
+    def holds(self, values: npt.NDArray[np.float64]) -> npt.NDArray[np.bool_]:
+        """Which of ``values`` (the metric of a batch of designs) meet the bounds.
+
+        The same verdicts as :meth:`violations` (a value that is not finite fails).
+        """
+        ok = np.isfinite(values)
+        if self.max is not None:
+            ok &= values <= self.max
+        if self.min is not None:
+            ok &= values >= self.min
+        return ok
+
+    def additive_bound(self, baseline: Mapping[str, float]) -> tuple[str, float] | None:
+        """The upper bound this constraint puts on a per-layer sum, or ``None``.
+
+        A reduction's ``min`` bounds the reduced cost (design <= dense / min, ``baseline``
+        holding the dense metrics); an additive metric's ``max`` bounds itself (see
+        ``epim.metrics.Additivity``: latency is a sum only layer by layer, which the caller
+        decides). A reduction's ``max``, a sum's ``min`` and bounds on other metrics have no
+        per-layer form: see :meth:`whole_design_bounds`.
+        """
+        info = metric_info(self.metric)
+        if info.reduction_of is not None and self.min is not None:
+            return info.reduction_of, baseline[info.reduction_of] / self.min
+        if info.additive != "none" and self.max is not None:
+            return self.metric, self.max
+        return None
+
+    def whole_design_bounds(self) -> list[str]:
+        """The bounds :meth:`additive_bound` leaves to whole designs (``"min"``/``"max"``)."""
+        info = metric_info(self.metric)
+        if info.reduction_of is not None:
+            return ["max"] if self.max is not None else []
+        if info.additive != "none":
+            return ["min"] if self.min is not None else []
+        return [side for side, bound in (("min", self.min), ("max", self.max))
+                if bound is not None]
 
     @model_validator(mode="after")
     def _a_bound(self) -> ConstraintSpec:
@@ -442,6 +502,7 @@ class StudySpec(_Strict):
             raise ValueError(f"objectives repeat a metric: {metrics}")
         if self.needs_accuracy and self.accuracy is None:
             object.__setattr__(self, "accuracy", AccuracySpec())
+        self._check_requirements()
         if self.sampler.name == "exact" and self.needs_accuracy:
             raise ValueError("sampler 'exact' solves cost-only studies: accuracy is not a sum "
                              "of per-layer costs (use layerwise with a training proxy, or "
@@ -455,11 +516,29 @@ class StudySpec(_Strict):
                              "accuracy.checkpoint)")
         return self
 
+    def _check_requirements(self) -> None:
+        """Every metric used has the spec setting the registry says it needs."""
+        for metric in self.used_metrics:
+            setting = metric_info(metric).requires
+            if setting is None:
+                continue
+            value: Any = self
+            for part in setting.split("."):
+                value = getattr(value, part, None)
+            if not value:
+                raise ValueError(f"metric '{metric}' needs {setting} (measured on the "
+                                 "hardware's device samples); set it or use another metric")
+
+    @property
+    def used_metrics(self) -> list[str]:
+        """The metrics of the objectives, then those of the constraints (each once)."""
+        used = [o.metric for o in self.objectives] + [c.metric for c in self.constraints]
+        return list(dict.fromkeys(used))
+
     @property
     def needs_accuracy(self) -> bool:
-        """True when an objective or constraint uses ``accuracy`` or ``accuracy_drop``."""
-        used = [o.metric for o in self.objectives] + [c.metric for c in self.constraints]
-        return any(m in ACCURACY_METRICS for m in used)
+        """True when an objective or constraint uses a metric of the accuracy proxy."""
+        return any(metric_info(m).needs_accuracy for m in self.used_metrics)
 
 
 def allowed_values() -> dict[str, tuple[str, ...]]:

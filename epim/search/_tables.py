@@ -33,6 +33,12 @@ import numpy as np
 import numpy.typing as npt
 
 from epim.cost_model import CostBatch, CostModel
+
+# The metrics the knapsack sums per layer (latency: layer by layer), and those of them the
+# sums give exactly (the rest, energy and latency, the tile placement couples across layers;
+# see the module docstring): the metric registry's ``additive`` facts, re-exported here.
+from epim.metrics import ADDITIVE_METRICS as ADDITIVE_METRICS
+from epim.metrics import EXACT_ADDITIVE_METRICS as EXACT_ADDITIVE_METRICS
 from epim.space import (
     CHOICE_FIELDS,
     DESIGN_FIELDS,
@@ -44,12 +50,6 @@ from epim.space import (
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
-#: Metrics the knapsack sums per layer (latency: layer by layer). Exact for all but energy
-#: and latency, which the tile placement couples across layers (see the module docstring).
-ADDITIVE_METRICS: tuple[str, ...] = ("crossbars", "crossbar_area_m2", "area_m2", "energy_j",
-                                     "latency_s", "params")
-#: The metrics the per-layer sums give exactly.
-EXACT_ADDITIVE_METRICS: tuple[str, ...] = ("crossbars", "crossbar_area_m2", "area_m2", "params")
 
 
 @dataclass(frozen=True)

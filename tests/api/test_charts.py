@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import itertools
+import json
 import math
 import re
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
 from epim.api._chart import draw_pareto
 from epim.api._figure import nice_ticks, unit_for
+from epim.metrics import REGISTRY, metric_table
 from epim.settings import Settings
 from tests.api.test_api import SPEC, run_queue
 
 SVG = "{http://www.w3.org/2000/svg}"
+STATIC = Path(__file__).resolve().parents[2] / "epim" / "api" / "static"
 
 
 def _svg_texts(svg: str, kind: str) -> list[str]:
@@ -176,3 +180,23 @@ def test_compare_without_studies_offers_a_picker(client: TestClient) -> None:
     assert picked_b is not None and int(picked_b.group(1)) in ids and \
         int(picked_b.group(1)) != ids[1]
     assert client.get("/ui/compare", params={"b": 99999}).status_code == 404
+
+
+def test_the_explorer_takes_labels_and_units_from_the_registry_on_the_page(
+        client: TestClient) -> None:
+    ids = [int(client.post("/studies", json={**SPEC, "name": f"page-{i}"}).json()["id"])
+           for i in range(2)]
+    for page in (f"/ui/studies/{ids[0]}", f"/ui/compare?a={ids[0]}&b={ids[1]}"):
+        text = client.get(page).text
+        block = re.search(r'<script type="application/json" id="metric-registry">(.*?)'
+                          r"</script>", text, re.S)
+        assert block is not None, page
+        assert json.loads(block.group(1)) == metric_table()
+    chart = (STATIC / "chart.js").read_text()
+    assert 'getElementById("metric-registry")' in chart
+    for script in STATIC.glob("*.js"):  # no second table of labels or quantities
+        code = script.read_text()
+        for name, info in REGISTRY.items():
+            if info.label != name:
+                assert f'"{info.label}"' not in code, (script.name, info.label)
+        assert not re.search(r'\b(accuracy|latency_s|energy_j|crossbar_area_m2)\s*:\s*\[', code)

@@ -224,3 +224,55 @@ def test_lists_of_another_type_are_validation_errors(value: Any) -> None:
         with pytest.raises(ValidationError):
             StudySpec.model_validate({"name": "s", "network": {}, key: value,
                                       "objectives": [{"metric": "edp"}]} | {key: value})
+
+
+def _constraint(**bounds: Any) -> Any:
+    from epim.search._spec import ConstraintSpec
+
+    return ConstraintSpec.model_validate(bounds)
+
+
+@pytest.mark.parametrize("bounds", [{"max": 2.0}, {"min": -1.0}, {"min": 0.0, "max": 3.0},
+                                    {"max": 0.0}])
+def test_a_constraints_values_and_verdicts_agree(bounds: dict[str, float]) -> None:
+    import numpy as np
+
+    constraint = _constraint(metric="energy_j", **bounds)
+    values = np.array([-5.0, -1.0, -1e-9, 0.0, 1e-9, 1.0, 2.0, 2.5, 3.0, 7.0, np.inf, np.nan])
+    verdicts = constraint.holds(values)
+    for value, verdict in zip(values, verdicts, strict=True):
+        scaled = constraint.violations(float(value))
+        assert len(scaled) == len(bounds)
+        assert verdict == all(v <= 0 for v in scaled), value
+        assert all(np.isfinite(scaled))  # samplers take finite numbers only
+    if bounds.get("max"):  # overshoot as a share of the bound
+        assert constraint.violations(bounds["max"] * 1.5)[0] == pytest.approx(0.5)
+
+
+def test_constraints_bound_per_layer_sums_as_the_registry_says() -> None:
+    dense = {"crossbar_area_m2": 2e-4, "energy_j": 3e-5, "latency_s": 4e-3}
+    reduction = _constraint(metric="crossbar_area_reduction", min=10, max=40)
+    assert reduction.additive_bound(dense) == ("crossbar_area_m2", pytest.approx(2e-5))
+    assert reduction.whole_design_bounds() == ["max"]
+    energy = _constraint(metric="energy_j", min=1e-6, max=2e-5)
+    assert energy.additive_bound(dense) == ("energy_j", 2e-5)
+    assert energy.whole_design_bounds() == ["min"]
+    edp = _constraint(metric="edp", max=1e-8)  # a product: no per-layer form
+    assert edp.additive_bound(dense) is None and edp.whole_design_bounds() == ["max"]
+    accuracy = _constraint(metric="accuracy", min=0.5)
+    assert accuracy.additive_bound(dense) is None and accuracy.needs_accuracy
+    assert not energy.needs_accuracy
+
+
+@pytest.mark.parametrize("metric", ["robust_accuracy", "robust_accuracy_p5"])
+def test_robust_accuracy_needs_hardware_effects(metric: str) -> None:
+    spec = {"name": "r", "network": "resnet20", "objectives": [{"metric": "crossbars"}],
+            "constraints": [{"metric": metric, "min": 0.5}]}
+    with pytest.raises(ValidationError, match=rf"'{metric}' needs accuracy\.hardware_effects"):
+        StudySpec.model_validate(spec)
+    with pytest.raises(ValidationError, match=r"needs accuracy\.hardware_effects"):
+        StudySpec.model_validate({**spec, "constraints": [], "objectives": [
+            {"metric": "crossbars"}, {"metric": metric}]})
+    from epim.search._spec import ObjectiveSpec
+
+    assert ObjectiveSpec.model_validate({"metric": metric}).direction == "maximize"

@@ -19,12 +19,14 @@ from epim.api._deps import (
     read_allowed,
 )
 from epim.api._throttle import FailureThrottle
+from epim.metrics import metric_table
 from epim.settings import Settings
 
 router = APIRouter(prefix="/ui", tags=["ui"], include_in_schema=False)
 #: The pages' HTML (Jinja2, autoescaped) and their scripts and style, served under /ui/static.
 TEMPLATES = Jinja2Templates(directory=Path(__file__).parent.parent / "templates")
 STATIC_DIR = Path(__file__).parent.parent / "static"
+TEMPLATES.env.globals["metric_registry"] = metric_table()  # chart.js's labels and units
 Session = Annotated[str | None, Cookie(alias=SESSION_COOKIE)]
 
 

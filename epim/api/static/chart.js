@@ -4,40 +4,39 @@
 
 const NS = "http://www.w3.org/2000/svg";
 
-// metric -> [label, unit kind]
-const METRICS = {
-  crossbar_area_m2: ["crossbar area", "m2"], area_m2: ["chip area", "m2"],
-  latency_s: ["latency", "s"], energy_j: ["energy", "J"], edp: ["energy-delay product", "Js"],
-  crossbars: ["crossbars", "count"], params: ["stored weights", "count"],
-  accuracy: ["proxy accuracy", "fraction"], accuracy_drop: ["accuracy drop", "fraction"],
-  crossbar_area_reduction: ["crossbar area reduction", "times"],
-  energy_reduction: ["energy reduction", "times"], latency_reduction: ["latency reduction", "times"],
-};
+// The metric registry (epim.metrics) as the page carries it, in a JSON data block
+// <script type="application/json" id="metric-registry">: name -> {label, quantity, si_unit,
+// higher_is_better, ...}. Labels and quantities live there only.
+const REGISTRY = JSON.parse(document.getElementById("metric-registry")?.textContent || "{}");
 
 const PREFIXES = [[1e-12, "p"], [1e-9, "n"], [1e-6, "µ"], [1e-3, "m"], [1, ""]];
 
-export function metricLabel(metric) { return (METRICS[metric] || [metric])[0]; }
+// Quantities shown with an SI prefix on their unit's symbol (as epim/api/_figure.py does).
+const PREFIXED = { time: "s", energy: "J", energy_time: "J·s" };
+
+export const isMetric = metric => Object.hasOwn(REGISTRY, metric);
+export function metricLabel(metric) { return isMetric(metric) ? REGISTRY[metric].label : metric; }
 
 // A display unit for values of one metric: {factor, unit}; shown value = value * factor.
 export function unitFor(metric, values) {
-  const kind = (METRICS[metric] || [metric, "plain"])[1];
+  const kind = isMetric(metric) ? REGISTRY[metric].quantity : "count";
   const finite = values.filter(Number.isFinite).map(Math.abs);
   const big = finite.length ? Math.max(...finite) : 1;
-  if (kind === "m2") {  // area: m², mm², µm²
+  if (kind === "area") {  // m², mm², µm²
     for (const [factor, unit] of [[1, "m²"], [1e6, "mm²"], [1e12, "µm²"]]) {
       if (big * factor >= 1) return { factor, unit };
     }
     return { factor: 1e12, unit: "µm²" };
   }
-  if (kind === "s" || kind === "J" || kind === "Js") {
-    const base = kind === "Js" ? "J·s" : kind;
+  if (kind in PREFIXED) {
+    const base = PREFIXED[kind];
     for (let i = PREFIXES.length - 1; i >= 0; i--) {
       const [scale, prefix] = PREFIXES[i];
       if (big >= scale || i === 0) return { factor: 1 / scale, unit: prefix + base };
     }
   }
   if (kind === "fraction") return { factor: 100, unit: "%" };
-  if (kind === "times") return { factor: 1, unit: "×" };
+  if (kind === "ratio") return { factor: 1, unit: "×" };
   return { factor: 1, unit: "" };
 }
 

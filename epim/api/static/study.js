@@ -1,5 +1,5 @@
 // The front explorer of one study: /ui/studies/{id}. Reads the JSON API only.
-import { axes, el, formatValue, lines, metricLabel, ramp, unitFor } from "/ui/static/chart.js";
+import { axes, el, formatValue, isMetric, lines, metricLabel, ramp, unitFor } from "/ui/static/chart.js";
 
 const root = document.querySelector("#explorer");
 const id = Number(root.dataset.study);
@@ -92,8 +92,9 @@ async function load() {
   const metricNames = new Set();
   for (const t of state.trials) if (t.state === "complete") Object.keys(t.values).forEach(m => metricNames.add(m));
   for (const r of [state.refs.dense, ...state.refs.uniform]) if (r) Object.keys(r.metrics).forEach(m => metricNames.add(m));
-  // any metric can be an axis (objectives first); standard errors are drawn as error bars
-  const others = [...metricNames].filter(m => !names.includes(m) && !m.endsWith("_se") && m !== "score_reference");
+  // any registered metric can be an axis (objectives first); standard errors (m_se) are
+  // drawn as error bars
+  const others = [...metricNames].filter(m => !names.includes(m) && isMetric(m));
   fillSelect($("#x"), [...names, ...others], 0);
   fillSelect($("#y"), [...names, ...others], 1);
   for (const q of ["#x", "#y"]) addOptions($(q), [...names, ...others]);
