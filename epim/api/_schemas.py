@@ -15,9 +15,9 @@ from epim.search import StudySpec, refuse_unstorable_text
 class StudyProgress(BaseModel):
     """How far a study is."""
 
-    completed_trials: int
-    feasible_trials: int
-    failed_trials: int
+    completed: int
+    feasible: int
+    failed: int
     n_trials: int
     front_size: int
     elapsed_s: float = Field(description="Wall time the study has run, over all runs (s).")

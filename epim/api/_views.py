@@ -28,9 +28,9 @@ def study_summary(row: results.StudyRow) -> StudySummary:
     base = f"/studies/{row.id}"
     return StudySummary(
         id=row.id, name=row.name, network=row.network, status=row.status,
-        progress=StudyProgress(completed_trials=row.completed_trials,
-                               feasible_trials=row.feasible_trials,
-                               failed_trials=row.failed_trials, n_trials=row.n_trials,
+        progress=StudyProgress(completed=row.completed,
+                               feasible=row.feasible,
+                               failed=row.failed, n_trials=row.n_trials,
                                front_size=row.front_size, elapsed_s=row.elapsed_s,
                                phase=_loaded(row, "phase"),
                                phase_detail=_loaded(row, "phase_detail")),

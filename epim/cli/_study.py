@@ -89,8 +89,8 @@ def _progress_line(progress: Any) -> str:
 
 def _summary(row: Any) -> dict[str, Any]:
     return {"id": row.id, "name": row.name, "network": row.network, "status": row.status,
-            "trials": f"{row.completed_trials}/{row.n_trials}",
-            "feasible": row.feasible_trials, "front": row.front_size,
+            "trials": f"{row.completed}/{row.n_trials}",
+            "feasible": row.feasible, "front": row.front_size,
             "hypervolume": row.hypervolume, "elapsed_s": round(row.elapsed_s, 1)}
 
 
@@ -132,9 +132,9 @@ def _progress_bar(quiet: bool) -> Any:
 def _report(row: Any, quiet: bool) -> None:
     if not quiet:
         typer.echo("", err=True)
-    typer.echo(f"study {row.id} ({row.name}) {row.status}: {row.completed_trials}/"
-               f"{row.n_trials} trials, {row.feasible_trials} feasible, front "
-               f"{row.front_size}, hypervolume {row.hypervolume:.4f}, {row.failed_trials} "
+    typer.echo(f"study {row.id} ({row.name}) {row.status}: {row.completed}/"
+               f"{row.n_trials} trials, {row.feasible} feasible, front "
+               f"{row.front_size}, hypervolume {row.hypervolume:.4f}, {row.failed} "
                f"failed evaluations, {row.elapsed_s:.1f} s")
     if row.status == "queued":
         typer.echo(f"stopped before the end: `epim study resume {row.id}` (or the same "
@@ -223,8 +223,8 @@ def study_show(study: StudyRef, database_url: DatabaseOption = None,
         typer.echo("constraints: " + ", ".join(
             f"{c.metric}" + (f" >= {c.min:g}" if c.min is not None else "")
             + (f" <= {c.max:g}" if c.max is not None else "") for c in spec.constraints))
-    typer.echo(f"progress: {row.completed_trials}/{row.n_trials} trials, "
-               f"{row.feasible_trials} feasible, {row.failed_trials} failed, front "
+    typer.echo(f"progress: {row.completed}/{row.n_trials} trials, "
+               f"{row.feasible} feasible, {row.failed} failed, front "
                f"{row.front_size}, hypervolume {row.hypervolume:.4f}, {row.elapsed_s:.1f} s")
     if row.error:
         typer.echo(f"error: {row.error}")
@@ -311,7 +311,7 @@ def _stored_trial(url: str, study: str, number: int) -> tuple[Any, Any]:
     trial = results.get_trial(url, row.id, number)
     if trial is None:
         raise InputError(f"no trial {number} in study {row.id}", field="TRIAL",
-                         expected=f"0..{max(row.completed_trials - 1, 0)}")
+                         expected=f"0..{max(row.completed - 1, 0)}")
     return row, trial
 
 

@@ -57,7 +57,7 @@ def store(url: str, study_id: int, trials: list[dict[str, Any]], completed: int,
     axes = choose_axes(THREE, None, None)
     results.record_batch(url, study_id, "me", trials, project_front(points, axes), {
         "completed": completed, "feasible": 0, "failed": 0, "front_size": 0,
-        "hypervolume": hypervolume, "elapsed_s": 1.0, "best": {}})
+        "hypervolume": hypervolume, "elapsed_s": 1.0})
 
 
 @pytest.fixture
