@@ -364,8 +364,13 @@ def test_migrating_to_0006_keeps_the_counters_under_their_new_names(database_url
 def test_the_counters_have_one_vocabulary() -> None:
     from dataclasses import fields
 
-    from epim.search import Counters
+    from epim.search import Counters, Progress
+    from epim.service import CountersDocument, HistoryPoint, StudyProgress
 
     assert tuple(f.name for f in fields(Counters)) == results.COUNTERS
+    assert issubclass(Progress, Counters)
     for table in (results.StudyRow, results.ProgressRow):
         assert set(results.COUNTERS) <= set(table.__table__.columns.keys())
+    assert tuple(CountersDocument.model_fields) == results.COUNTERS
+    for document in (HistoryPoint, StudyProgress):  # the API's and the CLI's progress
+        assert tuple(document.model_fields)[:len(results.COUNTERS)] == results.COUNTERS
