@@ -3,8 +3,8 @@
 A study's spec is stored as JSON (every default filled in, ``canonical_spec``); readers
 (fronts, references, the runner, the CLI) need it as a :class:`~epim.search.StudySpec`.
 Validating a whole spec costs about a millisecond and specs never change once stored, so
-each stored spec is parsed once (the newest 256 kept). ``StudySpec`` is frozen: the kept
-object is shared safely.
+each stored spec is parsed once (the 64 most recently read are kept). ``StudySpec`` is
+frozen: the kept object is shared safely.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ def spec_text(document: Mapping[str, Any]) -> str:
     return json.dumps(document, sort_keys=True, default=str)
 
 
-@functools.lru_cache(maxsize=256)
+@functools.lru_cache(maxsize=64)
 def parsed_spec(text: str) -> StudySpec:
     """The spec of a :func:`spec_text` (kept per text)."""
     return StudySpec.model_validate(json.loads(text), strict=False)
