@@ -81,7 +81,7 @@ def fill(url: str, n: int) -> int:
         "sampler": {"name": "random", "seed": 0}, "budget": {"n_trials": n},
         "batch_size": 1000})
     row = run_study_here(spec, url)
-    assert row.status == "completed" and row.completed_trials == n, (row.status, row.error)
+    assert row.status == "completed" and row.completed == n, (row.status, row.error)
     return row.id
 
 
@@ -266,7 +266,7 @@ def concurrent_submissions(url: str) -> None:
             time.sleep(0.5)
         wall = time.perf_counter() - start
         rows = [results.get_study(url, i) for i in ids]
-        once = all(r is not None and r.runs == 1 and r.completed_trials == 30 for r in rows)
+        once = all(r is not None and r.runs == 1 and r.completed == 30 for r in rows)
         print(f"16 concurrent submissions, 2 runners: {statuses.count('completed')}/16 "
               f"completed in {wall:.1f} s, each ran exactly once: {once}")
 

@@ -93,7 +93,7 @@ def killed_runner(url: str) -> str:
     env = {**os.environ, "EPIM_DATABASE_URL": url, "EPIM_HEARTBEAT_S": "1",
            "EPIM_STALE_AFTER_S": "60"}
     first = epim(["runner"], env)
-    wait(lambda: row(url, study_id).completed_trials >= 4)
+    wait(lambda: row(url, study_id).completed >= 4)
     os.killpg(first.pid, signal.SIGKILL)
     first.wait()
     killed_at = time.monotonic()
@@ -120,7 +120,7 @@ def stopped_server(url: str) -> str:
         port = sock.getsockname()[1]
     server = epim(["serve", "--port", str(port)], {**os.environ, "EPIM_DATABASE_URL": url,
                                                   "EPIM_HEARTBEAT_S": "1"})
-    wait(lambda: row(url, study_id).completed_trials >= 4)
+    wait(lambda: row(url, study_id).completed >= 4)
     signalled = time.monotonic()
     os.killpg(server.pid, signal.SIGTERM)
     released = wait(lambda: row(url, study_id).status == "queued", timeout=60)
@@ -150,7 +150,7 @@ def outage(url: str, seconds: float = 5.0) -> str:
     runner = Runner(database_url=url, poll_s=0.2, heartbeat_s=1.0)
     runner.start()
     try:
-        wait(lambda: row(url, study_id).completed_trials >= 4)
+        wait(lambda: row(url, study_id).completed >= 4)
         cut(allow=False)
         time.sleep(seconds)
         cut(allow=True)
@@ -165,7 +165,7 @@ def outage(url: str, seconds: float = 5.0) -> str:
     final = row(url, study_id)
     return (f"{seconds:.0f} s database outage: next batch stored {resumed:.1f} s after the "
             f"database returned (backoff at most 10 s), study {final.status} with "
-            f"{final.completed_trials}/24 trials, error: {final.error}")
+            f"{final.completed}/24 trials, error: {final.error}")
 
 
 COST: dict[str, Any] = {
@@ -187,7 +187,7 @@ def exactness(url: str, study_id: int) -> str:
     lost = len(set(range(found.n_trials)) - set(numbers))
     doubled = len(numbers) - len(set(numbers))
     points = [p.completed for p in results.progress_history(url, study_id)]
-    return (f"{found.status}, {found.completed_trials}/{found.n_trials} trials, {lost} lost, "
+    return (f"{found.status}, {found.completed}/{found.n_trials} trials, {lost} lost, "
             f"{doubled} doubled, {len(points) - len(set(points))} progress points doubled")
 
 
@@ -201,14 +201,14 @@ def lost_commits(url: str) -> list[str]:
         runner.start()
         try:
             for batch in (1, 4, 7):  # lose the answers of three batches' COMMITs
-                wait(lambda b=batch: row(url, study_id).completed_trials >= b * 10)
+                wait(lambda b=batch: row(url, study_id).completed >= b * 10)
                 proxy.lose_commit_answer(b"INSERT INTO epim_trials")
             wait(lambda: row(url, study_id).status in results.FINISHED)
             lines.append(f"3 batch COMMIT answers lost ({proxy.lost_commits} dropped): "
                          f"{exactness(url, study_id)}")
             proxy.lose_commit_answer(b"epim_studies.runs +")
             claimed = submit(url, "lost-claim", COST, n_trials=20)
-            first = wait(lambda: row(url, claimed).completed_trials > 0)
+            first = wait(lambda: row(url, claimed).completed > 0)
             wait(lambda: row(url, claimed).status in results.FINISHED)
             lines.append(f"claim COMMIT answer lost: first batch stored {first:.1f} s after "
                          f"submission (the stale-claim timeout is 60 s), "

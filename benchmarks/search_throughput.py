@@ -70,7 +70,7 @@ def stored_rate(study_spec: StudySpec, url: str) -> float:
     upgrade(url)  # once per deployment (SQLite would do it by itself)
     start = time.perf_counter()
     row = run_study_here(study_spec, url)
-    assert row.status == "completed" and row.completed_trials == study_spec.budget.n_trials
+    assert row.status == "completed" and row.completed == study_spec.budget.n_trials
     return study_spec.budget.n_trials / (time.perf_counter() - start)
 
 

@@ -177,7 +177,7 @@ def run(database_url: str, workdir: Path) -> dict[str, Any]:
             nodes |= study_nodes
             findings["studies"][study_id] = {
                 "status": study["status"], "runs": row.runs, "owner": row.owner,
-                "completed": study["progress"]["completed_trials"],
+                "completed": study["progress"]["completed"],
                 "front": len(front["trials"]), "chart": chart.status_code == 200
                 and "<svg" in chart.text, "nodes": len(study_nodes)}
         findings["ray_nodes_used"] = len(nodes)

@@ -220,9 +220,9 @@ def main() -> None:
         wait_for(lambda: httpx.get(f"{API}/healthz", timeout=5).status_code == 200, 300,
                  "the API after down/up")
         again = httpx.get(f"{API}/studies/{study_id}", timeout=10).json()
-        assert again["status"] == "completed" and again["progress"]["completed_trials"] == \
-            done["progress"]["completed_trials"], again
-        kept = json.dumps({"study": study_id, "trials": again["progress"]["completed_trials"]})
+        assert again["status"] == "completed" and again["progress"]["completed"] == \
+            done["progress"]["completed"], again
+        kept = json.dumps({"study": study_id, "trials": again["progress"]["completed"]})
     except BaseException:
         compose_cmd("ps", "-a", check=False)
         print(compose_cmd("logs", "--tail", "30", check=False, quiet=True).stdout[-6000:])

@@ -169,3 +169,32 @@ def test_the_api_serves_the_same_hardware_file(study: tuple[str, Path]) -> None:
         assert client.get("/studies/1/trials/999/hardware").status_code == 404
         assert client.get(f"/studies/1/trials/{number}/hardware",
                           params={"format": "xml"}).status_code == 422
+
+
+def test_the_cli_prints_the_documents_the_api_serves(study: tuple[str, Path]) -> None:
+    """``study export/pareto/show/list --format json`` and the API: one document each."""
+    from fastapi.testclient import TestClient
+
+    from epim.api import create_app
+    from epim.settings import Settings
+
+    url, _ = study
+    cli = {name: json.loads(epim("study", *args, "--database-url", url, "-f", "json").stdout)
+           for name, args in (("export", ("export", "1")), ("pareto", ("pareto", "1")),
+                              ("front", ("pareto", "1", "--axes", "latency_s,energy_j")),
+                              ("show", ("show", "1")), ("list", ("list",)))}
+    with TestClient(create_app(Settings(database_url=url))) as client:
+        served = {name: client.get(path, params=params).json() for name, path, params in (
+            ("export", "/studies/1/export", {"format": "json"}),
+            ("pareto", "/studies/1/pareto", {}),
+            ("front", "/studies/1/pareto", {"x": "latency_s", "y": "energy_j"}),
+            ("show", "/studies/1", {}), ("list", "/studies", {}))}
+    assert cli["export"] == served["export"]
+    assert len(cli["export"]["trials"]) == 20 and cli["export"]["study"]["progress"][
+        "completed"] == 20
+    assert cli["pareto"] == served["pareto"] and cli["front"] == served["front"]
+    assert cli["front"]["objectives"] == [{"metric": "latency_s", "direction": "minimize"},
+                                          {"metric": "energy_j", "direction": "minimize"}]
+    assert cli["show"].pop("pareto") == served["pareto"]
+    assert cli["show"] == served["show"]
+    assert cli["list"] == served["list"]["items"]

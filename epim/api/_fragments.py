@@ -23,8 +23,7 @@ from typing import Any
 from pydantic import TypeAdapter
 
 from epim import results
-from epim.api._schemas import ParetoTrial, TrialPublic
-from epim.api._views import trial_public
+from epim.service import ParetoTrial, TrialPublic, trial_public
 
 #: The ``on_front`` member of a serialized ``TrialPublic`` (serialized with ``false``).
 _ON_FRONT = b',"on_front":false,'

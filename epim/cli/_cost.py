@@ -130,15 +130,15 @@ def cost_command(
     A design file's hardware genes apply to the preset after --set; the dense baseline of
     --baseline-bits stays on the preset.
     """
-    from epim.cost_model import cost_report, load_hardware
+    from epim.cost_model import cost_report, hardware_from, network_from
     from epim.space import Design, load_design_file
-    from epim.workloads import resolve_network
 
     overrides: dict[str, Any] = parse_assignments(assignments or [])
     if xbar_size is not None:
         overrides["xbar_size"] = xbar_size
-    hw = load_hardware(hardware, overrides, source="--set")
-    net = resolve_network(network)
+    hw = hardware_from(hardware, overrides, files=True, set_source="--set",
+                          preset_location=(), set_location=())
+    net = network_from(network, files=True)
     if design is not None:
         chosen = load_design_file(design, net, default_weight_bits=weight_bits,
                                   default_act_bits=act_bits)
@@ -171,11 +171,11 @@ def export_command(
 
     Load it with ``epim.nn.load(path)`` and train it fully (on a GPU when there is one).
     """
+    from epim.cost_model import network_from
     from epim.nn import export
     from epim.space import Design, load_design_file
-    from epim.workloads import resolve_network
 
-    net = resolve_network(network)
+    net = network_from(network, files=True)
     chosen = (load_design_file(design, net, default_weight_bits=weight_bits,
                                default_act_bits=act_bits)
               if design is not None else Design.dense(net, weight_bits, act_bits))

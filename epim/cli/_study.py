@@ -87,18 +87,31 @@ def _progress_line(progress: Any) -> str:
             f"HV {progress.hypervolume:.4f} | ETA {eta_text}")
 
 
-def _summary(row: Any) -> dict[str, Any]:
-    return {"id": row.id, "name": row.name, "network": row.network, "status": row.status,
-            "trials": f"{row.completed_trials}/{row.n_trials}",
-            "feasible": row.feasible_trials, "front": row.front_size,
-            "hypervolume": row.hypervolume, "elapsed_s": round(row.elapsed_s, 1)}
+def _summary(study: Any) -> dict[str, Any]:
+    """A ``StudySummary`` (``epim.service``) as one table row."""
+    progress = study.progress
+    return {"id": study.id, "name": study.name, "network": study.network,
+            "status": study.status, "trials": f"{progress.completed}/{progress.n_trials}",
+            "feasible": progress.feasible, "front": progress.front_size,
+            "hypervolume": study.hypervolume, "elapsed_s": round(progress.elapsed_s, 1)}
 
 
-def front_table(document: dict[str, Any]) -> str:
-    """A Pareto document as a table: one row per trial, one column per objective."""
-    metrics = [o["metric"] for o in document["objectives"]]
-    return simple_table([{"trial": t["number"], **{m: t["values"][m] for m in metrics}}
-                         for t in document["trials"]])
+def _json(document: Any) -> Any:
+    """A service document (a pydantic model, or a list of them) as JSON data."""
+    if isinstance(document, list):
+        return [_json(item) for item in document]
+    return document.model_dump(mode="json")
+
+
+def front_rows(document: Any) -> list[dict[str, Any]]:
+    """A ``ParetoDocument``'s trials: one row per trial, one column per objective."""
+    metrics = [o.metric for o in document.objectives]
+    return [{"trial": t.number, **{m: t.values[m] for m in metrics}} for t in document.trials]
+
+
+def front_table(document: Any) -> str:
+    """A ``ParetoDocument`` as a table: one row per trial, one column per objective."""
+    return simple_table(front_rows(document))
 
 
 @study_app.command("run")
@@ -132,9 +145,9 @@ def _progress_bar(quiet: bool) -> Any:
 def _report(row: Any, quiet: bool) -> None:
     if not quiet:
         typer.echo("", err=True)
-    typer.echo(f"study {row.id} ({row.name}) {row.status}: {row.completed_trials}/"
-               f"{row.n_trials} trials, {row.feasible_trials} feasible, front "
-               f"{row.front_size}, hypervolume {row.hypervolume:.4f}, {row.failed_trials} "
+    typer.echo(f"study {row.id} ({row.name}) {row.status}: {row.completed}/"
+               f"{row.n_trials} trials, {row.feasible} feasible, front "
+               f"{row.front_size}, hypervolume {row.hypervolume:.4f}, {row.failed} "
                f"failed evaluations, {row.elapsed_s:.1f} s")
     if row.status == "queued":
         typer.echo(f"stopped before the end: `epim study resume {row.id}` (or the same "
@@ -188,33 +201,38 @@ def study_list(database_url: DatabaseOption = None,
     """List the studies in the database, newest first."""
     from epim import results
     from epim.errors import InputError
+    from epim.service import study_summary
 
     if status is not None and status not in results.STUDY_STATUSES:
         raise InputError(f"unknown status '{status}'", field="--status",
                          expected="one of " + ", ".join(results.STUDY_STATUSES))
     url = settings(database_url).database_url
     results.ensure_schema(url)
-    rows = results.list_studies(url, status=status, limit=1000).items
-    emit([_summary(r) for r in rows], fmt)
+    studies = [study_summary(r) for r in results.list_studies(url, status=status,
+                                                               limit=1000).items]
+    emit([_summary(s) for s in studies], fmt, document=_json(studies))
 
 
 @study_app.command("show")
 @user_errors
 def study_show(study: StudyRef, database_url: DatabaseOption = None,
                fmt: FormatOption = OutputFormat.table) -> None:
-    """Show a study: spec summary, progress, baseline and front."""
-    from epim.search import StudySpec
-    from epim.service import find_study, pareto_document
+    """Show a study: spec summary, progress, baseline and front.
+
+    ``--format json``: the study as ``GET /studies/{id}`` gives it, with its front as
+    ``GET /studies/{id}/pareto`` gives it under ``pareto``.
+    """
+    from epim.service import find_study, pareto_document, stored_spec, study_public
 
     url = settings(database_url).database_url
     row = find_study(url, study)
     document = pareto_document(url, row)
+    public = study_public(row)
     if fmt is not OutputFormat.table:
-        emit([{**_summary(row), "best": row.best}], fmt,
-             document={**_summary(row), "spec": row.spec, "best": row.best,
-                       "baseline": (row.baseline or {}).get("metrics"), "pareto": document})
+        emit([{**_summary(public), "best": public.best}], fmt,
+             document={**_json(public), "pareto": _json(document)})
         return
-    spec = StudySpec.model_validate(row.spec, strict=False)
+    spec = stored_spec(row)
     typer.echo(f"study {row.id} ({row.name}): {row.status}; network {row.network}, hardware "
                f"{spec.hardware.preset_name}, sampler {spec.sampler.name} "
                f"(seed {spec.sampler.seed})")
@@ -223,8 +241,8 @@ def study_show(study: StudyRef, database_url: DatabaseOption = None,
         typer.echo("constraints: " + ", ".join(
             f"{c.metric}" + (f" >= {c.min:g}" if c.min is not None else "")
             + (f" <= {c.max:g}" if c.max is not None else "") for c in spec.constraints))
-    typer.echo(f"progress: {row.completed_trials}/{row.n_trials} trials, "
-               f"{row.feasible_trials} feasible, {row.failed_trials} failed, front "
+    typer.echo(f"progress: {row.completed}/{row.n_trials} trials, "
+               f"{row.feasible} feasible, {row.failed} failed, front "
                f"{row.front_size}, hypervolume {row.hypervolume:.4f}, {row.elapsed_s:.1f} s")
     if row.error:
         typer.echo(f"error: {row.error}")
@@ -247,9 +265,7 @@ def study_pareto(study: StudyRef, database_url: DatabaseOption = None,
     if fmt is OutputFormat.table:
         typer.echo(front_table(document))
         return
-    metrics = [o["metric"] for o in document["objectives"]]
-    emit([{"trial": t["number"], **{m: t["values"][m] for m in metrics}}
-          for t in document["trials"]], fmt, document=document)
+    emit(front_rows(document), fmt, document=_json(document))
 
 
 def _axes(text: str | None) -> tuple[str | None, str | None]:
@@ -274,28 +290,29 @@ def study_export(study: StudyRef, database_url: DatabaseOption = None,
                  fmt: FormatOption = OutputFormat.csv, out: OutOption = None) -> None:
     """Every trial of a study (CSV by default, or JSON, or a table), printed or to --out.
 
-    CSV and JSON are in SI units (m^2, s, J), the table in mm^2, ms and uJ. The CSV is the
-    API's (``GET /studies/{id}/export``): a column per metric, layer field and hardware gene.
+    CSV and JSON are in SI units (m^2, s, J), the table in mm^2, ms and uJ. Both are the
+    API's (``GET /studies/{id}/export``): the CSV has a column per metric, layer field and
+    hardware gene; the JSON is the study with every trial (``epim.service.StudyExport``).
     """
     from epim import results
-    from epim.service import find_study, trials_csv
+    from epim.service import export_document, find_study, trials_csv
 
     if out is not None:
         check_out_dir(out)
     url = settings(database_url).database_url
     row = find_study(url, study)
-    trials = results.list_trials(url, row.id, limit=2**31 - 1).items
     if fmt is OutputFormat.csv:
+        trials = results.list_trials(url, row.id, limit=2**31 - 1).items
         print_or_write(trials_csv(trials), out, f" ({len(trials)} trials)")
         return
-    rows = [{"number": t.number, "state": t.state, "feasible": t.feasible,
-             "on_front": t.on_front, **t.metrics, "error": t.error, "design": t.design}
-            for t in trials]
-    if fmt is OutputFormat.table:
-        print_or_write(simple_table([{k: v for k, v in r.items() if k != "design"}
-                                     for r in rows]) + "\n", out)
+    document = export_document(url, row)
+    if fmt is OutputFormat.json:
+        print_or_write(document.model_dump_json(indent=1) + "\n", out,
+                       f" ({len(document.trials)} trials)")
         return
-    emit(rows, fmt, document={"study": _summary(row), "trials": rows}, out=out)
+    print_or_write(simple_table([{"number": t.number, "state": t.state,
+                                  "feasible": t.feasible, "on_front": t.on_front, **t.values,
+                                  "error": t.error} for t in document.trials]) + "\n", out)
 
 
 TrialRef = Annotated[int, typer.Argument(metavar="TRIAL", min=0, max=2**31 - 1,
@@ -311,7 +328,7 @@ def _stored_trial(url: str, study: str, number: int) -> tuple[Any, Any]:
     trial = results.get_trial(url, row.id, number)
     if trial is None:
         raise InputError(f"no trial {number} in study {row.id}", field="TRIAL",
-                         expected=f"0..{max(row.completed_trials - 1, 0)}")
+                         expected=f"0..{max(row.completed - 1, 0)}")
     return row, trial
 
 

@@ -19,6 +19,7 @@ from epim.cost_model._presets import (
     simconfig_to_preset,
 )
 from epim.cost_model._report import cost_report, report_from_batch
+from epim.cost_model._resolve import hardware_from, network_from
 from epim.cost_model._simconfig import ImportedPreset
 
 __all__ = [
@@ -36,9 +37,11 @@ __all__ = [
     "builtin_preset",
     "check_latency_mode",
     "cost_report",
+    "hardware_from",
     "hardware_from_dict",
     "list_presets",
     "load_hardware",
+    "network_from",
     "read_simconfig",
     "report_from_batch",
     "simconfig_to_preset",

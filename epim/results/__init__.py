@@ -23,6 +23,7 @@ from epim.results._db import (
 )
 from epim.results._frame import CHOICE_SEPARATOR, frame_from_trials, trials_frame
 from epim.results._models import (
+    COUNTERS,
     STUDY_STATUSES,
     ArtifactRow,
     ProgressRow,
@@ -77,6 +78,7 @@ from epim.results._repository import (
 
 __all__ = [
     "CHOICE_SEPARATOR",
+    "COUNTERS",
     "FINISHED",
     "MAX_CLAIMS",
     "PHASE_DETAIL_CHARS",

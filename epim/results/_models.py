@@ -31,6 +31,10 @@ from sqlalchemy.types import TypeDecorator
 
 StudyStatus = Literal["queued", "running", "completed", "failed", "cancelled"]
 STUDY_STATUSES: tuple[str, ...] = get_args(StudyStatus)
+#: A study's progress counters: columns of ``epim_studies`` (now) and ``epim_progress`` (after
+#: each batch) under the same names, the fields of ``epim.search.Counters``.
+COUNTERS: tuple[str, ...] = ("completed", "feasible", "failed", "front_size", "hypervolume",
+                             "elapsed_s")
 
 
 def utcnow() -> datetime:
@@ -86,9 +90,10 @@ class StudyRow(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow,
                                                  onupdate=utcnow)
     n_trials: Mapped[int] = mapped_column(Integer)
-    completed_trials: Mapped[int] = mapped_column(Integer, default=0)
-    feasible_trials: Mapped[int] = mapped_column(Integer, default=0)
-    failed_trials: Mapped[int] = mapped_column(Integer, default=0)
+    #: The six counters (:data:`COUNTERS`), as ``epim_progress`` names them too.
+    completed: Mapped[int] = mapped_column(Integer, default=0)
+    feasible: Mapped[int] = mapped_column(Integer, default=0)
+    failed: Mapped[int] = mapped_column(Integer, default=0)
     hypervolume: Mapped[float] = mapped_column(Float, default=0.0)
     front_size: Mapped[int] = mapped_column(Integer, default=0)
     elapsed_s: Mapped[float] = mapped_column(Float, default=0.0)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 from array import array
 from collections import OrderedDict
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session, load_only
 from epim.errors import EpimError
 from epim.results._db import session_scope
 from epim.results._models import (
+    COUNTERS,
     STUDY_STATUSES,
     ArtifactRow,
     ProgressRow,
@@ -62,8 +63,7 @@ def create_study(url: str, *, name: str, spec: dict[str, Any], n_trials: int,
     with session_scope(url) as session:
         now = utcnow()
         row = StudyRow(name=name, network=network, spec=spec, status=status, n_trials=n_trials,
-                       completed_trials=0, feasible_trials=0, failed_trials=0,
-                       hypervolume=0.0, front_size=0, elapsed_s=0.0, best={},
+                       **dict.fromkeys(COUNTERS, 0), best={},
                        cancel_requested=False, owner=owner,
                        heartbeat_at=now if owner else None,
                        started_at=now if owner else None, runs=1 if owner else 0)
@@ -318,7 +318,9 @@ def save_baseline(url: str, study_id: int, owner: str, baseline: dict[str, Any])
 
 
 def record_batch(url: str, study_id: int, owner: str, trials: Sequence[dict[str, Any]],
-                 front: Sequence[int], progress: dict[str, Any]) -> None:
+                 front: Sequence[int], counters: Mapping[str, float], *,
+                 best: dict[str, Any] | None = None, phase: str = "",
+                 phase_detail: str = "") -> None:
     """Store told trials, the front and the counters in one transaction.
 
     ``owner`` must still hold the study: the claim is checked (and refreshed) first, under a
@@ -334,26 +336,26 @@ def record_batch(url: str, study_id: int, owner: str, trials: Sequence[dict[str,
         owner: The runner storing the batch.
         trials: ``epim_trials`` rows (``number`` included).
         front: Numbers of the trials on the feasible front now.
-        progress: ``completed``, ``feasible``, ``failed``, ``front_size``, ``hypervolume``,
-            ``elapsed_s`` and ``best``; optionally ``phase`` and ``phase_detail``.
+        counters: The study's counters now, by the names of :data:`COUNTERS` (the columns
+            of ``epim_studies`` and ``epim_progress``; ``epim.search.Counters.as_dict``).
+        best: Per objective, the best front trial (``{metric: {number, value}}``).
+        phase: The run's phase now, if it announces one (kept as it was otherwise).
+        phase_detail: One line on the phase, for people.
 
     Raises:
         LostClaimError: If another runner holds the study now (nothing is written).
         BatchConflictError: If trials of these numbers are stored with other designs.
+        KeyError: If a counter is missing.
 
     """
+    values = {name: counters[name] for name in COUNTERS}
     with session_scope(url) as session:
         claimed = session.execute(
             update(StudyRow).where(StudyRow.id == study_id, StudyRow.owner == owner,
                                    StudyRow.status == "running")
-            .values(completed_trials=progress["completed"],
-                    feasible_trials=progress["feasible"], failed_trials=progress["failed"],
-                    front_size=progress["front_size"], hypervolume=progress["hypervolume"],
-                    elapsed_s=progress["elapsed_s"], best=progress["best"],
-                    heartbeat_at=utcnow(), claims=0,
-                    **({"phase": str(progress["phase"])[:32],
-                        "phase_detail": str(progress.get("phase_detail", ""))[
-                            :PHASE_DETAIL_CHARS]} if progress.get("phase") else {}))
+            .values(**values, best=best or {}, heartbeat_at=utcnow(), claims=0,
+                    **({"phase": phase[:32], "phase_detail": phase_detail[
+                        :PHASE_DETAIL_CHARS]} if phase else {}))
             .execution_options(synchronize_session=False))
         if claimed.rowcount != 1:  # type: ignore[attr-defined]
             raise LostClaimError(f"study {study_id} is no longer held by {owner}")
@@ -377,11 +379,7 @@ def record_batch(url: str, study_id: int, owner: str, trials: Sequence[dict[str,
                             .values(on_front=True).execution_options(
                                 synchronize_session=False))
         if not stored:
-            session.add(ProgressRow(study_id=study_id, completed=progress["completed"],
-                                    feasible=progress["feasible"], failed=progress["failed"],
-                                    front_size=progress["front_size"],
-                                    hypervolume=progress["hypervolume"],
-                                    elapsed_s=progress["elapsed_s"]))
+            session.add(ProgressRow(study_id=study_id, **values))
 
 
 def _stored_designs(session: Session, study_id: int, numbers: Sequence[int]

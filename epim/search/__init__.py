@@ -13,6 +13,7 @@ from epim.search._pareto import (
 from epim.search._prepare import PreparedStudy, build_space, prepare_study
 from epim.search._records import (
     Baseline,
+    Counters,
     MemoryStore,
     Progress,
     StoredStudy,
@@ -49,6 +50,7 @@ __all__ = [
     "SAMPLERS",
     "AccuracyEvaluator",
     "Baseline",
+    "Counters",
     "MemoryStore",
     "Metric",
     "ParameterCodec",

@@ -13,12 +13,12 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Literal, TypeVar
 
-from epim.cost_model import CostModel, Hardware, hardware_from_dict, load_hardware
+from epim.cost_model import CostModel, Hardware, hardware_from, network_from
 from epim.errors import InputError
 from epim.search._limits import StudyLimits
 from epim.search._spec import SpaceSpec, StudySpec
 from epim.space import ChipBudget, LayerOptions, SearchSpace
-from epim.workloads import Network, get_network, network_from_dict
+from epim.workloads import Network
 
 T = TypeVar("T")
 
@@ -65,8 +65,7 @@ def prepare_study(spec: StudySpec, limits: StudyLimits | None = None) -> Prepare
         raise InputError(f"{spec.budget.n_trials} trials", location=("budget",),
                          field="n_trials",
                          expected=f"at most {limits.max_trials} trials per study on this server")
-    network = _at(("network",), lambda: get_network(spec.network) if isinstance(
-        spec.network, str) else network_from_dict(spec.network, limits.network))
+    network = _at(("network",), lambda: network_from(spec.network, limits.network))
     hardware = _at(("hardware",), lambda: build_hardware(spec))
     space = _at(("space",), lambda: build_space(spec.space, network, hardware))
     model = CostModel(network=network, hardware=hardware)
@@ -89,12 +88,7 @@ def prepare_study(spec: StudySpec, limits: StudyLimits | None = None) -> Prepare
 
 def build_hardware(spec: StudySpec) -> Hardware:
     """The spec's preset (built-in or inline) with its ``set`` overrides applied."""
-    preset = spec.hardware.preset
-    if isinstance(preset, str):
-        base = load_hardware(preset)
-    else:
-        base = _at(("preset",), lambda: hardware_from_dict(preset, source="hardware.preset"))
-    return _at(("set",), lambda: base.with_overrides(spec.hardware.set, source="hardware.set"))
+    return hardware_from(spec.hardware.preset, spec.hardware.set)
 
 
 def build_space(space: SpaceSpec, network: Network, hardware: Hardware) -> SearchSpace:

@@ -71,8 +71,11 @@ class TrialRecord:
 
 
 @dataclass(frozen=True)
-class Progress:
-    """Where a study stands.
+class Counters:
+    """A study's six progress counters: one vocabulary for runs, batches, rows and history.
+
+    The ``epim_studies`` and ``epim_progress`` columns carry these names
+    (``epim.results.COUNTERS``), and so do the API's and the CLI's progress documents.
 
     Attributes:
         completed: Trials told (complete, or failed by an evaluation error).
@@ -80,13 +83,7 @@ class Progress:
         failed: Trials whose evaluation failed after its retries.
         front_size: Feasible non-dominated trials.
         hypervolume: Of the feasible front, normalized objectives, reference point 1.
-        n_trials: The budget.
         elapsed_s: Wall time the study has run, over all its runs (s).
-        run_elapsed_s: Wall time of this run (s).
-        run_completed: Trials told in this run.
-        phase: What the run is doing now (:data:`PHASES`; ``""`` before it starts).
-        phase_detail: One line on it for people (``"17 uniform hand designs"``,
-            ``"exact: knapsack fronts of 1 hardware tuple"``, why a genetic fallback ran).
 
     """
 
@@ -95,12 +92,38 @@ class Progress:
     failed: int
     front_size: int
     hypervolume: float
-    n_trials: int
     elapsed_s: float = 0.0
+
+    def as_dict(self) -> dict[str, float]:
+        """The six counters by name (the columns' names)."""
+        return {f.name: getattr(self, f.name) for f in fields(Counters)}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Progress(Counters):
+    """Where a study stands: its :class:`Counters`, its budget, this run and its phase.
+
+    Attributes:
+        n_trials: The budget.
+        run_elapsed_s: Wall time of this run (s).
+        run_completed: Trials told in this run.
+        phase: What the run is doing now (:data:`PHASES`; ``""`` before it starts).
+        phase_detail: One line on it for people (``"17 uniform hand designs"``,
+            ``"exact: knapsack fronts of 1 hardware tuple"``, why a genetic fallback ran).
+
+    """
+
+    n_trials: int
     run_elapsed_s: float = 0.0
     run_completed: int = 0
     phase: str = ""
     phase_detail: str = ""
+
+    @property
+    def counters(self) -> Counters:
+        """The six counters alone (what a batch stores)."""
+        return Counters(self.completed, self.feasible, self.failed, self.front_size,
+                        self.hypervolume, self.elapsed_s)
 
     @property
     def eta_s(self) -> float | None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import threading
 from collections import OrderedDict
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +18,15 @@ import numpy.typing as npt
 
 from epim import results
 from epim.errors import InputError
-from epim.search import StudySpec, front_indices, normalized_hypervolume
+from epim.search import front_indices, normalized_hypervolume
+from epim.service._documents import (
+    ParetoDocument,
+    Profile,
+    StudyExport,
+    study_public,
+    trial_public,
+)
+from epim.service._stored import spec_of
 from epim.space import DESIGN_FIELDS, PRUNE_FIELDS
 from epim.workloads import formula_safe
 
@@ -26,28 +34,13 @@ from epim.workloads import formula_safe
 MAX_ROWS = 2**31 - 1
 
 
-def objectives(spec: dict[str, Any]) -> list[dict[str, str]]:
+def objectives(spec: Mapping[str, Any]) -> list[dict[str, str]]:
     """``[{"metric", "direction"}]`` of a stored spec (directions filled in).
 
-    Kept per spec text (:data:`OBJECTIVES`): validating a whole spec costs about a
-    millisecond, and every read of a front asks.
+    The spec is parsed once per text (:func:`~epim.service.spec_of`): every read of a front
+    asks.
     """
-    text = json.dumps(spec, sort_keys=True, default=str)
-    with _OBJECTIVES_LOCK:
-        kept = OBJECTIVES.get(text)
-    if kept is None:
-        parsed = StudySpec.model_validate(spec, strict=False)
-        kept = tuple((o.metric, o.direction) for o in parsed.objectives)
-        with _OBJECTIVES_LOCK:
-            OBJECTIVES[text] = kept
-            while len(OBJECTIVES) > 256:
-                OBJECTIVES.pop(next(iter(OBJECTIVES)))
-    return [{"metric": metric, "direction": direction} for metric, direction in kept]
-
-
-#: Objectives (metric, direction) per stored spec's text, the newest 256.
-OBJECTIVES: dict[str, tuple[tuple[str, str], ...]] = {}
-_OBJECTIVES_LOCK = threading.Lock()
+    return [{"metric": o.metric, "direction": o.direction} for o in spec_of(spec).objectives]
 
 
 def find_study(url: str, ref: str) -> results.StudyRow:
@@ -255,7 +248,7 @@ def pareto_front(url: str, row: results.StudyRow, x: str | None = None,
 
 
 def pareto_document(url: str, row: results.StudyRow, x: str | None = None,
-                    y: str | None = None) -> dict[str, Any]:
+                    y: str | None = None) -> ParetoDocument:
     """The feasible front of a study: ``{objectives, hypervolume, trials}``.
 
     With ``x``/``y`` the front is projected on those objectives and the hypervolume is the
@@ -263,9 +256,16 @@ def pareto_document(url: str, row: results.StudyRow, x: str | None = None,
     """
     axes, hypervolume, numbers = pareto_front(url, row, x, y)
     front = results.trials_by_numbers(url, row.id, numbers)
-    return {"objectives": axes, "hypervolume": hypervolume,
-            "trials": [{"number": t.number, "values": t.metrics, "design": t.design}
-                       for t in front]}
+    return ParetoDocument.model_validate({
+        "objectives": axes, "hypervolume": hypervolume,
+        "trials": [{"number": t.number, "values": t.metrics, "design": t.design}
+                   for t in front]})
+
+
+def export_document(url: str, row: results.StudyRow) -> StudyExport:
+    """Every trial of the study, with the study (the one JSON export of CLI and API)."""
+    trials = results.list_trials(url, row.id, limit=MAX_ROWS).items
+    return StudyExport(study=study_public(row), trials=[trial_public(t) for t in trials])
 
 
 def trials_csv(trials: list[results.TrialRow]) -> str:
@@ -287,7 +287,7 @@ def trials_csv(trials: list[results.TrialRow]) -> str:
 _PROBE_FIELDS = (*DESIGN_FIELDS, "replication", *PRUNE_FIELDS)
 
 
-def profile_document(url: str, study_id: int) -> dict[str, Any] | None:
+def profile_document(url: str, study_id: int) -> Profile | None:
     """A study's stored sensitivity profile, per probe; ``None`` if it has none.
 
     The driver stores the reference design's result first, then one result per probe
@@ -304,7 +304,7 @@ def profile_document(url: str, study_id: int) -> dict[str, Any] | None:
                 "loss": loss, "accuracy": accuracy, "damage": max(loss - base_loss, 0.0)}
                for probe, (loss, accuracy) in zip(document["probes"], document["results"][1:],
                                                   strict=True)]
-    return {"reference": document["reference"], "reference_loss": base_loss,
-            "reference_accuracy": base_accuracy, "samples": document["samples"],
-            "steps": document["steps"], "entries": entries}
-
+    return Profile.model_validate({
+        "reference": document["reference"], "reference_loss": base_loss,
+        "reference_accuracy": base_accuracy, "samples": document["samples"],
+        "steps": document["steps"], "entries": entries})

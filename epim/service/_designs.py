@@ -15,20 +15,28 @@ from typing import Any
 import yaml
 
 from epim import results
-from epim.search import PreparedStudy, StudySpec, cost_metrics, prepare_study
+from epim.search import PreparedStudy, cost_metrics, prepare_study
+from epim.service._documents import (
+    HistoryPoint,
+    LayerCost,
+    References,
+    TrialDetail,
+    history_point,
+    trial_public,
+)
+from epim.service._stored import parsed_spec, spec_text
 from epim.space import Design, DesignBatch, design_from_dict, prune_producers
 from epim.workloads import Layer
 
 
 @functools.lru_cache(maxsize=32)
-def _prepared(spec_json: str) -> PreparedStudy:
-    spec = StudySpec.model_validate(json.loads(spec_json), strict=False)
-    return prepare_study(spec)
+def _prepared(text: str) -> PreparedStudy:
+    return prepare_study(parsed_spec(text))
 
 
 def prepared_study(row: results.StudyRow) -> PreparedStudy:
     """The study's network, hardware, space and cost model (built once per spec)."""
-    return _prepared(json.dumps(row.spec, sort_keys=True))
+    return _prepared(spec_text(row.spec))
 
 
 def trial_design(row: results.StudyRow, trial: results.TrialRow) -> Design:
@@ -58,7 +66,12 @@ def trial_model(row: results.StudyRow, trial: results.TrialRow) -> bytes:
     return export_bytes(prepared.network, trial_design(row, trial), extra=extra)
 
 
-def layer_view(row: results.StudyRow, trial: results.TrialRow) -> list[dict[str, Any]]:
+def trial_detail(row: results.StudyRow, trial: results.TrialRow) -> TrialDetail:
+    """The trial with its per-layer breakdown (``GET /studies/{id}/trials/{n}``)."""
+    return TrialDetail(**dict(trial_public(trial)), layers=layer_view(row, trial))
+
+
+def layer_view(row: results.StudyRow, trial: results.TrialRow) -> list[LayerCost]:
     """Per network layer: type, costs and, for conv/linear layers, stored vs full shape.
 
     Each entry has ``name``, ``type``, ``crossbars``, ``tiles``, ``latency_s`` (s) and
@@ -87,7 +100,7 @@ def layer_view(row: results.StudyRow, trial: results.TrialRow) -> list[dict[str,
             entry.update(in_channels=cin_g, out_channels=cout, kernel_h=kh, kernel_w=kw,
                          **{k: int(v) for k, v in choice.items()}, operator=operator,
                          stored_fraction=stored / layer.params)
-        view.append(entry)
+        view.append(LayerCost.model_validate(entry))
     return view
 
 
@@ -122,7 +135,7 @@ def _operator(layer: Layer, choice: dict[str, Any], upstream: dict[str, Any] | N
     return ("prune_channels" if out < cout else "dense"), rows * out
 
 
-def reference_designs(url: str, row: results.StudyRow) -> dict[str, Any]:
+def reference_designs(url: str, row: results.StudyRow) -> References:
     """The dense baseline and the uniform hand designs of the study's space, with metrics.
 
     A uniform design's metrics are its cost metrics from the study's cost model; where the
@@ -131,10 +144,6 @@ def reference_designs(url: str, row: results.StudyRow) -> dict[str, Any]:
     or one in its dense start), the dense design's costs come from the spec
     (:func:`dense_costs`), so the references are known from the study's first second.
 
-    Returns:
-        ``{"dense": {"label", "metrics"} | None, "uniform": [{"label", "rank",
-        "weight_bits", "trial", "metrics", "design"}]}``.
-
     """
     prepared = prepared_study(row)
     baseline = (row.baseline or {}).get("metrics") or dense_costs(prepared)
@@ -142,7 +151,7 @@ def reference_designs(url: str, row: results.StudyRow) -> dict[str, Any]:
              "metrics": {k: float(v) for k, v in baseline.items()}}
     choices = prepared.space.uniform_choices()
     if not choices:
-        return {"dense": dense, "uniform": []}
+        return References.model_validate({"dense": dense, "uniform": []})
     batch: DesignBatch = prepared.space.decode_batch(choices)
     costs = prepared.model.evaluate(batch)
     metrics = cost_metrics(costs, baseline, prepared.spec.latency_mode)
@@ -164,12 +173,9 @@ def reference_designs(url: str, row: results.StudyRow) -> dict[str, Any]:
             "rank": rank, "weight_bits": bits[-1] if bits else None,
             "trial": None if trial is None else trial.number,
             "metrics": values, "design": document})
-    return {"dense": dense, "uniform": uniform}
+    return References.model_validate({"dense": dense, "uniform": uniform})
 
 
-def history_document(url: str, row: results.StudyRow) -> list[dict[str, Any]]:
+def history_document(url: str, row: results.StudyRow) -> list[HistoryPoint]:
     """The study's counters after each stored batch, oldest first (hypervolume over trials)."""
-    return [{"completed": p.completed, "feasible": p.feasible, "failed": p.failed,
-             "front_size": p.front_size, "hypervolume": p.hypervolume,
-             "elapsed_s": p.elapsed_s}
-            for p in results.progress_history(url, row.id)]
+    return [history_point(p) for p in results.progress_history(url, row.id)]

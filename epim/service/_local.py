@@ -18,7 +18,7 @@ from epim.errors import InputError
 from epim.search import Progress, StudyLimits, StudySpec
 from epim.service._owner import is_dead_here, new_owner
 from epim.service._runner import DEFAULT_WORKER_MAX_BYTES, Runner
-from epim.service._study import prepare_submission
+from epim.service._study import canonical_spec, prepare_submission, submit
 
 
 def run_study_here(spec: StudySpec, database_url: str, *, ray_address: str | None = None,
@@ -43,9 +43,15 @@ def run_study_here(spec: StudySpec, database_url: str, *, ray_address: str | Non
         InputError: If the spec is invalid, another spec has the name, or a live runner runs it.
 
     """
-    prepare_submission(spec, limits=limits, data_roots=data_roots, checkpoints=checkpoints)
     results.ensure_schema(database_url)
-    study_id = _find_or_create(spec, database_url, stale_after_s)
+    found = _find_stored(spec, database_url, stale_after_s)
+    if found == _NEW:  # checked and stored as any submission is
+        study_id: int | None = submit(database_url, spec, limits=limits,
+                                      data_roots=data_roots, checkpoints=checkpoints).row.id
+    else:  # checked again, as the runner will (a spec stored under looser limits fails here)
+        prepare_submission(spec, limits=limits, data_roots=data_roots,
+                           checkpoints=checkpoints)
+        study_id = found
     if study_id is None:
         study_id = _existing(spec, database_url)[0].id
     else:
@@ -87,17 +93,24 @@ def _existing(spec: StudySpec, url: str) -> list[results.StudyRow]:
     return list(results.list_studies(url, name=spec.name, limit=1000).items)
 
 
-def _find_or_create(spec: StudySpec, url: str, stale_after_s: float) -> int | None:
-    """The id of a queued study to run (created if new), or ``None`` if it is finished."""
-    document = spec.model_dump(mode="json")
+#: :func:`_find_stored`'s answer for a spec that is not stored yet.
+_NEW = -1
+
+
+def _find_stored(spec: StudySpec, url: str, stale_after_s: float) -> int | None:
+    """The id of the stored, queued study of ``spec``; ``None`` if finished; ``_NEW`` if none.
+
+    Raises:
+        InputError: If another spec has the name, the study failed, or a live runner runs it.
+
+    """
+    document = canonical_spec(spec)
     same = [row for row in _existing(spec, url) if row.spec == document]
     if not same:
         if _existing(spec, url):
             raise InputError(f"a study named '{spec.name}' exists with another spec",
                              field="name", expected="a new name, or the stored spec unchanged")
-        row = results.create_study(url, name=spec.name, spec=document,
-                                   n_trials=spec.budget.n_trials, network=_network_name(spec))
-        return row.id
+        return _NEW
     row = same[0]
     if row.status in results.FINISHED and row.status != "failed":
         return None
@@ -115,10 +128,6 @@ def _find_or_create(spec: StudySpec, url: str, stale_after_s: float) -> int | No
             raise InputError(f"study {row.id} is being run by {row.owner}", field="name",
                              expected="wait for it, or cancel it first")
     return row.id
-
-
-def _network_name(spec: StudySpec) -> str:
-    return spec.network if isinstance(spec.network, str) else str(spec.network.get("name", ""))
 
 
 @contextmanager

@@ -34,6 +34,7 @@ from epim.service._owner import is_dead_here, new_owner
 from epim.service._progress_log import ProgressLog
 from epim.service._retry import DatabaseRetry, DatabaseUnavailableError
 from epim.service._store import SqlStudyStore
+from epim.service._stored import stored_spec
 from epim.service._study import make_accuracy, prepare_submission
 
 log = logging.getLogger("epim.runner")
@@ -405,7 +406,7 @@ class Runner:
     def _drive(self, row: results.StudyRow, item: _Active,
                on_progress: Callable[[Progress], None] | None,
                on_phase: Callable[[Progress], None] | None = None) -> RunResult:
-        spec = StudySpec.model_validate(row.spec, strict=False)
+        spec = stored_spec(row)
         # A study stored before a limit existed (or under looser limits) fails here with the
         # field named, rather than hang in a sampler or exhaust the worker.
         prepared = prepare_submission(spec, limits=self.limits, data_roots=self.data_roots,

@@ -105,11 +105,7 @@ class SqlStudyStore:
         numbers = set(front)
         known = {r.number: r for r in [*self._front, *records]}
         self._front = [known[n] for n in front if n in known]
-        counters = {"completed": progress.completed, "feasible": progress.feasible,
-                    "failed": progress.failed, "front_size": progress.front_size,
-                    "hypervolume": progress.hypervolume, "elapsed_s": progress.elapsed_s,
-                    "phase": progress.phase, "phase_detail": progress.phase_detail,
-                    "best": best_per_objective(self.spec, [r for r in self._front
-                                                           if r.number in numbers])}
+        best = best_per_objective(self.spec, [r for r in self._front if r.number in numbers])
         self.call(results.record_batch, self.url, self.study_id, self.owner,
-                  [record_row(r) for r in records], list(front), counters)
+                  [record_row(r) for r in records], list(front), progress.counters.as_dict(),
+                  best=best, phase=progress.phase, phase_detail=progress.phase_detail)

@@ -21,6 +21,7 @@ from epim.search import (
     sampler_limits_error,
 )
 from epim.service._evaluators import ProxyAccuracy
+from epim.service._stored import spec_of
 from epim.space import Design
 from epim.workloads import proxy_memory, scale_network
 
@@ -268,6 +269,44 @@ IDEMPOTENCY_KIND = "idempotency"
 _KEY_PREFIX = "idempotency:"
 
 
+class QueueFullError(InputError):
+    """The server's queue holds ``max_queued`` studies already (HTTP 429)."""
+
+
+def network_name(spec: StudySpec) -> str:
+    """The name a study's network is listed under (an inline network's ``name``)."""
+    network = spec.network
+    return network if isinstance(network, str) else str(network.get("name", ""))
+
+
+def submit(url: str, spec: StudySpec, *, limits: StudyLimits | None = None,
+           data_roots: Mapping[str, Path] | None = None,
+           checkpoints: Mapping[str, Path] | None = None, max_queued: int | None = None,
+           idempotency_key: str | None = None) -> Submission:
+    """Check a spec completely and store it as a queued study: the one way a study is made.
+
+    ``POST /studies`` and ``epim study run`` both come here. A request repeated with its
+    ``Idempotency-Key`` gets its study back before anything is checked again
+    (:func:`replayed_submission`); otherwise the spec is resolved as a runner would
+    (:func:`prepare_submission`: network, hardware, space, dataset, the server's limits), the
+    queue's bound is checked, and the study is stored (:func:`submit_study`).
+
+    Raises:
+        InputError: With the field path, if the spec would fail to run.
+        QueueFullError: If ``max_queued`` studies are queued already.
+        IdempotencyKeyError: If the key was used for another spec, or its study was deleted.
+
+    """
+    replayed = replayed_submission(url, spec, idempotency_key)
+    if replayed is not None:
+        return replayed
+    prepare_submission(spec, limits=limits, data_roots=data_roots, checkpoints=checkpoints)
+    if max_queued is not None and results.count_studies(url, "queued") >= max_queued:
+        raise QueueFullError(f"{max_queued} studies are already queued; try later",
+                             field="status", expected="fewer queued studies")
+    return submit_study(url, spec, idempotency_key=idempotency_key)
+
+
 def canonical_spec(spec: StudySpec) -> dict[str, Any]:
     """The spec as it is stored: every default filled in, JSON types (compared for duplicates)."""
     document: dict[str, Any] = spec.model_dump(mode="json")
@@ -302,7 +341,7 @@ def find_duplicate(url: str, spec: StudySpec) -> results.StudyRow | None:
         stored = row.spec
         if stored != document:
             try:
-                stored = canonical_spec(StudySpec.model_validate(stored, strict=False))
+                stored = canonical_spec(spec_of(stored))
             except ValueError:  # a spec this version no longer reads: not the same
                 continue
         if stored == document:
@@ -355,9 +394,8 @@ def submit_study(url: str, spec: StudySpec, *, idempotency_key: str | None = Non
         return replay
     duplicate = find_duplicate(url, spec)
     document = canonical_spec(spec)
-    network = spec.network if isinstance(spec.network, str) else str(spec.network["name"])
     row = results.create_study(url, name=spec.name, spec=document,
-                               n_trials=spec.budget.n_trials, network=network)
+                               n_trials=spec.budget.n_trials, network=network_name(spec))
     if idempotency_key:
         record = json.dumps({"study_id": row.id, "spec": _spec_digest(document)})
         try:

@@ -48,7 +48,7 @@ def test_submit_run_and_browse(client: TestClient, settings: Settings) -> None:
     run_queue(settings)
     done = client.get(f"/studies/{study['id']}").json()
     assert done["status"] == "completed" and done["finished_at"]
-    assert done["progress"]["completed_trials"] == 30
+    assert done["progress"]["completed"] == 30
     assert done["baseline"]["crossbars"] > 0 and done["spec"]["name"] == "api-study"
     listed = client.get("/studies", params={"status": "completed"}).json()
     summary = next(s for s in listed["items"] if s["id"] == study["id"])

@@ -25,7 +25,7 @@ def test_a_failed_study_resumes_from_its_trials_to_exact_counts(client: TestClie
     assert results.claim_study(url, "first", study_id) is not None
     results.finish_study(url, study_id, "first", "failed", "a failure")
     before = client.get(f"/studies/{study_id}").json()
-    assert before["status"] == "failed" and 0 < before["progress"]["completed_trials"] < 30
+    assert before["status"] == "failed" and 0 < before["progress"]["completed"] < 30
 
     resumed = client.post(f"/studies/{study_id}/resume")
     assert resumed.status_code == 200, resumed.text
@@ -33,7 +33,7 @@ def test_a_failed_study_resumes_from_its_trials_to_exact_counts(client: TestClie
     assert client.post(f"/studies/{study_id}/resume").json()["status"] == "queued"
     run_queue(settings)
     row = results.get_study(url, study_id)
-    assert row is not None and row.status == "completed" and row.completed_trials == 30
+    assert row is not None and row.status == "completed" and row.completed == 30
     assert [t.number for t in results.load_trials(url, study_id)] == list(range(30))
     again = client.post(f"/studies/{study_id}/resume")
     assert again.status_code == 409 and "completed" in again.text

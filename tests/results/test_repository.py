@@ -69,9 +69,12 @@ def trial(number: int, feasible: bool, area: float) -> dict[str, Any]:
 
 
 def progress(completed: int, **changes: Any) -> dict[str, Any]:
+    """The six counters (``results.COUNTERS``) after ``completed`` trials."""
     return {"completed": completed, "feasible": 3, "failed": 0, "front_size": 2,
-            "hypervolume": 0.5, "elapsed_s": 1.5, "best": {"crossbar_area_m2": {
-                "number": 4, "value": 6.0}}, **changes}
+            "hypervolume": 0.5, "elapsed_s": 1.5, **changes}
+
+
+BEST = {"crossbar_area_m2": {"number": 4, "value": 6.0}}
 
 
 def test_batches_front_and_sorting(db: str, unique_name: str) -> None:
@@ -79,7 +82,7 @@ def test_batches_front_and_sorting(db: str, unique_name: str) -> None:
     claim(db, row.id, "me")
     batch = [trial(i, i % 2 == 0, area=float(10 - i)) for i in range(6)]
     results.record_batch(db, row.id, "me", batch[:3], [0, 2], progress(3))
-    results.record_batch(db, row.id, "me", batch[3:], [4], progress(6))
+    results.record_batch(db, row.id, "me", batch[3:], [4], progress(6), best=BEST)
     assert results.stored_trial_numbers(db, row.id) == set(range(6))
     assert [t.number for t in results.front_trials(db, row.id)] == [4]
     by_area = results.list_trials(db, row.id, sort="crossbar_area_m2")
@@ -90,7 +93,7 @@ def test_batches_front_and_sorting(db: str, unique_name: str) -> None:
     assert stored is not None and stored.metrics["crossbar_area_m2"] == 7.0
     assert stored.params == {"conv1/wbits": 8} and stored.design["network"] == "resnet20"
     study = results.get_study(db, row.id)
-    assert study is not None and study.completed_trials == 6 and study.hypervolume == 0.5
+    assert study is not None and study.completed == 6 and study.hypervolume == 0.5
     assert study.elapsed_s == 1.5 and study.best["crossbar_area_m2"]["number"] == 4
     assert [p.completed for p in results.progress_history(db, row.id)] == [3, 6]
     assert len(results.all_trial_points(db, row.id)) == 6
@@ -321,7 +324,7 @@ def test_a_run_stores_its_phase_and_a_lost_claim_stores_none(db: str, unique_nam
     assert study is not None and (study.phase, study.phase_detail) == (
         "references", "17 uniform hand designs") and study.elapsed_s == 0.25
     results.record_batch(db, row.id, "me", [trial(0, True, 1.0)], [0],
-                         {**progress(1), "phase": "solving", "phase_detail": "x" * 400})
+                         progress(1), phase="solving", phase_detail="x" * 400)
     study = results.get_study(db, row.id)
     assert study is not None and study.phase == "solving"
     assert study.phase_detail == "x" * results.PHASE_DETAIL_CHARS  # cut to the column
@@ -329,3 +332,45 @@ def test_a_run_stores_its_phase_and_a_lost_claim_stores_none(db: str, unique_nam
         results.save_phase(db, row.id, "another runner", "training")
     study = results.get_study(db, row.id)
     assert study is not None and study.phase == "solving"
+
+
+def test_migrating_to_0006_keeps_the_counters_under_their_new_names(database_url: str
+                                                                    ) -> None:
+    from sqlalchemy import text
+
+    results.upgrade(database_url, "0005")
+    with results.make_engine(database_url).begin() as connection:
+        connection.execute(text(
+            "INSERT INTO epim_studies (id, name, spec, status, created_at, updated_at,"
+            " n_trials, completed_trials, feasible_trials, failed_trials, front_size,"
+            " hypervolume, elapsed_s, cancel_requested, runs, claims) VALUES (7, 'old', '{}',"
+            " 'completed', '2026-01-01 10:00:00', '2026-01-01 10:00:00', 40, 37, 21, 3, 5,"
+            " 0.625, 12.5, false, 1, 0)"))
+        connection.execute(text(
+            "INSERT INTO epim_progress (study_id, completed, feasible, failed, front_size,"
+            " hypervolume, elapsed_s, created_at) VALUES (7, 37, 21, 3, 5, 0.625, 12.5,"
+            " '2026-01-01 10:00:00')"))
+    assert results.upgrade(database_url) == results.head_revision()
+    row = results.get_study(database_url, 7)
+    assert row is not None
+    assert {name: getattr(row, name) for name in results.COUNTERS} == {
+        "completed": 37, "feasible": 21, "failed": 3, "front_size": 5, "hypervolume": 0.625,
+        "elapsed_s": 12.5}
+    [point] = results.progress_history(database_url, 7)
+    assert {name: getattr(point, name) for name in results.COUNTERS} == {
+        name: getattr(row, name) for name in results.COUNTERS}
+
+
+def test_the_counters_have_one_vocabulary() -> None:
+    from dataclasses import fields
+
+    from epim.search import Counters, Progress
+    from epim.service import CountersDocument, HistoryPoint, StudyProgress
+
+    assert tuple(f.name for f in fields(Counters)) == results.COUNTERS
+    assert issubclass(Progress, Counters)
+    for table in (results.StudyRow, results.ProgressRow):
+        assert set(results.COUNTERS) <= set(table.__table__.columns.keys())
+    assert tuple(CountersDocument.model_fields) == results.COUNTERS
+    for document in (HistoryPoint, StudyProgress):  # the API's and the CLI's progress
+        assert tuple(document.model_fields)[:len(results.COUNTERS)] == results.COUNTERS

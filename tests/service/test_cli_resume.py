@@ -19,7 +19,7 @@ def one_batch_then_failed(url: str, name: str) -> int:
     runner.run_one(study_id, on_progress=lambda _: runner.request_stop())
     assert results.claim_study(url, "first", study_id) is not None
     results.finish_study(url, study_id, "first", "failed", "it failed")
-    assert status(url, study_id).completed_trials == 10
+    assert status(url, study_id).completed == 10
     return study_id
 
 
@@ -39,4 +39,4 @@ def test_study_resume_runs_a_failed_study_on_here_or_queues_it(tmp_path: Path) -
                               "--queue"])
     assert result.exit_code == 0 and "queued" in result.output
     row = status(url, queued)
-    assert row.status == "queued" and row.error is None and row.completed_trials == 10
+    assert row.status == "queued" and row.error is None and row.completed == 10

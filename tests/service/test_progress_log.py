@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -36,17 +35,16 @@ def test_a_runner_logs_each_batch_and_the_end(tmp_path: Path,
     assert "phase " in logged[0]
     assert len(set(logged)) == len(logged)
     assert logged[-1] == (f"study {study_id} (lines) completed: 20/20 trials, "
-                          f"{row.feasible_trials} feasible, front {row.front_size}, "
+                          f"{row.feasible} feasible, front {row.front_size}, "
                           f"hypervolume {row.hypervolume:.4f}, phase finished, "
                           f"{row.elapsed_s:.1f} s")
     assert any(line.startswith(f"study {study_id} (lines): 20/20 trials") for line in logged)
 
 
-@dataclass(frozen=True)
-class Phased(Progress):
-    """A progress that tells its phase (as the driver does where it has phases)."""
-
-    phase: str | None = None
+def progressed(done: int, front_size: int, hypervolume: float, phase: str = "") -> Progress:
+    """``done`` of 1000 trials, all feasible, in ``phase``."""
+    return Progress(completed=done, feasible=done, failed=0, front_size=front_size,
+                    hypervolume=hypervolume, n_trials=1000, phase=phase)
 
 
 def test_lines_are_throttled_but_phases_and_the_last_trial_always_show(
@@ -54,8 +52,8 @@ def test_lines_are_throttled_but_phases_and_the_last_trial_always_show(
     caplog.set_level(logging.INFO, logger="epim.progress")
     log = ProgressLog(7, "busy", min_interval_s=3600)
     for done in range(0, 1000, 10):  # a fast cost-only study: 100 batches at once
-        log(Phased(done, done, 0, 1, 0.5, 1000, phase="search" if done >= 500 else None))
-    log(Phased(1000, 1000, 0, 3, 0.75, 1000, phase="search"))
+        log(progressed(done, 1, 0.5, phase="search" if done >= 500 else ""))
+    log(progressed(1000, 3, 0.75, phase="search"))
     log.finished("cancelled")
     logged = lines(caplog)
     assert [line.split(": ", 1)[1].split(" trials")[0] for line in logged[:3]] == [

@@ -125,7 +125,7 @@ def test_cancel_and_timeout_stop_a_long_training_within_seconds(tmp_path: Path) 
     finally:
         runner.stop()
     row = status(url, timed)
-    assert row.status == "completed" and row.completed_trials == 0 and 4 <= row.elapsed_s < 8
+    assert row.status == "completed" and row.completed == 0 and 4 <= row.elapsed_s < 8
     assert timed_out < 20, timed_out  # 4 s of timeout, not 100,000 pretraining steps
     assert status(url, cancelled).status == "cancelled"
     assert stopped < 5, stopped
@@ -218,7 +218,7 @@ def test_a_gp_study_over_the_samplers_parameter_limit_fails_at_once(tmp_path: Pa
         runner.stop()
     row = status(url, study_id)
     assert row.status == "failed" and row.error is not None
-    assert "sampler.name 'gp'" in row.error and row.completed_trials == 0
+    assert "sampler.name 'gp'" in row.error and row.completed == 0
 
 
 def test_a_database_error_is_stored_without_sql(database_url: str) -> None:
@@ -231,7 +231,7 @@ def test_a_database_error_is_stored_without_sql(database_url: str) -> None:
              "constraints": [], "design": {}, "design_hash": "secret-hash", "layers": {}}
     results.record_batch(database_url, row.id, "me", [trial], [], {
         "completed": 1, "feasible": 1, "failed": 0, "front_size": 0, "hypervolume": 0.0,
-        "elapsed_s": 0.0, "best": {}})
+        "elapsed_s": 0.0})
     with pytest.raises(IntegrityError) as raised, results.session_scope(database_url) as s:
         s.add(results.TrialRow(study_id=row.id, **trial, on_front=False))
     text = public_error(raised.value)
@@ -251,7 +251,7 @@ def test_serve_runs_studies_in_a_child_process_and_restarts_it(tmp_path: Path) -
         assert server.poll() is None, log_of(server)
         study_id = httpx.post(f"{base}/studies", timeout=30, json={  # runs for minutes
             **COST_SPEC, "name": "served", "budget": {"n_trials": 100_000}}).json()["id"]
-        wait_for(lambda: status(url, study_id).completed_trials >= 20, 120, "no progress")
+        wait_for(lambda: status(url, study_id).completed >= 20, 120, "no progress")
         owner = status(url, study_id).owner
         assert owner is not None
         child = int(owner.split(":")[2])

@@ -64,7 +64,7 @@ def finished(url: str, ids: list[int]) -> Any:
 def assert_exact(url: str, study_id: int, n: int) -> None:
     """Exactly the budget: numbers 0..n-1, none lost, none twice, counters agree."""
     row = status(url, study_id)
-    assert row.status == "completed" and row.completed_trials == n, (row.status, row.error)
+    assert row.status == "completed" and row.completed == n, (row.status, row.error)
     assert [t.number for t in results.load_trials(url, study_id)] == list(range(n))
     assert row.front_size == len(results.front_trials(url, study_id)) > 0
 
@@ -102,7 +102,7 @@ def test_cancelling_stops_within_one_proxy_evaluation(tmp_path: Path) -> None:
     finally:
         runner.stop()
     row = status(url, study_id)
-    assert row.status == "cancelled" and row.completed_trials < 40
+    assert row.status == "cancelled" and row.completed < 40
     assert waited < 15  # one 20-step proxy evaluation, not a batch of 40
 
 
@@ -133,14 +133,14 @@ def test_a_killed_runner_restarted_at_once_resumes_with_exact_counts(database_ur
     env = {**os.environ, "EPIM_DATABASE_URL": database_url, "EPIM_HEARTBEAT_S": "0.5",
            "EPIM_STALE_AFTER_S": "600"}  # only the dead-process check can requeue it
     first = cli(["runner"], env)
-    wait_for(lambda: status(database_url, study_id).completed_trials >= 4
+    wait_for(lambda: status(database_url, study_id).completed >= 4
              or first.poll() is not None, 240, "the runner made no progress")
     assert first.poll() is None, log_of(first)
     os.killpg(first.pid, signal.SIGKILL)
     first.wait()
     row = status(database_url, study_id)
     assert row.status == "running" and row.owner is not None and is_dead_here(row.owner)
-    told_before = row.completed_trials
+    told_before = row.completed
     second = cli(["runner"], env)  # restarted at once: no waiting for a stale heartbeat
     try:
         resumed = wait_for(lambda: status(database_url, study_id).runs == 2, 60,
@@ -151,7 +151,7 @@ def test_a_killed_runner_restarted_at_once_resumes_with_exact_counts(database_ur
         second.wait(timeout=60)
     assert resumed < 30
     assert_exact(database_url, study_id, 8)
-    assert status(database_url, study_id).completed_trials >= told_before
+    assert status(database_url, study_id).completed >= told_before
 
 
 def free_port() -> int:
@@ -189,7 +189,7 @@ def test_serve_creates_sqlite_runs_studies_and_releases_them_on_sigterm(tmp_path
         slow = httpx.post(f"{base}/studies", json={  # a timeout: still released, not done
             **ACCURACY_SPEC, "name": "slow",
             "budget": {"n_trials": 400, "timeout_s": 3600}}).json()["id"]
-        wait_for(lambda: status(url, slow).completed_trials >= 4, 120, "no progress")
+        wait_for(lambda: status(url, slow).completed >= 4, 120, "no progress")
         stopped_at = time.monotonic()
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=60)
@@ -197,9 +197,9 @@ def test_serve_creates_sqlite_runs_studies_and_releases_them_on_sigterm(tmp_path
         row = status(url, slow)
         assert row.status == "queued" and row.owner is None, (row.status, row.owner)
         assert released < 20
-        told = row.completed_trials
+        told = row.completed
         server = start()  # resumes the released study
-        wait_for(lambda: status(url, slow).completed_trials > told, 120, "no resume")
+        wait_for(lambda: status(url, slow).completed > told, 120, "no resume")
         assert status(url, slow).runs == 2
     finally:
         if server.poll() is None:
@@ -249,7 +249,7 @@ def test_a_database_outage_never_fails_a_study(postgres_url: str, outage_s: floa
     runner = Runner(database_url=postgres_url, poll_s=0.2, heartbeat_s=0.5, stale_after_s=30)
     runner.start()
     try:
-        wait_for(lambda: status(postgres_url, study_id).completed_trials >= 4, 120,
+        wait_for(lambda: status(postgres_url, study_id).completed >= 4, 120,
                  "no progress")
         _cut(database, allow=False)
         if outage_s:
@@ -272,16 +272,16 @@ def test_the_cli_takes_over_a_study_whose_process_died(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'cli.db'}"
     spec = StudySpec.model_validate({**COST_SPEC, "name": "cli-study"})
     row = run_study_here(spec, url)
-    assert row.status == "completed" and row.completed_trials == 20
+    assert row.status == "completed" and row.completed == 20
     again = run_study_here(spec, url)  # finished: nothing more runs
-    assert again.id == row.id and again.completed_trials == 20 and again.runs == 1
+    assert again.id == row.id and again.completed == 20 and again.runs == 1
     bigger = StudySpec.model_validate({**COST_SPEC, "name": "taken-over",
                                        "budget": {"n_trials": 30}})
     stuck = results.create_study(url, name="taken-over", spec=bigger.model_dump(mode="json"),
                                  n_trials=30, network="resnet20", status="running",
                                  owner=_dead_owner())
     done = run_study_here(bigger, url)
-    assert done.id == stuck.id and done.status == "completed" and done.completed_trials == 30
+    assert done.id == stuck.id and done.status == "completed" and done.completed == 30
     with pytest.raises(Exception, match="another spec"):
         run_study_here(StudySpec.model_validate({**COST_SPEC, "name": "cli-study",
                                                  "baseline_bits": 8}), url)
@@ -313,7 +313,7 @@ def test_a_cli_layerwise_study_is_browsable_over_http_with_its_profile(tmp_path:
                                                   "pretrain_steps": 40}})
     assert spec.sampler.name == "layerwise"
     row = run_study_here(spec, url)
-    assert row.status == "completed" and row.completed_trials == 6
+    assert row.status == "completed" and row.completed == 6
     assert row.phase == "finished"  # the run's phases were stored as it went
     with TestClient(create_app(Settings(database_url=url))) as client:
         listed = client.get("/studies").json()["items"]

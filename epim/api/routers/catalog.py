@@ -9,10 +9,10 @@ from fastapi import APIRouter, HTTPException, Path, status
 
 from epim.api._deps import ReadAccess, SettingsDep, WriteAccess
 from epim.api._schemas import EvaluateRequest
-from epim.cost_model import cost_report, hardware_from_dict, list_presets, load_hardware
+from epim.cost_model import cost_report, hardware_from, list_presets, load_hardware, network_from
 from epim.errors import InputError
 from epim.space import Design, design_from_dict
-from epim.workloads import get_network, list_networks, network_from_dict, network_to_dict
+from epim.workloads import get_network, list_networks, network_to_dict
 
 router = APIRouter(tags=["catalog"], dependencies=[ReadAccess])
 T = TypeVar("T")
@@ -58,27 +58,9 @@ def evaluate(request: EvaluateRequest, settings: SettingsDep) -> dict[str, Any]:
     Needs the write key when one is set (it computes); inline networks obey the server's
     network limits.
     """
-    if isinstance(request.network, str):
-        if request.network not in list_networks():
-            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, [{
-                "loc": ["body", "network"], "type": "value_error",
-                "msg": f"unknown network {request.network!r}; allowed: "
-                       + ", ".join(list_networks()) + " or an inline network"}])
-        net = get_network(request.network)
-    else:
-        net = _at("network", lambda: network_from_dict(request.network,
-                                                       settings.limits().network))
-    if isinstance(request.hardware, str):
-        if request.hardware not in list_presets():
-            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, [{
-                "loc": ["body", "hardware"], "type": "value_error",
-                "msg": f"unknown preset {request.hardware!r}; allowed: "
-                       + ", ".join(list_presets()) + " or an inline preset document"}])
-        base = load_hardware(request.hardware)
-    else:
-        document = request.hardware
-        base = _at("hardware", lambda: hardware_from_dict(document, source="hardware"))
-    hw = _at("set", lambda: base.with_overrides(request.set, source="set"))
+    net = _at("network", lambda: network_from(request.network, settings.limits().network))
+    hw = hardware_from(request.hardware, request.set, preset_source="hardware",
+                          set_source="set", preset_location=("hardware",))
     if request.design is None:
         design = Design.dense(net, request.weight_bits, request.act_bits)
     else:

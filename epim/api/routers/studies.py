@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Header, HTTPException, Path, Query, Request, Response, status
+from fastapi import (
+    APIRouter,
+    Body,
+    Depends,
+    Header,
+    HTTPException,
+    Path,
+    Query,
+    Request,
+    Response,
+    status,
+)
 from fastapi.responses import RedirectResponse
 from pydantic import BaseModel
 
@@ -20,43 +30,32 @@ from epim.api._fragments import (
     study_key,
     trial_items,
 )
-from epim.api._schemas import (
-    STUDY_EXAMPLE,
-    HistoryPoint,
-    LayerCost,
-    ParetoDocument,
-    Profile,
-    References,
-    StudiesPage,
-    StudyCreate,
-    StudyCreated,
-    StudyPublic,
-    TrialDetail,
-    TrialsPage,
-)
-from epim.api._views import (
-    chart_axes,
-    pareto_figure,
-    study_public,
-    study_summary,
-    trial_public,
-)
+from epim.api._schemas import STUDY_EXAMPLE, StudiesPage, StudyCreate, StudyCreated, TrialsPage
+from epim.api._views import chart_axes, pareto_figure
 from epim.errors import InputError
 from epim.search import Metric
 from epim.service import (
+    HistoryPoint,
     IdempotencyKeyError,
+    ParetoDocument,
+    Profile,
+    QueueFullError,
+    References,
+    StudyPublic,
+    TrialDetail,
     choose_axes,
     design_text,
+    export_document,
     hardware_document,
     hardware_text,
     history_document,
-    layer_view,
     pareto_front,
-    prepare_submission,
     profile_document,
     reference_designs,
-    replayed_submission,
-    submit_study,
+    study_public,
+    study_summary,
+    submit,
+    trial_detail,
     trial_hardware,
     trial_model,
     trials_csv,
@@ -71,19 +70,38 @@ TrialNumber = Annotated[int, Path(ge=0, le=MAX_ID, description="Trial number.")]
 Offset = Annotated[int, Query(ge=0, le=MAX_ID)]
 
 
-def _study(settings: Settings, study_id: int) -> results.StudyRow:
+def _found_study(settings: SettingsDep, study_id: StudyId) -> results.StudyRow:
+    """The study of the path, or 404."""
     row = results.get_study(settings.database_url, study_id)
     if row is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no study {study_id}")
     return row
 
 
-def _study_counted(settings: Settings, study_id: int) -> tuple[results.StudyRow, int]:
-    """The study and its count of stored trials (one query)."""
+def _counted_study(settings: SettingsDep, study_id: StudyId) -> tuple[results.StudyRow, int]:
+    """The study of the path and its count of stored trials (one query), or 404."""
     found = results.get_study_counted(settings.database_url, study_id)
     if found is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no study {study_id}")
     return found
+
+
+def _found_trial(settings: SettingsDep, study_id: StudyId, number: TrialNumber
+                 ) -> tuple[results.StudyRow, results.TrialRow]:
+    """The study and the trial of the path, or 404 (both numbers are checked first: 422)."""
+    study = _found_study(settings, study_id)
+    trial = results.get_trial(settings.database_url, study.id, number)
+    if trial is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no trial {number} in study {study.id}")
+    return study, trial
+
+
+#: The study of the path (``/studies/{study_id}/...``); a study that does not exist: 404.
+FoundStudy = Annotated[results.StudyRow, Depends(_found_study)]
+#: The study of the path and how many trials it has stored; 404 if it does not exist.
+CountedStudy = Annotated[tuple[results.StudyRow, int], Depends(_counted_study)]
+#: The study and the trial of the path (``.../trials/{number}``); 404 if either is missing.
+FoundTrial = Annotated[tuple[results.StudyRow, results.TrialRow], Depends(_found_trial)]
 
 
 def _json(document: BaseModel) -> Response:
@@ -122,23 +140,18 @@ def create_study(settings: SettingsDep, response: Response,
     Network, hardware, space and dataset are resolved now: a spec that would fail later gets
     422 here, with the field path. ``duplicate_of`` names an older study of the same spec.
     """
-    url = settings.database_url
     try:
-        done = replayed_submission(url, spec, idempotency_key)
-        if done is None:
-            prepare_submission(spec, limits=settings.limits(), data_roots=settings.data_roots,
-                               checkpoints=settings.checkpoints)
-            if results.count_studies(url, "queued") >= settings.max_queued:
-                raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS,
-                                    f"{settings.max_queued} studies are already queued; "
-                                    "try later")
-            done = submit_study(url, spec, idempotency_key=idempotency_key)
+        done = submit(settings.database_url, spec, limits=settings.limits(),
+                      data_roots=settings.data_roots, checkpoints=settings.checkpoints,
+                      max_queued=settings.max_queued, idempotency_key=idempotency_key)
     except IdempotencyKeyError as exc:
         raise _unprocessable(["header", "Idempotency-Key"], exc.message) from None
+    except QueueFullError as exc:
+        raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS, exc.message) from None
     response.headers["Location"] = f"/studies/{done.row.id}"
     if done.replayed:
         response.headers["Idempotent-Replayed"] = "true"
-    return StudyCreated(**study_public(done.row).model_dump(), duplicate_of=done.duplicate_of)
+    return StudyCreated(**dict(study_public(done.row)), duplicate_of=done.duplicate_of)
 
 
 @router.get("", response_model=StudiesPage, dependencies=[ReadAccess],
@@ -159,11 +172,10 @@ def list_studies(settings: SettingsDep,
 @router.get("/{study_id}", response_model=StudyPublic, dependencies=[ReadAccess],
             summary="A study's spec, status, progress, baseline and best trials",
             responses={200: {"content": {"text/html": {}}}})
-def get_study(settings: SettingsDep, study_id: StudyId, request: Request) -> Any:
+def get_study(row: FoundStudy, request: Request) -> Any:
     """The study; a browser (``Accept: text/html``) is sent to its page under ``/ui/``."""
-    row = _study(settings, study_id)
     if "text/html" in request.headers.get("accept", ""):
-        return RedirectResponse(f"/ui/studies/{study_id}", status.HTTP_303_SEE_OTHER)
+        return RedirectResponse(f"/ui/studies/{row.id}", status.HTTP_303_SEE_OTHER)
     return study_public(row)
 
 
@@ -183,20 +195,19 @@ def cancel_study(settings: SettingsDep, study_id: StudyId) -> StudyPublic:
 @router.post("/{study_id}/resume", response_model=StudyPublic, dependencies=[WriteAccess],
              summary="Run a failed or cancelled study on from its stored trials",
              responses={409: {"description": "The study is running or completed."}})
-def resume_study(settings: SettingsDep, study_id: StudyId) -> StudyPublic:
+def resume_study(settings: SettingsDep, current: FoundStudy) -> StudyPublic:
     """Put a ``failed`` or ``cancelled`` study back in the queue to run on from its trials.
 
     Its error and its count of claims are cleared; a runner resumes it from its stored trials.
     A queued study is returned as it is.
     """
-    current = _study(settings, study_id)
     if current.status in results.RESUMABLE and results.count_studies(
             settings.database_url, "queued") >= settings.max_queued:
         raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS,
                             f"{settings.max_queued} studies are already queued; try later")
-    row = results.resume_study(settings.database_url, study_id)
-    if row is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no study {study_id}")
+    row = results.resume_study(settings.database_url, current.id)
+    if row is None:  # deleted a moment ago
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no study {current.id}")
     if row.status != "queued":
         raise HTTPException(status.HTTP_409_CONFLICT,
                             f"the study is {row.status}: only failed or cancelled studies "
@@ -249,7 +260,8 @@ MAX_PAGE_BYTES = 4 * 2**20
                 "description": 'The next page: `</studies/1/trials?offset=50&...>; '
                                'rel="next"` (absent on the last page).',
                 "schema": {"type": "string"}}}}})
-def list_trials(settings: SettingsDep, study_id: StudyId, request: Request, offset: Offset = 0,
+def list_trials(settings: SettingsDep, counted: CountedStudy, request: Request,
+                offset: Offset = 0,
                 limit: Annotated[int, Query(ge=1, le=1000)] = 50,
                 sort: Annotated[Metric | None, Query(description="Metric to sort by.")] = None,
                 order: Annotated[Literal["asc", "desc"], Query()] = "asc",
@@ -261,7 +273,7 @@ def list_trials(settings: SettingsDep, study_id: StudyId, request: Request, offs
     ``Link`` header names the next page.
     """
     url = settings.database_url
-    row, count = _study_counted(settings, study_id)
+    row, count = counted
     page = results.trial_page_numbers(url, row, offset=offset, limit=_limit(settings, limit),
                                       sort=sort, descending=order == "desc",
                                       feasible=feasible,
@@ -276,34 +288,23 @@ def list_trials(settings: SettingsDep, study_id: StudyId, request: Request, offs
     return Response(body, media_type="application/json", headers=headers)
 
 
-def _trial(settings: Settings, study_id: int, number: int
-           ) -> tuple[results.StudyRow, results.TrialRow]:
-    row = _study(settings, study_id)
-    trial = results.get_trial(settings.database_url, study_id, number)
-    if trial is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no trial {number} in study {study_id}")
-    return row, trial
-
-
 @router.get("/{study_id}/trials/{number}", response_model=TrialDetail,
             dependencies=[ReadAccess], summary="One trial with its per-layer breakdown")
-def get_trial(settings: SettingsDep, study_id: StudyId, number: TrialNumber) -> TrialDetail:
+def get_trial(found: FoundTrial) -> TrialDetail:
     """The trial's design, metrics and per-layer costs (and stored vs dense shapes)."""
-    row, trial = _trial(settings, study_id, number)
-    layers = [LayerCost(**entry) for entry in layer_view(row, trial)]
-    return TrialDetail(**trial_public(trial).model_dump(), layers=layers)
+    return trial_detail(*found)
 
 
 @router.get("/{study_id}/trials/{number}/design", dependencies=[ReadAccess],
             summary="The trial's design file (for epim cost --design and epim export)",
             response_class=Response,
             responses={200: {"content": {"application/yaml": {}, "application/json": {}}}})
-def trial_design_file(settings: SettingsDep, study_id: StudyId, number: TrialNumber,
+def trial_design_file(found: FoundTrial,
                       format: Annotated[Literal["yaml", "json"], Query()] = "yaml") -> Response:
     """The design in the design file format, named by network and layer."""
-    _, trial = _trial(settings, study_id, number)
+    row, trial = found
     media = "application/json" if format == "json" else "application/yaml"
-    name = f"study-{study_id}-trial-{number}.{format}"
+    name = f"study-{row.id}-trial-{trial.number}.{format}"
     return Response(design_text(trial.design, format), media_type=media,
                     headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
@@ -312,15 +313,15 @@ def trial_design_file(settings: SettingsDep, study_id: StudyId, number: TrialNum
             summary="The trial's hardware as a preset file (for epim cost --hardware)",
             response_class=Response,
             responses={200: {"content": {"application/yaml": {}, "application/json": {}}}})
-def trial_hardware_file(settings: SettingsDep, study_id: StudyId, number: TrialNumber,
+def trial_hardware_file(found: FoundTrial,
                         format: Annotated[Literal["yaml", "json"], Query()] = "yaml"
                         ) -> Response:
     """The study's preset with the trial's hardware genes applied (``epim study hardware``)."""
-    row, trial = _trial(settings, study_id, number)
+    row, trial = found
     document = hardware_document(trial_hardware(row, trial),
                                  note=f"(study {row.id} trial {trial.number})")
     media = "application/json" if format == "json" else "application/yaml"
-    name = f"study-{study_id}-trial-{number}-hardware.{format}"
+    name = f"study-{row.id}-trial-{trial.number}-hardware.{format}"
     return Response(hardware_text(document, format), media_type=media,
                     headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
@@ -329,45 +330,41 @@ def trial_hardware_file(settings: SettingsDep, study_id: StudyId, number: TrialN
             summary="A trainable PyTorch model of the trial's design (the epim export file)",
             response_class=Response,
             responses={200: {"content": {"application/octet-stream": {}}}})
-def trial_model_file(settings: SettingsDep, study_id: StudyId, number: TrialNumber
-                     ) -> Response:
+def trial_model_file(found: FoundTrial) -> Response:
     """The ``epim export`` file of the design, freshly initialized; load with ``epim.nn.load``.
 
     It holds the study's full network, the design and the quantization setting, as tensors
     and plain data (``torch.load(..., weights_only=True)`` reads it).
     """
-    row, trial = _trial(settings, study_id, number)
-    name = f"study-{study_id}-trial-{number}.pt"
+    row, trial = found
+    name = f"study-{row.id}-trial-{trial.number}.pt"
     return Response(trial_model(row, trial), media_type="application/octet-stream",
                     headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 
 @router.get("/{study_id}/references", response_model=References, dependencies=[ReadAccess],
             summary="The dense baseline and the uniform hand designs, for reference")
-def references(settings: SettingsDep, study_id: StudyId) -> References:
+def references(settings: SettingsDep, row: FoundStudy) -> References:
     """Designs to read the front against: dense, and every layer at one rank and bit-width."""
-    row = _study(settings, study_id)
-    return References.model_validate(reference_designs(settings.database_url, row))
+    return reference_designs(settings.database_url, row)
 
 
 @router.get("/{study_id}/history", response_model=list[HistoryPoint],
             dependencies=[ReadAccess], summary="Hypervolume and counters after each batch")
-def history(settings: SettingsDep, study_id: StudyId) -> list[HistoryPoint]:
+def history(settings: SettingsDep, row: FoundStudy) -> list[HistoryPoint]:
     """The study's progress after each stored batch, oldest first."""
-    row = _study(settings, study_id)
-    return [HistoryPoint(**p) for p in history_document(settings.database_url, row)]
+    return history_document(settings.database_url, row)
 
 
 @router.get("/{study_id}/profile", response_model=Profile, dependencies=[ReadAccess],
             summary="The layer sensitivity profile (layerwise studies)")
-def profile(settings: SettingsDep, study_id: StudyId) -> Profile:
+def profile(settings: SettingsDep, row: FoundStudy) -> Profile:
     """Every probe of the study's profile: each layer's choices alone on the dense proxy."""
-    _study(settings, study_id)
-    document = profile_document(settings.database_url, study_id)
+    document = profile_document(settings.database_url, row.id)
     if document is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND,
-                            f"study {study_id} has no profile (only layerwise studies profile)")
-    return Profile(**document)
+                            f"study {row.id} has no profile (only layerwise studies profile)")
+    return document
 
 
 def _axes(row: results.StudyRow, x: str | None, y: str | None) -> list[dict[str, str]]:
@@ -379,7 +376,7 @@ def _axes(row: results.StudyRow, x: str | None, y: str | None) -> list[dict[str,
 
 @router.get("/{study_id}/pareto", response_model=ParetoDocument, dependencies=[ReadAccess],
             summary="The feasible Pareto front (optionally on two of the objectives)")
-def pareto(settings: SettingsDep, study_id: StudyId,
+def pareto(settings: SettingsDep, counted: CountedStudy,
            x: Annotated[Metric | None, Query(description="Project onto this objective...")
                         ] = None,
            y: Annotated[Metric | None, Query(description="...and this one.")] = None,
@@ -389,7 +386,7 @@ def pareto(settings: SettingsDep, study_id: StudyId,
     ``?x=&y=`` projects onto two objectives; the hypervolume is then the projected front's.
     """
     url = settings.database_url
-    row, count = _study_counted(settings, study_id)
+    row, count = counted
     axes = _axes(row, x, y)
     # A batch adds trials, rewrites the front and the hypervolume in one transaction.
     key = (*study_key(url, row), count, row.hypervolume, x, y)
@@ -410,11 +407,10 @@ def pareto(settings: SettingsDep, study_id: StudyId,
 @router.get("/{study_id}/pareto.svg", dependencies=[ReadAccess],
             summary="The study's chart (trials, front, references) as SVG",
             response_class=Response, responses={200: {"content": {"image/svg+xml": {}}}})
-def pareto_chart(settings: SettingsDep, study_id: StudyId,
+def pareto_chart(settings: SettingsDep, row: FoundStudy,
                  x: Annotated[Metric | None, Query()] = None,
                  y: Annotated[Metric | None, Query()] = None) -> Response:
     """Every completed trial, the front on the chosen axes, the references; units, grid."""
-    row = _study(settings, study_id)
     figure = pareto_figure(settings.database_url, row, chart_axes(row.spec, x, y))
     return Response(figure.svg(), media_type="image/svg+xml")
 
@@ -422,27 +418,23 @@ def pareto_chart(settings: SettingsDep, study_id: StudyId,
 @router.get("/{study_id}/pareto.pdf", dependencies=[ReadAccess],
             summary="The study's chart (trials, front, references) as PDF",
             response_class=Response, responses={200: {"content": {"application/pdf": {}}}})
-def pareto_chart_pdf(settings: SettingsDep, study_id: StudyId,
+def pareto_chart_pdf(settings: SettingsDep, row: FoundStudy,
                      x: Annotated[Metric | None, Query()] = None,
                      y: Annotated[Metric | None, Query()] = None) -> Response:
     """The chart of ``pareto.svg`` as a one-page PDF."""
-    row = _study(settings, study_id)
     figure = pareto_figure(settings.database_url, row, chart_axes(row.spec, x, y))
     return Response(figure.pdf(), media_type="application/pdf", headers={
-        "Content-Disposition": f'inline; filename="study-{study_id}-pareto.pdf"'})
+        "Content-Disposition": f'inline; filename="study-{row.id}-pareto.pdf"'})
 
 
 @router.get("/{study_id}/export", dependencies=[ReadAccess], summary="All trials as CSV or JSON",
             response_class=Response,
             responses={200: {"content": {"text/csv": {}, "application/json": {}}}})
-def export(settings: SettingsDep, study_id: StudyId,
+def export(settings: SettingsDep, row: FoundStudy,
            format: Annotated[Literal["csv", "json"], Query()] = "csv") -> Response:
     """Every trial with its metrics, feasibility and design."""
-    row = _study(settings, study_id)
-    trials = results.list_trials(settings.database_url, study_id, limit=MAX_ID).items
     if format == "json":
-        body = json.dumps({"study": study_public(row).model_dump(mode="json"),
-                           "trials": [trial_public(t).model_dump() for t in trials]})
-        return Response(body, media_type="application/json")
+        return _json(export_document(settings.database_url, row))
+    trials = results.list_trials(settings.database_url, row.id, limit=MAX_ID).items
     return Response(trials_csv(trials), media_type="text/csv", headers={
-        "Content-Disposition": f'attachment; filename="study-{study_id}.csv"'})
+        "Content-Disposition": f'attachment; filename="study-{row.id}.csv"'})

@@ -28,7 +28,7 @@ async function load() {
     if (!sel.options.length) shared.forEach(m => sel.add(new Option(metricLabel(m), m)));
     sel.selectedIndex = Math.min(i, shared.length - 1);
   }
-  $("#status").textContent = studies.map(s => `${s.id}: ${s.status}, ${s.progress.completed_trials}/${s.progress.n_trials} trials`).join(" · ");
+  $("#status").textContent = studies.map(s => `${s.id}: ${s.status}, ${s.progress.completed}/${s.progress.n_trials} trials`).join(" · ");
   const histories = await Promise.all(ids.map(i => get(`/studies/${i}/history`)));
   lines($("#history"), { xMetric: "trials", yMetric: "hypervolume", series: histories.map((h, k) => ({
     name: `study ${ids[k]}`, colour: COLOURS[k], points: h.map(p => [p.completed, p.hypervolume]) })) });
@@ -69,7 +69,7 @@ async function draw() {
   studies.forEach((s, k) => {
     const tr = document.createElement("tr");
     tr.innerHTML = `<td class="left">${s.id}: ${esc(s.name)}</td><td class="left">${esc(s.spec.sampler.name)}</td>` +
-      `<td>${s.progress.completed_trials}</td><td>${docs[k].trials.length}</td><td>${docs[k].hypervolume.toFixed(4)}</td>`;
+      `<td>${s.progress.completed}</td><td>${docs[k].trials.length}</td><td>${docs[k].hypervolume.toFixed(4)}</td>`;
     tbody.appendChild(tr);
   });
 }

@@ -32,9 +32,9 @@ function statusLine(s) {
   const p = s.progress, phase = phaseText(s);
   const running = s.status === "queued" || s.status === "running";
   const what = running && phase ? `${s.status} (${phase})` : s.status;
-  const trials = running && !p.completed_trials
+  const trials = running && !p.completed
     ? `no trials stored yet of ${p.n_trials}${phase ? "" : " (the run starts with the dense baseline)"}`
-    : `${p.completed_trials}/${p.n_trials} trials, ${p.feasible_trials} feasible, front ${p.front_size}, ` +
+    : `${p.completed}/${p.n_trials} trials, ${p.feasible} feasible, front ${p.front_size}, ` +
       `hypervolume ${s.hypervolume.toFixed(4)}`;
   const elapsed = p.elapsed_s ? ` · ${p.elapsed_s < 120 ? `${p.elapsed_s.toFixed(0)} s` : `${(p.elapsed_s / 60).toFixed(1)} min`}` : "";
   return `${what}: ${trials}${elapsed} · network ${s.network} · sampler ${s.spec.sampler.name}` +
