@@ -59,6 +59,8 @@ class ProxyConfig:
         quantize: Quantization-aware training at the design's bits (else float).
         pretrain_steps: Steps of the dense float proxy every design starts from (0: designs
             train from scratch). Trained once per configuration and shared (:class:`DenseStart`).
+            Every default a study's ``accuracy`` settings share with this class is the same
+            (300 here; ``tests/search/test_artifacts.py`` holds them equal).
         distill: Weight of the distillation term (KL divergence to the dense start's outputs)
             added to the cross-entropy (0: none; needs ``pretrain_steps``).
         checkpoint: A pretrained checkpoint file (``epim.nn.read_checkpoint``: tensors by
@@ -86,7 +88,7 @@ class ProxyConfig:
     train_samples: int | None = None
     eval_samples: int | None = 2000
     quantize: bool = True
-    pretrain_steps: int = 0
+    pretrain_steps: int = 300
     distill: float = 0.0
     checkpoint: str | None = None
     device: str = "auto"

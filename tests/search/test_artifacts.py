@@ -73,3 +73,18 @@ def test_a_dense_start_trained_on_one_device_serves_another(network: dict[str, A
     auto = Artifacts(store, Refusing(), network).with_dense_start(evaluator())
     assert auto is not None and auto.start == started.start
     assert profile_artifact(cpu, job(network)).startswith("profile-")
+
+
+def test_the_proxys_defaults_are_a_studys_defaults() -> None:
+    """``ProxyConfig`` and ``AccuracySpec`` share their defaults (``pretrain_steps`` too)."""
+    from dataclasses import fields
+
+    from epim.proxy import ProxyConfig
+    from epim.search._spec import AccuracySpec
+
+    library = {f.name: f.default for f in fields(ProxyConfig)}
+    study = {name: info.default for name, info in AccuracySpec.model_fields.items()}
+    shared = sorted(set(library) & set(study))
+    assert {"pretrain_steps", "steps", "lr", "width", "seed", "device"} <= set(shared)
+    assert {k: library[k] for k in shared} == {k: study[k] for k in shared}
+    assert library["pretrain_steps"] == 300
