@@ -24,17 +24,17 @@ from typing import Literal
 
 from epim.errors import InputError
 from epim.search._artifacts import Artifacts
-from epim.search._constraints import constraint_values, cost_feasible
 from epim.search._factory import make_strategy
 from epim.search._front import Front
 from epim.search._metrics import cost_metrics
 from epim.search._prepare import PreparedStudy
-from epim.search._proxy_runs import ProxyOutcome, ProxyRuns, worst_score
+from epim.search._proxy_runs import ProxyRuns
 from epim.search._records import Baseline, Progress, StudyStore, TrialRecord
 from epim.search._references import References
 from epim.search._run import StudyRun
 from epim.search._sampler import batch_size
-from epim.search._strategy import AccuracyEvaluator, Proposal, Strategy, Told, TrainingProxy
+from epim.search._scoring import BatchScorer
+from epim.search._strategy import AccuracyEvaluator, Proposal, Strategy, TrainingProxy
 from epim.search.executors import Executor
 from epim.space import DesignBatch
 from epim.workloads import network_to_dict
@@ -159,7 +159,8 @@ class StudyDriver:
         self.front = Front(self.study.metrics, self.study.directions, self.baseline.metrics)
         self.front.add(self.records)
         if proxies is not None:
-            proxies.remember(self.records, self._cost_metric_names())
+            proxies.remember(self.records, self._cost_metric_names(self.baseline))
+        scorer = BatchScorer(self.study, self.baseline, proxies)
         run = self._run = StudyRun(self.study, self.baseline, self.records, should_stop=stop,
                                    announce=self._announce, proxies=proxies,
                                    artifacts=artifacts)
@@ -171,7 +172,7 @@ class StudyDriver:
                               if self.spec.needs_accuracy else ""))
         while references.pending and self.completed() < budget.n_trials and not stop():
             size = min(self.batch_size, budget.n_trials - self.completed())
-            self._store_batch(self._run_batch(references, references.take(size), proxies))
+            self._store_batch(self._run_batch(references, references.take(size), scorer))
         if self.completed() >= budget.n_trials or stop():
             return result()
         strategy = make_strategy(run)
@@ -184,7 +185,7 @@ class StudyDriver:
                 self._flush_screened()
                 exhausted = not stop()
                 break
-            self._store_batch(self._run_batch(strategy, proposals, proxies))
+            self._store_batch(self._run_batch(strategy, proposals, scorer))
         return result()
 
     def _store_batch(self, batch: Sequence[TrialRecord]) -> None:
@@ -281,105 +282,28 @@ class StudyDriver:
         self.store.save_baseline(baseline)
         return baseline
 
-    def _cost_metric_names(self) -> frozenset[str]:
+    def _cost_metric_names(self, baseline: Baseline) -> frozenset[str]:
         """The metrics the cost model gives a design (the rest of a trial's are the proxy's)."""
-        assert self.baseline is not None
         dense = DesignBatch.dense(self.study.network, 1)
-        return frozenset(cost_metrics(self.study.model.evaluate(dense), self.baseline.metrics,
+        return frozenset(cost_metrics(self.study.model.evaluate(dense), baseline.metrics,
                                       self.spec.latency_mode))
 
     # ----------------------------------------------------------------- one batch
     def _run_batch(self, strategy: Strategy, proposals: Sequence[Proposal],
-                   proxies: ProxyRuns | None) -> list[TrialRecord]:
+                   scorer: BatchScorer) -> list[TrialRecord]:
         """Score, evaluate and tell proposals; returns the records to store.
 
         Screening results the strategy recorded while proposing come first.
         """
-        assert self.baseline is not None and self.front is not None
-        screened = [] if self._run is None else self._run.screened  # counted till stored
-        size = len(proposals)
-        designs = self.study.space.decode_batch([p.values for p in proposals])
-        costs = self.study.model.evaluate(designs)
-        metrics = cost_metrics(costs, self.baseline.metrics, self.spec.latency_mode)
-        chip = self.study.space.chip  # the chip budget: one more constraint value
-        over = None if chip is None else chip.violation(costs.tiles, costs.area_m2)
-        cost_ok = [ok and (over is None or over[i] <= 0) for i, ok in
-                   enumerate(cost_feasible(self.spec.constraints, metrics, size))]
-        hashes = designs.digests()
-        dicts = designs.to_dicts()
-        proxied = [ProxyOutcome()] * size if proxies is None else \
-            proxies.evaluate(dicts, hashes, cost_ok)
-        breakdown = {"crossbars": costs.layer_crossbars.tolist(),
-                     "tiles": costs.layer_tiles.tolist(),
-                     "latency_s": costs.layer_latency_s.tolist(),
-                     "energy_j": costs.layer_energy_j.tolist()}
-        columns = {k: v.tolist() for k, v in metrics.items()}
-        told: list[Told] = []
-        kept: list[int] = []
-        for i, proposal in enumerate(proposals):
-            outcome = proxied[i]
-            if outcome.cancelled:
-                continue
-            measured = self._measured({k: float(v[i]) for k, v in columns.items()},
-                                      outcome.metrics)
-            told_row = self._told(measured)
-            constraints = constraint_values(self.spec.constraints, told_row)
-            if over is not None:
-                constraints.append(float(over[i]))
-            told.append(Told(proposal, None if outcome.error is not None else
-                             [told_row[m] for m in self.study.metrics], constraints, measured))
-            kept.append(i)
-        strategy.discard([p for p, o in zip(proposals, proxied, strict=True) if o.cancelled])
-        attrs = strategy.tell(told) if told else []
-        if self._run is not None:
-            self._run.take_screened()
-        records = list(screened)
-        for item, i, system in zip(told, kept, attrs, strict=True):
-            outcome = proxied[i]
-            failed = outcome.error is not None
-            records.append(TrialRecord(
-                number=len(self.records) + len(records),
-                state="failed" if failed else "complete", params=dict(item.proposal.params),
-                system_attrs=system, values=item.values, metrics=item.metrics,
-                constraints=item.constraints,
-                feasible=not failed and all(c <= 0 for c in item.constraints),
-                design=dicts[i], design_hash=hashes[i],
-                layers={k: v[i] for k, v in breakdown.items()},
-                accuracy_evaluated=outcome.metrics is not None, error=outcome.error,
-                node=outcome.node, source=item.proposal.source,
-                fidelity=self._fidelity() if outcome.ran else None))
+        scored = scorer.score(proposals)
+        strategy.discard(scored.cancelled)
+        attrs = strategy.tell(scored.told) if scored.told else []
+        screened = [] if self._run is None else self._run.take_screened()
+        records = screened + scored.records(attrs, len(self.records) + len(screened))
         self.records.extend(records)
-        self.front.add(records)
+        if self.front is not None:
+            self.front.add(records)
         return records
-
-    def _measured(self, costs: dict[str, float], proxy: dict[str, float] | None
-                  ) -> dict[str, float]:
-        """What a trial stores: its cost metrics, and the proxy's metrics where it ran."""
-        if proxy is None:
-            return costs
-        assert self.baseline is not None
-        return {**costs, "accuracy": proxy["accuracy"],
-                "accuracy_drop": self.baseline.metrics["accuracy"] - proxy["accuracy"],
-                **{k: v for k, v in proxy.items() if k not in costs and k != "accuracy"}}
-
-    def _told(self, measured: dict[str, float]) -> dict[str, float]:
-        """What the strategy is told: a metric the proxy did not give is its worst score."""
-        if not self.spec.needs_accuracy:
-            return measured
-        assert self.baseline is not None and self.spec.accuracy is not None
-        worst = worst_score(self.spec.accuracy.proxy)
-        told = dict(measured)
-        told.setdefault("accuracy_drop", self.baseline.metrics["accuracy"]
-                        - told.setdefault("accuracy", worst))
-        for metric in (*self.study.metrics, *(c.metric for c in self.spec.constraints)):
-            told.setdefault(metric, worst)
-        return told
-
-    def _fidelity(self) -> int | None:
-        accuracy = self.spec.accuracy
-        if accuracy is None or accuracy.proxy != "train":
-            return None
-        return accuracy.steps
 
 
 def _finished(reason: StopReason) -> str:
