@@ -86,7 +86,8 @@ class StudyDriver:
         self.spec = spec
         self.store = store
         self.executor = executor
-        self.accuracy = accuracy
+        bind = getattr(accuracy, "for_hardware", None)  # an evaluator of hardware effects
+        self.accuracy = accuracy if bind is None else bind(study.hardware)
         self.network_dict = network_to_dict(study.network)  # what evaluators receive
         self.batch_size = batch_size(spec)
         self.records: list[TrialRecord] = []

@@ -41,15 +41,21 @@ class TrialBook:
         self.codec = codec
         self.study = optuna.create_study(directions=list(directions), sampler=sampler)
         self.study.add_trials(replayable(records, codec))
+        self._queued: dict[int, frozenset[str]] = {}  # trial -> the queue's own attributes
 
     def ask(self) -> optuna.Trial:
         """A trial the sampler proposes."""
         return self.study.ask(self.codec.distributions)
 
     def ask_fixed(self, params: dict[str, Any]) -> optuna.Trial:
-        """A trial of given parameters, in the sampler's generation if it is genetic."""
+        """A trial of given parameters, in the sampler's generation if it is genetic.
+
+        What the queue itself records on the trial (its fixed parameters, which the stored
+        trial holds as its params anyway) is not part of the state :meth:`tell` returns.
+        """
         self.study.enqueue_trial(params)
         trial = self.study.ask(self.codec.distributions)
+        self._queued[trial.number] = frozenset(self._frozen(trial).system_attrs)
         sampler = self.study.sampler
         if isinstance(sampler, optuna.samplers.BaseGASampler):
             sampler.get_trial_generation(self.study, self._frozen(trial))
@@ -63,10 +69,12 @@ class TrialBook:
             self.study.tell(trial, state=TrialState.FAIL)
         else:
             self.study.tell(trial, told.values)
-        return dict(self._frozen(trial).system_attrs)
+        queued = self._queued.pop(trial.number, frozenset())
+        return {k: v for k, v in self._frozen(trial).system_attrs.items() if k not in queued}
 
     def fail(self, trial: optuna.Trial) -> None:
         """Close a trial that was never evaluated (in memory only: never stored)."""
+        self._queued.pop(trial.number, None)
         self.study.tell(trial, state=TrialState.FAIL)
 
     def _frozen(self, trial: optuna.Trial) -> optuna.trial.FrozenTrial:

@@ -121,3 +121,21 @@ def test_a_bare_number_is_the_accuracy_and_a_dict_without_one_is_an_error() -> N
 
     outcome = ProxyRuns(NoAccuracy(), LocalExecutor(), {}).one({})
     assert not outcome.ok and "no finite accuracy" in (outcome.error or "")
+
+
+def test_an_evaluator_of_hardware_effects_is_bound_to_the_studys_hardware() -> None:
+    """``for_hardware``: the driver scores with the evaluator of the study's preset."""
+    seen: list[Any] = []
+
+    class Unbound(Robust):
+        def for_hardware(self, hardware: Any) -> Robust:
+            seen.append(hardware)
+            return Robust()
+
+        def __call__(self, job: tuple[dict[str, Any], dict[str, Any]]) -> dict[str, Any]:
+            raise AssertionError("the unbound evaluator scored a design")
+
+    store = run(Unbound(), MemoryStore())
+    spec = StudySpec.model_validate(SPEC)
+    assert seen == [prepare_study(spec).hardware]
+    assert any(r.accuracy_evaluated for r in store.study.records)
