@@ -91,7 +91,8 @@ def main() -> None:
     began = time.perf_counter()
     network = get_network("resnet20")
     config = ProxyConfig(dataset="fashion-mnist", width=0.25, batch_size=64, lr=0.05,
-                         eval_samples=args.eval_samples, threads=args.threads)
+                         eval_samples=args.eval_samples, threads=args.threads,
+                         pretrain_steps=0)
     data = load_cached_dataset(config.dataset, config.data_root)
     design = Design.dense(network, args.weight_bits, args.act_bits)
     base = crossbar_spec(load_hardware("mnsim"))

@@ -27,10 +27,11 @@ import numpy as np
 from scipy.stats import kendalltau
 
 from epim.search import StudySpec, prepare_study
-from epim.search._layerwise import LayerwiseStrategy
+from epim.search._layerwise import measure_damage
 from epim.search._metrics import cost_metrics
 from epim.search._records import Baseline
 from epim.search._surrogate import AdditiveSurrogate
+from epim.search._tables import layer_tables
 from epim.service import ProxyAccuracy
 from epim.space import DesignBatch
 from epim.workloads import network_to_dict
@@ -83,19 +84,14 @@ def main() -> None:
                                                     "layer_by_layer").items()}
     top = evaluator((network, DesignBatch.dense(prepared.network, 1, weight_bits=8,
                                                 act_bits=8).to_dicts()[0]))
-    strategy = LayerwiseStrategy()
     run = _Run(prepared, evaluator, Baseline({**base, "accuracy": top}, []))
-    strategy.run = run  # type: ignore[assignment]
-    from epim.search._tables import layer_tables
-
-    strategy.tables = layer_tables(prepared.space, prepared.model)
+    tables = layer_tables(prepared.space, prepared.model)
     began = time.perf_counter()
     settings = spec.sampler.layerwise
-    damage = strategy._profile(run, settings.profile_samples,  # type: ignore[arg-type]
-                               settings.profile_steps)
+    damage = measure_damage(run, tables,  # type: ignore[arg-type]
+                            settings.profile_samples, settings.profile_steps)
     profile_s = time.perf_counter() - began
     assert damage is not None
-    tables = strategy.tables
     rng = np.random.default_rng(0)
     chosen: list[np.ndarray] = []
     while len(chosen) < args.designs:

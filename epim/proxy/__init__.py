@@ -14,6 +14,7 @@ from epim.proxy._hardware import (
     robust_accuracy,
     train_steps,
 )
+from epim.proxy._keys import dense_start_key, profile_key, proxy_key
 from epim.proxy._profile import ProfileResult, profile_layers
 from epim.proxy._train import (
     DenseStart,
@@ -22,10 +23,8 @@ from epim.proxy._train import (
     binomial_se,
     dense_baseline,
     dense_start,
-    dense_start_key,
     evaluate,
     proxy_device,
-    proxy_key,
     proxy_model,
     proxy_network,
     remember_dense_start,
@@ -57,6 +56,7 @@ __all__ = [
     "finetune_hardware",
     "load_dataset",
     "naswot_score",
+    "profile_key",
     "profile_layers",
     "proxy_device",
     "proxy_key",

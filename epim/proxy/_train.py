@@ -7,16 +7,13 @@ the design does. Runs are deterministic for a seed and cached by design hash.
 
 from __future__ import annotations
 
-import hashlib
 import io
-import json
 import math
 import time
 from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -35,8 +32,10 @@ from epim.nn import (
     read_checkpoint,
 )
 from epim.proxy._cache import ResultCache
+from epim.proxy._keys import dense_start_key as dense_start_key  # re-exported: _batched
+from epim.proxy._keys import proxy_key as proxy_key
 from epim.space import DEFAULT_PRUNE_TILE, Design, scale_design, scaled_tile
-from epim.workloads import Network, network_to_dict, scale_network
+from epim.workloads import Network, scale_network
 
 
 @dataclass(frozen=True)
@@ -60,6 +59,8 @@ class ProxyConfig:
         quantize: Quantization-aware training at the design's bits (else float).
         pretrain_steps: Steps of the dense float proxy every design starts from (0: designs
             train from scratch). Trained once per configuration and shared (:class:`DenseStart`).
+            Every default a study's ``accuracy`` settings share with this class is the same
+            (300 here; ``tests/search/test_artifacts.py`` holds them equal).
         distill: Weight of the distillation term (KL divergence to the dense start's outputs)
             added to the cross-entropy (0: none; needs ``pretrain_steps``).
         checkpoint: A pretrained checkpoint file (``epim.nn.read_checkpoint``: tensors by
@@ -87,7 +88,7 @@ class ProxyConfig:
     train_samples: int | None = None
     eval_samples: int | None = 2000
     quantize: bool = True
-    pretrain_steps: int = 0
+    pretrain_steps: int = 300
     distill: float = 0.0
     checkpoint: str | None = None
     device: str = "auto"
@@ -166,33 +167,6 @@ def torch_threads(threads: int) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(previous)
-
-
-@lru_cache(maxsize=64)
-def _file_digest(path: str, size: int, mtime_ns: int) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as file:
-        for chunk in iter(lambda: file.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def checkpoint_digest(path: str | None) -> str | None:
-    """A checkpoint's identity in the keys: its content's SHA-256 (a moved file is the same)."""
-    if path is None:
-        return None
-    stat = Path(path).stat()
-    return _file_digest(path, stat.st_size, stat.st_mtime_ns)
-
-
-def proxy_key(network: Network, design: Design, config: ProxyConfig, kind: str = "train") -> str:
-    """Cache key: the design hash, the network and every setting that changes the result."""
-    payload = json.dumps({
-        "kind": kind, "design": design.to_dict(), "network": network_to_dict(network),
-        "config": {**{k: v for k, v in asdict(config).items() if k not in ("threads", "device")},
-                   "checkpoint": checkpoint_digest(config.checkpoint)},
-    }, sort_keys=True)
-    return f"{kind}-{design.digest()}-{hashlib.sha256(payload.encode()).hexdigest()[:16]}"
 
 
 def proxy_network(network: Network, config: ProxyConfig, input_shape: tuple[int, int, int],
@@ -337,17 +311,6 @@ class DenseStart:
     def tensors(self) -> dict[str, torch.Tensor]:
         """The state as torch tensors (shared memory, not copied)."""
         return {name: torch.from_numpy(array) for name, array in self.state.items()}
-
-
-def dense_start_key(network: Network, config: ProxyConfig) -> str:
-    """What a dense start depends on: the network and the settings that shape pretraining."""
-    fields = {k: v for k, v in asdict(config).items()
-              if k not in ("steps", "epochs", "threads", "eval_samples", "quantize", "distill",
-                           "device", "checkpoint")}
-    fields["checkpoint"] = checkpoint_digest(config.checkpoint)
-    payload = json.dumps({"network": network_to_dict(network), "config": fields},
-                         sort_keys=True)
-    return hashlib.sha256(payload.encode()).hexdigest()[:24]
 
 
 _DENSE_STARTS: OrderedDict[str, DenseStart] = OrderedDict()

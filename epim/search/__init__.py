@@ -1,7 +1,8 @@
 """Multi-objective search: study specs, the ask/tell driver, Pareto fronts, executors."""
 
 from epim.search._codec import ParameterCodec
-from epim.search._driver import RunResult, StudyDriver, make_strategy
+from epim.search._driver import RunResult, StudyDriver
+from epim.search._factory import make_strategy
 from epim.search._limits import StudyLimits
 from epim.search._metrics import cost_metrics
 from epim.search._pareto import (

@@ -333,56 +333,54 @@ def _spread(points: FloatArray) -> IntArray:
 class ExactStrategy(Strategy):
     """Proposes the exact plan's designs (see the module docstring), then nothing more.
 
-    Where :func:`unsolvable` gives a reason, NSGA-II searches instead (the reason is the
-    run's phase detail).
+    Built by :meth:`build`; where :func:`unsolvable` gives a reason, NSGA-II searches
+    instead (the reason is the run's phase detail).
+
+    Args:
+        plan: The solved plan.
+        queue: Its designs' parameter values not stored yet, in its order.
+
     """
 
     name = "exact"
 
-    def __init__(self) -> None:
-        self.queue: list[dict[str, int]] = []
-        self.plan: ExactPlan | None = None
-        self.fallback: Strategy | None = None
+    def __init__(self, plan: ExactPlan, queue: list[dict[str, int]]) -> None:
+        self.plan = plan
+        self.queue = queue
 
-    def begin(self, run: RunContext) -> bool:
-        """Solve the plan (or start the fallback); queue the designs not stored yet."""
+    @classmethod
+    def build(cls, run: RunContext) -> Strategy | None:
+        """Solve the plan and queue the designs not stored yet (or start the fallback).
+
+        Returns ``None`` if the run stopped while solving.
+        """
         reason = unsolvable(run.study)
         if reason is not None:
             from epim.search._optuna import OptunaStrategy
 
             run.announce("sampling", f"genetic fallback (nsga2): {reason}")
-            self.fallback = OptunaStrategy(sampler="nsga2")
-            return self.fallback.begin(run)
+            return OptunaStrategy(run, sampler="nsga2")
         run.announce("solving", "exact: multiple-choice knapsack fronts over the layers")
         plan = exact_plan(run.study, run.baseline.metrics, should_stop=run.should_stop)
         if plan is None:
-            return False
-        self.plan = plan
+            return None
         stored = {r.design_hash for r in run.records}
+        queue = []
         if plan.values:
             hashes = run.study.space.decode_batch(plan.values).digests()
-            self.queue = [v for v, h in zip(plan.values, hashes, strict=True)
-                          if h not in stored]
+            queue = [v for v, h in zip(plan.values, hashes, strict=True) if h not in stored]
         run.announce("solving", plan.detail)
-        return True
+        return cls(plan, queue)
 
     def propose(self, n: int) -> list[Proposal]:
         """The next ``n`` designs of the plan (none once it is spent)."""
-        if self.fallback is not None:
-            return self.fallback.propose(n)
         taken, self.queue = self.queue[:n], self.queue[n:]
         return [Proposal(values=v, params=dict(v), source="exact") for v in taken]
 
     def tell(self, told: Sequence[Told]) -> list[dict[str, Any]]:
         """Nothing to learn: the plan is fixed."""
-        if self.fallback is not None:
-            return self.fallback.tell(told)
         return [{} for _ in told]
 
     def discard(self, proposals: Sequence[Proposal]) -> None:
         """Put unevaluated designs back at the head of the queue."""
-        if self.fallback is not None:
-            self.fallback.discard(proposals)
-            return
         self.queue = [dict(p.values) for p in proposals] + self.queue
-

@@ -27,13 +27,12 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-import optuna
-from optuna.trial import TrialState
 
 from epim.metrics import ADDITIVE_METRICS, REDUCTIONS, metric_info
 from epim.search._codec import ParameterCodec
 from epim.search._knapsack import knapsack_front
-from epim.search._optuna import replayable
+from epim.search._optuna import TrialBook
+from epim.search._sampler import genetic_sampler
 from epim.search._strategy import Proposal, RunContext, Strategy, Told
 from epim.search._surrogate import AdditiveSurrogate
 from epim.search._tables import LayerTables, layer_tables, reference_choice
@@ -41,97 +40,65 @@ from epim.space import CHOICE_FIELDS, DESIGN_FIELDS
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
-GENERATION_KEY = "NSGAIISampler:generation"
 
 
 class LayerwiseStrategy(Strategy):
-    """See the module docstring. Built per run; its state is rebuilt from the store."""
+    """See the module docstring. Built complete per run (:meth:`build`) from the store.
+
+    Args:
+        run: The run.
+        tables: Per-layer costs of the study's space (``layer_tables``).
+        surrogate: The additive surrogate of the profile's damage.
+        book: NSGA-II's study of the stored trials, which breeds the genetic share.
+
+    """
 
     name = "layerwise"
 
-    def __init__(self) -> None:
-        self.run: RunContext | None = None
-        self.tables: LayerTables | None = None
-        self.surrogate: AdditiveSurrogate | None = None
+    def __init__(self, run: RunContext, tables: LayerTables, surrogate: AdditiveSurrogate,
+                 book: TrialBook) -> None:
+        self.run = run
+        self.tables = tables
+        self.surrogate = surrogate
+        self.book = book
         self.tried: set[bytes] = set()
         self.observed_index: list[IntArray] = []
         self.observed_accuracy: list[float] = []
         self.rounds = 0
-        self.genetic: optuna.Study | None = None
-        self.codec: ParameterCodec | None = None
-
-    # ------------------------------------------------------------------ set-up
-    def begin(self, run: RunContext) -> bool:
-        """Tables, profile (from the store or measured now), surrogate, replayed trials."""
-        self.run = run
-        study = run.study
-        settings = study.spec.sampler.layerwise
-        self.tables = layer_tables(study.space, study.model)
-        run.announce("profile", "each layer's choices alone on the dense proxy")
-        damage = self._profile(run, settings.profile_samples, settings.profile_steps)
-        if damage is None:
-            return False
-        accuracy = float(run.baseline.metrics.get("accuracy", 1.0))
-        self.surrogate = AdditiveSurrogate(damage, top=accuracy, floor=_chance(run),
-                                           ridge=settings.ridge)
-        self.codec = ParameterCodec(study.space, "categorical")
-        told = [r for r in run.records if r.state in ("complete", "failed")]
-        self.genetic = optuna.create_study(
-            directions=study.directions,
-            sampler=optuna.samplers.NSGAIISampler(
-                population_size=self._population(),
-                seed=None if study.spec.sampler.seed is None
-                else (study.spec.sampler.seed + len(told)) % 2**32))
-        self.genetic.add_trials(replayable(told, self.codec))
         for record in run.records:
             self.tried.add(self._key_of_design(record.design))
             if record.state == "complete" and "accuracy" in record.metrics:
                 self._observe(record.design, record.metrics["accuracy"])
         self._refit()
-        return True
 
-    def _population(self) -> int:
-        assert self.run is not None
-        return max(4, self.run.study.spec.batch_size)
+    @classmethod
+    def build(cls, run: RunContext) -> LayerwiseStrategy | None:
+        """Tables, profile (from the store or measured now), surrogate, replayed trials.
 
-    def _profile(self, run: RunContext, samples: int, steps: int) -> list[FloatArray] | None:
-        """Damage per layer and choice, from single-layer probes (factorized per layer)."""
-        assert self.tables is not None
-        reference_rows = [layer.fields[reference_choice(layer.fields)]
-                          for layer in self.tables.layers]
-        reference = _design_dict(run, reference_rows)
-        probes: list[tuple[str, list[int]]] = []
-        slots: list[dict[tuple[str, tuple[int, ...]], int]] = []
-        for layer, ref in zip(self.tables.layers, reference_rows, strict=True):
-            local: dict[tuple[str, tuple[int, ...]], int] = {}
-            for row in layer.fields:
-                for factor, key in _factors(row, ref):
-                    if (factor, key) in local or key == _factor_key(factor, ref):
-                        continue
-                    probe = _probe(factor, key, ref)
-                    local[(factor, key)] = len(probes)
-                    probes.append((layer.name, _probe_choice(probe)))
-            slots.append(local)
-        measured = run.profile(reference, probes, samples, steps)
-        if measured is None:
+        Returns ``None`` if the run stopped while profiling.
+        """
+        study = run.study
+        settings = study.spec.sampler.layerwise
+        tables = layer_tables(study.space, study.model)
+        run.announce("profile", "each layer's choices alone on the dense proxy")
+        damage = measure_damage(run, tables, settings.profile_samples, settings.profile_steps)
+        if damage is None:
             return None
-        base_loss = measured[0][0]
-        loss = np.array([m[0] for m in measured[1:]]) - base_loss
-        damage = []
-        for layer, ref, local in zip(self.tables.layers, reference_rows, slots, strict=True):
-            values = np.zeros(len(layer))
-            for i, row in enumerate(layer.fields):
-                for factor, key in _factors(row, ref):
-                    slot = local.get((factor, key))
-                    if slot is not None:
-                        values[i] += max(float(loss[slot]), 0.0)
-            damage.append(values)
-        return damage
+        accuracy = float(run.baseline.metrics.get("accuracy", 1.0))
+        surrogate = AdditiveSurrogate(damage, top=accuracy, floor=_chance(run),
+                                      ridge=settings.ridge)
+        told = [r for r in run.records if r.state in ("complete", "failed")]
+        seed = study.spec.sampler.seed
+        sampler = genetic_sampler(study.spec, seed=None if seed is None
+                                  else (seed + len(told)) % 2**32)
+        assert sampler is not None  # layerwise breeds with NSGA-II
+        book = TrialBook(sampler, study.directions,
+                         ParameterCodec(study.space, "categorical"), told)
+        return cls(run, tables, surrogate, book)
 
     # ------------------------------------------------------------------ proposing
     def propose(self, n: int) -> list[Proposal]:
         """Surrogate-front designs (screened) and NSGA-II children, ``n`` in all."""
-        assert self.run is not None and self.tables is not None
         run = self.run
         settings = run.study.spec.sampler.layerwise
         genetic = min(n, round(n * settings.genetic_share)) if self.rounds > 0 else 0
@@ -155,7 +122,6 @@ class LayerwiseStrategy(Strategy):
         return proposals
 
     def _screen_steps(self) -> int:
-        assert self.run is not None
         spec = self.run.study.spec
         steps = spec.sampler.layerwise.screen_steps
         full = spec.accuracy.steps if spec.accuracy is not None else 0
@@ -168,7 +134,6 @@ class LayerwiseStrategy(Strategy):
 
         Ordered by the first cost objective, cheapest first (screening groups neighbours).
         """
-        assert self.tables is not None and self.surrogate is not None
         width = len(self.tables.layers)
         if count <= 0:
             return np.zeros((0, width), dtype=np.int64)
@@ -199,7 +164,6 @@ class LayerwiseStrategy(Strategy):
 
     def _cost_terms(self) -> tuple[list[str], dict[str, float]]:
         """The additive cost objectives, and upper bounds on additive metrics."""
-        assert self.run is not None
         spec = self.run.study.spec
         base = self.run.baseline.metrics
         metrics = []
@@ -225,7 +189,6 @@ class LayerwiseStrategy(Strategy):
 
         Groups are neighbours by cost, so the survivors still span the front.
         """
-        assert self.run is not None and self.tables is not None and self.surrogate is not None
         run = self.run
         proposals = [self._proposal(row, "screen") for row in candidates]
         designs = [_design_dict(run, self.tables.layer_fields(row)) for row in candidates]
@@ -249,46 +212,32 @@ class LayerwiseStrategy(Strategy):
 
     def _bred(self, n: int) -> list[Proposal]:
         """NSGA-II children of every trained design (also fill what the front cannot)."""
-        assert self.genetic is not None and self.codec is not None
         proposals = []
         for _ in range(n):
-            trial = self.genetic.ask(self.codec.distributions)
+            trial = self.book.ask()
             params = dict(trial.params)
-            proposals.append(Proposal(values=self.codec.to_values(params), params=params,
+            proposals.append(Proposal(values=self.book.codec.to_values(params), params=params,
                                       source="genetic", handle=trial))
         return proposals
 
     def _proposal(self, row: IntArray, source: str) -> Proposal:
-        assert self.tables is not None
         values = self.tables.values(row[None, :])[0]
-        params = {k: values[k] for k in self.codec.choices} if self.codec else values
+        params = {k: values[k] for k in self.book.codec.choices}
         return Proposal(values=values, params=params, source=source)
 
     # ------------------------------------------------------------------ learning
     def tell(self, told: Sequence[Told]) -> list[dict[str, Any]]:
-        """Refit the surrogate; add every trial to the genetic population."""
-        assert self.genetic is not None and self.tables is not None and self.codec is not None
+        """Refit the surrogate; add every trial to the genetic population.
+
+        A bred trial is told as NSGA-II asked it; a surrogate's design is asked with its
+        parameters fixed (NSGA-II gives it the generation it would give its own next trial)
+        and told the same way.
+        """
         attrs: list[dict[str, Any]] = []
         for item in told:
             proposal = item.proposal
-            if proposal.handle is not None:  # bred by NSGA-II: tell its own trial
-                for j, value in enumerate(item.constraints):
-                    proposal.handle.set_constraint(f"c{j}", value)
-                if item.values is None:
-                    self.genetic.tell(proposal.handle, state=TrialState.FAIL)
-                else:
-                    self.genetic.tell(proposal.handle, item.values)
-                frozen = self.genetic.get_trials(deepcopy=False)[proposal.handle.number]
-                attrs.append(dict(frozen.system_attrs))
-            else:
-                system = {GENERATION_KEY: self._next_generation(),
-                          **{f"constraints:c{j}": v for j, v in enumerate(item.constraints)}}
-                self.genetic.add_trial(optuna.trial.create_trial(
-                    state=TrialState.COMPLETE if item.values is not None else TrialState.FAIL,
-                    params=proposal.params,
-                    distributions={k: self.codec.distributions[k] for k in proposal.params},
-                    values=item.values, system_attrs=system))
-                attrs.append(system)
+            trial = proposal.handle or self.book.ask_fixed(proposal.params)
+            attrs.append(self.book.tell(trial, item))
             index = self.tables.index_of_values(proposal.values)
             self.tried.add(index.tobytes())
             if item.values is not None and "accuracy" in item.metrics:
@@ -299,24 +248,11 @@ class LayerwiseStrategy(Strategy):
 
     def discard(self, proposals: Sequence[Proposal]) -> None:
         """Fail bred trials that were never evaluated (in memory only)."""
-        assert self.genetic is not None
         for proposal in proposals:
             if proposal.handle is not None:
-                self.genetic.tell(proposal.handle, state=TrialState.FAIL)
-
-    def _next_generation(self) -> int:
-        """The generation NSGA-II would give the next trial (it counts complete trials)."""
-        assert self.genetic is not None
-        population = self._population()
-        generations = [t.system_attrs.get(GENERATION_KEY, -1) for t in
-                       self.genetic.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]
-        if not generations:
-            return 0
-        top = int(max(generations))
-        return top if generations.count(top) < population else top + 1
+                self.book.fail(proposal.handle)
 
     def _observe(self, design: dict[str, Any], accuracy: float) -> None:
-        assert self.tables is not None
         try:
             index = self.tables.index_of_design(design)
         except KeyError:  # a design outside this space (an old record): not used
@@ -325,16 +261,52 @@ class LayerwiseStrategy(Strategy):
         self.observed_accuracy.append(accuracy)
 
     def _refit(self) -> None:
-        assert self.surrogate is not None
         if self.observed_index:
             self.surrogate.fit(np.stack(self.observed_index), self.observed_accuracy)
 
     def _key_of_design(self, design: dict[str, Any]) -> bytes:
-        assert self.tables is not None
         try:
             return self.tables.index_of_design(design).tobytes()
         except KeyError:
             return b""
+
+
+def measure_damage(run: RunContext, tables: LayerTables, samples: int, steps: int
+                   ) -> list[FloatArray] | None:
+    """Damage per layer and choice, from single-layer probes (factorized per layer).
+
+    ``None`` if the run stopped while profiling.
+    """
+    reference_rows = [layer.fields[reference_choice(layer.fields)]
+                      for layer in tables.layers]
+    reference = _design_dict(run, reference_rows)
+    probes: list[tuple[str, list[int]]] = []
+    slots: list[dict[tuple[str, tuple[int, ...]], int]] = []
+    for layer, ref in zip(tables.layers, reference_rows, strict=True):
+        local: dict[tuple[str, tuple[int, ...]], int] = {}
+        for row in layer.fields:
+            for factor, key in _factors(row, ref):
+                if (factor, key) in local or key == _factor_key(factor, ref):
+                    continue
+                probe = _probe(factor, key, ref)
+                local[(factor, key)] = len(probes)
+                probes.append((layer.name, _probe_choice(probe)))
+        slots.append(local)
+    measured = run.profile(reference, probes, samples, steps)
+    if measured is None:
+        return None
+    base_loss = measured[0][0]
+    loss = np.array([m[0] for m in measured[1:]]) - base_loss
+    damage = []
+    for layer, ref, local in zip(tables.layers, reference_rows, slots, strict=True):
+        values = np.zeros(len(layer))
+        for i, row in enumerate(layer.fields):
+            for factor, key in _factors(row, ref):
+                slot = local.get((factor, key))
+                if slot is not None:
+                    values[i] += max(float(loss[slot]), 0.0)
+        damage.append(values)
+    return damage
 
 
 def _chance(run: RunContext) -> float:

@@ -1,9 +1,19 @@
-"""Optuna's samplers as a strategy: ask/tell on an in-memory study rebuilt from the store."""
+"""Optuna's samplers as a strategy, and the one way the engine talks to an Optuna study.
+
+Optuna is told only through its public API. A trial the sampler proposes is ``ask``-ed; a
+design proposed elsewhere (a hand-designed reference, the ``layerwise`` surrogate's front) is
+``enqueue_trial``-ed and ``ask``-ed, and a genetic sampler gives it its generation with
+``BaseGASampler.get_trial_generation`` (exactly as if it had sampled it); constraint values go
+through ``Trial.set_constraint``; outcomes through ``tell``. Whatever per-trial state Optuna
+writes (the constraints, NSGA-II's generation) is stored with the trial as Optuna left it
+(``FrozenTrial.system_attrs``) and copied back on resume by ``add_trials``, the way
+``optuna.copy_study`` copies trials between studies; the engine never names Optuna's keys.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 import optuna
 from optuna.trial import TrialState
@@ -14,84 +24,123 @@ from epim.search._sampler import make_sampler
 from epim.search._strategy import Proposal, RunContext, Strategy, Told
 
 
+class TrialBook:
+    """An in-memory Optuna study of a study's stored trials, told through the public API.
+
+    Args:
+        sampler: The study's sampler.
+        directions: The objectives' directions.
+        codec: The parameters' encoding.
+        records: Stored trials to copy in first (those of another encoding are skipped).
+
+    """
+
+    def __init__(self, sampler: optuna.samplers.BaseSampler,
+                 directions: Sequence[Literal["minimize", "maximize"]],
+                 codec: ParameterCodec, records: Sequence[TrialRecord] = ()) -> None:
+        self.codec = codec
+        self.study = optuna.create_study(directions=list(directions), sampler=sampler)
+        self.study.add_trials(replayable(records, codec))
+        self._queued: dict[int, frozenset[str]] = {}  # trial -> the queue's own attributes
+
+    def ask(self) -> optuna.Trial:
+        """A trial the sampler proposes."""
+        return self.study.ask(self.codec.distributions)
+
+    def ask_fixed(self, params: dict[str, Any]) -> optuna.Trial:
+        """A trial of given parameters, in the sampler's generation if it is genetic.
+
+        What the queue itself records on the trial (its fixed parameters, which the stored
+        trial holds as its params anyway) is not part of the state :meth:`tell` returns.
+        """
+        self.study.enqueue_trial(params)
+        trial = self.study.ask(self.codec.distributions)
+        self._queued[trial.number] = frozenset(self._frozen(trial).system_attrs)
+        sampler = self.study.sampler
+        if isinstance(sampler, optuna.samplers.BaseGASampler):
+            sampler.get_trial_generation(self.study, self._frozen(trial))
+        return trial
+
+    def tell(self, trial: optuna.Trial, told: Told) -> dict[str, Any]:
+        """Tell an outcome with its constraints; returns the trial's state to store."""
+        for j, value in enumerate(told.constraints):
+            trial.set_constraint(f"c{j}", value)
+        if told.values is None:
+            self.study.tell(trial, state=TrialState.FAIL)
+        else:
+            self.study.tell(trial, told.values)
+        queued = self._queued.pop(trial.number, frozenset())
+        return {k: v for k, v in self._frozen(trial).system_attrs.items() if k not in queued}
+
+    def fail(self, trial: optuna.Trial) -> None:
+        """Close a trial that was never evaluated (in memory only: never stored)."""
+        self._queued.pop(trial.number, None)
+        self.study.tell(trial, state=TrialState.FAIL)
+
+    def _frozen(self, trial: optuna.Trial) -> optuna.trial.FrozenTrial:
+        return self.study.get_trials(deepcopy=False)[trial.number]
+
+
 class OptunaStrategy(Strategy):
     """An Optuna sampler (NSGA-II/III, TPE, GP, random) over the study's parameters.
 
-    ``sampler`` names the sampler when it is not the spec's (a fallback of another strategy).
+    Built complete for a run: the stored trials it can read are copied into an in-memory
+    study (:class:`TrialBook`) with their parameters, values and the sampler's own per-trial
+    state, so a resumed study samples on from where it was.
 
-    Its state lives in memory: on :meth:`begin` the stored trials it proposed are replayed
-    (``Study.add_trials``) with their parameters, values, constraints and the sampler's own
-    per-trial state (NSGA-II's generation), so a resumed study samples on from where it was.
+    Args:
+        run: The run.
+        sampler: The sampler's name when it is not the spec's (another strategy's fallback).
+
     """
 
-    def __init__(self, sampler: str | None = None) -> None:
-        self.study: optuna.Study | None = None
-        self.codec: ParameterCodec | None = None
-        self._sampler = sampler
-
-    @property
-    def name(self) -> str:  # type: ignore[override]
-        """The sampler's name (from the spec)."""
-        return self._name
-
-    def begin(self, run: RunContext) -> bool:
-        """Create the in-memory study and replay the stored trials."""
+    def __init__(self, run: RunContext, *, sampler: str | None = None) -> None:
         spec = run.study.spec
-        if self._sampler is not None:  # another strategy's fallback
+        if sampler is not None:
             spec = spec.model_copy(update={"sampler": spec.sampler.model_copy(
-                update={"name": self._sampler})})
+                update={"name": sampler})})
         else:
             run.announce("sampling", f"{spec.sampler.name} sampling")
-        self._name = spec.sampler.name
-        self.codec = ParameterCodec(run.study.space, spec.sampler.parameter_encoding)
+        self.name = spec.sampler.name
         told = [r for r in run.records if r.state in ("complete", "failed")]
-        self.study = optuna.create_study(directions=run.study.directions,
-                                         sampler=make_sampler(spec, resumed_trials=len(told)))
-        self.study.add_trials(replayable(told, self.codec))
+        self.book = TrialBook(make_sampler(spec, resumed_trials=len(told)),
+                              run.study.directions,
+                              ParameterCodec(run.study.space, spec.sampler.parameter_encoding),
+                              told)
         if spec.sampler.warm_start:
             tried = [r.params for r in told]
             for values in run.study.space.uniform_choices():
-                params = self.codec.from_values(values)
+                params = self.book.codec.from_values(values)
                 if params not in tried and len(tried) < spec.budget.n_trials:
-                    self.study.enqueue_trial(params)
+                    self.book.study.enqueue_trial(params)
                     tried.append(params)
-        return True
 
     def propose(self, n: int) -> list[Proposal]:
         """Ask ``n`` trials."""
-        assert self.study is not None and self.codec is not None
         proposals = []
         for _ in range(n):
-            trial = self.study.ask(self.codec.distributions)
+            trial = self.book.ask()
             params = dict(trial.params)
-            proposals.append(Proposal(values=self.codec.to_values(params), params=params,
+            proposals.append(Proposal(values=self.book.codec.to_values(params), params=params,
                                       source=self.name, handle=trial))
         return proposals
 
     def tell(self, told: Sequence[Told]) -> list[dict[str, Any]]:
-        """Tell values (or failure) and constraints; return each trial's system attributes."""
-        assert self.study is not None
-        for item in told:
-            trial = item.proposal.handle
-            for j, value in enumerate(item.constraints):
-                trial.set_constraint(f"c{j}", value)
-            if item.values is None:
-                self.study.tell(trial, state=TrialState.FAIL)
-            else:
-                self.study.tell(trial, item.values)
-        frozen = self.study.get_trials(deepcopy=False)
-        return [dict(frozen[item.proposal.handle.number].system_attrs) for item in told]
+        """Tell values (or failure) and constraints; return each trial's state to store."""
+        return [self.book.tell(item.proposal.handle, item) for item in told]
 
     def discard(self, proposals: Sequence[Proposal]) -> None:
         """Fail unevaluated trials in memory (never stored: a later run asks again)."""
-        assert self.study is not None
         for proposal in proposals:
-            self.study.tell(proposal.handle, state=TrialState.FAIL)
+            self.book.fail(proposal.handle)
 
 
 def replayable(records: Sequence[TrialRecord], codec: ParameterCodec
                ) -> list[optuna.trial.FrozenTrial]:
-    """Stored trials as Optuna trials (records of another encoding are skipped)."""
+    """Stored trials as Optuna trials (records of another encoding are skipped).
+
+    Each carries the state Optuna wrote for it (``system_attrs``), copied as it was stored.
+    """
     replay = []
     for record in records:
         distributions = {k: codec.distributions[k] for k in record.params

@@ -60,6 +60,30 @@ def make_sampler(spec: StudySpec, *, resumed_trials: int = 0) -> optuna.samplers
     return optuna.samplers.RandomSampler(seed=seed)
 
 
+def layerwise_population(spec: StudySpec) -> int:
+    """The population of the ``layerwise`` engine's NSGA-II breeding: a batch, at least 4."""
+    return max(4, spec.batch_size)
+
+
+def genetic_sampler(spec: StudySpec, *, seed: int | None = None
+                    ) -> optuna.samplers.BaseGASampler | None:
+    """The genetic sampler whose generations a study's trials belong to, if it has one.
+
+    NSGA-II/III for those samplers, the ``layerwise`` engine's NSGA-II breeding, and the
+    ``exact`` engine's NSGA-II fallback; ``None`` for TPE, GP and random. Its generations are
+    what the study's hand-designed references are told as.
+    """
+    name = spec.sampler.name
+    if name == "nsga3":
+        return optuna.samplers.NSGAIIISampler(population_size=population_size(spec), seed=seed)
+    if name in ("nsga2", "exact"):
+        return optuna.samplers.NSGAIISampler(population_size=population_size(spec), seed=seed)
+    if name == "layerwise":
+        return optuna.samplers.NSGAIISampler(population_size=layerwise_population(spec),
+                                             seed=seed)
+    return None
+
+
 def population_size(spec: StudySpec) -> int:
     """The genetic samplers' population: the spec's, else :func:`default_population`."""
     return spec.sampler.population_size or default_population(spec.budget.n_trials)

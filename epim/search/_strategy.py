@@ -10,7 +10,7 @@ rebuild their state from the stored trials on resume.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -18,12 +18,18 @@ from epim.search._prepare import PreparedStudy
 from epim.search._records import Baseline, TrialRecord
 from epim.search.executors import Outcome
 
+#: What a proxy returns for one design: its accuracy, or numeric metrics that include it
+#: (``accuracy``, ``accuracy_se``, ``robust_accuracy``, ...; other values are ignored).
+ProxyValue = float | Mapping[str, Any]
+#: A profile job: ``(network, reference design, [(layer, choice fields)], samples, steps)``.
+ProfileJob = tuple[dict[str, Any], dict[str, Any], list[tuple[str, Any]], int, int]
+
 
 class AccuracyEvaluator(Protocol):
-    """A picklable callable scoring one design: ``(network dict, design dict) -> accuracy``."""
+    """A picklable callable scoring one design: ``(network dict, design dict) -> metrics``."""
 
-    def __call__(self, job: tuple[dict[str, Any], dict[str, Any]]) -> float:
-        """Return the proxy accuracy (or zero-cost score) of the design."""
+    def __call__(self, job: tuple[dict[str, Any], dict[str, Any]]) -> ProxyValue:
+        """Return the proxy accuracy (or zero-cost score) of the design, or its metrics."""
 
 
 @runtime_checkable
@@ -31,16 +37,20 @@ class TrainingProxy(Protocol):
     """An accuracy evaluator that trains, with what a multi-fidelity search needs.
 
     Every method returns a new evaluator or plain data, and every evaluator is picklable: the
-    driver ships them to its executors.
+    driver ships them to its executors. The keys name the artifacts the driver stores (the
+    proxy's own recipe, ``epim.proxy``: what is computed, never the device it runs on).
     """
 
     steps: int
 
-    def __call__(self, job: tuple[dict[str, Any], dict[str, Any]]) -> float:
-        """Train the design's proxy for ``steps`` and return its held-out top-1."""
+    def __call__(self, job: tuple[dict[str, Any], dict[str, Any]]) -> ProxyValue:
+        """Train the design's proxy for ``steps`` and return its held-out top-1 (or metrics)."""
 
     def pretrain(self, network: dict[str, Any]) -> bytes:
         """Train the dense start every design fine-tunes from; its serialized form."""
+
+    def start_key(self, network: dict[str, Any]) -> str:
+        """The identity of :meth:`pretrain`'s result for ``network``."""
 
     def with_start(self, start: bytes) -> TrainingProxy:
         """A copy fine-tuning every design from ``start``."""
@@ -48,12 +58,11 @@ class TrainingProxy(Protocol):
     def at_steps(self, steps: int) -> TrainingProxy:
         """A copy at another fidelity (training steps)."""
 
-    def profile(self, job: tuple[dict[str, Any], dict[str, Any], list[tuple[str, Any]],
-                                 int, int]) -> list[tuple[float, float]]:
-        """Calibration ``(loss, accuracy)`` of the reference, then of each probe.
+    def profile(self, job: ProfileJob) -> list[tuple[float, float]]:
+        """Calibration ``(loss, accuracy)`` of the reference, then of each probe."""
 
-        The job is ``(network, reference design, [(layer, choice fields)], samples, steps)``.
-        """
+    def profile_key(self, job: ProfileJob) -> str:
+        """The identity of :meth:`profile`'s result for ``job``."""
 
 
 @dataclass(frozen=True)
@@ -109,7 +118,10 @@ class RunContext(Protocol):
         """Say what the run does now (``PHASES``); stored with the study at once."""
 
     def evaluate(self, designs: Sequence[dict[str, Any]], steps: int) -> list[Outcome]:
-        """Train designs at ``steps`` on the executor (a screening rung); stops with the run."""
+        """Train designs at ``steps`` on the executor (a screening rung); stops with the run.
+
+        An outcome that is ``ok`` carries the design's accuracy (a float) as its value.
+        """
 
     def record_screened(self, entries: Sequence[tuple[Proposal, dict[str, Any], Outcome]],
                         steps: int) -> None:
@@ -121,13 +133,13 @@ class RunContext(Protocol):
 
 
 class Strategy(ABC):
-    """Proposes designs and learns from the trials told."""
+    """Proposes designs and learns from the trials told.
+
+    A strategy is built complete for one run (``make_strategy``): its state comes from the
+    run's stored trials, so a resumed study proposes on from where it was.
+    """
 
     name: str = "strategy"
-
-    def begin(self, run: RunContext) -> bool:
-        """Prepare (rebuild state from ``run.records``, profile, ...); False if stopped."""
-        return True
 
     @abstractmethod
     def propose(self, n: int) -> list[Proposal]:

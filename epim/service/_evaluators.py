@@ -131,6 +131,25 @@ class ProxyAccuracy:
         return [(result.reference_loss, result.reference_accuracy),
                 *zip(result.losses, result.accuracies, strict=True)]
 
+    def start_key(self, network: dict[str, Any]) -> str:
+        """The dense start's key: ``epim.proxy.dense_start_key`` (no device, no threads)."""
+        from epim.proxy import dense_start_key
+        from epim.workloads import network_from_dict
+
+        return dense_start_key(network_from_dict(network), self.config())
+
+    def profile_key(self, job: tuple[dict[str, Any], dict[str, Any], list[tuple[str, Any]],
+                                     int, int]) -> str:
+        """A :meth:`profile` job's key: ``epim.proxy.profile_key`` (no device, no threads)."""
+        from epim.proxy import profile_key
+        from epim.space import design_from_dict
+        from epim.workloads import network_from_dict
+
+        network_dict, reference, probes, samples, steps = job
+        network = network_from_dict(network_dict)
+        return profile_key(network, design_from_dict(reference, network), probes,
+                           self.config(), samples=samples, steps=steps)
+
     def _dense_start(self) -> Any:
         """The start this evaluator carries, parsed once per process."""
         if self.start is None:

@@ -17,7 +17,8 @@ from epim.search import StudySpec
 from epim.space import Design
 from epim.workloads import get_network
 
-TINY = ProxyConfig(dataset="digits", steps=3, batch_size=16, width=0.25, eval_samples=64)
+TINY = ProxyConfig(dataset="digits", steps=3, batch_size=16, width=0.25, eval_samples=64,
+                   pretrain_steps=0)
 
 
 def test_auto_takes_the_visible_gpu_else_the_cpu() -> None:

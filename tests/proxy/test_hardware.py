@@ -22,7 +22,8 @@ from epim.proxy import (
 from epim.space import Design
 from epim.workloads import network_from_dict
 
-CONFIG = ProxyConfig(dataset="digits", batch_size=32, lr=0.1, eval_samples=None)
+CONFIG = ProxyConfig(dataset="digits", batch_size=32, lr=0.1, eval_samples=None,
+                     pretrain_steps=0)
 NETWORK = network_from_dict({"name": "tiny", "input": [1, 8, 8], "layers": [
     {"name": "conv1", "type": "conv", "out_channels": 16, "kernel_size": 3, "padding": 1},
     {"name": "conv2", "type": "conv", "out_channels": 32, "kernel_size": 3, "padding": 1,

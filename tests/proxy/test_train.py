@@ -21,7 +21,7 @@ from epim.space import Design
 from epim.workloads import get_network
 
 DIGITS = ProxyConfig(dataset="digits", steps=300, batch_size=32, width=0.5, lr=0.05,
-                     eval_samples=None)
+                     eval_samples=None, pretrain_steps=0)
 
 
 def test_training_on_digits_beats_chance_widely() -> None:
@@ -34,7 +34,7 @@ def test_training_on_digits_beats_chance_widely() -> None:
 def test_deterministic_for_a_seed_and_cached_by_design() -> None:
     net = get_network("resnet20")
     design = Design.dense(net, 3, 6).with_layer("layer3.0.conv2", epitome_in=16, epitome_out=16)
-    config = ProxyConfig(dataset="digits", steps=40, batch_size=16, width=0.25)
+    config = ProxyConfig(dataset="digits", steps=40, batch_size=16, width=0.25, pretrain_steps=0)
     a, b = train_proxy(net, design, config), train_proxy(net, design, config)
     assert (a.accuracy, a.loss) == (b.accuracy, b.loss)
     other_seed = train_proxy(net, design, ProxyConfig(**{**config.__dict__, "seed": 1}))
@@ -50,7 +50,8 @@ def test_deterministic_for_a_seed_and_cached_by_design() -> None:
 def test_threads_are_restored() -> None:
     before = torch.get_num_threads()
     net = get_network("resnet20")
-    train_proxy(net, Design.dense(net), ProxyConfig(dataset="digits", steps=2, threads=1))
+    train_proxy(net, Design.dense(net), ProxyConfig(dataset="digits", steps=2, threads=1,
+                                                   pretrain_steps=0))
     assert torch.get_num_threads() == before
 
 
@@ -74,7 +75,7 @@ def test_proxy_network_keeps_ratios_and_bits() -> None:
 
 def test_dense_baseline_and_fashion_mnist_short_run() -> None:
     net = get_network("resnet20")
-    config = ProxyConfig(steps=30, batch_size=32, width=0.25, eval_samples=500)
+    config = ProxyConfig(steps=30, batch_size=32, width=0.25, eval_samples=500, pretrain_steps=0)
     base = dense_baseline(net, config)
     assert 0.2 < base.accuracy <= 1.0
 

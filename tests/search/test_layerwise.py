@@ -75,7 +75,9 @@ def test_a_layerwise_study_profiles_screens_and_trains_along_the_front() -> None
 
 
 def test_a_resumed_layerwise_study_reuses_its_start_and_profile() -> None:
-    spec = StudySpec.model_validate({**SPEC, "budget": {"n_trials": 16}})
+    """Also on another device: the artifacts' keys are the proxy's, which omit it."""
+    spec = StudySpec.model_validate({**SPEC, "budget": {"n_trials": 16},
+                                     "accuracy": {**SPEC["accuracy"], "device": "cpu"}})
     store = MemoryStore()
     Counting.calls.clear()
     first = run(spec, store, should_stop=lambda: any(
@@ -84,7 +86,7 @@ def test_a_resumed_layerwise_study_reuses_its_start_and_profile() -> None:
     assert first.reason == "stopped" and 0 < first.progress.completed < 16
     assert "profile" in Counting.calls
     calls = len(Counting.calls)
-    second = run(spec, store)
+    second = run(StudySpec.model_validate({**SPEC, "budget": {"n_trials": 16}}), store)
     assert second.reason == "trials" and second.progress.completed == 16
     assert Counting.calls[calls:] == []  # neither pretrained nor profiled again
     numbers = [r.number for r in store.study.records]
