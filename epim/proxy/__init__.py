@@ -15,6 +15,13 @@ from epim.proxy._hardware import (
     train_steps,
 )
 from epim.proxy._profile import ProfileResult, profile_layers
+from epim.proxy._robust import (
+    HardwareEffects,
+    RobustResult,
+    design_hardware,
+    robust_key,
+    train_robust,
+)
 from epim.proxy._train import (
     DenseStart,
     ProxyConfig,
@@ -39,6 +46,7 @@ __all__ = [
     "DATASETS",
     "ArrayDataset",
     "DenseStart",
+    "HardwareEffects",
     "JsonFileCache",
     "MemoryCache",
     "ProfileResult",
@@ -46,6 +54,7 @@ __all__ = [
     "ProxyResult",
     "ResultCache",
     "RobustAccuracy",
+    "RobustResult",
     "binomial_se",
     "check_checkpoint_file",
     "chunk_size",
@@ -53,6 +62,7 @@ __all__ = [
     "dense_baseline",
     "dense_start",
     "dense_start_key",
+    "design_hardware",
     "evaluate",
     "finetune_hardware",
     "load_dataset",
@@ -64,11 +74,13 @@ __all__ = [
     "proxy_network",
     "remember_dense_start",
     "robust_accuracy",
+    "robust_key",
     "start_model",
     "synflow_score",
     "torch_threads",
     "train_proxies",
     "train_proxy",
+    "train_robust",
     "train_steps",
     "zero_cost_scores",
 ]

@@ -33,6 +33,7 @@ from epim.search._pareto import front_indices, normalized_hypervolume
 from epim.search._prepare import PreparedStudy
 from epim.search._records import Baseline, Progress, StudyStore, TrialRecord
 from epim.search._sampler import batch_size
+from epim.search._spec import ACCURACY_METRICS, ROBUST_METRICS
 from epim.search._strategy import (
     AccuracyEvaluator,
     Proposal,
@@ -112,7 +113,8 @@ class StudyDriver:
         self.spec = spec
         self.store = store
         self.executor = executor
-        self.accuracy = accuracy
+        bind = getattr(accuracy, "for_hardware", None)  # hardware effects: the study's preset
+        self.accuracy = accuracy if bind is None else bind(study.hardware)
         self.network_dict = network_to_dict(study.network)  # what evaluators receive
         self.batch_size = batch_size(spec)
         self.records: list[TrialRecord] = []
@@ -121,7 +123,8 @@ class StudyDriver:
         self._hypervolume = 0.0
         self._elapsed_before = 0.0
         self._cache: dict[str, float] = {}
-        self._accuracy_se: dict[str, float] = {}  # design hash -> accuracy_se, where measured
+        #: design hash -> the proxy's other numeric results (accuracy_se, robust_accuracy, ...)
+        self._proxy_metrics: dict[str, dict[str, float]] = {}
         self._stop: Callable[[], bool] = lambda: False
         self._pending_screened: list[TrialRecord] = []
         self._phase = ("", "")
@@ -189,8 +192,9 @@ class StudyDriver:
         self._cache = {r.design_hash: r.metrics["accuracy"] for r in self.records
                        if r.state == "complete" and r.accuracy_evaluated
                        and "accuracy" in r.metrics}
-        self._accuracy_se = {r.design_hash: r.metrics["accuracy_se"] for r in self.records
-                           if r.design_hash in self._cache and "accuracy_se" in r.metrics}
+        self._proxy_metrics = {r.design_hash: {k: r.metrics[k] for k in PROXY_METRICS
+                                               if k in r.metrics}
+                               for r in self.records if r.design_hash in self._cache}
         references = _References(self, enabled=self._references)
         if references.pending:
             self._announce("references", f"{len(references.pending)} uniform hand designs"
@@ -308,9 +312,12 @@ class StudyDriver:
             if not outcome.ok:
                 raise InputError(f"the dense baseline's proxy failed: {outcome.error}",
                                  field="accuracy")
-            metrics["accuracy"] = float(outcome.value)
+            value = outcome.value
+            metrics["accuracy"] = float(value["accuracy"] if isinstance(value, dict) else value)
+            if isinstance(value, dict):
+                metrics.update(_numeric(value))
             if self.spec.accuracy.proxy != "train":
-                metrics["score_reference"] = float(outcome.value)
+                metrics["score_reference"] = metrics["accuracy"]
         baseline = Baseline(metrics=metrics,
                             layers=[(layer.name, layer.kind) for layer in network.layers])
         self.store.save_baseline(baseline)
@@ -353,10 +360,10 @@ class StudyDriver:
                 base = self.baseline.metrics["accuracy"]
                 if i in accuracy:
                     row.update(accuracy=accuracy[i], accuracy_drop=base - accuracy[i])
-                    if hashes[i] in self._accuracy_se:
-                        row["accuracy_se"] = self._accuracy_se[hashes[i]]
+                    row.update(self._proxy_metrics.get(hashes[i], {}))
                 value = accuracy.get(i, self._worst_accuracy())
-                told_row = {**row, "accuracy": value, "accuracy_drop": base - value}
+                told_row = {**dict.fromkeys(ROBUST_METRICS, self._worst_accuracy()), **row,
+                            "accuracy": value, "accuracy_drop": base - value}
             constraints = self._constraint_values(told_row)
             if over is not None:
                 constraints.append(float(over[i]))
@@ -416,9 +423,9 @@ class StudyDriver:
         by_hash = dict(zip(unique, outcomes, strict=True))
         for digest, outcome in by_hash.items():
             if outcome.ok:
-                if isinstance(outcome.value, dict):  # a batched result: accuracy and its SE
+                if isinstance(outcome.value, dict):  # accuracy and the proxy's other results
                     self._cache[digest] = float(outcome.value["accuracy"])
-                    self._accuracy_se[digest] = float(outcome.value["accuracy_se"])
+                    self._proxy_metrics[digest] = _numeric(outcome.value)
                 else:
                     self._cache[digest] = float(outcome.value)
         accuracy = {i: self._cache[hashes[i]] for i in wanted if hashes[i] in self._cache}
@@ -457,8 +464,7 @@ class StudyDriver:
             for entry in outcome.value:
                 error = entry.get("error")
                 outcomes.append(Outcome(
-                    value=None if error else {"accuracy": entry["accuracy"],
-                                              "accuracy_se": entry["accuracy_se"]},
+                    value=None if error else {k: v for k, v in entry.items() if k != "error"},
                     error=error, attempts=outcome.attempts, node=outcome.node))
         return outcomes
 
@@ -466,7 +472,7 @@ class StudyDriver:
         """Whether each design meets every constraint that does not need accuracy."""
         ok = np.ones(n, dtype=bool)
         for constraint in self.spec.constraints:
-            if constraint.metric in ("accuracy", "accuracy_drop"):
+            if constraint.metric in ACCURACY_METRICS:
                 continue
             value = metrics[constraint.metric]
             if constraint.max is not None:
@@ -659,6 +665,16 @@ class _Run:
                     "results": [list(r) for r in results]}
         driver.store.save_artifact(key, "profile", json.dumps(document).encode())
         return results
+
+
+#: Proxy results besides ``accuracy`` that a resumed run reads back from the stored trials.
+PROXY_METRICS = ("accuracy_se", *ROBUST_METRICS)
+
+
+def _numeric(result: dict[str, Any]) -> dict[str, float]:
+    """Every numeric entry of a proxy's result dict but ``accuracy`` (stored as metrics)."""
+    return {k: float(v) for k, v in result.items() if k != "accuracy"
+            and isinstance(v, int | float) and not isinstance(v, bool)}
 
 
 def _digest(document: Any) -> str:

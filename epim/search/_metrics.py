@@ -8,7 +8,7 @@ import numpy as np
 import numpy.typing as npt
 
 from epim.cost_model import CostBatch, LatencyMode
-from epim.search._spec import HIGHER_IS_BETTER
+from epim.search._spec import HIGHER_IS_BETTER, ROBUST_METRICS
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -43,10 +43,10 @@ def normalized(metric: str, value: float, baseline: Mapping[str, float]) -> floa
     Costs are divided by the dense baseline's (so the baseline sits at the reference);
     reductions are inverted the same way; ``accuracy`` becomes ``1 - accuracy`` (a train proxy's
     top-1, 0..1) or, for a zero-cost score (``baseline["score_reference"]``, the dense
-    network's score), ``1 - score / dense_score`` clipped to 0..1; ``accuracy_drop`` is used as
-    is (clipped to 0..1).
+    network's score), ``1 - score / dense_score`` clipped to 0..1, and so do ``robust_accuracy``
+    and ``robust_accuracy_p5``; ``accuracy_drop`` is used as is (clipped to 0..1).
     """
-    if metric == "accuracy":
+    if metric == "accuracy" or metric in ROBUST_METRICS:
         dense = baseline.get("score_reference")
         share = value / dense if dense else value
         return float(1.0 - np.clip(share, 0.0, 1.0))

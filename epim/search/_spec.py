@@ -26,15 +26,18 @@ from epim.workloads import find_unsafe_text, list_networks
 Metric = Literal[
     "accuracy", "accuracy_drop", "crossbars", "crossbar_area_m2", "area_m2", "latency_s",
     "energy_j", "edp", "params", "crossbar_area_reduction", "energy_reduction",
-    "latency_reduction",
+    "latency_reduction", "robust_accuracy", "robust_accuracy_p5",
 ]
 SamplerName = Literal["exact", "layerwise", "nsga2", "tpe", "random", "gp", "nsga3"]
 METRICS: tuple[str, ...] = get_args(Metric)
-ACCURACY_METRICS: tuple[str, ...] = ("accuracy", "accuracy_drop")
+#: Accuracy on the design's crossbars (``accuracy.hardware_effects``): mean and 5th percentile
+#: over device samples.
+ROBUST_METRICS: tuple[str, ...] = ("robust_accuracy", "robust_accuracy_p5")
+ACCURACY_METRICS: tuple[str, ...] = ("accuracy", "accuracy_drop", *ROBUST_METRICS)
 COST_METRICS: tuple[str, ...] = tuple(m for m in METRICS if m not in ACCURACY_METRICS)
 #: Metrics where larger is better (the rest: smaller is better).
 HIGHER_IS_BETTER = frozenset({"accuracy", "crossbar_area_reduction", "energy_reduction",
-                              "latency_reduction"})
+                              "latency_reduction", *ROBUST_METRICS})
 SAMPLERS: tuple[str, ...] = get_args(SamplerName)
 #: Seeds as numpy and torch take them.
 MAX_SEED = 2**32 - 1
@@ -315,6 +318,35 @@ class BudgetSpec(_Strict):
     timeout_s: Annotated[float, Field(gt=0, le=365 * 86400)] | None = None
 
 
+class HardwareEffectsSpec(_Strict):
+    """Accuracy on the design's own crossbars (``epim.proxy.train_robust``).
+
+    Each design's proxy is trained as usual (weights kept to the levels a +/- pair stores
+    when the cells are paired), optionally fine-tuned with the crossbars in the loop, then
+    scored by the crossbar-faithful forward pass of the study's preset with the design's
+    hardware genes applied: ``robust_accuracy`` (mean top-1 over ``samples`` device samples)
+    and ``robust_accuracy_p5`` (their 5th percentile). ``variation``, ``stuck_on`` and
+    ``stuck_off`` replace the preset's ``cell_variation``, ``cell_stuck_on_rate`` and
+    ``cell_stuck_off_rate`` (``None``: the preset's own).
+    """
+
+    samples: Annotated[int, Field(ge=1, le=64)] = 4
+    finetune_steps: Annotated[int, Field(ge=0, le=100_000)] = 0
+    finetune_lr: Annotated[float, Field(gt=0, le=100)] = 0.01
+    adc_range: Literal["calibrated", "full"] = "calibrated"
+    adc_percentile: Annotated[float, Field(gt=0, le=100)] = 100.0
+    variation: Annotated[float, Field(ge=0, le=10)] | None = None
+    stuck_on: Annotated[float, Field(ge=0, le=1)] | None = None
+    stuck_off: Annotated[float, Field(ge=0, le=1)] | None = None
+    calibration_images: Annotated[int, Field(ge=1, le=100_000)] = 256
+
+    @model_validator(mode="after")
+    def _stuck_rates_fit(self) -> HardwareEffectsSpec:
+        if (self.stuck_on or 0.0) + (self.stuck_off or 0.0) > 1:
+            raise ValueError("stuck_on + stuck_off add up to more than 1 (fractions of cells)")
+        return self
+
+
 class AccuracySpec(_Strict):
     """The proxy accuracy (``epim.proxy``).
 
@@ -348,6 +380,9 @@ class AccuracySpec(_Strict):
     device: Literal["auto", "cpu", "cuda"] = Field(
         "auto", description="Where proxies train: auto (the GPU a worker was given, when "
         "there is one; else the CPU), cpu, or cuda.")
+    hardware_effects: HardwareEffectsSpec | None = Field(None, description=(
+        "Score every design on its own crossbars too (ADC rounding, conductance variation, "
+        "stuck cells): the metrics robust_accuracy and robust_accuracy_p5. Off by default."))
 
     @model_validator(mode="after")
     def _distill_needs_a_start(self) -> AccuracySpec:
@@ -357,6 +392,9 @@ class AccuracySpec(_Strict):
         if self.checkpoint is not None and self.proxy != "train":
             raise ValueError("checkpoint needs proxy: train (the zero-cost proxies score "
                              "untrained networks)")
+        if self.hardware_effects is not None and self.proxy != "train":
+            raise ValueError("hardware_effects needs proxy: train (the crossbars score a "
+                             "trained network)")
         return self
 
     @property
@@ -442,6 +480,16 @@ class StudySpec(_Strict):
             raise ValueError(f"objectives repeat a metric: {metrics}")
         if self.needs_accuracy and self.accuracy is None:
             object.__setattr__(self, "accuracy", AccuracySpec())
+        robust = sorted({m for m in metrics + [c.metric for c in self.constraints]
+                         if m in ROBUST_METRICS})
+        if robust and (self.accuracy is None or self.accuracy.hardware_effects is None):
+            error = PydanticCustomError(
+                "missing_hardware_effects", "{metrics} needs accuracy.hardware_effects (an "
+                "object, e.g. with samples: 4): the accuracy on the design's crossbars is "
+                "measured only when it is set",
+                {"metrics": ", ".join(robust)})
+            raise ValidationError.from_exception_data(type(self).__name__, [InitErrorDetails(
+                type=error, loc=("accuracy", "hardware_effects"), input=None)])
         if self.sampler.name == "exact" and self.needs_accuracy:
             raise ValueError("sampler 'exact' solves cost-only studies: accuracy is not a sum "
                              "of per-layer costs (use layerwise with a training proxy, or "
@@ -457,7 +505,7 @@ class StudySpec(_Strict):
 
     @property
     def needs_accuracy(self) -> bool:
-        """True when an objective or constraint uses ``accuracy`` or ``accuracy_drop``."""
+        """True when an objective or constraint uses an accuracy metric (``ACCURACY_METRICS``)."""
         used = [o.metric for o in self.objectives] + [c.metric for c in self.constraints]
         return any(m in ACCURACY_METRICS for m in used)
 
