@@ -15,15 +15,17 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from epim.cost_model import Hardware
-from epim.datasets import load_cached_dataset
+from epim.datasets import ArrayDataset, load_cached_dataset
 from epim.errors import InputError
-from epim.nn import CrossbarSpec, pair_weight_levels
+from epim.nn import CrossbarSpec, EpimNet, pair_weight_levels
 from epim.nn._crossbar import AdcRange
 from epim.proxy._cache import ResultCache
 from epim.proxy._hardware import (
@@ -204,20 +206,14 @@ def train_robust(network: Network, design: Design, config: ProxyConfig, hardware
     data = load_cached_dataset(config.dataset, config.data_root)
     if start is None and config.has_start:
         start = dense_start(network, config, data)
-    device = proxy_device(config)
     with torch_threads(config.threads):
-        model = start_model(network, design, config, data, start).to(device)
-        if crossbars.polarity == 2:
-            pair_weight_levels(model)  # a +/- pair cannot store -2^(b-1)
-        steps = training_steps(config, data)
-        loss = _fit(model, config, data, steps=steps,
-                    teacher=distillation_teacher(network, config, data, start, device))
+        model, loss, steps, accuracy = _trained(network, design, config, data, start,
+                                                paired=crossbars.polarity == 2)
         if not math.isfinite(loss):
             nan = math.nan
             return RobustResult(nan, nan, nan, nan, loss, steps, time.perf_counter() - began,
                                 key, crossbars, error="diverged: the training loss stopped "
                                 "being finite")
-        accuracy = evaluate(model, data, config)
         scored = model
         if effects.finetune_steps:
             scored = finetune_hardware(model, data, config, crossbars,
@@ -235,3 +231,42 @@ def train_robust(network: Network, design: Design, config: ProxyConfig, hardware
         cache.put(key, {k: v for k, v in asdict(result).items()
                         if k not in ("cached", "crossbars")})
     return result
+
+
+#: Trained proxies of this process (model, loss, steps, ideal top-1), most recent last: the
+#: designs of a co-search that differ only in hardware genes (ADC, crossbar size, ...) train
+#: the same proxy, so it is trained once and scored on each design's crossbars.
+_TRAINED: OrderedDict[str, tuple[EpimNet, float, int, float]] = OrderedDict()
+_KEEP_TRAINED = 8
+_TRAINED_LOCK = threading.Lock()
+
+
+def _trained(network: Network, design: Design, config: ProxyConfig, data: ArrayDataset,
+             start: DenseStart | None, *, paired: bool) -> tuple[EpimNet, float, int, float]:
+    """The design's proxy trained as ``train_proxy`` does: ``(model, loss, steps, top-1)``.
+
+    ``paired``: weights kept to the levels a +/- pair stores (``pair_weight_levels``). The
+    model is shared with later calls: callers must not change it (``crossbar_model`` and
+    ``finetune_hardware`` work on copies).
+    """
+    plain = Design(network=design.network, layers=design.layers)
+    key = f"{proxy_key(network, plain, config, kind='robust')}-{paired}"
+    with _TRAINED_LOCK:
+        hit = _TRAINED.get(key)
+        if hit is not None:
+            _TRAINED.move_to_end(key)
+            return hit
+    device = proxy_device(config)
+    model = start_model(network, plain, config, data, start).to(device)
+    if paired:
+        pair_weight_levels(model)  # a +/- pair cannot store -2^(b-1)
+    steps = training_steps(config, data)
+    loss = _fit(model, config, data, steps=steps,
+                teacher=distillation_teacher(network, config, data, start, device))
+    accuracy = evaluate(model, data, config) if math.isfinite(loss) else math.nan
+    entry = (model, loss, steps, accuracy)
+    with _TRAINED_LOCK:
+        _TRAINED[key] = entry
+        while len(_TRAINED) > _KEEP_TRAINED:
+            _TRAINED.popitem(last=False)
+    return entry
