@@ -19,6 +19,7 @@ from epim.proxy._robust import (
     HardwareEffects,
     RobustResult,
     design_hardware,
+    forget_trained,
     robust_key,
     train_robust,
 )
@@ -65,6 +66,7 @@ __all__ = [
     "design_hardware",
     "evaluate",
     "finetune_hardware",
+    "forget_trained",
     "load_dataset",
     "naswot_score",
     "profile_layers",

@@ -22,6 +22,8 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
+from torch import nn
+
 from epim.cost_model import Hardware
 from epim.datasets import ArrayDataset, load_cached_dataset
 from epim.errors import InputError
@@ -100,10 +102,10 @@ class HardwareEffects:
         """
         spec = crossbar_spec(hardware, adc_range=self.adc_range,
                              adc_percentile=self.adc_percentile)
-        changes = {name: value for name, value in (
-            ("variation", self.variation), ("stuck_on", self.stuck_on),
-            ("stuck_off", self.stuck_off)) if value is not None}
-        return replace(spec, **changes) if changes else spec
+        return replace(
+            spec, variation=spec.variation if self.variation is None else self.variation,
+            stuck_on=spec.stuck_on if self.stuck_on is None else self.stuck_on,
+            stuck_off=spec.stuck_off if self.stuck_off is None else self.stuck_off)
 
 
 def design_hardware(hardware: Hardware, genes: Mapping[str, int]) -> Hardware:
@@ -214,7 +216,7 @@ def train_robust(network: Network, design: Design, config: ProxyConfig, hardware
             return RobustResult(nan, nan, nan, nan, loss, steps, time.perf_counter() - began,
                                 key, crossbars, error="diverged: the training loss stopped "
                                 "being finite")
-        scored = model
+        scored: nn.Module = model
         if effects.finetune_steps:
             scored = finetune_hardware(model, data, config, crossbars,
                                        steps=effects.finetune_steps, lr=effects.finetune_lr,
@@ -239,6 +241,12 @@ def train_robust(network: Network, design: Design, config: ProxyConfig, hardware
 _TRAINED: OrderedDict[str, tuple[EpimNet, float, int, float]] = OrderedDict()
 _KEEP_TRAINED = 8
 _TRAINED_LOCK = threading.Lock()
+
+
+def forget_trained() -> None:
+    """Drop the trained proxies this process keeps (a benchmark's runs start alike)."""
+    with _TRAINED_LOCK:
+        _TRAINED.clear()
 
 
 def _trained(network: Network, design: Design, config: ProxyConfig, data: ArrayDataset,

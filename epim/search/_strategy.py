@@ -22,8 +22,12 @@ from epim.search.executors import Outcome
 class AccuracyEvaluator(Protocol):
     """A picklable callable scoring one design: ``(network dict, design dict) -> accuracy``."""
 
-    def __call__(self, job: tuple[dict[str, Any], dict[str, Any]]) -> float:
-        """Return the proxy accuracy (or zero-cost score) of the design."""
+    def __call__(self, job: tuple[dict[str, Any], dict[str, Any]]
+                 ) -> float | dict[str, Any]:
+        """The proxy accuracy (or zero-cost score) of the design, or a dict of metrics.
+
+        A dict holds ``accuracy`` and other numeric results (stored as trial metrics).
+        """
 
 
 @runtime_checkable
@@ -36,8 +40,12 @@ class TrainingProxy(Protocol):
 
     steps: int
 
-    def __call__(self, job: tuple[dict[str, Any], dict[str, Any]]) -> float:
-        """Train the design's proxy for ``steps`` and return its held-out top-1."""
+    def __call__(self, job: tuple[dict[str, Any], dict[str, Any]]
+                 ) -> float | dict[str, Any]:
+        """Train the design's proxy for ``steps``: its held-out top-1 (or a dict of metrics).
+
+        At a screening rung (``at_steps``) one number.
+        """
 
     def pretrain(self, network: dict[str, Any]) -> bytes:
         """Train the dense start every design fine-tunes from; its serialized form."""

@@ -33,6 +33,11 @@ class _RecentResults:
             self._data.move_to_end(key)
             return dict(value)
 
+    def clear(self) -> None:
+        """Drop every result."""
+        with self._lock:
+            self._data.clear()
+
     def put(self, key: str, value: dict[str, Any]) -> None:
         """Store ``value`` under ``key`` (the oldest goes beyond ``keep``)."""
         with self._lock:
@@ -45,6 +50,14 @@ class _RecentResults:
 #: Results with hardware effects in this process, by ``epim.proxy.robust_key``: designs that
 #: differ only in hardware genes the accuracy cannot see (PEs per tile, ...) train once.
 _RECENT = _RecentResults(keep=4096)
+
+
+def forget_results() -> None:
+    """Drop the results and trained proxies with hardware effects this process keeps."""
+    from epim.proxy import forget_trained
+
+    _RECENT.clear()
+    forget_trained()
 
 
 @dataclass(frozen=True)
