@@ -6,6 +6,7 @@ designs; the study at the end runs through the service (``run_study_here``, SQLi
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 from typing import Any
 
@@ -105,6 +106,8 @@ def test_overrides_replace_the_presets_device_and_a_screening_rung_gives_one_num
     assert evaluator(samples=1, variation=0.1).crossbars(design()).variation == 0.1
     rung = ev.at_steps(5)((NETWORK, design()))
     assert isinstance(rung, float) and 0.0 <= rung <= 1.0
+    shipped = pickle.loads(pickle.dumps(ev))  # as an executor ships it
+    assert shipped.crossbars(design()) == crossbars
     unbound = ProxyAccuracy(ev.spec)
     with pytest.raises(InputError, match="study's hardware"):
         unbound((NETWORK, design()))
