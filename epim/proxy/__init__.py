@@ -16,6 +16,14 @@ from epim.proxy._hardware import (
 )
 from epim.proxy._keys import dense_start_key, profile_key, proxy_key
 from epim.proxy._profile import ProfileResult, profile_layers
+from epim.proxy._robust import (
+    HardwareEffects,
+    RobustResult,
+    design_hardware,
+    forget_trained,
+    robust_key,
+    train_robust,
+)
 from epim.proxy._train import (
     DenseStart,
     ProxyConfig,
@@ -38,6 +46,7 @@ __all__ = [
     "DATASETS",
     "ArrayDataset",
     "DenseStart",
+    "HardwareEffects",
     "JsonFileCache",
     "MemoryCache",
     "ProfileResult",
@@ -45,6 +54,7 @@ __all__ = [
     "ProxyResult",
     "ResultCache",
     "RobustAccuracy",
+    "RobustResult",
     "binomial_se",
     "check_checkpoint_file",
     "chunk_size",
@@ -52,8 +62,10 @@ __all__ = [
     "dense_baseline",
     "dense_start",
     "dense_start_key",
+    "design_hardware",
     "evaluate",
     "finetune_hardware",
+    "forget_trained",
     "load_dataset",
     "naswot_score",
     "profile_key",
@@ -64,11 +76,13 @@ __all__ = [
     "proxy_network",
     "remember_dense_start",
     "robust_accuracy",
+    "robust_key",
     "start_model",
     "synflow_score",
     "torch_threads",
     "train_proxies",
     "train_proxy",
+    "train_robust",
     "train_steps",
     "zero_cost_scores",
 ]

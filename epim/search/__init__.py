@@ -30,6 +30,7 @@ from epim.search._sampler import (
 from epim.search._spec import (
     HIGHER_IS_BETTER,
     METRICS,
+    ROBUST_METRICS,
     SAMPLERS,
     Metric,
     StudySpec,
@@ -48,6 +49,7 @@ __all__ = [
     "HIGHER_IS_BETTER",
     "MAX_SAMPLER_PARAMETERS",
     "METRICS",
+    "ROBUST_METRICS",
     "SAMPLERS",
     "AccuracyEvaluator",
     "Baseline",

@@ -35,6 +35,10 @@ from epim.workloads import find_unsafe_text, list_networks
 
 SamplerName = Literal["exact", "layerwise", "nsga2", "tpe", "random", "gp", "nsga3"]
 SAMPLERS: tuple[str, ...] = get_args(SamplerName)
+#: Accuracy on the design's crossbars (``accuracy.hardware_effects``): mean and 5th percentile
+#: over device samples.
+ROBUST_METRICS: tuple[str, ...] = tuple(
+    m for m in METRICS if metric_info(m).requires == "accuracy.hardware_effects")
 #: The schema's description of a ``metric`` field (from the metric registry).
 METRIC_HELP = describe_metrics()
 #: Seeds as numpy and torch take them.
@@ -375,6 +379,35 @@ class BudgetSpec(_Strict):
     timeout_s: Annotated[float, Field(gt=0, le=365 * 86400)] | None = None
 
 
+class HardwareEffectsSpec(_Strict):
+    """Accuracy on the design's own crossbars (``epim.proxy.train_robust``).
+
+    Each design's proxy is trained as usual (weights kept to the levels a +/- pair stores
+    when the cells are paired), optionally fine-tuned with the crossbars in the loop, then
+    scored by the crossbar-faithful forward pass of the study's preset with the design's
+    hardware genes applied: ``robust_accuracy`` (mean top-1 over ``samples`` device samples)
+    and ``robust_accuracy_p5`` (their 5th percentile). ``variation``, ``stuck_on`` and
+    ``stuck_off`` replace the preset's ``cell_variation``, ``cell_stuck_on_rate`` and
+    ``cell_stuck_off_rate`` (``None``: the preset's own).
+    """
+
+    samples: Annotated[int, Field(ge=1, le=64)] = 4
+    finetune_steps: Annotated[int, Field(ge=0, le=100_000)] = 0
+    finetune_lr: Annotated[float, Field(gt=0, le=100)] = 0.01
+    adc_range: Literal["calibrated", "full"] = "calibrated"
+    adc_percentile: Annotated[float, Field(gt=0, le=100)] = 100.0
+    variation: Annotated[float, Field(ge=0, le=10)] | None = None
+    stuck_on: Annotated[float, Field(ge=0, le=1)] | None = None
+    stuck_off: Annotated[float, Field(ge=0, le=1)] | None = None
+    calibration_images: Annotated[int, Field(ge=1, le=100_000)] = 256
+
+    @model_validator(mode="after")
+    def _stuck_rates_fit(self) -> HardwareEffectsSpec:
+        if (self.stuck_on or 0.0) + (self.stuck_off or 0.0) > 1:
+            raise ValueError("stuck_on + stuck_off add up to more than 1 (fractions of cells)")
+        return self
+
+
 class AccuracySpec(_Strict):
     """The proxy accuracy (``epim.proxy``).
 
@@ -408,6 +441,9 @@ class AccuracySpec(_Strict):
     device: Literal["auto", "cpu", "cuda"] = Field(
         "auto", description="Where proxies train: auto (the GPU a worker was given, when "
         "there is one; else the CPU), cpu, or cuda.")
+    hardware_effects: HardwareEffectsSpec | None = Field(None, description=(
+        "Score every design on its own crossbars too (ADC rounding, conductance variation, "
+        "stuck cells): the metrics robust_accuracy and robust_accuracy_p5. Off by default."))
 
     @model_validator(mode="after")
     def _distill_needs_a_start(self) -> AccuracySpec:
@@ -417,6 +453,9 @@ class AccuracySpec(_Strict):
         if self.checkpoint is not None and self.proxy != "train":
             raise ValueError("checkpoint needs proxy: train (the zero-cost proxies score "
                              "untrained networks)")
+        if self.hardware_effects is not None and self.proxy != "train":
+            raise ValueError("hardware_effects needs proxy: train (the crossbars score a "
+                             "trained network)")
         return self
 
     @property
@@ -526,8 +565,13 @@ class StudySpec(_Strict):
             for part in setting.split("."):
                 value = getattr(value, part, None)
             if not value:
-                raise ValueError(f"metric '{metric}' needs {setting} (measured on the "
-                                 "hardware's device samples); set it or use another metric")
+                error = PydanticCustomError(
+                    "missing_setting", "{metric} needs {setting} (e.g. hardware_effects: "
+                    "{{samples: 4}}: the accuracy on the design's crossbars is measured only "
+                    "when it is set); set it or use another metric",
+                    {"metric": metric, "setting": setting})
+                raise ValidationError.from_exception_data(type(self).__name__, [
+                    InitErrorDetails(type=error, loc=tuple(setting.split(".")), input=None)])
 
     @property
     def used_metrics(self) -> list[str]:
