@@ -566,7 +566,7 @@ class StudySpec(_Strict):
                 value = getattr(value, part, None)
             if not value:
                 error = PydanticCustomError(
-                    "missing_setting", "{metric} needs {setting} (e.g. hardware_effects: "
+                    "missing_setting", "'{metric}' needs {setting} (e.g. hardware_effects: "
                     "{{samples: 4}}: the accuracy on the design's crossbars is measured only "
                     "when it is set); set it or use another metric",
                     {"metric": metric, "setting": setting})

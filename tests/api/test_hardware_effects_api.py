@@ -15,7 +15,7 @@ SPEC: dict[str, Any] = {
 
 
 @pytest.mark.parametrize(("accuracy", "loc", "needle"), [
-    ({}, ["body", "accuracy", "hardware_effects"], "robust_accuracy needs"),
+    ({}, ["body", "accuracy", "hardware_effects"], "'robust_accuracy' needs"),
     ({"hardware_effects": {"samples": 0}}, ["body", "accuracy", "hardware_effects", "samples"],
      "greater than or equal to 1"),
     ({"hardware_effects": {"stuck_off": 2}},
