@@ -40,7 +40,7 @@ EXAMPLE = Path(__file__).resolve().parents[1] / "examples/designs/resnet50_epim_
 
 
 def study(method: str, budget: float, width: float, steps: int, pretrain: int,
-          baseline_bits: int = 16) -> StudySpec:
+          baseline_bits: int = 16, batch_designs: int = 1) -> StudySpec:
     """The headline study; ``uniform`` runs exactly the space's uniform hand designs."""
     sampler: dict[str, Any] = {"name": "layerwise", "seed": 0}
     if method == "uniform":
@@ -56,7 +56,7 @@ def study(method: str, budget: float, width: float, steps: int, pretrain: int,
         "budget": {"n_trials": 100_000, "timeout_s": budget},
         "accuracy": {"proxy": "train", "dataset": "fashion-mnist", "steps": steps,
                      "width": width, "lr": 0.05, "pretrain_steps": pretrain,
-                     "eval_samples": 2000},
+                     "eval_samples": 2000, "batch_designs": batch_designs},
         "executor": {"kind": "local", "cpus_per_trial": 1}})
     if method == "uniform":
         count = len(prepare_study(spec).space.uniform_choices())
@@ -80,10 +80,12 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=40)
     parser.add_argument("--pretrain", type=int, default=300)
     parser.add_argument("--baseline-bits", type=int, choices=(8, 16), default=16)
+    parser.add_argument("--batch-designs", type=int, default=4,
+                        help="designs trained together (accuracy.batch_designs)")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     searched = study("layerwise", args.budget, args.width, args.steps, args.pretrain,
-                     args.baseline_bits)
+                     args.baseline_bits, args.batch_designs)
     prepared = prepare_study(searched)
     model, network = prepared.model, prepared.network
 
@@ -97,7 +99,7 @@ def main() -> None:
     uniform_store = MemoryStore()
     uniform_store.artifacts = dict(layerwise_store.artifacts)  # the same dense start
     _, uniform_s = run(study("uniform", args.budget, args.width, args.steps, args.pretrain,
-                             args.baseline_bits), uniform_store)
+                             args.baseline_bits, args.batch_designs), uniform_store)
     start = next(data for kind, data in layerwise_store.artifacts.values()
                  if kind == "dense_start")
     proxy = make_accuracy(searched).with_start(start)  # type: ignore[union-attr]

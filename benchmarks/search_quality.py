@@ -44,7 +44,7 @@ def spec(network: str, method: str, seed: int, budget: float, width: float = 0.2
     elif method == "nsga2":
         sampler["population_size"] = 10
     elif method == "layerwise":
-        batch = 4
+        batch = 8  # one chunk of the batched proxy (``--batch-designs``)
     return {
         "name": f"{network}-{method}-{seed}", "network": network,
         "space": {"epitome": {"pim_aligned": False}},
