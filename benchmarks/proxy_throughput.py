@@ -12,6 +12,7 @@ that run (the mean; GFLOP/s of the sgemm printed). The fused kernels are compile
 warm-up first (its time printed; once per process).
 
     .venv/bin/python benchmarks/proxy_throughput.py [--quick] [--sizes 1 8 32] [--steps 20]
+    .venv/bin/python benchmarks/proxy_throughput.py --networks resnet20 --profile 32
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import torch
 from proxy_fidelity import random_designs
 
 from epim.datasets import load_cached_dataset
+from epim.nn import EpimNet
 from epim.proxy import ProxyConfig, train_proxies, train_proxy
 from epim.workloads import get_network, scale_network
 
@@ -50,6 +52,31 @@ def forward_flops(network: str, config: ProxyConfig) -> float:
     return 2.0 * scaled.macs
 
 
+def profile_step(network: str, n: int, config: ProxyConfig) -> None:
+    """Print where one stacked training of ``n`` designs spends its time (torch.profiler).
+
+    Three training steps (after two untimed ones) and an evaluation of 64 images, by
+    operator, self time, the largest first.
+    """
+    from torch.profiler import profile
+
+    from epim.proxy._batched import train_stacked
+    from epim.proxy._train import start_model
+
+    data = load_cached_dataset(config.dataset, config.data_root)
+    net = get_network(network)
+    config = replace(config, eval_samples=64)
+
+    def models() -> list[EpimNet]:
+        return [start_model(net, design, config, data, None)
+                for design in random_designs(n, seed=n, network=network)]
+
+    train_stacked(models(), config, data, steps=2)
+    with profile() as prof:
+        train_stacked(models(), config, data, steps=3)
+    print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=16), flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", type=int, nargs="+", default=[1, 8, 32])
@@ -58,12 +85,17 @@ def main() -> None:
     parser.add_argument("--eval-samples", type=int, default=1000)
     parser.add_argument("--loop-designs", type=int, default=2)
     parser.add_argument("--quick", action="store_true", help="resnet20, N = 1 and 8, 5 steps")
+    parser.add_argument("--profile", type=int, metavar="N", default=0,
+                        help="instead: profile a stacked training of N designs (first network)")
     args = parser.parse_args()
     if args.quick:
         args.sizes, args.networks, args.steps, args.eval_samples = [1, 8], ["resnet20"], 5, 200
     torch.set_num_threads(1)
     config = ProxyConfig(dataset="fashion-mnist", steps=args.steps, batch_size=64, width=0.25,
                          lr=0.02, eval_samples=args.eval_samples, pretrain_steps=0, threads=1)
+    if args.profile:
+        profile_step(args.networks[0], args.profile, config)
+        return
     load_cached_dataset(config.dataset, config.data_root)  # not timed: both paths share it
     warm = get_network(args.networks[0])
     warm_designs = random_designs(2, network=args.networks[0])
