@@ -346,7 +346,7 @@ class AccuracySpec(_Strict):
     distill: Annotated[float, Field(ge=0, le=100, description=(
         "Weight of the distillation term (KL divergence to the dense start's outputs); 0: "
         "none. Needs a dense start. With distill: 1 and 80 steps the seed self-agreement "
-        "rose a little (Kendall tau 0.74 against 0.69 at the default) for about twice the "
+        "rose a little (Kendall tau 0.74 against 0.69 at the default) for 1.7x the "
         "cost (benchmarks/proxy_fidelity.py)."))] = 0.0
     batch_designs: Annotated[int, Field(ge=1, le=64, description=(
         "Designs trained together as one stacked model in one executor task (train proxy: "
