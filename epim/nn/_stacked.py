@@ -303,8 +303,10 @@ def _pointwise_conv(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | 
 
     The stride subsamples the input first; then each design's ``(Cout, Cin)`` kernel
     multiplies its ``(Cin, H W)`` slice of every image (``torch.matmul`` broadcast over the
-    batch). A resnet20 proxy's strided 1 x 1 shortcuts ran ~4x faster so than as a grouped
-    convolution (32 designs, 4 to 8 channels, 28 x 28, forward and backward, one core).
+    batch). A resnet20 proxy's strided 1 x 1 shortcuts (32 designs, 4 to 8 channels at 28 x
+    28 and 8 to 16 at 14 x 14, with bias, forward and backward, one core of a loaded
+    machine) ran 1.2-1.4x faster so than as a grouped convolution. ``channels_last`` does
+    not apply.
     """
     stride_h, stride_w = layer.stride
     if (stride_h, stride_w) != (1, 1):
@@ -323,8 +325,8 @@ def default_formulation(layer: Layer, n: int) -> tuple[int, bool]:
     Timed with ``choose_formulation`` on one core (forward and backward, 32 designs, batch
     64, the resnet20 and resnet18 proxies at width 0.25 on 28 x 28 images, a loaded two-core
     machine): 3 x 3 groups of at most 4 input channels run about 1.7-2.2x faster folded in
-    pairs (two designs per dense NCHW kernel); 1 x 1 kernels without padding ~4x faster as a
-    batched matmul (fold 0); every wider group is fastest (or within the timing noise) as
+    pairs (two designs per dense NCHW kernel); 1 x 1 kernels without padding 1.2-1.4x faster
+    as a batched matmul (fold 0); every wider group is fastest (or within the timing noise) as
     the plain grouped convolution. Unfolding 3 x 3 inputs for a batched matmul (im2col) ran
     3-10x slower than the grouped convolution at every resnet20 proxy shape.
     """
