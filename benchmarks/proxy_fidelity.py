@@ -3,15 +3,19 @@
 Random designs of ``resnet20`` (per-layer channel wrapping 1/2/4/8x and 2..8-bit weights;
 first conv and classifier dense at 8 bits) on Fashion-MNIST, all trained together by
 ``train_proxies`` from the seed's dense start (pretrained once; its cost printed apart), on
-the whole held-out split (10,000 images). Prints, progress first:
+the held-out split of each fidelity. Prints, progress first:
 
-- seed self-agreement: Kendall's tau between two seeds (each seed its own dense start and
-  batch order) at the chosen fidelity, and its cost per design (core-seconds, one thread);
-- agreement with a ``--factor`` x longer training (seed 0), and that training's cost;
-- the mean binomial standard error of the accuracies, and their spread.
+- the budget: the cost per design of the per-design loop (``train_proxy``) at
+  ``--baseline-steps`` (40) and 2,000 held-out images, measured here on a few designs;
+- for each candidate fidelity (``--fidelities steps:eval_samples:distill[:lr]``): seed
+  self-agreement, Kendall's tau between two seeds (each seed its own dense start and batch
+  order), its cost per design (core-seconds, one thread, evaluation included) as a ratio to
+  the budget, and tau per core-second;
+- agreement of the first fidelity with a ``--factor`` x longer training (seed 0), and that
+  training's cost; the mean binomial standard error of the accuracies, and their spread.
 
-    .venv/bin/python benchmarks/proxy_fidelity.py [--quick] [--designs 30] [--steps 40]
-        [--factor 10]
+    .venv/bin/python benchmarks/proxy_fidelity.py [--quick] [--designs 30]
+        [--fidelities 40:all:0 80:2000:1] [--factor 10]
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ import numpy as np
 import torch
 from scipy.stats import kendalltau
 
-from epim.proxy import ProxyConfig, ProxyResult, dense_start, train_proxies
+from epim.proxy import ProxyConfig, ProxyResult, dense_start, train_proxies, train_proxy
 from epim.space import Design, LayerDesign
 from epim.workloads import get_network
 
@@ -64,51 +68,104 @@ def run(label: str, designs: list[Design], config: ProxyConfig) -> tuple[np.ndar
     accuracy = np.array([r.accuracy for r in results])
     se = np.nanmean([r.accuracy_se for r in results])
     failed = sum(r.error is not None for r in results)
-    print(f"  {label:<22} {config.steps:>5} steps  {seconds:6.2f} s/design  accuracy "
-          f"{np.nanmin(accuracy):.3f}..{np.nanmax(accuracy):.3f}  mean SE {se:.4f}"
+    print(f"  {label:<34} {seconds:6.2f} s/design  accuracy {np.nanmin(accuracy):.3f}.."
+          f"{np.nanmax(accuracy):.3f}  mean SE {se:.4f}"
           + (f"  {failed} diverged" if failed else ""), flush=True)
     return accuracy, seconds
 
 
+def per_design_cost(designs: list[Design], config: ProxyConfig) -> float:
+    """Seconds per design of the per-design loop (``train_proxy``) at ``config``."""
+    net = get_network(NETWORK)
+    began = time.perf_counter()
+    for design in designs:
+        train_proxy(net, design, config)
+    return (time.perf_counter() - began) / len(designs)
+
+
 def tau(a: np.ndarray, b: np.ndarray) -> float:
+    """Kendall's tau over the designs both runs trained."""
     keep = np.isfinite(a) & np.isfinite(b)
     return float(kendalltau(a[keep], b[keep]).statistic)
+
+
+def parse_fidelity(text: str, base: ProxyConfig) -> ProxyConfig:
+    """``steps:eval_samples:distill[:lr]`` (eval ``all``: the whole held-out split)."""
+    parts = text.split(":")
+    steps, samples, distill = int(parts[0]), parts[1], float(parts[2])
+    config = replace(base, steps=steps, distill=distill,
+                     eval_samples=None if samples == "all" else int(samples))
+    return replace(config, lr=float(parts[3])) if len(parts) > 3 else config
+
+
+def label_of(config: ProxyConfig) -> str:
+    return (f"{config.steps} steps, eval {config.eval_samples or 'all'}, distill "
+            f"{config.distill:g}, lr {config.lr:g}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--designs", type=int, default=30)
-    parser.add_argument("--steps", type=int, default=40)
-    parser.add_argument("--factor", type=int, default=10)
-    parser.add_argument("--pretrain-steps", type=int, default=600)
-    parser.add_argument("--eval-samples", type=int, default=None)
+    parser.add_argument("--fidelities", nargs="+", default=["40:all:0"],
+                        help="candidates, each steps:eval_samples:distill[:lr] (eval all: "
+                        "the whole held-out split)")
+    parser.add_argument("--factor", type=int, default=10,
+                        help="reference: this many times the steps of the first fidelity "
+                        "(0: no reference)")
+    parser.add_argument("--pretrain-steps", type=int, default=300)
+    parser.add_argument("--lr", type=float, default=0.05)
+    parser.add_argument("--baseline-steps", type=int, default=40,
+                        help="the per-design proxy whose cost is the budget (eval 2,000)")
+    parser.add_argument("--baseline-designs", type=int, default=3)
     parser.add_argument("--quick", action="store_true",
-                        help="12 designs, 20 steps, 5x reference, 200 pretraining steps")
+                        help="12 designs, 20 steps, 5x reference, 100 pretraining steps")
     args = parser.parse_args()
     if args.quick:
-        args.designs, args.steps, args.factor, args.pretrain_steps = 12, 20, 5, 200
+        args.designs, args.fidelities, args.factor, args.pretrain_steps = 12, ["20:2000:0"], 5, 100
+        args.baseline_designs = 1
     torch.set_num_threads(1)
-    config = ProxyConfig(dataset="fashion-mnist", width=0.25, batch_size=64, threads=1,
-                         eval_samples=args.eval_samples, lr=0.02, steps=args.steps,
-                         pretrain_steps=args.pretrain_steps)
+    base = ProxyConfig(dataset="fashion-mnist", width=0.25, batch_size=64, threads=1,
+                       lr=args.lr, pretrain_steps=args.pretrain_steps)
+    fidelities = [parse_fidelity(text, base) for text in args.fidelities]
     net = get_network(NETWORK)
     designs = random_designs(args.designs)
-    print(f"{args.designs} random {NETWORK} designs, Fashion-MNIST, held-out images: "
-          f"{args.eval_samples or 'all'}; one thread", flush=True)
-    began = time.perf_counter()
-    dense_start(net, config)
-    print(f"  dense start ({args.pretrain_steps} steps, once): "
+    print(f"{args.designs} random {NETWORK} designs, Fashion-MNIST, one thread", flush=True)
+    for seed in (0, 1):
+        began = time.perf_counter()
+        dense_start(net, replace(fidelities[0], seed=seed))
+        print(f"  dense start, seed {seed} ({args.pretrain_steps} steps, once per seed, shared "
+              f"by every fidelity of its lr): {time.perf_counter() - began:.1f} s", flush=True)
+    began = time.perf_counter()  # compiles the fused kernels (once per process)
+    train_proxies(net, designs[:2], replace(fidelities[0], steps=1, eval_samples=64))
+    print(f"  warm-up (kernel compilation, once per process): "
           f"{time.perf_counter() - began:.1f} s", flush=True)
-    seed0, cost = run("seed 0", designs, config)
-    seed1, _ = run("seed 1", designs, replace(config, seed=1))
-    print(f"seed self-agreement: kendall tau {tau(seed0, seed1):+.3f} at {args.steps} steps, "
-          f"{cost:.2f} core-s/design", flush=True)
-    longer, long_cost = run(f"reference ({args.factor}x)", designs,
-                            replace(config, steps=args.factor * args.steps))
-    mean = (seed0 + seed1) / 2
-    print(f"vs {args.factor}x longer training: kendall tau seed 0 {tau(seed0, longer):+.3f}, "
-          f"mean of two seeds {tau(mean, longer):+.3f}; reference {long_cost:.2f} "
-          f"core-s/design", flush=True)
+    baseline = replace(base, steps=args.baseline_steps, eval_samples=2000)
+    budget = per_design_cost(designs[:args.baseline_designs], baseline)
+    print(f"  budget: per-design loop, {label_of(baseline)}: {budget:.2f} s/design",
+          flush=True)
+    rows = []
+    for config in fidelities:
+        seed0, cost = run(f"{label_of(config)}, seed 0", designs, config)
+        seed1, _ = run("  seed 1", designs, replace(config, seed=1))
+        agreement = tau(seed0, seed1)
+        rows.append((config, agreement, cost, seed0, seed1))
+        print(f"seed self-agreement {agreement:+.3f}  {cost:.2f} core-s/design "
+              f"({cost / budget:.2f}x the budget)  tau per core-s {agreement / cost:.3f}",
+              flush=True)
+    print("fidelity                                   tau   core-s/design  of budget  "
+          "tau per core-s", flush=True)
+    for config, agreement, cost, _, _ in rows:
+        print(f"{label_of(config):<40} {agreement:+.3f} {cost:10.2f} {cost / budget:10.2f}x "
+              f"{agreement / cost:10.3f}", flush=True)
+    if args.factor > 0:
+        config, _, _, seed0, seed1 = rows[0]
+        reference = replace(config, steps=args.factor * config.steps)
+        longer, long_cost = run(f"reference ({args.factor}x: {reference.steps} steps)",
+                                designs, reference)
+        mean = (seed0 + seed1) / 2
+        print(f"{label_of(config)} vs {args.factor}x longer training: kendall tau seed 0 "
+              f"{tau(seed0, longer):+.3f}, mean of two seeds {tau(mean, longer):+.3f}; "
+              f"reference {long_cost:.2f} core-s/design", flush=True)
 
 
 if __name__ == "__main__":

@@ -88,7 +88,9 @@ def train_proxies(network: Network, designs: Sequence[Design],
         chunk: Designs per stacked model (default: :func:`chunk_size`).
 
     A design whose model :class:`~epim.nn.StackedNet` cannot reproduce (``stackable`` is
-    false) is trained alone by :func:`train_proxy`. A result's ``seconds`` is its chunk's
+    false), or the only stackable design of its chunk, is trained alone by
+    :func:`train_proxy` (a stack of one gains nothing and would compile the fused kernels
+    once more for its size-1 design dimension). A result's ``seconds`` is its chunk's
     time divided by the chunk's designs.
 
     Raises:
@@ -139,7 +141,7 @@ def _train_chunk(network: Network, designs: Sequence[Design], config: ProxyConfi
               for design in designs]
     fits = [i for i, model in enumerate(models) if stackable(model)]
     out: list[ProxyResult | None] = [None] * len(designs)
-    if not fits:
+    if len(fits) < 2:  # one design gains nothing from stacking: the per-design path
         return out
     teacher = distillation_teacher(network, config, data, start, device)
     steps = training_steps(config, data)

@@ -45,7 +45,9 @@ class ProxyConfig:
     Attributes:
         dataset: ``fashion-mnist``, ``digits``, ``cifar10`` or ``imagefolder``.
         data_root: Directory of the dataset's files (see ``load_dataset``).
-        steps: Optimizer steps (ignored when ``epochs`` is set).
+        steps: Optimizer steps (ignored when ``epochs`` is set). The defaults of ``steps``,
+            ``lr`` and ``eval_samples`` are the study's (``AccuracySpec``), chosen in
+            ``benchmarks/proxy_fidelity.py``.
         epochs: Passes over the training split, instead of ``steps``.
         batch_size: Images per step.
         lr: Peak learning rate of SGD with Nesterov momentum and a cosine schedule.
@@ -76,10 +78,10 @@ class ProxyConfig:
 
     dataset: str = "fashion-mnist"
     data_root: str | None = None
-    steps: int = 200
+    steps: int = 40
     epochs: int | None = None
     batch_size: int = 64
-    lr: float = 0.05
+    lr: float = 0.02
     weight_decay: float = 5e-4
     seed: int = 0
     threads: int = 1

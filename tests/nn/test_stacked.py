@@ -8,13 +8,15 @@ from epim.nn import (
     CrossbarSpec,
     EpimNet,
     StackedNet,
+    _fused,
     build,
     crossbar_model,
     from_torch,
     stackable,
 )
+from epim.nn._fused import Kernel, LsqActivation
 from epim.nn._quant import _round_ste
-from epim.nn._stacked import _LsqActivation, stacked_conv
+from epim.nn._stacked import default_formulation, stacked_conv
 from epim.space import Design
 from epim.workloads import Network, get_network, scale_network
 from tests.nn.models import INPUT, ConcatNet, DepthwiseNet
@@ -103,14 +105,45 @@ def test_conv_formulations_agree(fold: int, channels_last: bool) -> None:
     assert torch.allclose(grouped, other, atol=TOLERANCE)
 
 
-def test_fused_activation_quantizer_matches_the_straight_through_composition() -> None:
+def test_pointwise_convolution_as_a_batched_matmul_agrees_with_the_grouped_one() -> None:
+    layer = scale_network(get_network("resnet20"), width=0.25, image_size=8, in_channels=1,
+                          num_classes=10).layer("layer2.0.downsample.0")
+    assert layer.kernel == (1, 1) and layer.stride == (2, 2)
+    assert default_formulation(layer, 4) == (0, False)
+    n = 3
+    x = torch.randn(2, n * layer.in_channels, 8, 8, requires_grad=True)
+    weight = torch.randn(n * layer.out_channels, layer.in_channels, 1, 1, requires_grad=True)
+    bias = torch.randn(n * layer.out_channels, requires_grad=True)
+    outputs, grads = [], []
+    for fold in (1, 0):
+        out = stacked_conv(x, weight, bias, layer, n, fold, False)
+        out.pow(2).sum().backward()
+        outputs.append(out.detach())
+        grads.append([t.grad.clone() for t in (x, weight, bias)])
+        x.grad = weight.grad = bias.grad = None
+    assert outputs[0].shape == outputs[1].shape
+    assert torch.allclose(outputs[0], outputs[1], atol=TOLERANCE)
+    for grouped, matmul in zip(*grads, strict=True):
+        assert torch.allclose(grouped, matmul, rtol=1e-4, atol=TOLERANCE)
+
+
+@pytest.mark.parametrize("compiled", [True, False])
+def test_fused_activation_quantizer_matches_the_straight_through_composition(
+        compiled: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Compiled (``torch.compile``) and eager kernels give LSQ's values and gradients."""
+    if not compiled:
+        for name in ("LSQ_FORWARD", "LSQ_BACKWARD"):
+            eager = Kernel(getattr(_fused, name).fn)
+            eager._run = eager.fn
+            monkeypatch.setattr(_fused, name, eager)
     torch.manual_seed(0)
     x = (torch.randn(4, 6, 5, 5) * 2).requires_grad_()
     step = (torch.rand(1, 6, 1, 1) + 0.2).requires_grad_()
     q_max = torch.tensor([3.0, 3, 3, 15, 15, 15]).view(1, 6, 1, 1)
     grad = torch.randn(4, 6, 5, 5)
-    fused = _LsqActivation.apply(x, step, q_max)
+    fused = LsqActivation.apply(x, step, q_max)
     fused.backward(grad)
+    assert _fused.LSQ_BACKWARD.compiled is compiled
     fused_x, fused_step = x.grad.clone(), step.grad.clone()
     x.grad = step.grad = None
     composed = _round_ste(torch.clamp(x / step, torch.zeros_like(q_max), q_max)) * step
@@ -118,6 +151,21 @@ def test_fused_activation_quantizer_matches_the_straight_through_composition() -
     assert torch.allclose(fused, composed, atol=1e-6)
     assert torch.allclose(fused_x, x.grad, atol=1e-6)
     assert torch.allclose(fused_step, step.grad, rtol=1e-5, atol=1e-4)
+
+
+def test_a_kernel_whose_compilation_fails_runs_eagerly(monkeypatch: pytest.MonkeyPatch
+                                                      ) -> None:
+    def failing_compile(fn: object, **_: object) -> object:
+        def run(*args: object) -> object:
+            raise RuntimeError("no C++ compiler")
+        return run
+
+    monkeypatch.setattr(torch, "compile", failing_compile)
+    kernel = Kernel(lambda a, b: a * b + 1)
+    x = torch.arange(4.0)
+    assert torch.equal(kernel(x, x), x * x + 1)
+    assert not kernel.compiled
+    assert torch.equal(kernel(x, -x), 1 - x * x)  # decided once: eager from now on
 
 
 def test_crossbar_models_are_not_stackable() -> None:
