@@ -53,7 +53,7 @@ def spec(network: str, method: str, seed: int, budget: float, width: float = 0.2
         "sampler": sampler, "batch_size": batch,
         "budget": {"n_trials": 100_000, "timeout_s": budget},
         "accuracy": {"proxy": "train", "dataset": "fashion-mnist", "steps": steps, "width": width,
-                     "lr": 0.05, "pretrain_steps": pretrain, "eval_samples": 2000,
+                     "lr": 0.02, "pretrain_steps": pretrain, "eval_samples": 2000,
                      "batch_designs": batch_designs},
         "executor": {"kind": "local", "cpus_per_trial": 1},
     }
