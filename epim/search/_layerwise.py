@@ -13,7 +13,8 @@ Cheapest first:
    With hardware genes (``space.hardware``) the tables are costed once per hardware tuple
    (``space.hardware_variants()``, at most 256), each tuple's front is solved, and the fronts
    are merged (the points no tuple's point dominates); each candidate carries its tuple, so
-   its proposal sets the ``hw/<gene>`` parameters. Replication is a per-layer choice of the
+   its proposal sets the ``hw/<gene>`` parameters (a tuple's front bounded by a constraint
+   on another sum is thinned to ``BOUNDED_POINTS``). Replication is a per-layer choice of the
    tables. A chip budget is refused at submission (``prepare_study``): as a bound, the area
    would be one more dimension of every front, and 3-objective fronts grow too large.
 3. **Multi-fidelity verification**: each batch takes designs spread along that front (new
@@ -63,6 +64,12 @@ ACCURACY_GENES = frozenset({"xbar_size", "cell_bits", "adc_choice", "dac_choice"
 #: Alternations of the layers' fit and the accuracy groups' offsets (backfitting: Hastie
 #: and Tibshirani, *Generalized Additive Models*, 1990, sect. 4.4).
 BACKFIT_ROUNDS = 4
+#: Points kept between layers by a surrogate front (``knapsack_front``'s default).
+KNAPSACK_POINTS = 20_000
+#: The same, for each tuple's front when a constraint bounds another sum (a third dimension:
+#: measured on ResNet-20 with a synthetic profile on a loaded 2-core machine, 10,395 points
+#: and 78 s a front; with copies searched and 2,000 points kept, about 6 s).
+BOUNDED_POINTS = 2_000
 #: The gene prefix of the space's hardware parameters (``SearchSpace.parameters``).
 _HW = "hw/"
 
@@ -224,7 +231,9 @@ class LayerwiseStrategy(Strategy):
             # one group per layer; a channel-pruning pair is one group (its exact costs)
             groups, members = tables.group_values([metric, accuracy_column, *extra])
             front = knapsack_front(groups, upper_bounds=[limits.get(metric), None,
-                                                         *(limits[m] for m in extra)])
+                                                         *(limits[m] for m in extra)],
+                                   max_points=BOUNDED_POINTS if extra and len(
+                                       self.variants) > 1 else KNAPSACK_POINTS)
             if not len(front):
                 continue
             rows = tables.split_choices(front.choices, members)
