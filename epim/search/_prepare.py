@@ -71,12 +71,14 @@ def prepare_study(spec: StudySpec, limits: StudyLimits | None = None) -> Prepare
     model = CostModel(network=network, hardware=hardware)
     for variant in space.hardware_variants():  # every tuple fits the preset
         _at(("space", "hardware"), partial(model.variant, variant))
-    if spec.sampler.name == "layerwise" and (space.hardware or space.replicated
-                                             or space.chip is not None):
-        raise InputError("the layerwise sampler does not search hardware genes, replication "
-                         "or a chip budget yet", location=("sampler",), field="name",
-                         expected="nsga2, nsga3, tpe, random or gp with space.hardware or "
-                         "space.replication")
+    if spec.sampler.name == "layerwise" and space.chip is not None:
+        bounded = "max_tiles" if space.chip.max_tiles is not None else "max_area_m2"
+        raise InputError("the layerwise sampler does not bound a chip budget (its exact "
+                         "fronts would carry the chip area as one more dimension)",
+                         location=("space", "hardware"), field=bounded,
+                         expected="no max_tiles or max_area_m2 with layerwise (hardware genes "
+                         "and replication are fine), or sampler nsga2, nsga3, tpe, random "
+                         "or gp with the budget")
     searched = len(space.parameters())
     if searched > limits.max_parameters:
         raise InputError(f"{searched} searched parameters", location=("space",),

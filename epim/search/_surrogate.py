@@ -72,11 +72,21 @@ class AdditiveSurrogate:
         """Per layer, each choice's weighted damage (the knapsack's accuracy column)."""
         return [w * d for w, d in zip(self.weights, self.damage, strict=True)]
 
-    def fit(self, index: IntArray, accuracy: Sequence[float]) -> None:
-        """Refit ``b`` and the weights to trained designs (choice indices and accuracies)."""
+    def fit(self, index: IntArray, accuracy: Sequence[float],
+            known: FloatArray | None = None) -> None:
+        """Refit ``b`` and the weights to trained designs (choice indices and accuracies).
+
+        Args:
+            index: ``[n, n_layers]`` the designs' choices.
+            accuracy: Their observed accuracies.
+            known: ``[n]`` damage (log-odds) each design has beyond its layers' (e.g. its
+                hardware's), fitted elsewhere: added back before fitting the layers.
+
+        """
         x = self.layer_damage(index)
-        y = _logit(np.clip((np.asarray(accuracy, dtype=np.float64) - self.floor)
-                           / max(self.top - self.floor, 1e-9), _EPS, 1 - _EPS))
+        y = self._target(accuracy)
+        if known is not None:
+            y = y + np.asarray(known, dtype=np.float64)
         n = len(y)
         self.observations = n
         if n < 2:
@@ -99,6 +109,21 @@ class AdditiveSurrogate:
         solution = np.linalg.solve(design.T @ design + penalty, design.T @ residual)
         self.bias = float(solution[0])
         self.weights = np.maximum(scale + solution[1:], 0.0)
+
+
+    def excess_damage(self, index: IntArray, accuracy: Sequence[float]) -> FloatArray:
+        """Per design, the damage its observed accuracy implies beyond the predicted one.
+
+        In the surrogate's log-odds units (what :meth:`score` sums): ``b - score - y``;
+        positive where the design did worse than predicted.
+        """
+        excess: FloatArray = self.bias - self.score(index) - self._target(accuracy)
+        return excess
+
+    def _target(self, accuracy: Sequence[float]) -> FloatArray:
+        """The log-odds of accuracies between ``floor`` and ``top`` (the fitted quantity)."""
+        return _logit(np.clip((np.asarray(accuracy, dtype=np.float64) - self.floor)
+                              / max(self.top - self.floor, 1e-9), _EPS, 1 - _EPS))
 
 
 def _logit(p: float | FloatArray) -> FloatArray:

@@ -191,9 +191,15 @@ class LayerTables:
 
         """
         layers = design["layers"]
-        return np.array([self._lookup[j][tuple(int(layers[layer.name].get(f, 0))
-                                              for f in CHOICE_FIELDS)]
-                         for j, layer in enumerate(self.layers)], dtype=np.int64)
+        out = np.empty(len(self.layers), dtype=np.int64)
+        for j, layer in enumerate(self.layers):
+            entry = layers[layer.name]
+            key = tuple(int(entry.get(f, 0)) for f in CHOICE_FIELDS)
+            if layer.replication is None:
+                out[j] = self._lookup[j][key]
+            else:  # replicated choices share their fields: the copies tell them apart
+                out[j] = self._copies_lookup[j][(*key, int(entry.get("replication", 1)))]
+        return out
 
     def index_of_values(self, values: Mapping[str, int]) -> IntArray:
         """The choice index of every layer of a design given by parameter values.
@@ -226,6 +232,13 @@ class LayerTables:
                 lookup.setdefault(tuple(row), i)
             lookups.append(lookup)
         return lookups
+
+    @cached_property
+    def _copies_lookup(self) -> list[dict[tuple[int, ...], int]]:
+        """Per layer, choice fields and copies -> choice (layers with replication)."""
+        return [{(*row, int(copies)): i for i, (row, copies) in enumerate(
+                    zip(layer.fields.tolist(), _copies(layer).tolist(), strict=True))}
+                for layer in self.layers]
 
     @cached_property
     def _value_names(self) -> list[tuple[str, ...]]:

@@ -121,3 +121,38 @@ def test_the_surrogate_refits_scale_and_layer_weights() -> None:
     few = AdditiveSurrogate(damage, top=0.9, floor=0.1)
     few.fit(index[:3], accuracy[:3])  # too few for per-layer weights: one common scale
     assert np.ptp(few.weights) == 0
+
+
+def test_a_layerwise_co_search_spans_hardware_tuples_and_resumes_exactly() -> None:
+    hardware = {"xbar_size": [64, 128], "adc_choice": [4, 7]}
+    data = {**SPEC, "space": {**SPEC["space"], "hardware": hardware, "replication": [1, 2]},
+            "objectives": [{"metric": "area_m2"}, {"metric": "energy_j"},
+                           {"metric": "accuracy"}],
+            "constraints": [], "budget": {"n_trials": 16},
+            "accuracy": {**SPEC["accuracy"], "steps": 12, "pretrain_steps": 30,
+                         "eval_samples": 100},
+            "sampler": {"name": "layerwise", "seed": 0, "layerwise": {"profile_samples": 32}}}
+    spec = StudySpec.model_validate(data)
+    store = MemoryStore()
+    first = run(spec, store, should_stop=lambda: any(
+        r.state == "complete" and r.source != "reference" for r in store.study.records))
+    assert first.reason == "stopped" and 0 < first.progress.completed < 16
+    second = run(spec, store)  # resumed: the engine rebuilds from the stored trials
+    assert second.reason == "trials" and second.progress.completed == 16
+    records = store.study.records
+    engine = [r for r in records if r.source in ("surrogate", "screen", "genetic")]
+    tuples = {tuple(sorted(r.design["hardware"].items())) for r in engine}
+    assert len(tuples) > 1 and all(len(t) == 2 for t in tuples)  # more than one tuple
+    for record in engine:  # Optuna's parameters encode the design's hardware
+        assert {g: record.params[f"hw/{g}"] for g in hardware} == record.design["hardware"]
+    for source in ("screen", "surrogate"):  # no front design proposed twice over the resume
+        hashes = [r.design_hash for r in engine if r.source == source]
+        assert hashes and len(hashes) == len(set(hashes))
+    signs = np.array([1.0, 1.0, -1.0])  # area and energy minimized, accuracy maximized
+    references = [np.array(r.values) * signs for r in records
+                  if r.source == "reference" and r.feasible and r.values is not None]
+    front = [r for r in records if r.number in store.front]
+    assert references and front
+    for record in front:  # no reference dominates a front point
+        point = np.array(record.values) * signs
+        assert not any((ref <= point).all() and (ref < point).any() for ref in references)

@@ -77,17 +77,26 @@ def test_values_the_preset_cannot_take_fail_at_submission(
     assert expected in str(info.value)
 
 
-def test_the_layerwise_sampler_refuses_hardware_until_it_searches_it() -> None:
-    data = {"name": "lw", "network": "resnet20", "space": {"replication": [1, 2]},
-            "objectives": [{"metric": "energy_j"}, {"metric": "accuracy"}],
-            "accuracy": {"dataset": "digits"}}
+def test_the_layerwise_sampler_searches_hardware_but_refuses_a_chip_budget() -> None:
+    data: dict[str, Any] = {
+        "name": "lw", "network": "resnet20",
+        "space": {"replication": [1, 2], "hardware": {"xbar_size": [64, 128],
+                                                      "adc_choice": [4, 7]}},
+        "objectives": [{"metric": "energy_j"}, {"metric": "accuracy"}],
+        "accuracy": {"dataset": "digits"}}
     spec = StudySpec.model_validate(data)
     assert spec.sampler.name == "layerwise"
-    with pytest.raises(InputError, match="layerwise") as info:
-        prepare_study(spec)
-    assert info.value.location == ("sampler",) and info.value.field == "name"
-    nsga = StudySpec.model_validate({**data, "sampler": {"name": "nsga2"}})
-    assert prepare_study(nsga).space.replicated
+    prepared = prepare_study(spec)  # genes and copies: searched by the layerwise engine
+    assert prepared.space.replicated and len(prepared.space.hardware_variants()) == 4
+    for budget, field in (({"max_tiles": 400}, "max_tiles"), ({"max_area_m2": 1e-4},
+                                                              "max_area_m2")):
+        space = {**data["space"], "hardware": {**data["space"]["hardware"], **budget}}
+        with pytest.raises(InputError, match=r"layerwise .*chip budget") as info:
+            prepare_study(StudySpec.model_validate({**data, "space": space}))
+        assert info.value.location == ("space", "hardware") and info.value.field == field
+        assert "nsga2" in (info.value.expected or "")
+        nsga = StudySpec.model_validate({**data, "space": space, "sampler": {"name": "nsga2"}})
+        assert prepare_study(nsga).space.chip is not None
 
 
 def test_a_cost_only_co_search_keeps_the_chip_budget() -> None:
