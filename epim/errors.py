@@ -6,7 +6,10 @@ CLI can print it on one line and an API can turn it into a 422 with a path.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import TypeVar
+
+T = TypeVar("T")
 
 
 class EpimError(Exception):
@@ -63,6 +66,19 @@ class InputError(EpimError, ValueError):
             field=self.field,
             expected=self.expected,
         )
+
+
+def located(prefix: Sequence[str], build: Callable[[], T]) -> T:
+    """Run ``build``; re-raise its :class:`InputError` located under ``prefix``.
+
+    E.g. a preset's error at ``("xbar_size",)`` becomes ``("hardware", "xbar_size")``, so an
+    API reports it at the request field that carried the preset.
+    """
+    try:
+        return build()
+    except InputError as exc:
+        raise InputError(exc.message, location=(*prefix, *exc.location), field=exc.field,
+                         expected=exc.expected) from None
 
 
 class NetworkError(InputError):

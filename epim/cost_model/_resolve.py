@@ -9,12 +9,12 @@ caller wants them reported (``hardware.preset``/``hardware.set`` in a spec, ``ha
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any, TypeVar
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from epim.cost_model._hardware import Hardware
 from epim.cost_model._presets import hardware_from_dict, list_presets, load_hardware
-from epim.errors import InputError
+from epim.errors import InputError, located
 from epim.workloads import (
     Network,
     NetworkLimits,
@@ -23,8 +23,6 @@ from epim.workloads import (
     network_from_dict,
     resolve_network,
 )
-
-T = TypeVar("T")
 
 
 def network_from(network: str | Mapping[str, Any], limits: NetworkLimits | None = None,
@@ -84,14 +82,7 @@ def hardware_from(preset: str | Mapping[str, Any],
         base = load_hardware(preset)
     else:
         document = preset
-        base = _at(preset_location, lambda: hardware_from_dict(document, source=preset_source))
-    return _at(set_location, lambda: base.with_overrides(overrides or {}, source=set_source))
-
-
-def _at(prefix: Sequence[str], build: Callable[[], T]) -> T:
-    """Run ``build``; re-raise its :class:`InputError` located under ``prefix``."""
-    try:
-        return build()
-    except InputError as exc:
-        raise InputError(exc.message, location=(*prefix, *exc.location), field=exc.field,
-                         expected=exc.expected) from None
+        base = located(preset_location,
+                       lambda: hardware_from_dict(document, source=preset_source))
+    return located(set_location,
+                   lambda: base.with_overrides(overrides or {}, source=set_source))

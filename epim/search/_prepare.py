@@ -8,19 +8,16 @@ and the hardware are built once per study.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
-from typing import Literal, TypeVar
+from typing import Literal
 
 from epim.cost_model import CostModel, Hardware, hardware_from, network_from
-from epim.errors import InputError
+from epim.errors import InputError, located
 from epim.search._limits import StudyLimits
 from epim.search._spec import SpaceSpec, StudySpec
 from epim.space import ChipBudget, LayerOptions, SearchSpace
 from epim.workloads import Network
-
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -65,12 +62,12 @@ def prepare_study(spec: StudySpec, limits: StudyLimits | None = None) -> Prepare
         raise InputError(f"{spec.budget.n_trials} trials", location=("budget",),
                          field="n_trials",
                          expected=f"at most {limits.max_trials} trials per study on this server")
-    network = _at(("network",), lambda: network_from(spec.network, limits.network))
-    hardware = _at(("hardware",), lambda: build_hardware(spec))
-    space = _at(("space",), lambda: build_space(spec.space, network, hardware))
+    network = located(("network",), lambda: network_from(spec.network, limits.network))
+    hardware = located(("hardware",), lambda: build_hardware(spec))
+    space = located(("space",), lambda: build_space(spec.space, network, hardware))
     model = CostModel(network=network, hardware=hardware)
     for variant in space.hardware_variants():  # every tuple fits the preset
-        _at(("space", "hardware"), partial(model.variant, variant))
+        located(("space", "hardware"), partial(model.variant, variant))
     if spec.sampler.name == "layerwise" and space.chip is not None:
         bounded = "max_tiles" if space.chip.max_tiles is not None else "max_area_m2"
         raise InputError("the layerwise sampler does not bound a chip budget (its exact "
@@ -115,12 +112,3 @@ def build_space(space: SpaceSpec, network: Network, hardware: Hardware) -> Searc
                              frozen_bits=space.frozen_bits, overrides=overrides,
                              xbar_rows=hardware.xbar_rows, xbar_cols=hardware.xbar_cols,
                              hardware=budget.genes, chip=chip)
-
-
-def _at(prefix: Sequence[str], build: Callable[[], T]) -> T:
-    """Run ``build``; re-raise its :class:`InputError` located under ``prefix``."""
-    try:
-        return build()
-    except InputError as exc:
-        raise InputError(exc.message, location=(*prefix, *exc.location), field=exc.field,
-                         expected=exc.expected) from None

@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Path, status
 
 from epim.api._deps import ReadAccess, SettingsDep, WriteAccess
 from epim.api._schemas import EvaluateRequest
 from epim.cost_model import cost_report, hardware_from, list_presets, load_hardware, network_from
-from epim.errors import InputError
+from epim.errors import located
 from epim.space import Design, design_from_dict
 from epim.workloads import get_network, list_networks, network_to_dict
 
 router = APIRouter(tags=["catalog"], dependencies=[ReadAccess])
-T = TypeVar("T")
 
 
 @router.get("/networks", summary="Built-in networks")
@@ -58,23 +56,15 @@ def evaluate(request: EvaluateRequest, settings: SettingsDep) -> dict[str, Any]:
     Needs the write key when one is set (it computes); inline networks obey the server's
     network limits.
     """
-    net = _at("network", lambda: network_from(request.network, settings.limits().network))
+    limits = settings.limits().network
+    net = located(("network",), lambda: network_from(request.network, limits))
     hw = hardware_from(request.hardware, request.set, preset_source="hardware",
                           set_source="set", preset_location=("hardware",))
     if request.design is None:
         design = Design.dense(net, request.weight_bits, request.act_bits)
     else:
-        design = _at("design", lambda: design_from_dict(
+        design = located(("design",), lambda: design_from_dict(
             request.design, net, default_weight_bits=request.weight_bits,
             default_act_bits=request.act_bits))
     return cost_report(net, design, hw, latency_mode=request.latency_mode,
                        baseline_bits=request.baseline_bits)
-
-
-def _at(field: str, build: Callable[[], T]) -> T:
-    """Run ``build``; its :class:`InputError` is reported under the body field ``field``."""
-    try:
-        return build()
-    except InputError as exc:
-        raise InputError(exc.message, location=(field, *exc.location), field=exc.field,
-                         expected=exc.expected) from None
