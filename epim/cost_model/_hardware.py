@@ -360,6 +360,19 @@ class Hardware:
             },
         }
 
+    def with_genes(self, genes: Mapping[str, int]) -> Hardware:
+        """A copy with a design's hardware genes applied (a gene of 0: the preset's value).
+
+        The one rule by which a design's genes become its hardware, for its cost
+        (``CostModel.variant``) and for the crossbars its accuracy is scored on.
+
+        Raises:
+            PresetError: If a gene's value does not fit the preset (naming the gene).
+
+        """
+        chosen = {gene: value for gene, value in sorted(genes.items()) if value}
+        return self.with_overrides(chosen, source="hardware genes") if chosen else self
+
     def with_overrides(self, overrides: Mapping[str, Any], *, source: str) -> Hardware:
         """Return a copy with options or parameters replaced.
 

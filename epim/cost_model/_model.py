@@ -234,10 +234,9 @@ class CostModel:
             PresetError: If a gene's value does not fit the preset (naming the gene).
 
         """
-        chosen = {gene: value for gene, value in sorted(genes.items()) if value}
-        key = tuple(chosen.items())
+        key = tuple(sorted((gene, value) for gene, value in genes.items() if value))
         if key not in self._variants:
-            self._variants[key] = self.hardware.with_overrides(chosen, source="hardware genes")
+            self._variants[key] = self.hardware.with_genes(genes)
         return self._variants[key]
 
     def _evaluate(self, c: Hardware, batch: DesignBatch, variants: tuple[Hardware, ...],

@@ -109,7 +109,7 @@ class HardwareEffects:
 
 
 def design_hardware(hardware: Hardware, genes: Mapping[str, int]) -> Hardware:
-    """``hardware`` with a design's hardware genes applied (0: the preset's value).
+    """``hardware`` with a design's hardware genes applied (``Hardware.with_genes``).
 
     The rule of ``CostModel.variant``, so the crossbars an accuracy sees are the ones the
     design is costed on.
@@ -118,8 +118,7 @@ def design_hardware(hardware: Hardware, genes: Mapping[str, int]) -> Hardware:
         PresetError: If a gene's value does not fit the preset (naming the gene).
 
     """
-    chosen = {gene: value for gene, value in sorted(genes.items()) if value}
-    return hardware.with_overrides(chosen, source="hardware genes") if chosen else hardware
+    return hardware.with_genes(genes)
 
 
 @dataclass(frozen=True)
